@@ -1,0 +1,1 @@
+"""Blueprints parse requests and render answers; the services do the work."""

@@ -1,0 +1,247 @@
+"""The shopper's pages: checkout form, payment details (VA) page, return page."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
+
+from checkout.app import catalog_of, settings_of
+from checkout.db import db
+from checkout.domain.states import ATTEMPT_FINAL, CHECKOUT_FINAL, AttemptStatus, CheckoutStatus
+from checkout.forms import PaymentForm, visible_fields
+from checkout.models import Checkout, PaymentAttempt
+from checkout.providers.base import Payer, PayerRules
+from checkout.qr import qr_svg
+from checkout.services.checkouts import expire_if_due, get_checkout
+from checkout.services.errors import CheckoutClosed, InvalidRequest, NotFound
+from checkout.services.payments import (
+    PaymentNotStarted,
+    instructions_from_json,
+    start_payment,
+)
+
+bp = Blueprint("pages", __name__)
+
+
+@bp.get("/")
+def index() -> Any:
+    return render_template("index.html", sandbox=settings_of(current_app).sandbox)
+
+
+def _load(checkout_id: str) -> Checkout:
+    try:
+        checkout = get_checkout(db.session, checkout_id)
+    except NotFound:
+        abort(404)
+    g.checkout_locale = checkout.locale
+    expire_if_due(db.session, checkout)
+    return checkout
+
+
+def _provider_today(rules: PayerRules) -> Any:
+    return datetime.now(ZoneInfo(rules.timezone)).date()
+
+
+@bp.route("/c/<checkout_id>", methods=["GET", "POST"])
+def checkout_page(checkout_id: str) -> Any:
+    checkout = _load(checkout_id)
+    if checkout.status in CHECKOUT_FINAL:
+        return redirect(url_for(".return_page", checkout_id=checkout.id), 303)
+    live = checkout.live_attempt()
+    if live is not None and request.method == "GET":
+        return _continue_attempt(checkout, live)
+
+    catalog = catalog_of(current_app)
+    methods = catalog.methods_for(checkout.money, checkout.methods)
+    if not methods:
+        return _message(_("No payment method is available for this order."), 409)
+    form = PaymentForm()
+    chosen_code = (form.method.data if request.method == "POST" else None) or request.args.get(
+        "method", methods[0].code
+    )
+    method = next((m for m in methods if m.code == chosen_code), methods[0])
+    provider = catalog.provider_for(method)
+    rules = provider.payer_rules(method)
+    form.method.data = method.code
+    error: str | None = None
+
+    if request.method == "POST" and form.validate_on_submit():
+        details = form.check_payer(rules, _provider_today(rules))
+        if details is not None:
+            settings = settings_of(current_app)
+            payer = Payer(
+                first_name=details.first_name,
+                last_name=details.last_name,
+                email=details.email,
+                mobile=details.mobile,
+                birth_date=details.birth_date,
+                ip_address=request.remote_addr or "",
+            )
+            try:
+                outcome = start_payment(
+                    db.session,
+                    catalog,
+                    checkout.id,
+                    method.code,
+                    payer,
+                    notify_url=f"{settings.public_base_url}/notify/{method.provider}",
+                    return_url=f"{settings.public_base_url}/c/{checkout.id}/return",
+                )
+            except PaymentNotStarted as exc:
+                error = _payment_error_message(exc)
+            except (CheckoutClosed, InvalidRequest):
+                return redirect(url_for(".checkout_page", checkout_id=checkout.id), 303)
+            else:
+                return _continue_attempt(checkout, outcome.attempt)
+    elif request.method == "POST" and form.errors.get("csrf_token"):
+        error = _("Your session expired. Please submit the form again.")
+
+    status = 422 if request.method == "POST" else 200
+    return render_template(
+        "checkout.html",
+        checkout=checkout,
+        store_name=checkout.store.name,
+        methods=methods,
+        method=method,
+        form=form,
+        fields=visible_fields(rules),
+        rules=rules,
+        error=error,
+        locale=_current_locale(),
+    ), status
+
+
+def _payment_error_message(exc: PaymentNotStarted) -> str:
+    if exc.error is not None and exc.error.retryable:
+        return _(
+            "The payment provider is not answering right now. Nothing was charged. "
+            "Please try again in a moment or choose another method."
+        )
+    return _(
+        "The payment provider could not start this payment. Nothing was charged. "
+        "Please check your details or choose another method."
+    )
+
+
+def _continue_attempt(checkout: Checkout, attempt: PaymentAttempt) -> Any:
+    """Send the shopper where the live attempt continues: never a second charge."""
+    if attempt.instructions:
+        return redirect(url_for(".payment_page", checkout_id=checkout.id), 303)
+    if attempt.redirect_url and attempt.status == AttemptStatus.PENDING:
+        return redirect(attempt.redirect_url, 303)
+    return redirect(url_for(".return_page", checkout_id=checkout.id), 303)
+
+
+@bp.get("/c/<checkout_id>/pay")
+def payment_page(checkout_id: str) -> Any:
+    checkout = _load(checkout_id)
+    attempt = next((a for a in reversed(checkout.attempts) if a.instructions), None)
+    if attempt is None:
+        return redirect(url_for(".checkout_page", checkout_id=checkout.id), 303)
+    instructions = instructions_from_json(attempt.instructions or {})
+    settings = settings_of(current_app)
+    provider_cfg = settings.providers.get(attempt.provider)
+    sandbox_deposit_url = None
+    if provider_cfg is not None and provider_cfg.sandbox and attempt.platform_trade_no:
+        root = provider_cfg.base_url.rsplit("/", 1)[0]
+        sandbox_deposit_url = f"{root}/cashier/{provider_cfg.type}/{attempt.platform_trade_no}"
+    qr_content = instructions.qr_content or instructions.account_number or instructions.reference
+    tz = (
+        ZoneInfo(
+            catalog_of(current_app)
+            .providers[attempt.provider]
+            .payer_rules(settings.methods[attempt.method])
+            .timezone
+        )
+        if attempt.method in settings.methods
+        else ZoneInfo("UTC")
+    )
+    return render_template(
+        "payment.html",
+        checkout=checkout,
+        attempt=attempt,
+        ins=instructions,
+        expires_local=instructions.expires_at.astimezone(tz) if instructions.expires_at else None,
+        qr=qr_svg(qr_content) if qr_content else None,
+        final=attempt.status in ATTEMPT_FINAL,
+        sandbox_deposit_url=sandbox_deposit_url,
+        method_name=_method_name(attempt.method),
+        locale=_current_locale(),
+    )
+
+
+@bp.get("/c/<checkout_id>/return")
+def return_page(checkout_id: str) -> Any:
+    """Shows only what we stored; query parameters from the provider are ignored."""
+    checkout = _load(checkout_id)
+    attempt = checkout.latest_attempt()
+    final = checkout.status in CHECKOUT_FINAL or (
+        checkout.status == CheckoutStatus.OPEN and attempt is not None
+    )
+    return render_template(
+        "return.html",
+        checkout=checkout,
+        attempt=attempt,
+        final=final,
+        store_name=checkout.store.name,
+        locale=_current_locale(),
+    )
+
+
+@bp.get("/c/<checkout_id>/status")
+def status_json(checkout_id: str) -> Any:
+    checkout = _load(checkout_id)
+    attempt = checkout.latest_attempt()
+    return jsonify(
+        status=checkout.status,
+        final=checkout.status in CHECKOUT_FINAL,
+        amount=checkout.amount,
+        amount_paid=checkout.amount_paid,
+        currency=checkout.currency,
+        attempt_status=attempt.status if attempt else None,
+    )
+
+
+@bp.get("/demo/shop-return")
+def demo_shop_return() -> Any:
+    """Sandbox only: a stand-in for the shop's own page behind return_url."""
+    if not settings_of(current_app).sandbox:
+        abort(404)
+    return render_template("demo_return.html", args=request.args)
+
+
+def _message(text: str, status: int) -> Any:
+    return render_template("message.html", message=text), status
+
+
+def _method_name(code: str) -> str:
+    method = settings_of(current_app).methods.get(code)
+    return method.display_name(_current_locale()) if method else code
+
+
+def _current_locale() -> str:
+    from flask_babel import get_locale
+
+    locale = get_locale()
+    return str(locale.language) if locale else "en"
+
+
+@bp.app_errorhandler(404)
+def not_found(_error: Any) -> Any:
+    if request.path.startswith(("/api/", "/notify/")):
+        return jsonify(error={"code": "not_found", "message": "Not found."}), 404
+    return _message(_("This page does not exist or the link has expired."), 404)

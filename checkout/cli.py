@@ -1,0 +1,95 @@
+"""Flask CLI commands: `flask --app wsgi <command>`."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import click
+from flask import Flask
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def alembic_config(database_url: str):  # type: ignore[no-untyped-def]
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(ROOT / "migrations"))
+    cfg.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    return cfg
+
+
+def upgrade_database(database_url: str) -> None:
+    from alembic import command
+
+    if database_url.startswith("sqlite:///"):
+        Path(database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    command.upgrade(alembic_config(database_url), "head")
+
+
+def create_demo_checkout(app: Flask, currency: str, amount: int, order_id: str) -> str:
+    """Create a checkout for the sandbox demo store and return its URL."""
+    from checkout.app import catalog_of, settings_of
+    from checkout.db import db
+    from checkout.services.checkouts import create_checkout, parse_new_checkout
+
+    settings = settings_of(app)
+    store = next(iter(settings.stores.values()))
+    with app.app_context():
+        new = parse_new_checkout(
+            {
+                "order_id": order_id,
+                "amount": amount,
+                "currency": currency,
+                "return_url": f"{settings.public_base_url}/demo/shop-return",
+                "description": "Sandbox demo order",
+            },
+            store,
+            catalog_of(app),
+        )
+        checkout = create_checkout(
+            db.session, store, new, timedelta(minutes=settings.checkout_ttl_minutes)
+        )
+        return f"{settings.public_base_url}/c/{checkout.id}"
+
+
+def register(app: Flask) -> None:
+    @app.cli.command("db-upgrade")
+    def db_upgrade() -> None:
+        """Apply the Alembic migrations to DATABASE_URL."""
+        upgrade_database(app.config["DATABASE_URL"])
+        click.echo("database is up to date")
+
+    @app.cli.command("sandbox")
+    @click.option("--host", default=None, help="default: the host of sandbox_url")
+    @click.option("--port", default=None, type=int, help="default: the port of sandbox_url")
+    def sandbox(host: str | None, port: int | None) -> None:
+        """Serve the provider simulators (run beside gunicorn in sandbox mode)."""
+        from checkout.app import settings_of
+        from checkout.sandbox import create_sandbox_app
+        from checkout.sandbox.from_settings import sandbox_config_from_settings
+        from checkout.sandbox.serving import make_sandbox_server
+
+        settings = settings_of(app)
+        url = urlsplit(settings.sandbox_url)
+        server = make_sandbox_server(
+            host or url.hostname or "127.0.0.1",
+            port or url.port or 5001,
+            create_sandbox_app(sandbox_config_from_settings(settings)),
+        )
+        click.echo(f"sandbox providers on {settings.sandbox_url}")
+        server.serve_forever()
+
+    @app.cli.command("create-checkout")
+    @click.option("--currency", type=click.Choice(["KRW", "MXN"]), default="KRW")
+    @click.option("--amount", type=int, default=15000, help="minor units (won, centavos)")
+    @click.option("--order-id", default=None)
+    def create_checkout_cmd(currency: str, amount: int, order_id: str | None) -> None:
+        """Create a checkout for the first configured store and print its URL."""
+        import secrets
+
+        click.echo(
+            create_demo_checkout(app, currency, amount, order_id or f"demo-{secrets.token_hex(4)}")
+        )

@@ -1,0 +1,301 @@
+"""Configuration: a TOML file (path in CHECKOUT_CONFIG) plus environment overrides.
+
+Without CHECKOUT_CONFIG the bundled `sandbox.toml` is used: sandbox mode, SQLite,
+every provider pointed at our simulators. Outside sandbox mode a missing secret
+stops the app at start with a message naming it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from checkout.providers.base import MethodConfig, ProviderConfig
+
+BUNDLED_SANDBOX_CONFIG = Path(__file__).with_name("sandbox.toml")
+ENV_PREFIX = "CHECKOUT__"  # CHECKOUT__PROVIDERS__PAYPRO_KR__APP_SECRET=... overrides a key
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot run: the message says which key and why."""
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    id: str
+    name: str
+    api_key_hashes: tuple[str, ...]  # sha256 hex of each accepted API key
+    return_url_origins: tuple[str, ...]  # e.g. ("https://shop.example",)
+
+    def accepts_return_url(self, url: str) -> bool:
+        return origin_of(url) in self.return_url_origins
+
+
+@dataclass(frozen=True)
+class Settings:
+    sandbox: bool
+    secret_key: str
+    database_url: str
+    public_base_url: str  # builds notify and return URLs: https://pay.example.com
+    sandbox_url: str  # where the simulators answer (sandbox mode)
+    proxy_fix_x_for: int  # trusted proxies in front of us (0 = none)
+    checkout_ttl_minutes: int
+    providers: Mapping[str, ProviderConfig]
+    methods: Mapping[str, MethodConfig]
+    stores: Mapping[str, StoreConfig]
+    instance_path: Path
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+    def store_for_api_key(self, api_key: str) -> StoreConfig | None:
+        import hmac
+
+        digest = hash_api_key(api_key)
+        found = None
+        for store in self.stores.values():
+            for expected in store.api_key_hashes:
+                # Compare every key so timing does not tell which store matched.
+                if hmac.compare_digest(digest, expected):
+                    found = store
+        return found
+
+
+def hash_api_key(api_key: str) -> str:
+    return hashlib.sha256(api_key.encode()).hexdigest()
+
+
+def origin_of(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return ""
+    default = {"http": 80, "https": 443}[parts.scheme]
+    port = parts.port or default
+    host = parts.hostname.lower()
+    return f"{parts.scheme}://{host}" + ("" if port == default else f":{port}")
+
+
+# ---------------------------------------------------------------- loading
+def load_raw(environ: Mapping[str, str]) -> dict[str, Any]:
+    path = environ.get("CHECKOUT_CONFIG")
+    config_path = Path(path) if path else BUNDLED_SANDBOX_CONFIG
+    try:
+        with config_path.open("rb") as fh:
+            raw = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(
+            f"CHECKOUT_CONFIG points at {config_path}, which does not exist"
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{config_path} is not valid TOML: {exc}") from None
+    apply_env_overrides(raw, environ)
+    return raw
+
+
+def apply_env_overrides(raw: dict[str, Any], environ: Mapping[str, str]) -> None:
+    """Apply the short names (DATABASE_URL, SECRET_KEY...) and CHECKOUT__A__B=... keys."""
+    short = {
+        "DATABASE_URL": "database_url",
+        "CHECKOUT_SECRET_KEY": "secret_key",
+        "CHECKOUT_PUBLIC_BASE_URL": "public_base_url",
+        "CHECKOUT_SANDBOX_URL": "sandbox_url",
+        "CHECKOUT_SANDBOX": "sandbox",
+    }
+    for env_key, key in short.items():
+        if env_key in environ:
+            raw[key] = _parse_env_value(environ[env_key])
+    for env_key, value in environ.items():
+        if not env_key.startswith(ENV_PREFIX):
+            continue
+        path = [part.lower() for part in env_key[len(ENV_PREFIX) :].split("__") if part]
+        if not path:
+            continue
+        node = raw
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"{env_key}: {part} is not a table in the configuration")
+        node[path[-1]] = _parse_env_value(value)
+
+
+def _parse_env_value(value: str) -> Any:
+    """'true', '15', '["a"]' become TOML values; anything else stays a string."""
+    try:
+        return tomllib.loads(f"v = {value}")["v"]
+    except tomllib.TOMLDecodeError:
+        return value
+
+
+def build_settings(raw: Mapping[str, Any], instance_path: Path) -> Settings:
+    sandbox = bool(raw.get("sandbox", False))
+    secret_key = str(raw.get("secret_key") or "")
+    if not secret_key:
+        if not sandbox:
+            raise ConfigError(
+                "secret_key is not set: set CHECKOUT_SECRET_KEY (or secret_key in the config "
+                "file) to a long random string; it signs sessions and CSRF tokens"
+            )
+        secret_key = _sandbox_secret_key(instance_path)
+    database_url = str(raw.get("database_url") or "")
+    if not database_url:
+        database_url = f"sqlite:///{instance_path / 'checkout.sqlite3'}"
+    database_url = normalise_database_url(database_url)
+    public_base_url = str(raw.get("public_base_url") or "").rstrip("/")
+    if not public_base_url:
+        if not sandbox:
+            raise ConfigError("public_base_url is not set: providers need it to reach /notify")
+        public_base_url = "http://127.0.0.1:5000"
+    sandbox_url = str(raw.get("sandbox_url") or "http://127.0.0.1:5001").rstrip("/")
+
+    providers: dict[str, ProviderConfig] = {}
+    methods: dict[str, MethodConfig] = {}
+    method_tables = raw.get("methods", {})
+    for name, table in raw.get("providers", {}).items():
+        providers[name] = _provider_config(name, table, sandbox, sandbox_url, instance_path)
+    for code, table in method_tables.items():
+        methods[code] = _method_config(code, table, providers)
+    # Each provider instance gets the methods that name it.
+    providers = {
+        name: _with_methods(cfg, tuple(m for m in methods.values() if m.provider == name))
+        for name, cfg in providers.items()
+    }
+    stores = {
+        sid: _store_config(sid, table, sandbox) for sid, table in raw.get("stores", {}).items()
+    }
+    return Settings(
+        sandbox=sandbox,
+        secret_key=secret_key,
+        database_url=database_url,
+        public_base_url=public_base_url,
+        sandbox_url=sandbox_url,
+        proxy_fix_x_for=int(raw.get("proxy_fix_x_for", 0)),
+        checkout_ttl_minutes=int(raw.get("checkout_ttl_minutes", 60)),
+        providers=providers,
+        methods=methods,
+        stores=stores,
+        instance_path=instance_path,
+        raw=raw,
+    )
+
+
+def normalise_database_url(url: str) -> str:
+    """postgres:// and postgresql:// use psycopg 3, the driver we ship."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def _sandbox_secret_key(instance_path: Path) -> str:
+    # Kept in a file so several workers and restarts share it (CSRF tokens survive).
+    path = instance_path / "sandbox_secret_key"
+    if not path.exists():
+        instance_path.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+_REQUIRED_SETTINGS = {
+    "paypro": ("merchant_no", "app_secret"),
+    "teemopay": ("app_code", "merchant_name", "private_key_file", "platform_public_key_file"),
+    "diamondpay": ("platform_id", "key", "api_token"),
+}
+
+
+def _provider_config(
+    name: str, table: Mapping[str, Any], sandbox: bool, sandbox_url: str, instance_path: Path
+) -> ProviderConfig:
+    ptype = str(table.get("type", ""))
+    if ptype not in _REQUIRED_SETTINGS:
+        raise ConfigError(
+            f"providers.{name}.type must be one of {', '.join(_REQUIRED_SETTINGS)}, got {ptype!r}"
+        )
+    base_url = str(table.get("base_url", "")).rstrip("/")
+    uses_sandbox = base_url in ("", "sandbox")
+    if uses_sandbox:
+        if not sandbox:
+            raise ConfigError(f"providers.{name}.base_url is not set (required outside sandbox)")
+        base_url = f"{sandbox_url}/{ptype}"
+    settings = {
+        k: v
+        for k, v in table.items()
+        if k not in ("type", "base_url", "connect_timeout", "read_timeout")
+    }
+    for key in ("private_key_file", "platform_public_key_file"):
+        if key in settings and not Path(str(settings[key])).is_absolute():
+            settings[key] = str(instance_path / str(settings[key]))
+    missing = [k for k in _REQUIRED_SETTINGS[ptype] if not settings.get(k)]
+    if missing:
+        raise ConfigError(
+            f"providers.{name}: missing {', '.join(missing)} "
+            f"(set them in the config file or as CHECKOUT__PROVIDERS__{name.upper()}__<KEY>)"
+        )
+    return ProviderConfig(
+        name=name,
+        type=ptype,
+        base_url=base_url,
+        settings=settings,
+        connect_timeout=float(table.get("connect_timeout", 5.0)),
+        read_timeout=float(table.get("read_timeout", 20.0)),
+        sandbox=uses_sandbox,
+    )
+
+
+def _method_config(
+    code: str, table: Mapping[str, Any], providers: Mapping[str, ProviderConfig]
+) -> MethodConfig:
+    provider = str(table.get("provider", ""))
+    if provider not in providers:
+        raise ConfigError(f"methods.{code}.provider names unknown provider instance {provider!r}")
+    name = str(table.get("name") or code)
+    names = {str(k): str(v) for k, v in dict(table.get("names", {})).items()}
+    options = {k: v for k, v in table.items() if k not in ("provider", "name", "names")}
+    return MethodConfig(code=code, provider=provider, name=name, options=options, names=names)
+
+
+def _with_methods(cfg: ProviderConfig, methods: tuple[MethodConfig, ...]) -> ProviderConfig:
+    from dataclasses import replace
+
+    return replace(cfg, methods=methods)
+
+
+def _store_config(sid: str, table: Mapping[str, Any], sandbox: bool) -> StoreConfig:
+    hashes = [str(h).lower() for h in table.get("api_key_sha256", [])]
+    plain = table.get("api_keys", [])
+    if plain and not sandbox:
+        raise ConfigError(
+            f"stores.{sid}.api_keys holds plain keys; outside sandbox store only their "
+            f"SHA-256 in api_key_sha256"
+        )
+    hashes += [hash_api_key(str(k)) for k in plain]
+    if not hashes:
+        raise ConfigError(f"stores.{sid} has no API key (api_key_sha256)")
+    origins = tuple(origin_of(str(u)) for u in table.get("return_url_origins", []))
+    if not origins or "" in origins:
+        raise ConfigError(f"stores.{sid}.return_url_origins must list http(s) origins")
+    return StoreConfig(
+        id=sid,
+        name=str(table.get("name") or sid),
+        api_key_hashes=tuple(hashes),
+        return_url_origins=origins,
+    )
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None
+) -> Settings:
+    environ = os.environ if environ is None else environ
+    raw = load_raw(environ)
+    if overrides:
+        raw.update(overrides)
+    instance_path = Path(
+        str(raw.get("instance_path") or environ.get("CHECKOUT_INSTANCE_PATH") or "instance")
+    ).resolve()
+    return build_settings(raw, instance_path)

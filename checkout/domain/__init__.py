@@ -1,0 +1,1 @@
+"""Domain code: money, states and transitions. Nothing here imports Flask."""

@@ -1,0 +1,116 @@
+"""Validating the shopper's details the way the chosen method's provider would."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+
+from email_validator import EmailNotValidError, validate_email
+
+from checkout.providers.base import Need, PayerRules, full_name
+
+KR_MOBILE = re.compile(r"^010\d{8}$")
+MX_MOBILE = re.compile(r"^\d{10}$")
+NAME_MAX = 64
+
+
+@dataclass(frozen=True)
+class PayerDetails:
+    first_name: str
+    last_name: str
+    email: str | None
+    mobile: str | None
+    birth_date: date | None
+
+
+def normalise_mobile(value: str) -> str:
+    """Drop the spaces, dashes, dots and brackets people type."""
+    return re.sub(r"[\s\-.()]", "", value)
+
+
+def age_on(birth: date, today: date) -> int:
+    return today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
+
+
+def _letters_and_spaces(text: str) -> bool:
+    return all(c.isalpha() or c == " " for c in text)
+
+
+def validate_payer(
+    rules: PayerRules, data: Mapping[str, str], today: date
+) -> tuple[PayerDetails | None, dict[str, str]]:
+    """Return the cleaned details, or error codes by field.
+
+    `today` is the date in the provider's country (Korean time for PayPro KR).
+    Codes: required, too_long, letters_only, invalid_email, invalid_mobile_kr,
+    invalid_mobile_mx, invalid_date, age_range.
+    """
+    errors: dict[str, str] = {}
+    value = {k: (data.get(k) or "").strip() for k in data}
+
+    first, last = value.get("first_name", ""), value.get("last_name", "")
+    if rules.name != Need.HIDDEN:
+        for key, text in (("first_name", first), ("last_name", last)):
+            if not text and rules.name == Need.REQUIRED:
+                errors[key] = "required"
+            elif len(text) > NAME_MAX:
+                errors[key] = "too_long"
+            elif text and rules.name_letters_only and not _letters_and_spaces(text):
+                errors[key] = "letters_only"
+        if (
+            "first_name" not in errors
+            and "last_name" not in errors
+            and rules.name_max_length
+            and len(full_name(first, last)) > rules.name_max_length
+        ):
+            errors["last_name"] = "name_too_long"
+
+    email: str | None = value.get("email") or None
+    if rules.email == Need.HIDDEN:
+        email = None
+    elif not email:
+        if rules.email == Need.REQUIRED:
+            errors["email"] = "required"
+    else:
+        try:
+            email = validate_email(email, check_deliverability=False).normalized
+        except EmailNotValidError:
+            errors["email"] = "invalid_email"
+
+    mobile: str | None = normalise_mobile(value.get("mobile", "")) or None
+    if rules.mobile == Need.HIDDEN:
+        mobile = None
+    elif not mobile:
+        if rules.mobile == Need.REQUIRED:
+            errors["mobile"] = "required"
+    elif rules.mobile_country == "KR" and not KR_MOBILE.match(mobile):
+        errors["mobile"] = "invalid_mobile_kr"
+    elif rules.mobile_country == "MX" and not MX_MOBILE.match(mobile):
+        errors["mobile"] = "invalid_mobile_mx"
+
+    birth: date | None = None
+    raw_birth = value.get("birth_date", "")
+    if rules.birth_date != Need.HIDDEN:
+        if not raw_birth:
+            if rules.birth_date == Need.REQUIRED:
+                errors["birth_date"] = "required"
+        else:
+            try:
+                birth = date.fromisoformat(raw_birth)
+            except ValueError:
+                errors["birth_date"] = "invalid_date"
+            else:
+                if birth > today or birth.year < 1900:
+                    errors["birth_date"] = "invalid_date"
+                else:
+                    age = age_on(birth, today)
+                    low = rules.min_age if rules.min_age is not None else 0
+                    high = rules.max_age if rules.max_age is not None else 200
+                    if not low <= age <= high:
+                        errors["birth_date"] = "age_range"
+
+    if errors:
+        return None, errors
+    return PayerDetails(first, last, email, mobile, birth), {}

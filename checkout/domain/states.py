@@ -1,0 +1,128 @@
+"""The one state machine for checkouts and payment attempts.
+
+Every status change goes through `attempt_transition` / `checkout_transition`;
+a final status never moves, and repeating the current status is a no-op.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class AttemptStatus(StrEnum):
+    CREATING = "creating"  # row written, provider not yet answered
+    PENDING = "pending"  # provider accepted; waiting for the shopper or the deposit
+    PAID = "paid"
+    PARTIALLY_PAID = "partially_paid"
+    FAILED = "failed"
+    EXPIRED = "expired"
+
+
+class CheckoutStatus(StrEnum):
+    OPEN = "open"  # no live attempt: the shopper may start one
+    PENDING = "pending"  # one attempt is live
+    PAID = "paid"
+    PARTIALLY_PAID = "partially_paid"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+
+ATTEMPT_FINAL = frozenset(
+    {
+        AttemptStatus.PAID,
+        AttemptStatus.PARTIALLY_PAID,
+        AttemptStatus.FAILED,
+        AttemptStatus.EXPIRED,
+    }
+)
+ATTEMPT_LIVE = frozenset({AttemptStatus.CREATING, AttemptStatus.PENDING})
+
+CHECKOUT_FINAL = frozenset(
+    {
+        CheckoutStatus.PAID,
+        CheckoutStatus.PARTIALLY_PAID,
+        CheckoutStatus.EXPIRED,
+        CheckoutStatus.CANCELLED,
+    }
+)
+
+_ATTEMPT_ALLOWED: dict[AttemptStatus, frozenset[AttemptStatus]] = {
+    AttemptStatus.CREATING: frozenset(
+        {
+            AttemptStatus.PENDING,
+            AttemptStatus.PAID,
+            AttemptStatus.PARTIALLY_PAID,
+            AttemptStatus.FAILED,
+        }
+    ),
+    AttemptStatus.PENDING: frozenset(
+        {
+            AttemptStatus.PAID,
+            AttemptStatus.PARTIALLY_PAID,
+            AttemptStatus.FAILED,
+            AttemptStatus.EXPIRED,
+        }
+    ),
+}
+
+_CHECKOUT_ALLOWED: dict[CheckoutStatus, frozenset[CheckoutStatus]] = {
+    # OPEN -> PAID: money for an earlier attempt arrives after the checkout reopened.
+    CheckoutStatus.OPEN: frozenset(
+        {
+            CheckoutStatus.PENDING,
+            CheckoutStatus.PAID,
+            CheckoutStatus.PARTIALLY_PAID,
+            CheckoutStatus.EXPIRED,
+            CheckoutStatus.CANCELLED,
+        }
+    ),
+    # A failed attempt puts the checkout back to OPEN so the shopper can retry.
+    CheckoutStatus.PENDING: frozenset(
+        {
+            CheckoutStatus.OPEN,
+            CheckoutStatus.PAID,
+            CheckoutStatus.PARTIALLY_PAID,
+            CheckoutStatus.EXPIRED,
+        }
+    ),
+}
+
+
+class TransitionError(Exception):
+    """A status change the state machine does not allow."""
+
+    def __init__(self, kind: str, current: str, target: str) -> None:
+        super().__init__(f"{kind} cannot move from {current} to {target}")
+        self.kind = kind
+        self.current = current
+        self.target = target
+
+
+def attempt_transition(current: AttemptStatus, target: AttemptStatus) -> bool:
+    """Return True if the status changes, False for a repeat; raise if not allowed."""
+    if current == target:
+        return False
+    if target not in _ATTEMPT_ALLOWED.get(current, frozenset()):
+        raise TransitionError("attempt", current, target)
+    return True
+
+
+def checkout_transition(current: CheckoutStatus, target: CheckoutStatus) -> bool:
+    """Return True if the status changes, False for a repeat; raise if not allowed."""
+    if current == target:
+        return False
+    if target not in _CHECKOUT_ALLOWED.get(current, frozenset()):
+        raise TransitionError("checkout", current, target)
+    return True
+
+
+def checkout_status_for_attempt(status: AttemptStatus) -> CheckoutStatus:
+    """What an attempt's status means for its checkout."""
+    return {
+        AttemptStatus.CREATING: CheckoutStatus.PENDING,
+        AttemptStatus.PENDING: CheckoutStatus.PENDING,
+        AttemptStatus.PAID: CheckoutStatus.PAID,
+        AttemptStatus.PARTIALLY_PAID: CheckoutStatus.PARTIALLY_PAID,
+        AttemptStatus.FAILED: CheckoutStatus.OPEN,
+        AttemptStatus.EXPIRED: CheckoutStatus.OPEN,
+    }[status]

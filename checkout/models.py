@@ -1,0 +1,169 @@
+"""The data model: stores, checkouts, payment attempts, notify messages."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from checkout.domain.money import Money
+from checkout.domain.states import ATTEMPT_LIVE, AttemptStatus, CheckoutStatus
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend (SQLite drops the zone otherwise)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime stored; use aware UTC datetimes")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_public_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_urlsafe(16)}"
+
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Store(Base):
+    __tablename__ = "stores"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Checkout(Base):
+    __tablename__ = "checkouts"
+    __table_args__ = (UniqueConstraint("store_id", "order_id", name="uq_checkouts_store_order"),)
+
+    id: Mapped[str] = mapped_column(
+        String(40), primary_key=True, default=lambda: new_public_id("co")
+    )
+    store_id: Mapped[str] = mapped_column(ForeignKey("stores.id"), index=True)
+    order_id: Mapped[str] = mapped_column(String(64))
+    amount: Mapped[int] = mapped_column(BigInteger)  # minor units
+    currency: Mapped[str] = mapped_column(String(3))
+    amount_paid: Mapped[int] = mapped_column(BigInteger, default=0)
+    description: Mapped[str | None] = mapped_column(String(500))
+    return_url: Mapped[str] = mapped_column(String(2000))
+    locale: Mapped[str | None] = mapped_column(String(10))
+    methods: Mapped[list[str] | None] = mapped_column(JSON)  # None: every method that fits
+    status: Mapped[str] = mapped_column(String(20), default=CheckoutStatus.OPEN, index=True)
+    review_reason: Mapped[str | None] = mapped_column(String(200))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    store: Mapped[Store] = relationship()
+    attempts: Mapped[list[PaymentAttempt]] = relationship(
+        back_populates="checkout", order_by="PaymentAttempt.id"
+    )
+
+    @property
+    def money(self) -> Money:
+        return Money(self.amount, self.currency)
+
+    @property
+    def paid_money(self) -> Money:
+        return Money(self.amount_paid, self.currency)
+
+    def live_attempt(self) -> PaymentAttempt | None:
+        live = [a for a in self.attempts if a.status in ATTEMPT_LIVE]
+        return live[-1] if live else None
+
+    def latest_attempt(self) -> PaymentAttempt | None:
+        return self.attempts[-1] if self.attempts else None
+
+
+class PaymentAttempt(Base):
+    __tablename__ = "payment_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    checkout_id: Mapped[str] = mapped_column(ForeignKey("checkouts.id"), index=True)
+    trade_no: Mapped[str] = mapped_column(String(32), unique=True)
+    provider: Mapped[str] = mapped_column(String(64), index=True)  # provider instance name
+    method: Mapped[str] = mapped_column(String(64))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    amount_paid: Mapped[int | None] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(20), default=AttemptStatus.CREATING, index=True)
+    provider_status: Mapped[str | None] = mapped_column(String(40))
+    platform_trade_no: Mapped[str | None] = mapped_column(String(64), index=True)
+    redirect_url: Mapped[str | None] = mapped_column(String(2000))
+    instructions: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    failure_code: Mapped[str | None] = mapped_column(String(64))
+    failure_message: Mapped[str | None] = mapped_column(String(500))
+    review_reason: Mapped[str | None] = mapped_column(String(200))
+    # The shopper's details, kept for the shop; never logged, masked in the API.
+    payer_name: Mapped[str | None] = mapped_column(String(200))
+    payer_email: Mapped[str | None] = mapped_column(String(320))
+    payer_mobile: Mapped[str | None] = mapped_column(String(32))
+    payer_ip: Mapped[str | None] = mapped_column(String(64))
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    checkout: Mapped[Checkout] = relationship(back_populates="attempts")
+
+    @property
+    def money(self) -> Money:
+        return Money(self.amount, self.currency)
+
+
+class NotifyMessage(Base):
+    """Every notify as received, stored before it is processed, with its verdict."""
+
+    __tablename__ = "notify_messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    provider: Mapped[str] = mapped_column(String(64), index=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    remote_addr: Mapped[str | None] = mapped_column(String(64))
+    headers: Mapped[dict[str, str]] = mapped_column(JSON)
+    body: Mapped[str] = mapped_column(Text)
+    trade_no: Mapped[str | None] = mapped_column(String(64), index=True)
+    attempt_id: Mapped[int | None] = mapped_column(ForeignKey("payment_attempts.id"), index=True)
+    verdict: Mapped[str] = mapped_column(String(30), default="received", index=True)
+    detail: Mapped[str | None] = mapped_column(String(500))
+    response_status: Mapped[int | None] = mapped_column(Integer)

@@ -1,0 +1,240 @@
+"""Types shared by every provider package, and the interface the services use.
+
+Services only see these types; each provider package maps its wire format to
+and from them in pure functions and keeps transport and signing in its client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
+from checkout.domain.money import Money
+from checkout.domain.states import AttemptStatus
+
+
+# ---------------------------------------------------------------- errors
+class ProviderError(Exception):
+    """A provider refused or failed a call. `retryable` says if trying again may work."""
+
+    def __init__(
+        self,
+        provider: str,
+        code: str,
+        message: str,
+        *,
+        retryable: bool = False,
+        http_status: int | None = None,
+    ) -> None:
+        super().__init__(f"[{provider}] {code}: {message}")
+        self.provider = provider
+        self.code = code
+        self.message = message
+        self.retryable = retryable
+        self.http_status = http_status
+
+
+class ProviderTimeout(ProviderError):
+    """The call timed out: the provider may or may not have acted on it."""
+
+
+class UnknownProviderStatus(ProviderError):
+    """A status outside the provider's documented table: never treated as success."""
+
+
+class NotifyError(Exception):
+    """A notify that cannot be accepted. `verdict` is what the inbox records."""
+
+    verdict = "invalid"
+    http_status = 400
+
+    def __init__(self, provider: str, message: str) -> None:
+        super().__init__(f"[{provider}] {message}")
+        self.provider = provider
+        self.message = message
+
+
+class InvalidSignature(NotifyError):
+    verdict = "bad_signature"
+    http_status = 401
+
+
+class MalformedNotify(NotifyError):
+    verdict = "malformed"
+    http_status = 400
+
+
+# ---------------------------------------------------------------- config
+@dataclass(frozen=True)
+class MethodConfig:
+    """A payment method the shopper can pick; it names its provider instance."""
+
+    code: str  # our code, unique across the app, e.g. "kakaopay"
+    provider: str  # provider instance name, e.g. "paypro_kr"
+    name: str  # display name, e.g. "KakaoPay"
+    options: Mapping[str, Any] = field(default_factory=dict)  # provider-specific keys
+    names: Mapping[str, str] = field(default_factory=dict)  # localised names: {"ko": "카카오페이"}
+
+    def display_name(self, locale: str | None = None) -> str:
+        if locale and locale in self.names:
+            return self.names[locale]
+        return self.name
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    """One configured provider instance (e.g. PayPro Korea paymentLink)."""
+
+    name: str  # instance name, used in /notify/<name>
+    type: str  # "paypro" | "teemopay" | "diamondpay"
+    base_url: str
+    settings: Mapping[str, Any]  # credentials and provider-specific settings
+    methods: tuple[MethodConfig, ...] = ()
+    connect_timeout: float = 5.0
+    read_timeout: float = 20.0
+    sandbox: bool = False
+
+
+# ---------------------------------------------------------------- shopper data
+class Need(StrEnum):
+    REQUIRED = "required"
+    OPTIONAL = "optional"
+    HIDDEN = "hidden"
+
+
+@dataclass(frozen=True)
+class PayerRules:
+    """What a method asks of the shopper, validated as the provider would."""
+
+    name: Need = Need.REQUIRED
+    email: Need = Need.REQUIRED
+    mobile: Need = Need.OPTIONAL
+    birth_date: Need = Need.HIDDEN
+    mobile_country: str = "KR"  # "KR": 11 digits from 010; "MX": 10 digits
+    name_max_length: int | None = None  # on the joined full name
+    name_letters_only: bool = False  # letters (any script, incl. Hangul) and spaces
+    min_age: int | None = None
+    max_age: int | None = None
+    timezone: str = "Asia/Seoul"  # for age and dates in the provider's country
+
+
+@dataclass(frozen=True)
+class Payer:
+    first_name: str
+    last_name: str
+    email: str | None
+    mobile: str | None
+    birth_date: date | None
+    ip_address: str
+
+    @property
+    def full_name(self) -> str:
+        return full_name(self.first_name, self.last_name)
+
+
+def full_name(first: str, last: str) -> str:
+    """Korean names run family name first with no space; others 'first last'."""
+    first, last = first.strip(), last.strip()
+    if _is_hangul(first + last):
+        return f"{last}{first}"
+    return f"{first} {last}".strip()
+
+
+def _is_hangul(text: str) -> bool:
+    letters = [c for c in text if not c.isspace()]
+    return bool(letters) and all("\uac00" <= c <= "\ud7a3" for c in letters)
+
+
+# ---------------------------------------------------------------- requests and results
+@dataclass(frozen=True)
+class PaymentRequest:
+    trade_no: str  # ours, unique per attempt, at most 32 characters
+    amount: Money
+    method: MethodConfig
+    payer: Payer
+    notify_url: str
+    return_url: str
+    description: str | None = None
+    expires_at: datetime | None = None  # aware UTC; providers clamp to their own maximum
+
+
+class InstructionKind(StrEnum):
+    BANK_TRANSFER = "bank_transfer"  # virtual account, CLABE, bank card deposit
+    STORE_REFERENCE = "store_reference"  # pay in cash at a convenience store
+
+
+@dataclass(frozen=True)
+class PaymentInstructions:
+    """What the shopper needs to pay without a provider page (the VA page)."""
+
+    kind: InstructionKind
+    amount: Money
+    bank_name: str | None = None
+    bank_code: str | None = None
+    account_number: str | None = None  # VA number, CLABE or card number
+    account_holder: str | None = None
+    reference: str | None = None  # transfer reference or store payment reference
+    expires_at: datetime | None = None  # aware UTC
+    qr_content: str | None = None  # what the QR code encodes; defaults to the account
+    cashier_url: str | None = None  # optional provider page ("open the cashier")
+
+
+@dataclass(frozen=True)
+class CreateResult:
+    status: AttemptStatus  # PENDING normally; FAILED when the provider says so
+    platform_trade_no: str | None
+    redirect_url: str | None = None  # send the shopper here (303)
+    instructions: PaymentInstructions | None = None  # or render these ourselves
+    provider_status: str | None = None
+    failure_code: str | None = None
+    failure_message: str | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict)  # parsed response body
+
+
+@dataclass(frozen=True)
+class PaymentUpdate:
+    """A provider's word on an attempt, from a notify or a query."""
+
+    trade_no: str
+    status: AttemptStatus
+    provider_status: str
+    amount_paid: Money | None  # what was actually paid, when the provider says
+    platform_trade_no: str | None = None
+    failure_message: str | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Ack:
+    """The exact HTTP answer a provider expects when a notify was taken."""
+
+    body: str
+    content_type: str = "text/plain; charset=utf-8"
+    status: int = 200
+
+
+class PaymentProvider(Protocol):
+    """What the services need from a provider instance."""
+
+    config: ProviderConfig
+    currency: str  # the one currency this instance takes
+    notify_ack: Ack
+
+    def payer_rules(self, method: MethodConfig) -> PayerRules: ...
+
+    def supports_amount(self, amount: Money) -> bool: ...
+
+    def create_payment(self, request: PaymentRequest) -> CreateResult:
+        """Call the provider. Raises ProviderError (ProviderTimeout on a timeout)."""
+        ...
+
+    def parse_notify(self, headers: Mapping[str, str], body: bytes) -> PaymentUpdate:
+        """Verify and map a notify. Raises InvalidSignature or MalformedNotify."""
+        ...
+
+    def query_payment(self, trade_no: str, platform_trade_no: str | None) -> PaymentUpdate:
+        """Ask the provider for an attempt's status. Raises ProviderError."""
+        ...

@@ -1,0 +1,10 @@
+"""Simulators of the providers' wire protocols, served as a separate WSGI app.
+
+The sandbox runs on its own port (its own thread in `make run`, its own process
+beside gunicorn), never inside the checkout app, so a sync worker calling the
+provider never waits on itself.
+"""
+
+from checkout.sandbox.core import SandboxConfig, SandboxState, create_sandbox_app
+
+__all__ = ["SandboxConfig", "SandboxState", "create_sandbox_app"]

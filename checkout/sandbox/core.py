@@ -1,0 +1,298 @@
+"""What every provider simulator shares: orders, the cashier page, notify delivery."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import requests
+from flask import Blueprint, Flask, abort, redirect, render_template, request
+
+from checkout.domain.money import Money
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DiamondPlatform:
+    key: str
+    api_token: str
+
+
+@dataclass
+class SandboxConfig:
+    """The merchants the simulated providers know, and how they call back."""
+
+    paypro_merchants: dict[str, str] = field(default_factory=dict)  # merchantNo -> app secret
+    teemopay_apps: dict[str, bytes] = field(default_factory=dict)  # app_code -> merchant pub PEM
+    teemopay_private_key: bytes | None = None  # TeemoPay's own key, signs callbacks
+    diamond_platforms: dict[str, DiamondPlatform] = field(default_factory=dict)
+    # Seconds between notify tries: the providers' real schedules, shortened.
+    notify_schedule: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0)
+    notify_timeout: float = 5.0
+    # Amounts (major units) above which create answers the provider's limit error.
+    max_amount: int = 50_000_000
+
+
+class OrderStatus:
+    PENDING = "pending"
+    PAID = "paid"
+    PARTIAL = "partial"
+    FAILED = "failed"
+
+
+@dataclass
+class SandboxOrder:
+    provider: str  # "paypro" | "teemopay" | "diamondpay"
+    id: str  # the provider's own order number
+    merchant: str  # merchantNo, app_code or platform_id
+    trade_no: str  # the merchant's order number
+    amount: Money  # what was asked
+    notify_url: str | None
+    return_url: str | None
+    is_va: bool = False  # the shopper pays by deposit rather than on the cashier
+    status: str = OrderStatus.PENDING
+    paid: Money | None = None
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    expires_at: datetime | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # provider-specific details
+
+
+@dataclass
+class Delivery:
+    """One try at sending a notify, as the provider would log it."""
+
+    order_id: str
+    url: str
+    try_no: int
+    status_code: int | None
+    body: str
+    accepted: bool
+    error: str | None = None
+    at: float = field(default_factory=time.time)
+
+
+class Notifier:
+    """Sends notifies in background threads, retrying until the expected ack."""
+
+    def __init__(self, schedule: tuple[float, ...], timeout: float) -> None:
+        self.schedule = schedule
+        self.timeout = timeout
+        self.deliveries: list[Delivery] = []
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._session = requests.Session()
+
+    def deliver(
+        self,
+        order_id: str,
+        url: str,
+        build: Callable[[], tuple[dict[str, str], bytes]],
+        accepted: Callable[[requests.Response], bool],
+    ) -> threading.Thread:
+        """Send now, then after each delay in the schedule until `accepted`.
+
+        `build` is called for every try, so headers like nonces are fresh.
+        """
+        thread = threading.Thread(
+            target=self._run, args=(order_id, url, build, accepted), daemon=True
+        )
+        with self._lock:
+            self._threads.append(thread)
+        thread.start()
+        return thread
+
+    def _run(
+        self,
+        order_id: str,
+        url: str,
+        build: Callable[[], tuple[dict[str, str], bytes]],
+        accepted: Callable[[requests.Response], bool],
+    ) -> None:
+        delays = (0.0, *self.schedule)
+        for try_no, delay in enumerate(delays, start=1):
+            if delay and self._stop.wait(delay):
+                return
+            headers, body = build()
+            try:
+                resp = self._session.post(url, data=body, headers=headers, timeout=self.timeout)
+                ok = accepted(resp)
+                record = Delivery(order_id, url, try_no, resp.status_code, resp.text[:500], ok)
+            except requests.RequestException as exc:
+                ok = False
+                record = Delivery(order_id, url, try_no, None, "", False, type(exc).__name__)
+            with self._lock:
+                self.deliveries.append(record)
+            if ok:
+                return
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Wait until no delivery is running; True if all finished in time."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                threads = [t for t in self._threads if t.is_alive()]
+                self._threads = threads
+            if not threads:
+                return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            threads[0].join(min(remaining, 0.1))
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+class ProviderSimulator(Protocol):
+    """What a provider module gives the shared cashier."""
+
+    name: str
+
+    def send_notify(self, state: SandboxState, order: SandboxOrder) -> None: ...
+
+
+class SandboxState:
+    """All a running sandbox knows. Thread-safe: the server is threaded."""
+
+    def __init__(self, config: SandboxConfig) -> None:
+        self.config = config
+        self.orders: dict[tuple[str, str], SandboxOrder] = {}
+        self.simulators: dict[str, ProviderSimulator] = {}
+        self.notifier = Notifier(config.notify_schedule, config.notify_timeout)
+        self.lock = threading.RLock()
+        # Errors to answer the next create call with, per provider (for tests and demos).
+        self._injected: dict[str, list[tuple[str, str]]] = {}
+        self.seen_nonces: dict[str, float] = {}
+
+    # -- orders
+    def new_id(self, prefix: str) -> str:
+        return prefix + secrets.token_hex(8)
+
+    def add(self, order: SandboxOrder) -> SandboxOrder:
+        with self.lock:
+            self.orders[(order.provider, order.id)] = order
+        return order
+
+    def get(self, provider: str, order_id: str) -> SandboxOrder | None:
+        with self.lock:
+            return self.orders.get((provider, order_id))
+
+    def find_by_trade_no(self, provider: str, merchant: str, trade_no: str) -> SandboxOrder | None:
+        with self.lock:
+            for order in self.orders.values():
+                if (order.provider, order.merchant, order.trade_no) == (
+                    provider,
+                    merchant,
+                    trade_no,
+                ):
+                    return order
+        return None
+
+    def settle(self, order: SandboxOrder, status: str, paid: Money | None) -> None:
+        """Finish an order as the shopper did, and notify the merchant."""
+        with self.lock:
+            if order.status != OrderStatus.PENDING:
+                raise ValueError(f"order {order.id} is already {order.status}")
+            order.status = status
+            order.paid = paid
+            order.extra["completed_at"] = datetime.now(UTC)
+        self.simulators[order.provider].send_notify(self, order)
+
+    def resend_notify(self, order: SandboxOrder) -> None:
+        """Send the same notify again (providers do; merchants must cope)."""
+        self.simulators[order.provider].send_notify(self, order)
+
+    # -- fault injection
+    def inject_create_error(self, provider: str, code: str, message: str) -> None:
+        """The next create call to `provider` answers this business error."""
+        with self.lock:
+            self._injected.setdefault(provider, []).append((code, message))
+
+    def take_injected_error(self, provider: str) -> tuple[str, str] | None:
+        with self.lock:
+            queue = self._injected.get(provider)
+            return queue.pop(0) if queue else None
+
+    def nonce_seen(self, nonce: str, ttl: float = 86400.0) -> bool:
+        """Record a nonce; True if it was already used within `ttl` seconds."""
+        now = time.time()
+        with self.lock:
+            for key in [k for k, at in self.seen_nonces.items() if now - at > ttl]:
+                del self.seen_nonces[key]
+            if nonce in self.seen_nonces:
+                return True
+            self.seen_nonces[nonce] = now
+            return False
+
+
+def _cashier_blueprint(state: SandboxState) -> Blueprint:
+    bp = Blueprint("cashier", __name__, template_folder="templates")
+
+    def load(provider: str, order_id: str) -> SandboxOrder:
+        order = state.get(provider, order_id)
+        if order is None:
+            abort(404)
+        return order
+
+    @bp.get("/cashier/<provider>/<order_id>")
+    def cashier(provider: str, order_id: str) -> str:
+        return render_template("sandbox/cashier.html", order=load(provider, order_id))
+
+    @bp.post("/cashier/<provider>/<order_id>")
+    def act(provider: str, order_id: str) -> Any:
+        order = load(provider, order_id)
+        action = request.form.get("action", "")
+        if order.status != OrderStatus.PENDING:
+            return render_template("sandbox/cashier.html", order=order, error="already final"), 409
+        if action == "pay":
+            state.settle(order, OrderStatus.PAID, order.amount)
+        elif action == "part":
+            state.settle(order, OrderStatus.PARTIAL, partial_amount(order.amount))
+        elif action == "fail":
+            state.settle(order, OrderStatus.FAILED, None)
+        else:
+            abort(400)
+        if order.return_url and not order.is_va:
+            return redirect(order.return_url, code=303)
+        return render_template("sandbox/cashier.html", order=order)
+
+    return bp
+
+
+def partial_amount(amount: Money) -> Money:
+    """Half the amount, rounded down to a whole major unit (at least one)."""
+    unit = 10**amount.exponent
+    half = (amount.amount // 2) // unit * unit
+    return Money(max(half, unit), amount.currency)
+
+
+def create_sandbox_app(config: SandboxConfig | None = None) -> Flask:
+    """The WSGI app serving every simulator; `app.extensions['sandbox']` is its state."""
+    from checkout.sandbox import diamondpay, paypro, teemopay
+
+    state = SandboxState(config or SandboxConfig())
+    app = Flask(__name__)
+    app.config["SECRET_KEY"] = secrets.token_hex(16)  # sandbox pages keep no session
+    app.extensions["sandbox"] = state
+    app.register_blueprint(_cashier_blueprint(state))
+    for module in (paypro, teemopay, diamondpay):
+        simulator = module.Simulator()
+        state.simulators[simulator.name] = simulator
+        app.register_blueprint(module.blueprint(state), url_prefix=f"/{simulator.name}")
+    return app
+
+
+def sandbox_state(app: Flask) -> SandboxState:
+    return app.extensions["sandbox"]
+
+
+def headers_lower(headers: Mapping[str, str]) -> dict[str, str]:
+    return {k.lower(): v for k, v in headers.items()}

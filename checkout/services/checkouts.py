@@ -1,0 +1,213 @@
+"""Creating and reading checkouts (the shop's side)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload
+
+from checkout.config import StoreConfig
+from checkout.domain.money import CURRENCY_EXPONENT, Money
+from checkout.domain.states import CheckoutStatus, checkout_transition
+from checkout.models import Checkout, PaymentAttempt, Store, utcnow
+from checkout.services.catalog import Catalog
+from checkout.services.errors import Conflict, InvalidRequest, NotFound
+
+SUPPORTED_LOCALES = ("ko", "es", "en")
+MAX_AMOUNT = 10**12  # a sanity bound far above any provider's limit
+
+
+@dataclass(frozen=True)
+class NewCheckout:
+    order_id: str
+    amount: Money
+    return_url: str
+    description: str | None
+    methods: list[str] | None
+    locale: str | None
+
+
+def parse_new_checkout(data: Any, store: StoreConfig, catalog: Catalog) -> NewCheckout:
+    """Validate the API's JSON body; raises InvalidRequest naming the field."""
+    if not isinstance(data, Mapping):
+        raise InvalidRequest("invalid_body", "The body must be a JSON object.")
+    order_id = data.get("order_id")
+    if not isinstance(order_id, str) or not order_id.strip() or len(order_id) > 64:
+        raise InvalidRequest(
+            "invalid_order_id", "order_id must be a string of 1 to 64 characters.", field="order_id"
+        )
+    currency = data.get("currency")
+    if currency not in CURRENCY_EXPONENT:
+        raise InvalidRequest(
+            "invalid_currency",
+            f"currency must be one of {', '.join(CURRENCY_EXPONENT)}.",
+            field="currency",
+        )
+    amount = data.get("amount")
+    if isinstance(amount, bool) or not isinstance(amount, int) or not 0 < amount <= MAX_AMOUNT:
+        raise InvalidRequest(
+            "invalid_amount",
+            "amount must be a positive integer in the currency's minor unit "
+            "(won for KRW, centavos for MXN).",
+            field="amount",
+        )
+    return_url = data.get("return_url")
+    if not isinstance(return_url, str) or len(return_url) > 2000:
+        raise InvalidRequest("invalid_return_url", "return_url is required.", field="return_url")
+    if not store.accepts_return_url(return_url):
+        raise InvalidRequest(
+            "return_url_not_allowed",
+            "return_url must be on one of the store's configured origins.",
+            field="return_url",
+        )
+    description = data.get("description")
+    if description is not None and (not isinstance(description, str) or len(description) > 500):
+        raise InvalidRequest(
+            "invalid_description",
+            "description must be a string of at most 500 characters.",
+            field="description",
+        )
+    locale = data.get("locale")
+    if locale is not None and locale not in SUPPORTED_LOCALES:
+        raise InvalidRequest(
+            "invalid_locale",
+            f"locale must be one of {', '.join(SUPPORTED_LOCALES)}.",
+            field="locale",
+        )
+    methods = data.get("methods")
+    if methods is not None:
+        if (
+            not isinstance(methods, list)
+            or not methods
+            or not all(isinstance(m, str) for m in methods)
+        ):
+            raise InvalidRequest(
+                "invalid_methods",
+                "methods must be a non-empty list of method codes.",
+                field="methods",
+            )
+        unknown = [m for m in methods if m not in catalog.methods]
+        if unknown:
+            raise InvalidRequest(
+                "unknown_method", f"Unknown method(s): {', '.join(unknown)}.", field="methods"
+            )
+    money = Money(amount, currency)
+    if not catalog.methods_for(money, methods):
+        raise InvalidRequest(
+            "no_method_available",
+            "No configured payment method accepts this currency and amount"
+            + (" among the methods given." if methods else "."),
+            field="methods" if methods else "currency",
+        )
+    return NewCheckout(order_id.strip(), money, return_url, description, methods, locale)
+
+
+def create_checkout(
+    session: Session, store: StoreConfig, new: NewCheckout, ttl: timedelta
+) -> Checkout:
+    """Create a checkout; an order_id already used by this store is a Conflict."""
+    _ensure_store(session, store)
+    now = utcnow()
+    checkout = Checkout(
+        store_id=store.id,
+        order_id=new.order_id,
+        amount=new.amount.amount,
+        currency=new.amount.currency,
+        amount_paid=0,
+        description=new.description,
+        return_url=new.return_url,
+        locale=new.locale,
+        methods=new.methods,
+        status=CheckoutStatus.OPEN,
+        expires_at=now + ttl,
+        created_at=now,
+    )
+    session.add(checkout)
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        raise Conflict(
+            "order_id_exists", f"A checkout for order_id {new.order_id!r} already exists."
+        ) from None
+    return checkout
+
+
+def _ensure_store(session: Session, store: StoreConfig) -> None:
+    row = session.get(Store, store.id)
+    if row is None:
+        session.add(Store(id=store.id, name=store.name))
+        try:
+            session.commit()
+        except IntegrityError:  # created by a concurrent request
+            session.rollback()
+    elif row.name != store.name:
+        row.name = store.name
+        session.commit()
+
+
+def get_checkout(session: Session, checkout_id: str, store_id: str | None = None) -> Checkout:
+    checkout = session.scalars(
+        select(Checkout).where(Checkout.id == checkout_id).options(selectinload(Checkout.attempts))
+    ).one_or_none()
+    if checkout is None or (store_id is not None and checkout.store_id != store_id):
+        raise NotFound("checkout_not_found", "No such checkout.")
+    return checkout
+
+
+def expire_if_due(session: Session, checkout: Checkout, now: datetime | None = None) -> bool:
+    """Move an open checkout past its expiry to EXPIRED; True if it changed."""
+    now = now or utcnow()
+    if checkout.status == CheckoutStatus.OPEN and now >= checkout.expires_at:
+        checkout_transition(CheckoutStatus(checkout.status), CheckoutStatus.EXPIRED)
+        checkout.status = CheckoutStatus.EXPIRED
+        session.commit()
+        return True
+    return False
+
+
+def mask_email(email: str | None) -> str | None:
+    if not email or "@" not in email:
+        return None if not email else "***"
+    local, _, domain = email.partition("@")
+    return f"{local[:1]}***@{domain}"
+
+
+def mask_mobile(mobile: str | None) -> str | None:
+    if not mobile:
+        return None
+    return "*" * max(len(mobile) - 4, 0) + mobile[-4:]
+
+
+def mask_name(name: str | None) -> str | None:
+    if not name:
+        return None
+    return name[:1] + "*" * (len(name) - 1)
+
+
+def attempt_summary(attempt: PaymentAttempt) -> dict[str, Any]:
+    return {
+        "trade_no": attempt.trade_no,
+        "method": attempt.method,
+        "provider": attempt.provider,
+        "status": attempt.status,
+        "amount": attempt.amount,
+        "amount_paid": attempt.amount_paid,
+        "currency": attempt.currency,
+        "platform_trade_no": attempt.platform_trade_no,
+        "failure_code": attempt.failure_code,
+        "failure_message": attempt.failure_message,
+        "review_reason": attempt.review_reason,
+        "payer": {
+            "name": mask_name(attempt.payer_name),
+            "email": mask_email(attempt.payer_email),
+            "mobile": mask_mobile(attempt.payer_mobile),
+        },
+        "created_at": attempt.created_at.isoformat(),
+        "updated_at": attempt.updated_at.isoformat() if attempt.updated_at else None,
+    }

@@ -1,0 +1,33 @@
+"""Errors the use cases raise for the web layer to render."""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    """A refused request: `code` is stable for APIs, `message` is for people."""
+
+    http_status = 400
+
+    def __init__(self, code: str, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.field = field
+
+
+class InvalidRequest(ServiceError):
+    http_status = 400
+
+
+class NotFound(ServiceError):
+    http_status = 404
+
+
+class Conflict(ServiceError):
+    http_status = 409
+
+
+class CheckoutClosed(ServiceError):
+    """The checkout can no longer take a payment (paid, expired, cancelled)."""
+
+    http_status = 409

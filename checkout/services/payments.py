@@ -1,0 +1,188 @@
+"""Starting a payment: one live attempt per checkout, the provider called outside any lock."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from checkout.domain.money import Money
+from checkout.domain.states import CHECKOUT_FINAL, AttemptStatus, CheckoutStatus
+from checkout.models import Checkout, PaymentAttempt, utcnow
+from checkout.providers.base import (
+    CreateResult,
+    Payer,
+    PaymentInstructions,
+    PaymentRequest,
+    ProviderError,
+)
+from checkout.services.catalog import Catalog
+from checkout.services.checkouts import expire_if_due, get_checkout
+from checkout.services.errors import CheckoutClosed, InvalidRequest
+from checkout.services.lifecycle import reopen_if_idle, set_attempt_status
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StartOutcome:
+    attempt: PaymentAttempt
+    resumed: bool  # an attempt was already live: nothing new was sent to a provider
+
+    @property
+    def redirect_url(self) -> str | None:
+        return self.attempt.redirect_url if not self.attempt.instructions else None
+
+
+class PaymentNotStarted(Exception):
+    """The provider refused or failed; the checkout is open again."""
+
+    def __init__(self, attempt: PaymentAttempt, error: ProviderError | None) -> None:
+        super().__init__(error.message if error else attempt.failure_message or "failed")
+        self.attempt = attempt
+        self.error = error
+        self.retryable = bool(error and error.retryable)
+
+
+def new_trade_no(now: datetime | None = None) -> str:
+    """32 characters (TeemoPay's limit): UTC time to the second plus 72 random bits."""
+    now = now or datetime.now(UTC)
+    return now.strftime("%Y%m%d%H%M%S") + secrets.token_hex(9)
+
+
+def start_payment(
+    session: Session,
+    catalog: Catalog,
+    checkout_id: str,
+    method_code: str,
+    payer: Payer,
+    notify_url: str,
+    return_url: str,
+) -> StartOutcome:
+    checkout = get_checkout(session, checkout_id)
+    expire_if_due(session, checkout)
+    if checkout.status in CHECKOUT_FINAL:
+        raise CheckoutClosed("checkout_closed", f"This checkout is {checkout.status}.")
+    live = checkout.live_attempt()
+    if live is not None:
+        return StartOutcome(live, resumed=True)
+
+    offered = {m.code: m for m in catalog.methods_for(checkout.money, checkout.methods)}
+    method = offered.get(method_code)
+    if method is None:
+        raise InvalidRequest("method_not_available", "This payment method is not available.")
+
+    # Claim the checkout: only one request can move it from OPEN to PENDING.
+    claimed = session.execute(
+        update(Checkout)
+        .where(Checkout.id == checkout.id, Checkout.status == CheckoutStatus.OPEN)
+        .values(status=CheckoutStatus.PENDING, updated_at=utcnow())
+    ).rowcount
+    if claimed != 1:
+        session.rollback()
+        checkout = get_checkout(session, checkout_id)
+        session.refresh(checkout)
+        live = checkout.live_attempt()
+        if live is not None:
+            return StartOutcome(live, resumed=True)
+        raise CheckoutClosed("checkout_busy", "This checkout cannot take a payment now.")
+    attempt = PaymentAttempt(
+        checkout_id=checkout.id,
+        trade_no=new_trade_no(),
+        provider=method.provider,
+        method=method.code,
+        amount=checkout.amount,
+        currency=checkout.currency,
+        status=AttemptStatus.CREATING,
+        payer_name=payer.full_name,
+        payer_email=payer.email,
+        payer_mobile=payer.mobile,
+        payer_ip=payer.ip_address,
+    )
+    session.add(attempt)
+    session.commit()  # the attempt exists before any provider call
+
+    provider = catalog.provider_for(method)
+    request = PaymentRequest(
+        trade_no=attempt.trade_no,
+        amount=checkout.money,
+        method=method,
+        payer=payer,
+        notify_url=notify_url,
+        return_url=return_url,
+        description=checkout.description,
+        expires_at=checkout.expires_at,
+    )
+    try:
+        result = provider.create_payment(request)
+    except ProviderError as error:
+        log.warning(
+            "create_payment failed provider=%s trade_no=%s code=%s retryable=%s",
+            error.provider,
+            attempt.trade_no,
+            error.code,
+            error.retryable,
+        )
+        _record_failure(session, attempt, error.code, error.message)
+        raise PaymentNotStarted(attempt, error) from error
+    _record_result(session, attempt, result)
+    if attempt.status == AttemptStatus.FAILED:
+        raise PaymentNotStarted(attempt, None)
+    return StartOutcome(attempt, resumed=False)
+
+
+def _record_failure(session: Session, attempt: PaymentAttempt, code: str, message: str) -> None:
+    session.refresh(attempt)
+    attempt.failure_code = code[:64]
+    attempt.failure_message = message[:500]
+    if attempt.status == AttemptStatus.CREATING:
+        set_attempt_status(attempt, AttemptStatus.FAILED)
+        reopen_if_idle(attempt.checkout)
+    session.commit()
+
+
+def _record_result(session: Session, attempt: PaymentAttempt, result: CreateResult) -> None:
+    session.refresh(attempt)
+    attempt.platform_trade_no = result.platform_trade_no
+    attempt.provider_status = result.provider_status
+    attempt.redirect_url = result.redirect_url
+    if result.instructions is not None:
+        attempt.instructions = instructions_to_json(result.instructions)
+        attempt.expires_at = result.instructions.expires_at
+    if result.status == AttemptStatus.FAILED:
+        attempt.failure_code = (result.failure_code or "declined")[:64]
+        attempt.failure_message = (result.failure_message or "")[:500]
+    if attempt.status == AttemptStatus.CREATING:
+        # A notify may already have settled it while we waited; then keep that.
+        if result.status in (AttemptStatus.PENDING, AttemptStatus.FAILED):
+            set_attempt_status(attempt, result.status)
+        if result.status == AttemptStatus.FAILED:
+            reopen_if_idle(attempt.checkout)
+    session.commit()
+
+
+def instructions_to_json(instructions: PaymentInstructions) -> dict[str, Any]:
+    data = asdict(instructions)
+    data["kind"] = str(instructions.kind)
+    data["amount"] = {
+        "amount": instructions.amount.amount,
+        "currency": instructions.amount.currency,
+    }
+    data["expires_at"] = instructions.expires_at.isoformat() if instructions.expires_at else None
+    return data
+
+
+def instructions_from_json(data: dict[str, Any]) -> PaymentInstructions:
+    from checkout.providers.base import InstructionKind
+
+    values = dict(data)
+    values["kind"] = InstructionKind(values["kind"])
+    values["amount"] = Money(values["amount"]["amount"], values["amount"]["currency"])
+    if values.get("expires_at"):
+        values["expires_at"] = datetime.fromisoformat(values["expires_at"])
+    return PaymentInstructions(**values)

@@ -1,0 +1,57 @@
+#!/usr/bin/env python3
+"""The project's single entry point; needs only Python 3.11+.
+
+    python3 dev.py run     # the app on SQLite with the provider sandboxes; prints checkout URLs
+    python3 dev.py test    # the whole test suite (TEST_DATABASE_URL=postgresql://... for PG)
+    python3 dev.py lint    # ruff check and ruff format --check
+
+Each creates .venv and installs the project into it first when needed.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+MARKER = VENV / ".installed"
+
+
+def ensure_venv() -> None:
+    if sys.version_info < (3, 11):
+        sys.exit("Python 3.11 or newer is needed")
+    pyproject = ROOT / "pyproject.toml"
+    if MARKER.exists() and MARKER.stat().st_mtime >= pyproject.stat().st_mtime:
+        return
+    if not (BIN / "python").exists():
+        print("creating .venv ...", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    print("installing dependencies into .venv ...", flush=True)
+    subprocess.run(
+        [str(BIN / "python"), "-m", "pip", "install", "-q", "-e", f"{ROOT}[dev]"], check=True
+    )
+    MARKER.touch()
+
+
+def main(argv: list[str]) -> int:
+    command, rest = (argv[0], argv[1:]) if argv else ("help", [])
+    if command not in ("run", "test", "lint"):
+        print(__doc__)
+        return 0 if command == "help" else 2
+    ensure_venv()
+    os.chdir(ROOT)
+    if command == "run":
+        return subprocess.call([str(BIN / "python"), "-m", "checkout.devserver", *rest])
+    if command == "test":
+        return subprocess.call([str(BIN / "pytest"), "-q", *rest])
+    code = subprocess.call([str(BIN / "ruff"), "check", "."])
+    return code or subprocess.call([str(BIN / "ruff"), "format", "--check", "."])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
