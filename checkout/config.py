@@ -166,7 +166,8 @@ def build_settings(raw: Mapping[str, Any], instance_path: Path) -> Settings:
         for name, cfg in providers.items()
     }
     stores = {
-        sid: _store_config(sid, table, sandbox) for sid, table in raw.get("stores", {}).items()
+        sid: _store_config(sid, table, sandbox, public_base_url)
+        for sid, table in raw.get("stores", {}).items()
     }
     return Settings(
         sandbox=sandbox,
@@ -266,7 +267,9 @@ def _with_methods(cfg: ProviderConfig, methods: tuple[MethodConfig, ...]) -> Pro
     return replace(cfg, methods=methods)
 
 
-def _store_config(sid: str, table: Mapping[str, Any], sandbox: bool) -> StoreConfig:
+def _store_config(
+    sid: str, table: Mapping[str, Any], sandbox: bool, public_base_url: str
+) -> StoreConfig:
     hashes = [str(h).lower() for h in table.get("api_key_sha256", [])]
     plain = table.get("api_keys", [])
     if plain and not sandbox:
@@ -277,7 +280,11 @@ def _store_config(sid: str, table: Mapping[str, Any], sandbox: bool) -> StoreCon
     hashes += [hash_api_key(str(k)) for k in plain]
     if not hashes:
         raise ConfigError(f"stores.{sid} has no API key (api_key_sha256)")
-    origins = tuple(origin_of(str(u)) for u in table.get("return_url_origins", []))
+    # "self" stands for our own origin (the sandbox demo shop page lives there).
+    origins = tuple(
+        origin_of(public_base_url if str(u) == "self" else str(u))
+        for u in table.get("return_url_origins", [])
+    )
     if not origins or "" in origins:
         raise ConfigError(f"stores.{sid}.return_url_origins must list http(s) origins")
     return StoreConfig(

@@ -152,7 +152,8 @@ def test_provider_error_on_create_leaves_checkout_usable(live_app: LiveApp, flow
 def test_second_submit_while_live_does_not_charge_twice(live_app: LiveApp) -> None:
     flow = FLOWS[0]
     checkout, shopper, first = start(live_app, flow)
-    second = shopper.submit(flow.method, flow.payer)
+    # The same form posted again (double click, back button): the page now redirects.
+    second = shopper.submit(flow.method, flow.payer, csrf=shopper.csrf)
     assert second.status_code == 303
     assert second.headers["Location"] == first.headers["Location"]
     data = get_checkout(live_app.url, checkout["id"])

@@ -88,7 +88,6 @@ class Notifier:
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._session = requests.Session()
 
     def deliver(
         self,
@@ -117,12 +116,13 @@ class Notifier:
         accepted: Callable[[requests.Response], bool],
     ) -> None:
         delays = (0.0, *self.schedule)
+        session = requests.Session()  # one per delivery thread: Session is not thread-safe
         for try_no, delay in enumerate(delays, start=1):
             if delay and self._stop.wait(delay):
                 return
             headers, body = build()
             try:
-                resp = self._session.post(url, data=body, headers=headers, timeout=self.timeout)
+                resp = session.post(url, data=body, headers=headers, timeout=self.timeout)
                 ok = accepted(resp)
                 record = Delivery(order_id, url, try_no, resp.status_code, resp.text[:500], ok)
             except requests.RequestException as exc:
@@ -252,14 +252,17 @@ def _cashier_blueprint(state: SandboxState) -> Blueprint:
         action = request.form.get("action", "")
         if order.status != OrderStatus.PENDING:
             return render_template("sandbox/cashier.html", order=order, error="already final"), 409
-        if action == "pay":
-            state.settle(order, OrderStatus.PAID, order.amount)
-        elif action == "part":
-            state.settle(order, OrderStatus.PARTIAL, partial_amount(order.amount))
-        elif action == "fail":
-            state.settle(order, OrderStatus.FAILED, None)
-        else:
+        outcomes = {
+            "pay": (OrderStatus.PAID, order.amount),
+            "part": (OrderStatus.PARTIAL, partial_amount(order.amount)),
+            "fail": (OrderStatus.FAILED, None),
+        }
+        if action not in outcomes:
             abort(400)
+        try:
+            state.settle(order, *outcomes[action])
+        except ValueError:  # settled by a concurrent click
+            return render_template("sandbox/cashier.html", order=order, error="already final"), 409
         if order.return_url and not order.is_va:
             return redirect(order.return_url, code=303)
         return render_template("sandbox/cashier.html", order=order)

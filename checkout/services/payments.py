@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from checkout.domain.money import Money
@@ -137,7 +137,8 @@ def start_payment(
 
 
 def _record_failure(session: Session, attempt: PaymentAttempt, code: str, message: str) -> None:
-    session.refresh(attempt)
+    session.expire_all()  # a notify may have changed the rows while the provider answered
+    _lock(session, attempt)
     attempt.failure_code = code[:64]
     attempt.failure_message = message[:500]
     if attempt.status == AttemptStatus.CREATING:
@@ -147,7 +148,8 @@ def _record_failure(session: Session, attempt: PaymentAttempt, code: str, messag
 
 
 def _record_result(session: Session, attempt: PaymentAttempt, result: CreateResult) -> None:
-    session.refresh(attempt)
+    session.expire_all()  # a notify may have changed the rows while the provider answered
+    _lock(session, attempt)
     attempt.platform_trade_no = result.platform_trade_no
     attempt.provider_status = result.provider_status
     attempt.redirect_url = result.redirect_url
@@ -164,6 +166,13 @@ def _record_result(session: Session, attempt: PaymentAttempt, result: CreateResu
         if result.status == AttemptStatus.FAILED:
             reopen_if_idle(attempt.checkout)
     session.commit()
+
+
+def _lock(session: Session, attempt: PaymentAttempt) -> None:
+    """Re-read the attempt under a row lock, as the notify handler does."""
+    session.scalars(
+        select(PaymentAttempt).where(PaymentAttempt.id == attempt.id).with_for_update()
+    ).one()
 
 
 def instructions_to_json(instructions: PaymentInstructions) -> dict[str, Any]:

@@ -99,6 +99,7 @@ class Shopper:
     def __init__(self, checkout_url: str) -> None:
         self.url = checkout_url
         self.http = requests.Session()
+        self.csrf: str | None = None  # the token of the last form seen, as a browser keeps it
 
     def open(self, method: str) -> requests.Response:
         return self.http.get(self.url, params={"method": method}, timeout=10)
@@ -111,7 +112,7 @@ class Shopper:
             assert page.status_code == 200, page.text
             match = CSRF_RE.search(page.text)
             assert match, "no CSRF token on the checkout page"
-            csrf = match.group(1)
+            csrf = self.csrf = match.group(1)
         data = {"csrf_token": csrf, "method": method, **fields}
         return self.http.post(
             self.url, params={"method": method}, data=data, allow_redirects=False, timeout=30

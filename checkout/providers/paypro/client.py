@@ -1,0 +1,169 @@
+"""The PayPro provider: transport, headers and signing around the pure mapping."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+import requests
+
+from checkout.domain.money import Money
+from checkout.providers.base import (
+    Ack,
+    CreateResult,
+    InvalidSignature,
+    MalformedNotify,
+    MethodConfig,
+    Need,
+    PayerRules,
+    PaymentRequest,
+    PaymentUpdate,
+    ProviderConfig,
+    ProviderError,
+    ProviderTimeout,
+)
+from checkout.providers.paypro import mapping, signing
+
+log = logging.getLogger(__name__)
+
+KR_MIN_AGE = 18  # PayPro Korea VA: payer aged 18 to 59
+KR_MAX_AGE = 59
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class PayProProvider:
+    """One configured PayPro instance (Korea paymentLink, Mexico paymentLink or payInApi)."""
+
+    notify_ack = Ack("OK")  # PayPro stops retrying only on this plain-text body
+
+    def __init__(self, config: ProviderConfig) -> None:
+        self.config = config
+        self.settings = mapping.settings_from_config(config)
+        self.currency = self.settings.currency
+        self._session = requests.Session()
+        self._base_url = config.base_url.rstrip("/")
+
+    # ------------------------------------------------------------ shopper rules
+    def payer_rules(self, method: MethodConfig) -> PayerRules:
+        if self.settings.country == "KR":
+            va = mapping.is_kr_va(self.settings, method)
+            return PayerRules(
+                name=Need.REQUIRED,
+                email=Need.REQUIRED,
+                mobile=Need.REQUIRED,
+                birth_date=Need.REQUIRED if va else Need.HIDDEN,
+                mobile_country="KR",
+                min_age=KR_MIN_AGE if va else None,
+                max_age=KR_MAX_AGE if va else None,
+                timezone=self.settings.timezone,
+            )
+        return PayerRules(
+            name=Need.REQUIRED,
+            email=Need.OPTIONAL,
+            mobile=Need.OPTIONAL,
+            birth_date=Need.HIDDEN,
+            mobile_country="MX",
+            timezone=self.settings.timezone,
+        )
+
+    def supports_amount(self, amount: Money) -> bool:
+        # PayPro takes whole units only: MXN amounts with centavos cannot be sent.
+        return amount.currency == self.currency and amount.amount > 0 and amount.is_whole()
+
+    # ------------------------------------------------------------ calls
+    def create_payment(self, request: PaymentRequest) -> CreateResult:
+        if not self.supports_amount(request.amount):
+            raise ProviderError(
+                self.config.name,
+                "unsupported_amount",
+                f"PayPro {self.settings.country} cannot take {request.amount}",
+            )
+        body = mapping.create_body(self.settings, request, now_ms())
+        payload = self._post(mapping.PATHS[self.settings.api], body)
+        result = mapping.create_result(self.settings, request, payload)
+        log.info(
+            "paypro create instance=%s trade_no=%s status=%s platform_trade_no=%s",
+            self.config.name,
+            request.trade_no,
+            result.provider_status,
+            result.platform_trade_no,
+        )
+        return result
+
+    def query_payment(self, trade_no: str, platform_trade_no: str | None) -> PaymentUpdate:
+        # PayPro queries by our tradeNo only; platform_trade_no is not part of the call.
+        payload = self._post(mapping.QUERY_PATH, mapping.query_body(trade_no, now_ms()))
+        return mapping.query_update(self.settings, trade_no, payload)
+
+    def parse_notify(self, headers: Mapping[str, str], body: bytes) -> PaymentUpdate:
+        name = self.config.name
+        try:
+            # Decimal keeps numbers' text ("1000.00"), which is what was signed.
+            fields = json.loads(body, parse_float=Decimal)
+        except ValueError as exc:
+            raise MalformedNotify(name, "body is not JSON") from exc
+        if not isinstance(fields, dict):
+            raise MalformedNotify(name, "body is not a JSON object")
+        if not signing.verify(fields, self.settings.app_secret, fields.get(signing.SIGN_FIELD)):
+            raise InvalidSignature(name, "bad or missing sign")
+        return mapping.notify_update(fields, self.currency, name)
+
+    # ------------------------------------------------------------ transport
+    def _post(self, path: str, body: Mapping[str, str]) -> Any:
+        """Sign and POST `body`; the parsed JSON answer, or ProviderError."""
+        name = self.config.name
+        signed = dict(body)
+        signed[signing.SIGN_FIELD] = signing.sign(body, self.settings.app_secret)
+        data = json.dumps(signed, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        headers = {
+            "merchantNo": self.settings.merchant_no,
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+        }
+        url = self._base_url + path
+        try:
+            resp = self._session.post(
+                url,
+                data=data,
+                headers=headers,
+                timeout=(self.config.connect_timeout, self.config.read_timeout),
+            )
+        except requests.Timeout as exc:
+            # Checked first: ConnectTimeout is also a ConnectionError.
+            raise ProviderTimeout(
+                name, "timeout", "PayPro did not answer in time", retryable=True
+            ) from exc
+        except requests.ConnectionError as exc:
+            raise ProviderError(
+                name, "connection_error", "PayPro unreachable", retryable=True
+            ) from exc
+        except requests.RequestException as exc:
+            raise ProviderError(name, "request_error", type(exc).__name__, retryable=True) from exc
+
+        status = resp.status_code
+        if status != 200:
+            # 5xx, 408 and 429 may pass; other 4xx mean our request or config is wrong.
+            raise ProviderError(
+                name,
+                f"http_{status}",
+                f"PayPro answered HTTP {status}",
+                retryable=status >= 500 or status in (408, 429),
+                http_status=status,
+            )
+        try:
+            return json.loads(resp.content, parse_float=Decimal)
+        except ValueError as exc:  # HTML error pages, truncated bodies, bad encodings
+            raise ProviderError(
+                name,
+                "invalid_response",
+                "PayPro answered non-JSON",
+                retryable=True,
+                http_status=status,
+            ) from exc

@@ -1,0 +1,84 @@
+"""TeemoPay Korea: virtual account pay-in (paymentType 801), SHA1withRSA signatures."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from cryptography.exceptions import UnsupportedAlgorithm
+
+from checkout.providers.base import ProviderConfig
+from checkout.providers.teemopay import mapping, signing
+from checkout.providers.teemopay.client import TeemoPayProvider
+
+__all__ = ["TeemoPayProvider", "build"]
+
+SUPPORTED_COUNTRIES = ("KR",)  # KRW is the only currency this package maps
+
+_Key = TypeVar("_Key")
+
+
+def _required_text(config: ProviderConfig, key: str) -> str:
+    value = config.settings.get(key)
+    if value is None or not str(value).strip():
+        raise ValueError(f"provider {config.name!r} (teemopay): settings.{key} is required")
+    return str(value).strip()
+
+
+def _load_key(config: ProviderConfig, key: str, loader: Callable[[bytes], _Key]) -> _Key:
+    """Read a PEM key once, at build time, so a bad file fails at start-up, not at pay time."""
+    path = Path(_required_text(config, key))
+    try:
+        pem = path.read_bytes()
+    except OSError as exc:
+        raise ValueError(
+            f"provider {config.name!r} (teemopay): settings.{key} = {str(path)!r} "
+            f"cannot be read ({exc.strerror or type(exc).__name__})"
+        ) from exc
+    try:
+        return loader(pem)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        # Never echo the key material itself, only what is wrong with it.
+        raise ValueError(
+            f"provider {config.name!r} (teemopay): settings.{key} = {str(path)!r} "
+            f"is not a usable RSA PEM key ({type(exc).__name__})"
+        ) from exc
+
+
+def _payment_type(config: ProviderConfig, code: str, options: Any) -> int:
+    raw = options.get("payment_type", mapping.PAYMENT_TYPE_VA)
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        value = None
+    if isinstance(raw, bool) or value not in mapping.SUPPORTED_PAYMENT_TYPES:
+        raise ValueError(
+            f"provider {config.name!r} (teemopay): method {code!r} has payment_type {raw!r}; "
+            f"supported: {', '.join(str(t) for t in sorted(mapping.SUPPORTED_PAYMENT_TYPES))}"
+        )
+    return int(raw)
+
+
+def build(config: ProviderConfig) -> TeemoPayProvider:
+    """Validate the settings and method options, load both keys, return the provider."""
+    app_code = _required_text(config, "app_code")
+    merchant_name = _required_text(config, "merchant_name")
+    country = str(config.settings.get("country") or "KR").strip().upper()
+    if country not in SUPPORTED_COUNTRIES:
+        raise ValueError(
+            f"provider {config.name!r} (teemopay): settings.country {country!r} is not "
+            f"supported (expected {', '.join(SUPPORTED_COUNTRIES)})"
+        )
+    private_key = _load_key(config, "private_key_file", signing.load_private_key)
+    platform_public_key = _load_key(config, "platform_public_key_file", signing.load_public_key)
+    payment_types = {m.code: _payment_type(config, m.code, m.options) for m in config.methods}
+    return TeemoPayProvider(
+        config,
+        app_code=app_code,
+        merchant_name=merchant_name,
+        country=country,
+        private_key=private_key,
+        platform_public_key=platform_public_key,
+        payment_types=payment_types,
+    )

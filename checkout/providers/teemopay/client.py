@@ -1,0 +1,198 @@
+"""The TeemoPay provider: transport, headers and signatures around the pure mapping."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from checkout.domain.money import Money, MoneyError
+from checkout.providers.base import (
+    Ack,
+    CreateResult,
+    InvalidSignature,
+    MalformedNotify,
+    MethodConfig,
+    Need,
+    PayerRules,
+    PaymentRequest,
+    PaymentUpdate,
+    ProviderConfig,
+    ProviderError,
+    ProviderTimeout,
+)
+from checkout.providers.teemopay import mapping, signing
+
+log = logging.getLogger(__name__)
+
+CREATE_PATH = "/api/pay/payment/create/v1"
+QUERY_PATH = "/api/pay/payment/query/v1"
+PROVIDER = mapping.PROVIDER
+
+
+def new_nonce() -> str:
+    """32 characters, fresh per call (TeemoPay refuses a nonce seen in the last 24 h)."""
+    return secrets.token_hex(16)
+
+
+def timestamp_ms() -> str:
+    return str(int(time.time() * 1000))
+
+
+class TeemoPayProvider:
+    """TeemoPay Korea, virtual account (paymentType 801)."""
+
+    currency = mapping.CURRENCY
+    notify_ack = Ack("SUCCESS")  # exactly this, upper case, or TeemoPay retries
+
+    def __init__(
+        self,
+        config: ProviderConfig,
+        *,
+        app_code: str,
+        merchant_name: str,
+        country: str,
+        private_key: rsa.RSAPrivateKey,
+        platform_public_key: rsa.RSAPublicKey,
+        payment_types: Mapping[str, int],
+    ) -> None:
+        self.config = config
+        self.app_code = app_code
+        self.merchant_name = merchant_name
+        self.country = country
+        self._private_key = private_key
+        self._platform_public_key = platform_public_key
+        self._payment_types = dict(payment_types)  # method code -> paymentType
+        self._session = requests.Session()
+        self._timeout = (config.connect_timeout, config.read_timeout)
+
+    # ------------------------------------------------------------ shopper rules
+    def payer_rules(self, method: MethodConfig) -> PayerRules:
+        # realName: at most 20 letters or Korean characters; phone optional, 010 + 8 digits.
+        return PayerRules(
+            name=Need.REQUIRED,
+            email=Need.OPTIONAL,
+            mobile=Need.OPTIONAL,
+            birth_date=Need.HIDDEN,
+            mobile_country="KR",
+            name_max_length=20,
+            name_letters_only=True,
+            timezone="Asia/Seoul",
+        )
+
+    def supports_amount(self, amount: Money) -> bool:
+        return amount.currency == self.currency and amount.amount > 0 and amount.is_whole()
+
+    # ------------------------------------------------------------ calls
+    def create_payment(self, request: PaymentRequest) -> CreateResult:
+        payment_type = self._payment_types.get(request.method.code, mapping.PAYMENT_TYPE_VA)
+        try:
+            body = mapping.build_create_body(
+                request,
+                merchant_name=self.merchant_name,
+                payment_type=payment_type,
+                now=datetime.now(UTC),
+            )
+        except mapping.ExpiredRequest as exc:
+            raise ProviderError(PROVIDER, "expired", str(exc)) from exc
+        except MoneyError as exc:  # not whole KRW: supports_amount should have said so
+            raise ProviderError(PROVIDER, "unsupported_amount", str(exc)) from exc
+        answer = self._post(CREATE_PATH, body)
+        return mapping.parse_create_response(answer)
+
+    def query_payment(self, trade_no: str, platform_trade_no: str | None) -> PaymentUpdate:
+        # TeemoPay queries by our order number only; platform_trade_no is not needed.
+        answer = self._post(QUERY_PATH, mapping.build_query_body(trade_no))
+        return mapping.parse_query_response(answer, trade_no)
+
+    def parse_notify(self, headers: Mapping[str, str], body: bytes) -> PaymentUpdate:
+        lowered = {str(k).lower(): v for k, v in headers.items()}
+        try:
+            data = mapping.parse_json(body)
+        except ValueError as exc:
+            raise MalformedNotify(PROVIDER, "callback body is not JSON") from exc
+        if not isinstance(data, dict):
+            raise MalformedNotify(PROVIDER, "callback body is not a JSON object")
+        # The callback names the app `appCode` (camelCase), unlike our `app_code`.
+        if lowered.get("appcode") != self.app_code:
+            raise InvalidSignature(PROVIDER, "callback for another appCode")
+        nonce = lowered.get("nonce") or ""
+        signature = data.get(signing.SIGN_FIELD)
+        if not isinstance(signature, str) or not signature:
+            raise InvalidSignature(PROVIDER, "callback without sign")
+        if not signing.verify(data, nonce, signature, self._platform_public_key):
+            raise InvalidSignature(PROVIDER, "callback signature does not verify")
+        return mapping.parse_notify_body(data)
+
+    # ------------------------------------------------------------ transport
+    def _headers(self, nonce: str) -> dict[str, str]:
+        return {
+            "timestamp": timestamp_ms(),
+            "nonce": nonce,
+            "country": self.country,
+            "app_code": self.app_code,
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+        }
+
+    def _post(self, path: str, body: dict[str, Any]) -> Any:
+        """Sign and send `body`; return the decoded answer or raise ProviderError."""
+        nonce = new_nonce()
+        signed = {**body, signing.SIGN_FIELD: signing.sign(body, nonce, self._private_key)}
+        url = self.config.base_url.rstrip("/") + path
+        try:
+            resp = self._session.post(
+                url, json=signed, headers=self._headers(nonce), timeout=self._timeout
+            )
+        except requests.Timeout as exc:
+            raise ProviderTimeout(
+                PROVIDER, "timeout", f"no answer from {path}", retryable=True
+            ) from exc
+        except requests.ConnectionError as exc:
+            raise ProviderError(
+                PROVIDER, "connection_error", f"cannot reach {path}", retryable=True
+            ) from exc
+        except requests.RequestException as exc:
+            raise ProviderError(
+                PROVIDER, "request_error", type(exc).__name__, retryable=True
+            ) from exc
+        try:
+            answer = mapping.parse_json(resp.content)
+        except ValueError:
+            answer = None
+        if resp.status_code != 200:
+            # A JSON refusal is a business answer whatever the HTTP status; anything
+            # else (a proxy's HTML page, an empty 502) is a transport fault.
+            if (
+                isinstance(answer, Mapping)
+                and "msg" in answer
+                and str(answer.get("code")) != mapping.SUCCESS_CODE
+            ):
+                raise mapping.error_for(answer["code"], str(answer["msg"] or ""), resp.status_code)
+            raise ProviderError(
+                PROVIDER,
+                f"http_{resp.status_code}",
+                f"HTTP {resp.status_code} from {path}",
+                retryable=True,
+                http_status=resp.status_code,
+            )
+        if answer is None:
+            raise ProviderError(
+                PROVIDER,
+                "bad_response",
+                f"unreadable answer from {path}",
+                retryable=True,
+                http_status=resp.status_code,
+            )
+        log.debug("teemopay %s answered code=%s", path, _outer_code(answer))
+        return answer
+
+
+def _outer_code(answer: Any) -> Any:
+    return answer.get("code") if isinstance(answer, Mapping) else None
