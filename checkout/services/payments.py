@@ -160,11 +160,13 @@ def _record_result(session: Session, attempt: PaymentAttempt, result: CreateResu
         attempt.failure_code = (result.failure_code or "declined")[:64]
         attempt.failure_message = (result.failure_message or "")[:500]
     if attempt.status == AttemptStatus.CREATING:
-        # A notify may already have settled it while we waited; then keep that.
-        if result.status in (AttemptStatus.PENDING, AttemptStatus.FAILED):
-            set_attempt_status(attempt, result.status)
+        # A notify may already have settled it while we waited; then keep that. A create
+        # answer never carries the amount received, so "paid" waits for the notify/query.
         if result.status == AttemptStatus.FAILED:
+            set_attempt_status(attempt, AttemptStatus.FAILED)
             reopen_if_idle(attempt.checkout)
+        else:
+            set_attempt_status(attempt, AttemptStatus.PENDING)
     session.commit()
 
 
