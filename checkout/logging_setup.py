@@ -37,3 +37,4 @@ def configure_logging(level: int = logging.INFO) -> None:
         handler.addFilter(MaskingFilter())
         root.addHandler(handler)
     root.setLevel(level)
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # its plugin chatter is noise

@@ -83,20 +83,28 @@ class LiveApp:
 
 @pytest.fixture
 def live_app(
-    sandbox: RunningSandbox, teemopay_keys: TeemoPayKeyFiles, tmp_path: Path
+    request: pytest.FixtureRequest,
+    sandbox: RunningSandbox,
+    teemopay_keys: TeemoPayKeyFiles,
+    tmp_path: Path,
 ) -> Iterator[LiveApp]:
-    """The app on a real loopback port, its providers pointed at the sandbox."""
+    """The app on a real loopback port, its providers pointed at the sandbox.
+
+    `@pytest.mark.app_config(key=value)` changes top-level configuration keys.
+    """
     late = LateBoundApp()
     server = serve(late)
-    app = create_app(
-        test_config(
-            sandbox_url=sandbox.url,
-            public_base_url=server.url,
-            database_url=_database_url(tmp_path),
-            instance_path=tmp_path / "instance",
-            teemopay_keys=teemopay_keys,
-        )
+    config = test_config(
+        sandbox_url=sandbox.url,
+        public_base_url=server.url,
+        database_url=_database_url(tmp_path),
+        instance_path=tmp_path / "instance",
+        teemopay_keys=teemopay_keys,
     )
+    marker = request.node.get_closest_marker("app_config")
+    if marker is not None:
+        config.update(marker.kwargs)
+    app = create_app(config)
     Base.metadata.create_all(app_db.bound(app).engine)
     late.app = app
     try:

@@ -140,9 +140,31 @@ def test_ip_and_amount_come_from_the_server_not_the_form(live_app: LiveApp) -> N
     assert resp.status_code == 303
     order = next(iter(live_app.sandbox.state.orders.values()))
     assert order.amount.amount == 15000
-    assert order.extra.get("ip_address", "127.0.0.1") == "127.0.0.1"
+    assert order.extra["ip_address"] == "127.0.0.1"
     with live_app.session() as session:
         assert session.scalars(select(PaymentAttempt.payer_ip)).one() == "127.0.0.1"
+
+
+def payer_ip_sent(live_app: LiveApp, forwarded_for: str) -> tuple[str, str]:
+    checkout = create_checkout(live_app.url)
+    shopper = Shopper(checkout["url"])
+    shopper.http.headers["X-Forwarded-For"] = forwarded_for
+    assert shopper.submit("kakaopay", KR_PAYER).status_code == 303
+    order = next(iter(live_app.sandbox.state.orders.values()))
+    with live_app.session() as session:
+        stored = session.scalars(select(PaymentAttempt.payer_ip)).one()
+    return stored, str(order.extra["ip_address"])
+
+
+def test_forwarded_for_is_ignored_without_a_trusted_proxy(live_app: LiveApp) -> None:
+    stored, sent = payer_ip_sent(live_app, "203.0.113.7")
+    assert stored == sent == "127.0.0.1"
+
+
+@pytest.mark.app_config(proxy_fix_x_for=1)
+def test_proxy_fix_takes_the_ip_from_the_trusted_proxy(live_app: LiveApp) -> None:
+    stored, sent = payer_ip_sent(live_app, "198.51.100.1, 203.0.113.7")
+    assert stored == sent == "203.0.113.7"  # the last hop, added by our one trusted proxy
 
 
 def test_page_shows_store_amount_and_methods_for_the_currency(live_app: LiveApp) -> None:

@@ -160,16 +160,7 @@ def payment_page(checkout_id: str) -> Any:
         root = provider_cfg.base_url.rsplit("/", 1)[0]
         sandbox_deposit_url = f"{root}/cashier/{provider_cfg.type}/{attempt.platform_trade_no}"
     qr_content = instructions.qr_content or instructions.account_number or instructions.reference
-    tz = (
-        ZoneInfo(
-            catalog_of(current_app)
-            .providers[attempt.provider]
-            .payer_rules(settings.methods[attempt.method])
-            .timezone
-        )
-        if attempt.method in settings.methods
-        else ZoneInfo("UTC")
-    )
+    tz = ZoneInfo(_provider_timezone(attempt))
     return render_template(
         "payment.html",
         checkout=checkout,
@@ -222,6 +213,15 @@ def demo_shop_return() -> Any:
     if not settings_of(current_app).sandbox:
         abort(404)
     return render_template("demo_return.html", args=request.args)
+
+
+def _provider_timezone(attempt: PaymentAttempt) -> str:
+    """Times are shown in the provider's country (Korea, Mexico)."""
+    method = settings_of(current_app).methods.get(attempt.method)
+    provider = catalog_of(current_app).providers.get(attempt.provider)
+    if method is None or provider is None:
+        return "UTC"
+    return provider.payer_rules(method).timezone
 
 
 def _message(text: str, status: int) -> Any:

@@ -246,6 +246,7 @@ def create(state: SandboxState, api: str) -> Response:
                 "api": api,
                 "channel_code": _text(body, "channelCode") or None,
                 "way_code": way or None,
+                "ip_address": _text(body, "ipAddress") or None,  # lets tests see what we sent
             },
         )
         # Details (VA, CLABE, display) are filled before the order becomes visible.
