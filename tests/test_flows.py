@@ -10,7 +10,14 @@ from sqlalchemy import select
 
 from checkout.models import NotifyMessage, PaymentAttempt
 from tests.conftest import LiveApp
-from tests.support.shopper import FLOWS, Flow, Shopper, create_checkout, get_checkout
+from tests.support.shopper import (
+    CSRF_RE,
+    FLOWS,
+    Flow,
+    Shopper,
+    create_checkout,
+    get_checkout,
+)
 
 
 def start(live_app: LiveApp, flow: Flow) -> tuple[dict, Shopper, requests.Response]:
@@ -175,3 +182,20 @@ def test_notify_for_unknown_trade_is_refused(live_app: LiveApp) -> None:
     assert verdicts == {"unknown_trade"}
     assert set(statuses) == {404} and len(statuses) > 1  # the provider kept retrying
     assert get_checkout(live_app.url, checkout["id"])["status"] == "pending"
+
+
+@pytest.mark.parametrize("flow", [FLOWS[0], FLOWS[4]], ids=["redirect", "va"])
+def test_simultaneous_submits_make_one_attempt(live_app: LiveApp, flow: Flow) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    checkout = create_checkout(live_app.url, amount=flow.amount, currency=flow.currency)
+    tabs = [Shopper(checkout["url"]) for _ in range(4)]  # four tabs, each with its form
+    tokens = [CSRF_RE.search(tab.open(flow.method).text).group(1) for tab in tabs]  # type: ignore[union-attr]
+    with ThreadPoolExecutor(4) as pool:
+        results = list(
+            pool.map(lambda i: tabs[i].submit(flow.method, flow.payer, csrf=tokens[i]), range(4))
+        )
+    assert all(r.status_code == 303 for r in results), [r.status_code for r in results]
+    data = get_checkout(live_app.url, checkout["id"])
+    assert len(data["payment_attempts"]) == 1
+    assert len(live_app.sandbox.state.orders) == 1
