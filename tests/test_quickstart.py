@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 import re
-import selectors
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -38,18 +38,17 @@ def test_devserver_prints_working_checkout_urls(tmp_path: Path) -> None:
         stderr=subprocess.STDOUT,
         text=True,
     )
-    output = ""
+    lines: list[str] = []
     try:
-        selector = selectors.DefaultSelector()
+        # A reader thread, not select(): the text wrapper buffers lines select cannot see.
         assert proc.stdout is not None
-        selector.register(proc.stdout, selectors.EVENT_READ)
+        reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
+        reader.start()
         deadline = time.monotonic() + 60
-        while "Mexican checkout" not in output and time.monotonic() < deadline:
-            if selector.select(timeout=1):
-                line = proc.stdout.readline()
-                if not line:
-                    break
-                output += line
+        while not any("Mexican checkout" in line for line in lines):
+            assert time.monotonic() < deadline and proc.poll() is None, "".join(lines)
+            time.sleep(0.1)
+        output = "".join(lines)
         urls = re.findall(r"checkout \([^)]*\): (\S+)", output)
         assert len(urls) == 2, output
         for _ in range(50):  # the server starts listening right after printing

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
-
-import requests
 
 from checkout.domain.money import Money
 from checkout.providers.base import (
@@ -22,15 +19,16 @@ from checkout.providers.base import (
     PaymentRequest,
     PaymentUpdate,
     ProviderConfig,
-    ProviderError,
-    ProviderTimeout,
 )
 from checkout.providers.diamondpay import mapping, signing
+from checkout.providers.http import ProviderHttp, TransportMessages, decode_json
 
 log = logging.getLogger(__name__)
 
 CREATE_PATH = "/gateway/api/v2/payments"
 JSON_CONTENT_TYPE = "application/json;charset=utf-8"
+# Every transport failure (refused, reset, DNS, TLS, ...) is one `connection_error`.
+TRANSPORT_MESSAGES = TransportMessages(other_code="connection_error")
 
 
 class DiamondPayProvider:
@@ -55,9 +53,9 @@ class DiamondPayProvider:
         self.sign_type = sign_type
         self._api_token = api_token
         self._clock = clock  # request_time; replaceable in tests
-        self._session = requests.Session()
-        self._base_url = config.base_url.rstrip("/")
-        self._timeout = (config.connect_timeout, config.read_timeout)
+        self._http = ProviderHttp.for_config(
+            config, messages=TRANSPORT_MESSAGES, json_content_type=JSON_CONTENT_TYPE
+        )
 
     # ------------------------------------------------------------ shopper rules
     def payer_rules(self, method: MethodConfig) -> PayerRules:
@@ -128,49 +126,16 @@ class DiamondPayProvider:
         headers: Mapping[str, str] | None = None,
     ) -> Mapping[str, Any]:
         """One HTTP call; answers the parsed JSON object or raises ProviderError."""
-        name = self.config.name
-        send_headers = {"Accept": "application/json", **(headers or {})}
-        data: bytes | None = None
-        if json_body is not None:
-            send_headers["Content-Type"] = JSON_CONTENT_TYPE
-            data = json.dumps(json_body, ensure_ascii=False, separators=(",", ":")).encode()
-        try:
-            resp = self._session.request(
-                method,
-                self._base_url + path,
-                data=data,
-                headers=send_headers,
-                timeout=self._timeout,
-            )
-        except requests.Timeout as exc:
-            raise ProviderTimeout(
-                name, "timeout", f"{method} {path} timed out", retryable=True
-            ) from exc
-        except requests.RequestException as exc:
-            # Refused, reset, DNS or TLS failures: transport, not a business answer.
-            raise ProviderError(
-                name, "connection_error", f"{method} {path}: {type(exc).__name__}", retryable=True
-            ) from exc
+        resp = self._http.request(method, path, json_body=json_body, headers=headers)
         if resp.status_code >= 500:
-            raise ProviderError(
-                name,
-                f"http_{resp.status_code}",
-                f"{method} {path} answered HTTP {resp.status_code}",
-                retryable=True,
-                http_status=resp.status_code,
-            )
-        try:
-            parsed = mapping.parse_json(resp.content)
-        except (ValueError, UnicodeDecodeError):
-            parsed = None
+            raise self._http.status_error(resp, f"{method} {path} answered HTTP {resp.status_code}")
+        parsed = decode_json(resp)
         if not isinstance(parsed, dict) or "error_code" not in parsed:
             # HTML error pages, proxies, truncated bodies: not Diamond Pay's word.
             code = "bad_response" if resp.ok else f"http_{resp.status_code}"
-            raise ProviderError(
-                name,
+            raise self._http.error(
+                resp,
                 code,
                 f"{method} {path} answered HTTP {resp.status_code} without a Diamond Pay body",
-                retryable=True,
-                http_status=resp.status_code,
             )
         return parsed

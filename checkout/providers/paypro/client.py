@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Mapping
-from decimal import Decimal
 from typing import Any
-
-import requests
 
 from checkout.domain.money import Money
 from checkout.providers.base import (
@@ -24,14 +20,20 @@ from checkout.providers.base import (
     PaymentUpdate,
     ProviderConfig,
     ProviderError,
-    ProviderTimeout,
 )
+from checkout.providers.http import ProviderHttp, TransportMessages, parse_json
 from checkout.providers.paypro import mapping, signing
 
 log = logging.getLogger(__name__)
 
 KR_MIN_AGE = 18  # PayPro Korea VA: payer aged 18 to 59
 KR_MAX_AGE = 59
+RETRYABLE_4XX = (408, 429)
+TRANSPORT_MESSAGES = TransportMessages(
+    timeout="PayPro did not answer in time",
+    unreachable="PayPro unreachable",
+    other="{error}",
+)
 
 
 def now_ms() -> int:
@@ -47,8 +49,7 @@ class PayProProvider:
         self.config = config
         self.settings = mapping.settings_from_config(config)
         self.currency = self.settings.currency
-        self._session = requests.Session()
-        self._base_url = config.base_url.rstrip("/")
+        self._http = ProviderHttp.for_config(config, messages=TRANSPORT_MESSAGES)
 
     # ------------------------------------------------------------ shopper rules
     def payer_rules(self, method: MethodConfig) -> PayerRules:
@@ -106,7 +107,7 @@ class PayProProvider:
         name = self.config.name
         try:
             # Decimal keeps numbers' text ("1000.00"), which is what was signed.
-            fields = json.loads(body, parse_float=Decimal)
+            fields = parse_json(body)
         except ValueError as exc:
             raise MalformedNotify(name, "body is not JSON") from exc
         if not isinstance(fields, dict):
@@ -118,52 +119,19 @@ class PayProProvider:
     # ------------------------------------------------------------ transport
     def _post(self, path: str, body: Mapping[str, str]) -> Any:
         """Sign and POST `body`; the parsed JSON answer, or ProviderError."""
-        name = self.config.name
         signed = dict(body)
         signed[signing.SIGN_FIELD] = signing.sign(body, self.settings.app_secret)
-        data = json.dumps(signed, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        headers = {
-            "merchantNo": self.settings.merchant_no,
-            "Content-Type": "application/json",
-            "Accept": "application/json",
-        }
-        url = self._base_url + path
-        try:
-            resp = self._session.post(
-                url,
-                data=data,
-                headers=headers,
-                timeout=(self.config.connect_timeout, self.config.read_timeout),
-            )
-        except requests.Timeout as exc:
-            # Checked first: ConnectTimeout is also a ConnectionError.
-            raise ProviderTimeout(
-                name, "timeout", "PayPro did not answer in time", retryable=True
-            ) from exc
-        except requests.ConnectionError as exc:
-            raise ProviderError(
-                name, "connection_error", "PayPro unreachable", retryable=True
-            ) from exc
-        except requests.RequestException as exc:
-            raise ProviderError(name, "request_error", type(exc).__name__, retryable=True) from exc
-
+        resp = self._http.request(
+            "POST", path, json_body=signed, headers={"merchantNo": self.settings.merchant_no}
+        )
         status = resp.status_code
         if status != 200:
             # 5xx, 408 and 429 may pass; other 4xx mean our request or config is wrong.
-            raise ProviderError(
-                name,
-                f"http_{status}",
+            raise self._http.status_error(
+                resp,
                 f"PayPro answered HTTP {status}",
-                retryable=status >= 500 or status in (408, 429),
-                http_status=status,
+                retryable=status >= 500 or status in RETRYABLE_4XX,
             )
-        try:
-            return json.loads(resp.content, parse_float=Decimal)
-        except ValueError as exc:  # HTML error pages, truncated bodies, bad encodings
-            raise ProviderError(
-                name,
-                "invalid_response",
-                "PayPro answered non-JSON",
-                retryable=True,
-                http_status=status,
-            ) from exc
+        return self._http.read_json(
+            resp, code="invalid_response", message="PayPro answered non-JSON"
+        )

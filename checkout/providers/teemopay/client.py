@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import time
@@ -9,7 +10,6 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from checkout.domain.money import Money, MoneyError
@@ -25,15 +25,19 @@ from checkout.providers.base import (
     PaymentUpdate,
     ProviderConfig,
     ProviderError,
-    ProviderTimeout,
 )
+from checkout.providers.http import ProviderHttp, TransportMessages, decode_json
 from checkout.providers.teemopay import mapping, signing
 
 log = logging.getLogger(__name__)
 
 CREATE_PATH = "/api/pay/payment/create/v1"
 QUERY_PATH = "/api/pay/payment/query/v1"
-PROVIDER = mapping.PROVIDER
+TRANSPORT_MESSAGES = TransportMessages(
+    timeout="no answer from {path}",
+    unreachable="cannot reach {path}",
+    other="{error}",
+)
 
 
 def new_nonce() -> str:
@@ -43,6 +47,12 @@ def new_nonce() -> str:
 
 def timestamp_ms() -> str:
     return str(int(time.time() * 1000))
+
+
+def ascii_json(body: Any) -> bytes:
+    # The bytes `requests`' json= produced before the shared transport: kept so
+    # TeemoPay receives exactly what it did (escaped non-ASCII, default spacing).
+    return json.dumps(body, allow_nan=False).encode("utf-8")
 
 
 class TeemoPayProvider:
@@ -69,8 +79,9 @@ class TeemoPayProvider:
         self._private_key = private_key
         self._platform_public_key = platform_public_key
         self._payment_types = dict(payment_types)  # method code -> paymentType
-        self._session = requests.Session()
-        self._timeout = (config.connect_timeout, config.read_timeout)
+        self._http = ProviderHttp.for_config(
+            config, messages=TRANSPORT_MESSAGES, encode_json=ascii_json
+        )
 
     # ------------------------------------------------------------ shopper rules
     def payer_rules(self, method: MethodConfig) -> PayerRules:
@@ -91,6 +102,7 @@ class TeemoPayProvider:
 
     # ------------------------------------------------------------ calls
     def create_payment(self, request: PaymentRequest) -> CreateResult:
+        name = self.config.name
         payment_type = self._payment_types.get(request.method.code, mapping.PAYMENT_TYPE_VA)
         try:
             body = mapping.build_create_body(
@@ -100,35 +112,36 @@ class TeemoPayProvider:
                 now=datetime.now(UTC),
             )
         except mapping.ExpiredRequest as exc:
-            raise ProviderError(PROVIDER, "expired", str(exc)) from exc
+            raise ProviderError(name, "expired", str(exc)) from exc
         except MoneyError as exc:  # not whole KRW: supports_amount should have said so
-            raise ProviderError(PROVIDER, "unsupported_amount", str(exc)) from exc
+            raise ProviderError(name, "unsupported_amount", str(exc)) from exc
         answer = self._post(CREATE_PATH, body)
-        return mapping.parse_create_response(answer)
+        return mapping.parse_create_response(answer, name)
 
     def query_payment(self, trade_no: str, platform_trade_no: str | None) -> PaymentUpdate:
         # TeemoPay queries by our order number only; platform_trade_no is not needed.
         answer = self._post(QUERY_PATH, mapping.build_query_body(trade_no))
-        return mapping.parse_query_response(answer, trade_no)
+        return mapping.parse_query_response(answer, trade_no, self.config.name)
 
     def parse_notify(self, headers: Mapping[str, str], body: bytes) -> PaymentUpdate:
+        name = self.config.name
         lowered = {str(k).lower(): v for k, v in headers.items()}
         try:
             data = mapping.parse_json(body)
         except ValueError as exc:
-            raise MalformedNotify(PROVIDER, "callback body is not JSON") from exc
+            raise MalformedNotify(name, "callback body is not JSON") from exc
         if not isinstance(data, dict):
-            raise MalformedNotify(PROVIDER, "callback body is not a JSON object")
+            raise MalformedNotify(name, "callback body is not a JSON object")
         # The callback names the app `appCode` (camelCase), unlike our `app_code`.
         if lowered.get("appcode") != self.app_code:
-            raise InvalidSignature(PROVIDER, "callback for another appCode")
+            raise InvalidSignature(name, "callback for another appCode")
         nonce = lowered.get("nonce") or ""
         signature = data.get(signing.SIGN_FIELD)
         if not isinstance(signature, str) or not signature:
-            raise InvalidSignature(PROVIDER, "callback without sign")
+            raise InvalidSignature(name, "callback without sign")
         if not signing.verify(data, nonce, signature, self._platform_public_key):
-            raise InvalidSignature(PROVIDER, "callback signature does not verify")
-        return mapping.parse_notify_body(data)
+            raise InvalidSignature(name, "callback signature does not verify")
+        return mapping.parse_notify_body(data, name)
 
     # ------------------------------------------------------------ transport
     def _headers(self, nonce: str) -> dict[str, str]:
@@ -137,35 +150,14 @@ class TeemoPayProvider:
             "nonce": nonce,
             "country": self.country,
             "app_code": self.app_code,
-            "Content-Type": "application/json",
-            "Accept": "application/json",
         }
 
     def _post(self, path: str, body: dict[str, Any]) -> Any:
         """Sign and send `body`; return the decoded answer or raise ProviderError."""
         nonce = new_nonce()
         signed = {**body, signing.SIGN_FIELD: signing.sign(body, nonce, self._private_key)}
-        url = self.config.base_url.rstrip("/") + path
-        try:
-            resp = self._session.post(
-                url, json=signed, headers=self._headers(nonce), timeout=self._timeout
-            )
-        except requests.Timeout as exc:
-            raise ProviderTimeout(
-                PROVIDER, "timeout", f"no answer from {path}", retryable=True
-            ) from exc
-        except requests.ConnectionError as exc:
-            raise ProviderError(
-                PROVIDER, "connection_error", f"cannot reach {path}", retryable=True
-            ) from exc
-        except requests.RequestException as exc:
-            raise ProviderError(
-                PROVIDER, "request_error", type(exc).__name__, retryable=True
-            ) from exc
-        try:
-            answer = mapping.parse_json(resp.content)
-        except ValueError:
-            answer = None
+        resp = self._http.request("POST", path, json_body=signed, headers=self._headers(nonce))
+        answer = decode_json(resp)
         if resp.status_code != 200:
             # A JSON refusal is a business answer whatever the HTTP status; anything
             # else (a proxy's HTML page, an empty 502) is a transport fault.
@@ -174,22 +166,12 @@ class TeemoPayProvider:
                 and "msg" in answer
                 and str(answer.get("code")) != mapping.SUCCESS_CODE
             ):
-                raise mapping.error_for(answer["code"], str(answer["msg"] or ""), resp.status_code)
-            raise ProviderError(
-                PROVIDER,
-                f"http_{resp.status_code}",
-                f"HTTP {resp.status_code} from {path}",
-                retryable=True,
-                http_status=resp.status_code,
-            )
+                raise mapping.error_for(
+                    answer["code"], str(answer["msg"] or ""), resp.status_code, self.config.name
+                )
+            raise self._http.status_error(resp, f"HTTP {resp.status_code} from {path}")
         if answer is None:
-            raise ProviderError(
-                PROVIDER,
-                "bad_response",
-                f"unreadable answer from {path}",
-                retryable=True,
-                http_status=resp.status_code,
-            )
+            raise self._http.error(resp, "bad_response", f"unreadable answer from {path}")
         log.debug("teemopay %s answered code=%s", path, _outer_code(answer))
         return answer
 

@@ -116,14 +116,16 @@ def build_query_body(trade_no: str) -> dict[str, Any]:
     return {"merchantOrderNo": trade_no}
 
 
-def error_for(code: Any, message: str, http_status: int | None = None) -> ProviderError:
+def error_for(
+    code: Any, message: str, http_status: int | None = None, provider: str = PROVIDER
+) -> ProviderError:
     """A refusal (outer `code` not 200) as a ProviderError; retryable per KNOWN_ERRORS."""
     text = message.strip().lower()
     retryable = any(text.startswith(prefix) and again for prefix, again in KNOWN_ERRORS)
     if http_status is not None and http_status >= 500:
         retryable = True  # a server fault, whatever the message says
     return ProviderError(
-        PROVIDER,
+        provider,
         str(code),
         message or "no message",
         retryable=retryable,
@@ -131,21 +133,21 @@ def error_for(code: Any, message: str, http_status: int | None = None) -> Provid
     )
 
 
-def _bad_response(message: str) -> ProviderError:
+def _bad_response(message: str, provider: str = PROVIDER) -> ProviderError:
     # A 200 answer we cannot read: treat as a transport fault (the services may retry).
-    return ProviderError(PROVIDER, "bad_response", message, retryable=True)
+    return ProviderError(provider, "bad_response", message, retryable=True)
 
 
-def accepted_data(body: Any) -> Mapping[str, Any]:
+def accepted_data(body: Any, provider: str = PROVIDER) -> Mapping[str, Any]:
     """The `data` object of an accepted answer; raises ProviderError otherwise."""
     if not isinstance(body, Mapping):
-        raise _bad_response("response is not a JSON object")
+        raise _bad_response("response is not a JSON object", provider)
     code = body.get("code")
     if isinstance(code, bool) or str(code) != SUCCESS_CODE:
-        raise error_for(code, str(body.get("msg") or ""))
+        raise error_for(code, str(body.get("msg") or ""), provider=provider)
     data = body.get("data")
     if not isinstance(data, Mapping):
-        raise _bad_response("accepted response without a data object")
+        raise _bad_response("accepted response without a data object", provider)
     return data
 
 
@@ -165,14 +167,14 @@ def _status_key(value: Any) -> str:
     return str(value).strip()
 
 
-def parse_create_response(body: Any) -> CreateResult:
+def parse_create_response(body: Any, provider: str = PROVIDER) -> CreateResult:
     """Map a create answer. Raises ProviderError (refusal, unreadable) or UnknownProviderStatus."""
-    data = accepted_data(body)
+    data = accepted_data(body, provider)
     raw = dict(body)
     key = _status_key(data.get("status"))
     status = CREATE_STATUS.get(key)
     if status is None:
-        raise UnknownProviderStatus(PROVIDER, key, "unknown create status")
+        raise UnknownProviderStatus(provider, key, "unknown create status")
     platform_trade_no = _text(data, "tradeNo")
     if status == AttemptStatus.FAILED:
         return CreateResult(
@@ -185,11 +187,11 @@ def parse_create_response(body: Any) -> CreateResult:
         )
     account = _text(data, "paymentInfo")
     if account is None:
-        raise _bad_response("accepted order without paymentInfo")
+        raise _bad_response("accepted order without paymentInfo", provider)
     try:
         amount = Money.from_major(data.get("amount"), CURRENCY)
     except MoneyError as exc:
-        raise _bad_response(f"unreadable amount: {exc}") from exc
+        raise _bad_response(f"unreadable amount: {exc}", provider) from exc
     extra = data.get("additionalInfo")
     extra = extra if isinstance(extra, Mapping) else {}
     expires_at = None
@@ -197,7 +199,7 @@ def parse_create_response(body: Any) -> CreateResult:
         try:
             expires_at = ms_to_datetime(extra["expiredTime"])
         except (TypeError, ValueError, OverflowError) as exc:
-            raise _bad_response("unreadable additionalInfo.expiredTime") from exc
+            raise _bad_response("unreadable additionalInfo.expiredTime", provider) from exc
     instructions = PaymentInstructions(
         kind=InstructionKind.BANK_TRANSFER,
         amount=amount,
@@ -221,23 +223,23 @@ def _failure_text(data: Mapping[str, Any]) -> str:
     return _text(data, "errorMsg") or _text(data, "errorMessage") or "payment failed"
 
 
-def parse_notify_body(body: Mapping[str, Any]) -> PaymentUpdate:
+def parse_notify_body(body: Mapping[str, Any], provider: str = PROVIDER) -> PaymentUpdate:
     """Map a callback body whose signature was already checked. Raises MalformedNotify."""
     trade_no = _text(body, "merchantOrderNo")
     if trade_no is None:
-        raise MalformedNotify(PROVIDER, "callback without merchantOrderNo")
+        raise MalformedNotify(provider, "callback without merchantOrderNo")
     key = _status_key(body.get("status"))
     status = PAYMENT_STATUS.get(key)
     if status is None:
-        raise MalformedNotify(PROVIDER, f"unknown callback status {key}")
+        raise MalformedNotify(provider, f"unknown callback status {key}")
     amount_paid = None
     if status == AttemptStatus.PAID:
         if body.get("paymentAmount") in (None, ""):
-            raise MalformedNotify(PROVIDER, "paid callback without paymentAmount")
+            raise MalformedNotify(provider, "paid callback without paymentAmount")
         try:
             amount_paid = Money.from_major(body["paymentAmount"], CURRENCY)
         except MoneyError as exc:
-            raise MalformedNotify(PROVIDER, f"unreadable paymentAmount: {exc}") from exc
+            raise MalformedNotify(provider, f"unreadable paymentAmount: {exc}") from exc
     return PaymentUpdate(
         trade_no=trade_no,
         status=status,
@@ -249,22 +251,22 @@ def parse_notify_body(body: Mapping[str, Any]) -> PaymentUpdate:
     )
 
 
-def parse_query_response(body: Any, trade_no: str) -> PaymentUpdate:
+def parse_query_response(body: Any, trade_no: str, provider: str = PROVIDER) -> PaymentUpdate:
     """Map a query answer for `trade_no`. Raises ProviderError or UnknownProviderStatus."""
-    data = accepted_data(body)
+    data = accepted_data(body, provider)
     answered = _text(data, "merchantOrderNo")
     if answered is not None and answered != trade_no:
-        raise _bad_response(f"query answered for another order ({answered})")
+        raise _bad_response(f"query answered for another order ({answered})", provider)
     key = _status_key(data.get("status"))
     status = PAYMENT_STATUS.get(key)
     if status is None:
-        raise UnknownProviderStatus(PROVIDER, key, "unknown query status")
+        raise UnknownProviderStatus(provider, key, "unknown query status")
     amount_paid = None
     if status == AttemptStatus.PAID:
         try:
             amount_paid = Money.from_major(data.get("amount"), CURRENCY)
         except MoneyError as exc:
-            raise _bad_response(f"unreadable amount: {exc}") from exc
+            raise _bad_response(f"unreadable amount: {exc}", provider) from exc
     return PaymentUpdate(
         trade_no=trade_no,
         status=status,

@@ -1,0 +1,168 @@
+"""The HTTP transport every provider client shares.
+
+One place holds the session, the timeouts and the mapping of `requests` failures
+to ProviderError, so no client can forget a timeout or leak a `requests` exception
+into the services. What an answer *means* (which statuses may be retried, whether
+a JSON body on an error status is a business refusal) stays with each client.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import requests
+
+from checkout.providers.base import ProviderConfig, ProviderError, ProviderTimeout
+
+JSON = "application/json"
+
+
+def compact_json(body: Any) -> bytes:
+    """UTF-8 JSON without spaces: what PayPro and Diamond Pay receive."""
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def parse_json(body: bytes | str) -> Any:
+    """Decode a provider body; Decimal keeps fractional numbers' exact (signed) text.
+
+    Raises ValueError (UnicodeDecodeError included) when the body is not JSON.
+    """
+    return json.loads(body, parse_float=Decimal)
+
+
+def decode_json(resp: requests.Response) -> Any | None:
+    """The parsed body, or None for HTML pages, truncated bodies and bad encodings."""
+    try:
+        return parse_json(resp.content)
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class TransportMessages:
+    """How a provider words its transport failures, so each keeps its own errors.
+
+    Messages are format strings with `{method}`, `{path}` and `{error}` (the name
+    of the `requests` exception).
+    """
+
+    timeout: str = "{method} {path} timed out"
+    unreachable: str = "{method} {path}: {error}"
+    other: str = "{method} {path}: {error}"
+    unreachable_code: str = "connection_error"
+    other_code: str = "request_error"
+
+
+class ProviderHttp:
+    """A provider instance's HTTP client: one session, its base URL and timeouts."""
+
+    def __init__(
+        self,
+        provider: str,
+        base_url: str,
+        *,
+        connect_timeout: float,
+        read_timeout: float,
+        messages: TransportMessages | None = None,
+        json_content_type: str = JSON,
+        encode_json: Callable[[Any], bytes] = compact_json,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.provider = provider  # ProviderError.provider: the instance name
+        self.base_url = base_url.rstrip("/")
+        self.timeout = (connect_timeout, read_timeout)
+        self.messages = messages or TransportMessages()
+        self.json_content_type = json_content_type
+        self.encode_json = encode_json
+        # One session per instance: connections are reused, never shared across providers.
+        self.session = session or requests.Session()
+
+    @classmethod
+    def for_config(cls, config: ProviderConfig, **options: Any) -> ProviderHttp:
+        """The transport for a configured instance, named by its instance name."""
+        return cls(
+            config.name,
+            config.base_url,
+            connect_timeout=config.connect_timeout,
+            read_timeout=config.read_timeout,
+            **options,
+        )
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> requests.Response:
+        """Send one request; any answer is returned, transport failures raise.
+
+        Raises ProviderTimeout on a timeout and a retryable ProviderError when the
+        provider cannot be reached or the request fails otherwise: in both cases the
+        provider may or may not have acted, so the services may try again.
+        """
+        send_headers = {"Accept": JSON, **(headers or {})}
+        data: bytes | None = None
+        if json_body is not None:
+            send_headers["Content-Type"] = self.json_content_type
+            data = self.encode_json(json_body)
+        try:
+            return self.session.request(
+                method,
+                self.base_url + path,
+                data=data,
+                headers=send_headers,
+                timeout=self.timeout,
+            )
+        except requests.Timeout as exc:
+            # Checked first: ConnectTimeout is also a ConnectionError.
+            raise ProviderTimeout(
+                self.provider,
+                "timeout",
+                self._message(self.messages.timeout, method, path, exc),
+                retryable=True,
+            ) from exc
+        except requests.ConnectionError as exc:  # refused, reset, DNS, TLS
+            raise ProviderError(
+                self.provider,
+                self.messages.unreachable_code,
+                self._message(self.messages.unreachable, method, path, exc),
+                retryable=True,
+            ) from exc
+        except requests.RequestException as exc:
+            raise ProviderError(
+                self.provider,
+                self.messages.other_code,
+                self._message(self.messages.other, method, path, exc),
+                retryable=True,
+            ) from exc
+
+    def read_json(self, resp: requests.Response, *, code: str, message: str) -> Any:
+        """The parsed body, or a retryable ProviderError(code, message) if it is not JSON."""
+        try:
+            return parse_json(resp.content)
+        except ValueError as exc:  # HTML error pages, truncated bodies, bad encodings
+            raise self.error(resp, code, message) from exc
+
+    def error(
+        self, resp: requests.Response, code: str, message: str, *, retryable: bool = True
+    ) -> ProviderError:
+        """A ProviderError about `resp`; retryable unless the client knows better."""
+        return ProviderError(
+            self.provider, code, message, retryable=retryable, http_status=resp.status_code
+        )
+
+    def status_error(
+        self, resp: requests.Response, message: str, *, retryable: bool = True
+    ) -> ProviderError:
+        """`http_<status>` for an HTTP status the client will not read as an answer."""
+        return self.error(resp, f"http_{resp.status_code}", message, retryable=retryable)
+
+    @staticmethod
+    def _message(template: str, method: str, path: str, exc: Exception) -> str:
+        return template.format(method=method, path=path, error=type(exc).__name__)
