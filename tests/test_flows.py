@@ -199,3 +199,51 @@ def test_simultaneous_submits_make_one_attempt(live_app: LiveApp, flow: Flow) ->
     data = get_checkout(live_app.url, checkout["id"])
     assert len(data["payment_attempts"]) == 1
     assert len(live_app.sandbox.state.orders) == 1
+
+
+DETAILS = {
+    "paypro_kr_va": (
+        "Transfer to this account",
+        ["bank-name", "account-number", "account-holder", "expires-at"],
+    ),
+    "paypro_mx_api": ("Transfer to this account", ["account-number"]),
+    "teemopay_kr": ("Transfer to this account", ["bank-name", "account-number", "expires-at"]),
+    "diamondpay_kr": (
+        "Transfer to this bank card",
+        ["bank-name", "account-number", "account-holder", "reference", "open-cashier"],
+    ),
+}
+
+
+@pytest.mark.parametrize("flow", [f for f in FLOWS if f.shows_details], ids=lambda f: f.name)
+def test_payment_details_page(live_app: LiveApp, flow: Flow) -> None:
+    checkout, shopper, resp = start(live_app, flow)
+    page = shopper.http.get(live_app.url + resp.headers["Location"])
+    title, ids = DETAILS[flow.name]
+    assert title in page.text
+    for element_id in ids:
+        assert f'id="{element_id}"' in page.text, element_id
+    amount = (
+        "KRW " + f"{flow.amount:,}" if flow.currency == "KRW" else f"MXN {flow.amount / 100:,.2f}"
+    )
+    assert f"<strong>{amount}</strong>" in page.text
+    assert "<svg" in page.text and "<img" not in page.text  # the QR code is inline
+    status = shopper.http.get(f"{live_app.url}/c/{checkout['id']}/status").json()
+    assert status == {
+        "status": "pending",
+        "final": False,
+        "amount": flow.amount,
+        "amount_paid": 0,
+        "currency": flow.currency,
+        "attempt_status": "pending",
+    }
+
+
+def test_mexican_cash_reference_page(live_app: LiveApp) -> None:
+    flow = FLOWS[3]
+    checkout = create_checkout(live_app.url, amount=flow.amount, currency=flow.currency)
+    shopper = Shopper(checkout["url"])
+    resp = shopper.submit("mx_cash", flow.payer)
+    page = shopper.http.get(live_app.url + resp.headers["Location"])
+    assert "Pay in cash with this reference" in page.text
+    assert 'id="reference"' in page.text and "Payment reference" in page.text

@@ -162,7 +162,8 @@ class PaymentRequest:
 
 
 class InstructionKind(StrEnum):
-    BANK_TRANSFER = "bank_transfer"  # virtual account, CLABE, bank card deposit
+    BANK_TRANSFER = "bank_transfer"  # virtual account or CLABE
+    BANK_CARD = "bank_card"  # deposit to a named bank card (Diamond Pay)
     STORE_REFERENCE = "store_reference"  # pay in cash at a convenience store
 
 

@@ -112,7 +112,7 @@ def test_documented_success_maps_to_instructions() -> None:
     assert result.redirect_url is None
     ins = result.instructions
     assert ins is not None
-    assert ins.kind == InstructionKind.BANK_TRANSFER
+    assert ins.kind == InstructionKind.BANK_CARD
     assert ins.amount == Money(50010, "KRW")
     assert ins.bank_name == "Asia Commercial Bank"
     assert ins.bank_code == "ACB"

@@ -171,7 +171,7 @@ def create_result(
             retryable=False,
         )
     instructions = PaymentInstructions(
-        kind=InstructionKind.BANK_TRANSFER,
+        kind=InstructionKind.BANK_CARD,
         amount=request.amount,
         bank_name=_text(data.get("bank_name")),
         bank_code=_text(data.get("bank_code")),
