@@ -31,10 +31,14 @@ class StoreConfig:
     id: str
     name: str
     api_key_hashes: tuple[str, ...]  # sha256 hex of each accepted API key
-    return_url_origins: tuple[str, ...]  # e.g. ("https://shop.example",)
+    # Origins the shop owns: return/cancel URLs, framing the checkout, postMessage targets.
+    allowed_origins: tuple[str, ...]  # e.g. ("https://shop.example",)
+    webhook_url: str | None = None  # where status-change webhooks go
+    webhook_secret: str | None = None  # Standard Webhooks secret, "whsec_<base64>"
+    link_secret: str | None = None  # signs /pay/<store> links (HMAC-SHA256)
 
     def accepts_return_url(self, url: str) -> bool:
-        return origin_of(url) in self.return_url_origins
+        return origin_of(url) in self.allowed_origins
 
 
 @dataclass(frozen=True)
@@ -281,17 +285,27 @@ def _store_config(
     if not hashes:
         raise ConfigError(f"stores.{sid} has no API key (api_key_sha256)")
     # "self" stands for our own origin (the sandbox demo shop page lives there).
-    origins = tuple(
-        origin_of(public_base_url if str(u) == "self" else str(u))
-        for u in table.get("return_url_origins", [])
-    )
+    listed = table.get("allowed_origins", table.get("return_url_origins", []))
+    origins = tuple(origin_of(public_base_url if str(u) == "self" else str(u)) for u in listed)
     if not origins or "" in origins:
-        raise ConfigError(f"stores.{sid}.return_url_origins must list http(s) origins")
+        raise ConfigError(f"stores.{sid}.allowed_origins must list http(s) origins")
+    webhook_url = str(table.get("webhook_url") or "") or None
+    webhook_secret = str(table.get("webhook_secret") or "") or None
+    if webhook_url and not origin_of(webhook_url):
+        raise ConfigError(f"stores.{sid}.webhook_url must be an http(s) URL")
+    if webhook_url and not webhook_secret:
+        raise ConfigError(
+            f"stores.{sid}.webhook_secret is not set: webhooks to {webhook_url} must be signed "
+            f"(set CHECKOUT__STORES__{sid.upper()}__WEBHOOK_SECRET to whsec_<base64>)"
+        )
     return StoreConfig(
         id=sid,
         name=str(table.get("name") or sid),
         api_key_hashes=tuple(hashes),
-        return_url_origins=origins,
+        allowed_origins=origins,
+        webhook_url=webhook_url,
+        webhook_secret=webhook_secret,
+        link_secret=str(table.get("link_secret") or "") or None,
     )
 
 

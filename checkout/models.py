@@ -87,6 +87,11 @@ class Checkout(Base):
     amount_paid: Mapped[int] = mapped_column(BigInteger, default=0)
     description: Mapped[str | None] = mapped_column(String(500))
     return_url: Mapped[str] = mapped_column(String(2000))
+    cancel_url: Mapped[str | None] = mapped_column(String(2000))
+    # Shopper details the shop already knows (name, mobile, e-mail), to prefill the form.
+    prefill: Mapped[dict[str, str] | None] = mapped_column(JSON)
+    # Bumped with every event sent to the shop, under the checkout's row lock.
+    event_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     locale: Mapped[str | None] = mapped_column(String(10))
     methods: Mapped[list[str] | None] = mapped_column(JSON)  # None: every method that fits
     status: Mapped[str] = mapped_column(String(20), default=CheckoutStatus.OPEN, index=True)
@@ -167,3 +172,54 @@ class NotifyMessage(Base):
     verdict: Mapped[str] = mapped_column(String(30), default="received", index=True)
     detail: Mapped[str | None] = mapped_column(String(500))
     response_status: Mapped[int | None] = mapped_column(Integer)
+
+
+class IdempotencyKey(Base):
+    """A shop's Idempotency-Key and the answer it got (kept 24 h)."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("store_id", "key", name="uq_idempotency_keys_store_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    store_id: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(String(255))
+    request_hash: Mapped[str] = mapped_column(String(64))  # sha256 of method, path and body
+    response_status: Mapped[int] = mapped_column(Integer)
+    response_body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class WebhookEvent(Base):
+    """The outbox: one row per event for a shop, written in the transaction that caused it."""
+
+    __tablename__ = "webhook_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    public_id: Mapped[str] = mapped_column(
+        String(40), unique=True, default=lambda: new_public_id("evt")
+    )  # the webhook-id header
+    store_id: Mapped[str] = mapped_column(String(64), index=True)
+    checkout_id: Mapped[str] = mapped_column(ForeignKey("checkouts.id"), index=True)
+    type: Mapped[str] = mapped_column(String(64))
+    seq: Mapped[int] = mapped_column(Integer)  # per checkout, ever increasing
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WebhookDelivery(Base):
+    """Every try at delivering an event, with what the shop answered."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("webhook_events.id"), index=True)
+    attempted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(String(200))
+    duration_ms: Mapped[int | None] = mapped_column(Integer)
+    response_body: Mapped[str | None] = mapped_column(String(1000))

@@ -35,12 +35,12 @@ def test_config(
         "shop": {
             "name": "Test Shop",
             "api_keys": [TEST_API_KEY],
-            "return_url_origins": [SHOP_ORIGIN],
+            "allowed_origins": [SHOP_ORIGIN],
         },
         "other": {
             "name": "Other Shop",
             "api_keys": [OTHER_STORE_API_KEY],
-            "return_url_origins": [SHOP_ORIGIN],
+            "allowed_origins": [SHOP_ORIGIN],
         },
     }
     for provider in raw["providers"].values():
