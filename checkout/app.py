@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
         # Every FlaskForm checks its own token, so a failure is shown on the page in the
         # shopper's language instead of a bare 400; the API and notify carry no cookies.
+        # The payment form uses a checkout-bound token instead (checkout/forms.py).
         WTF_CSRF_CHECK_DEFAULT=False,
         BABEL_DEFAULT_LOCALE="en",
         BABEL_DEFAULT_TIMEZONE="UTC",
@@ -72,11 +74,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             app.wsgi_app, x_for=settings.proxy_fix_x_for, x_proto=1, x_host=1
         )
 
-    from checkout.blueprints import api, notify, pages
+    from checkout.blueprints import api, links, notify, pages
 
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(notify.bp)
+    app.register_blueprint(links.bp)
 
     from checkout import cli
 
@@ -104,18 +107,41 @@ def _select_locale() -> str | None:
     return request.accept_languages.best_match(SUPPORTED_LOCALES) or "en"
 
 
+_CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "form-action 'self' http: https:; base-uri 'none'; frame-ancestors "
+)
+# A CSP source expression for an origin: scheme://host[:port], nothing that could end the
+# directive. Origins are normalised when the config is read; this is a second guard.
+_ORIGIN_SOURCE = re.compile(r"^https?://[a-z0-9.\-\[\]:]+$")
+
+
+def frame_ancestors(origins: tuple[str, ...] | list[str] | None) -> str:
+    """The frame-ancestors value: the shop's origins, or 'none' when nothing may frame us."""
+    allowed = [o for o in origins or () if _ORIGIN_SOURCE.match(o)]
+    return " ".join(allowed) if allowed else "'none'"
+
+
 def _security_headers(app: Flask) -> None:
+    hsts = settings_of(app).public_base_url.startswith("https://")
+
     @app.after_request
     def add_headers(response: Any) -> Any:
+        from flask import g
+
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "no-referrer")
-        # Framing by shops is issue-specific (their origins); until then deny it.
-        response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault(
-            "Content-Security-Policy",
-            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-            "form-action 'self' http: https:; frame-ancestors 'none'; base-uri 'none'",
+            "Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()"
         )
+        if hsts:
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        # Shopper pages of a checkout (pages.py sets g.frame_origins) may be framed by the
+        # checkout's shop, and only by it; every other page refuses framing.
+        ancestors = frame_ancestors(getattr(g, "frame_origins", None))
+        if ancestors == "'none'":
+            response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Content-Security-Policy", _CSP + ancestors)
         return response
 
 

@@ -49,7 +49,7 @@ def create_demo_checkout(app: Flask, currency: str, amount: int, order_id: str) 
             store,
             catalog_of(app),
         )
-        checkout = create_checkout(
+        checkout, _created = create_checkout(
             db.session, store, new, timedelta(minutes=settings.checkout_ttl_minutes)
         )
         return f"{settings.public_base_url}/c/{checkout.id}"
@@ -93,3 +93,54 @@ def register(app: Flask) -> None:
         click.echo(
             create_demo_checkout(app, currency, amount, order_id or f"demo-{secrets.token_hex(4)}")
         )
+
+    @app.cli.command("worker")
+    @click.option("--once", is_flag=True, help="deliver what is due now, then exit")
+    @click.option("--interval", type=float, default=1.0, show_default=True, help="seconds idle")
+    @click.option("--batch", type=int, default=10, show_default=True)
+    def worker(once: bool, interval: float, batch: int) -> None:
+        """Deliver queued webhooks to the shops (run beside gunicorn)."""
+        import signal
+        import threading
+
+        from checkout.app import settings_of
+        from checkout.db import db
+        from checkout.services.webhooks import run_worker
+
+        stop = threading.Event()
+        # SIGTERM (systemd, docker stop) finishes the event in hand instead of dying mid-POST.
+        in_main = threading.current_thread() is threading.main_thread()  # signal's rule
+        previous = signal.signal(signal.SIGTERM, lambda *_: stop.set()) if in_main else None
+        factory = db.bound(app).session_factory
+        click.echo("webhook worker started" + (" (once)" if once else ""))
+        try:
+            sent = run_worker(
+                factory,
+                settings_of(app).stores,
+                once=once,
+                interval=interval,
+                batch=batch,
+                stop=stop,
+            )
+        except KeyboardInterrupt:
+            click.echo("webhook worker stopped")
+            return
+        finally:
+            if in_main:
+                signal.signal(signal.SIGTERM, previous)
+        click.echo(f"webhook worker stopped after {sent} event(s)")
+
+    @app.cli.command("webhooks-resend")
+    @click.argument("event_id")
+    def webhooks_resend(event_id: str) -> None:
+        """Queue a webhook event (evt_...) to be sent again now."""
+        from checkout.db import db
+        from checkout.services.errors import NotFound
+        from checkout.services.webhooks import resend_event
+
+        with db.bound(app).session_factory() as session:
+            try:
+                event = resend_event(session, event_id)
+            except NotFound as exc:
+                raise click.ClickException(exc.message) from None
+            click.echo(f"{event.public_id} ({event.type}, seq {event.seq}) queued again")

@@ -1,7 +1,10 @@
-"""The shopper's form: Flask-WTF for CSRF, our pure rules for the fields."""
+"""The shopper's form: our checkout-bound CSRF token, our pure rules for the fields."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import time
 from datetime import date
 
 from flask_babel import lazy_gettext as _l
@@ -24,7 +27,54 @@ ERROR_MESSAGES = {
 }
 
 
+# How long a served form stays valid; a shopper taking longer gets the form again.
+FORM_TOKEN_MAX_AGE = 2 * 60 * 60  # seconds
+_CLOCK_SKEW = 60  # seconds a token may claim to come from the future (several workers)
+
+
+# Why this token and not Flask-WTF's: Flask-WTF keeps its secret in the session cookie, and a
+# checkout framed by a shop on another site gets no cookies when the browser blocks third-party
+# cookies (Safari, Firefox, Chrome's phase-out), so every submit would fail. We rely on no
+# cookie at all, SameSite or otherwise. The token is
+#     <issued_at>.<hex HMAC-SHA256(SECRET_KEY, "checkout-form:<checkout_id>:<issued_at>")>
+# and is safe because: the checkout id is an unguessable capability (whoever holds the link may
+# pay this order, which is what the link is for) and no cookie or ambient authority is attached
+# to a submit, so a forged cross-site POST gains nothing a link holder does not already have;
+# the token still proves the form was served by us, for this checkout, within the time limit,
+# so a third-party page cannot post a form it has not fetched from us (it cannot read our
+# pages) and a token from one checkout does not work on another. It is compared in constant
+# time. Double submits are handled by the single live attempt per checkout, not by the token.
+def form_token(secret_key: str, checkout_id: str, issued_at: int | None = None) -> str:
+    issued = int(time.time()) if issued_at is None else issued_at
+    return f"{issued}.{_form_mac(secret_key, checkout_id, issued)}"
+
+
+def check_form_token(
+    secret_key: str, checkout_id: str, token: str | None, now: float | None = None
+) -> bool:
+    """True if `token` was issued by us for this checkout less than FORM_TOKEN_MAX_AGE ago."""
+    issued_text, _, mac = (token or "").partition(".")
+    if not issued_text.isdigit() or len(issued_text) > 12 or not mac:
+        return False
+    issued = int(issued_text)
+    age = (time.time() if now is None else now) - issued
+    if not -_CLOCK_SKEW <= age <= FORM_TOKEN_MAX_AGE:
+        return False
+    expected = _form_mac(secret_key, checkout_id, issued)
+    return hmac.compare_digest(expected.encode(), mac.encode())
+
+
+def _form_mac(secret_key: str, checkout_id: str, issued_at: int) -> str:
+    message = f"checkout-form:{checkout_id}:{issued_at}".encode()
+    return hmac.new(secret_key.encode(), message, hashlib.sha256).hexdigest()
+
+
 class PaymentForm(FlaskForm):
+    class Meta:
+        csrf = False  # Flask-WTF's token needs the session cookie; see form_token above
+
+    # Rendered as <input id="csrf_token" name="csrf_token" type="hidden" value="...">.
+    csrf_token = HiddenField()
     method = HiddenField()
     first_name = StringField(_l("First name"), render_kw={"autocomplete": "given-name"})
     last_name = StringField(_l("Last name"), render_kw={"autocomplete": "family-name"})

@@ -90,10 +90,14 @@ def live_app(
 ) -> Iterator[LiveApp]:
     """The app on a real loopback port, its providers pointed at the sandbox.
 
-    `@pytest.mark.app_config(key=value)` changes top-level configuration keys.
+    `@pytest.mark.app_config(key=value)` changes top-level configuration keys;
+    `@pytest.mark.store_config(shop={...})` merges keys into a store's table (a callable
+    taking the request may stand for the dict, e.g. to use another fixture's URL);
+    `@pytest.mark.live_host("localhost")` names the app's host in its URL (still 127.0.0.1).
     """
     late = LateBoundApp()
-    server = serve(late)
+    host_marker = request.node.get_closest_marker("live_host")
+    server = serve(late, url_host=host_marker.args[0] if host_marker else None)
     config = test_config(
         sandbox_url=sandbox.url,
         public_base_url=server.url,
@@ -104,6 +108,12 @@ def live_app(
     marker = request.node.get_closest_marker("app_config")
     if marker is not None:
         config.update(marker.kwargs)
+    stores_marker = request.node.get_closest_marker("store_config")
+    if stores_marker is not None:  # e.g. shop={"webhook_url": ..., "webhook_secret": ...}
+        for store_id, keys in stores_marker.kwargs.items():
+            # A callable gets the request, for values known only at run time (a port).
+            table = keys(request) if callable(keys) else keys
+            config["stores"].setdefault(store_id, {}).update(table)
     app = create_app(config)
     Base.metadata.create_all(app_db.bound(app).engine)
     late.app = app

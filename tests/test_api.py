@@ -106,11 +106,12 @@ def test_unknown_or_other_stores_checkout_is_404(live_app: LiveApp) -> None:
         assert resp.json()["error"]["code"] == "checkout_not_found"
 
 
-def test_same_order_id_twice_is_409(live_app: LiveApp) -> None:
+def test_same_order_id_with_another_amount_is_409(live_app: LiveApp) -> None:
     assert post(live_app, body(order_id="dup")).status_code == 201
-    resp = post(live_app, body(order_id="dup"))
+    assert post(live_app, body(order_id="dup")).status_code == 200  # the same request
+    resp = post(live_app, body(order_id="dup", amount=16000))
     assert resp.status_code == 409
-    assert resp.json()["error"]["code"] == "order_id_exists"
+    assert resp.json()["error"]["code"] == "order_id_conflict"
     # Another store may use the same order_id.
     other = post(live_app, body(order_id="dup"), headers=api_headers(OTHER_STORE_API_KEY))
     assert other.status_code == 201

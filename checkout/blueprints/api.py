@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -14,12 +15,21 @@ from checkout.db import db
 from checkout.models import Checkout
 from checkout.services.checkouts import (
     attempt_summary,
+    cancel_checkout,
     create_checkout,
     expire_if_due,
+    find_by_order_id,
     get_checkout,
     parse_new_checkout,
 )
 from checkout.services.errors import ServiceError
+from checkout.services.idempotency import (
+    StoredResponse,
+    check_key,
+    remember,
+    replay,
+    request_hash,
+)
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -72,6 +82,7 @@ def checkout_json(checkout: Checkout) -> dict[str, Any]:
         "currency": checkout.currency,
         "description": checkout.description,
         "return_url": checkout.return_url,
+        "cancel_url": checkout.cancel_url,
         "locale": checkout.locale,
         "methods": checkout.methods,
         "review_reason": checkout.review_reason,
@@ -84,6 +95,17 @@ def checkout_json(checkout: Checkout) -> dict[str, Any]:
 @bp.post("/checkouts")
 def create() -> Any:
     store: StoreConfig = g.store
+    key = request.headers.get("Idempotency-Key")
+    fingerprint = request_hash("POST", request.path, request.get_data())
+    if key is not None:
+        key = check_key(key)
+        stored = replay(db.session, store.id, key, fingerprint)
+        if stored is not None:
+            response = current_app.response_class(
+                stored.body, status=stored.status, mimetype="application/json"
+            )
+            response.headers["Idempotent-Replayed"] = "true"
+            return response
     data = request.get_json(silent=True)
     if data is None:
         return _error(
@@ -91,9 +113,22 @@ def create() -> Any:
         )
     new = parse_new_checkout(data, store, catalog_of(current_app))
     ttl = timedelta(minutes=settings_of(current_app).checkout_ttl_minutes)
-    checkout = create_checkout(db.session, store, new, ttl)
+    checkout, created = create_checkout(db.session, store, new, ttl)
     checkout = get_checkout(db.session, checkout.id)
-    return jsonify(checkout_json(checkout)), 201
+    status = 201 if created else 200
+    body = json.dumps(checkout_json(checkout))
+    if key is not None:
+        remember(db.session, store.id, key, fingerprint, StoredResponse(status, body))
+    return current_app.response_class(body, status=status, mimetype="application/json")
+
+
+@bp.get("/checkouts")
+def list_checkouts() -> Any:
+    order_id = request.args.get("order_id")
+    if not order_id:
+        return _error(400, "order_id_required", "Give ?order_id= to find a checkout.", "order_id")
+    checkout = find_by_order_id(db.session, g.store.id, order_id)
+    return jsonify(object="list", data=[checkout_json(checkout)] if checkout else [])
 
 
 @bp.get("/checkouts/<checkout_id>")
@@ -101,3 +136,9 @@ def read(checkout_id: str) -> Any:
     checkout = get_checkout(db.session, checkout_id, store_id=g.store.id)
     expire_if_due(db.session, checkout)
     return jsonify(checkout_json(checkout))
+
+
+@bp.post("/checkouts/<checkout_id>/cancel")
+def cancel(checkout_id: str) -> Any:
+    checkout = cancel_checkout(db.session, checkout_id, g.store.id)
+    return jsonify(checkout_json(get_checkout(db.session, checkout.id)))

@@ -1,4 +1,9 @@
-"""The shopper's pages: checkout form, payment details (VA) page, return page."""
+"""The shopper's pages: checkout form, payment details (VA) page, return page.
+
+These pages may be framed by the checkout's shop (its `allowed_origins`): `_load(...,
+page=True)` puts the origins on `g`, from where the security headers (frame-ancestors) and the
+templates (postMessage targets) take them.
+"""
 
 from __future__ import annotations
 
@@ -22,7 +27,7 @@ from flask_babel import gettext as _
 from checkout.app import catalog_of, settings_of
 from checkout.db import db
 from checkout.domain.states import ATTEMPT_FINAL, CHECKOUT_FINAL, AttemptStatus, CheckoutStatus
-from checkout.forms import PaymentForm, visible_fields
+from checkout.forms import PaymentForm, check_form_token, form_token, visible_fields
 from checkout.models import Checkout, PaymentAttempt
 from checkout.providers.base import Payer, PayerRules
 from checkout.qr import qr_svg
@@ -37,17 +42,30 @@ from checkout.services.payments import (
 bp = Blueprint("pages", __name__)
 
 
+@bp.app_context_processor
+def embed_context() -> dict[str, Any]:
+    """For base.html: where the page may post its events (only the checkout's shop)."""
+    origins = getattr(g, "frame_origins", None)
+    checkout_id = getattr(g, "embed_checkout_id", None)
+    return {"embed": {"checkout_id": checkout_id, "origins": origins} if checkout_id else None}
+
+
 @bp.get("/")
 def index() -> Any:
     return render_template("index.html", sandbox=settings_of(current_app).sandbox)
 
 
-def _load(checkout_id: str) -> Checkout:
+def _load(checkout_id: str, page: bool = False) -> Checkout:
+    """The checkout, or 404. `page`: a shopper page the checkout's shop may frame."""
     try:
         checkout = get_checkout(db.session, checkout_id)
     except NotFound:
         abort(404)
     g.checkout_locale = checkout.locale
+    if page:
+        store = settings_of(current_app).stores.get(checkout.store_id)
+        g.frame_origins = store.allowed_origins if store else ()
+        g.embed_checkout_id = checkout.id
     expire_if_due(db.session, checkout)
     return checkout
 
@@ -58,7 +76,7 @@ def _provider_today(rules: PayerRules) -> Any:
 
 @bp.route("/c/<checkout_id>", methods=["GET", "POST"])
 def checkout_page(checkout_id: str) -> Any:
-    checkout = _load(checkout_id)
+    checkout = _load(checkout_id, page=True)
     if checkout.status in CHECKOUT_FINAL:
         return redirect(url_for(".return_page", checkout_id=checkout.id), 303)
     live = checkout.live_attempt()
@@ -78,8 +96,14 @@ def checkout_page(checkout_id: str) -> Any:
     rules = provider.payer_rules(method)
     form.method.data = method.code
     error: str | None = None
+    secret_key = current_app.config["SECRET_KEY"]
+    # Our own token, bound to this checkout (see checkout/forms.py): no cookie is needed, so
+    # the form works in a shop's iframe with third-party cookies blocked.
+    token_ok = request.method == "POST" and check_form_token(
+        secret_key, checkout.id, form.csrf_token.data
+    )
 
-    if request.method == "POST" and form.validate_on_submit():
+    if token_ok and form.validate_on_submit():
         details = form.check_payer(rules, _provider_today(rules))
         if details is not None:
             settings = settings_of(current_app)
@@ -107,9 +131,10 @@ def checkout_page(checkout_id: str) -> Any:
                 return redirect(url_for(".checkout_page", checkout_id=checkout.id), 303)
             else:
                 return _continue_attempt(checkout, outcome.attempt)
-    elif request.method == "POST" and form.errors.get("csrf_token"):
+    elif request.method == "POST" and not token_ok:
         error = _("Your session expired. Please submit the form again.")
 
+    form.csrf_token.data = form_token(secret_key, checkout.id)  # a fresh one with every form
     status = 422 if request.method == "POST" else 200
     return render_template(
         "checkout.html",
@@ -142,13 +167,52 @@ def _continue_attempt(checkout: Checkout, attempt: PaymentAttempt) -> Any:
     if attempt.instructions:
         return redirect(url_for(".payment_page", checkout_id=checkout.id), 303)
     if attempt.redirect_url and attempt.status == AttemptStatus.PENDING:
-        return redirect(attempt.redirect_url, 303)
+        return _to_cashier(checkout, attempt.redirect_url)
     return redirect(url_for(".return_page", checkout_id=checkout.id), 303)
+
+
+def _to_cashier(checkout: Checkout, url: str) -> Any:
+    """Send the shopper to the provider's cashier, out of the shop's frame if there is one.
+
+    Cashiers refuse to be framed, and a redirect can only replace the frame. Browsers say where
+    a navigation will show (`Sec-Fetch-Dest`, sent by every current browser): `document` is
+    the whole tab, so we redirect straight there. Anything else (`iframe`, or an old browser
+    that does not say) goes through /continue, which leaves the frame by itself and works
+    unframed too.
+    """
+    if request.headers.get("Sec-Fetch-Dest") == "document":
+        return redirect(url, 303)
+    return redirect(url_for(".continue_page", checkout_id=checkout.id), 303)
+
+
+@bp.get("/c/<checkout_id>/continue")
+def continue_page(checkout_id: str) -> Any:
+    """Leaves the frame for the cashier: a link with target=_top, and checkout.js."""
+    checkout = _load(checkout_id, page=True)
+    live = checkout.live_attempt()
+    if live is not None and live.instructions:
+        return redirect(url_for(".payment_page", checkout_id=checkout.id), 303)
+    url = live.redirect_url if live is not None else None
+    if (
+        live is None
+        or live.status != AttemptStatus.PENDING
+        or not url
+        or not url.startswith(("https://", "http://"))
+    ):
+        return redirect(url_for(".return_page", checkout_id=checkout.id), 303)
+    return render_template(
+        "continue.html",
+        checkout=checkout,
+        cashier_url=url,
+        store_name=checkout.store.name,
+        method_name=_method_name(live.method),
+        locale=_current_locale(),
+    )
 
 
 @bp.get("/c/<checkout_id>/pay")
 def payment_page(checkout_id: str) -> Any:
-    checkout = _load(checkout_id)
+    checkout = _load(checkout_id, page=True)
     attempt = next((a for a in reversed(checkout.attempts) if a.instructions), None)
     if attempt is None:
         return redirect(url_for(".checkout_page", checkout_id=checkout.id), 303)
@@ -178,7 +242,7 @@ def payment_page(checkout_id: str) -> Any:
 @bp.get("/c/<checkout_id>/return")
 def return_page(checkout_id: str) -> Any:
     """Shows only what we stored; query parameters from the provider are ignored."""
-    checkout = _load(checkout_id)
+    checkout = _load(checkout_id, page=True)
     attempt = checkout.latest_attempt()
     final = checkout.status in CHECKOUT_FINAL or (
         checkout.status == CheckoutStatus.OPEN and attempt is not None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from checkout.config import StoreConfig
 from checkout.domain.money import CURRENCY_EXPONENT, Money
-from checkout.domain.states import CheckoutStatus, checkout_transition
+from checkout.domain.states import CheckoutStatus, TransitionError
 from checkout.models import Checkout, PaymentAttempt, Store, utcnow
 from checkout.services.catalog import Catalog
 from checkout.services.errors import Conflict, InvalidRequest, NotFound
@@ -30,6 +30,22 @@ class NewCheckout:
     description: str | None
     methods: list[str] | None
     locale: str | None
+    cancel_url: str | None = None
+    prefill: dict[str, str] | None = None
+    expires_at: datetime | None = None  # None: now + the configured lifetime
+
+    def same_order_as(self, checkout: Checkout) -> bool:
+        """True when `checkout` was created from an equal request (idempotent replay)."""
+        return (
+            checkout.amount == self.amount.amount
+            and checkout.currency == self.amount.currency
+            and checkout.return_url == self.return_url
+        )
+
+
+PREFILL_FIELDS = {"first_name": 64, "last_name": 64, "email": 320, "mobile": 20}
+MIN_LIFETIME = timedelta(minutes=5)
+MAX_LIFETIME = timedelta(days=7)
 
 
 def parse_new_checkout(data: Any, store: StoreConfig, catalog: Catalog) -> NewCheckout:
@@ -104,14 +120,86 @@ def parse_new_checkout(data: Any, store: StoreConfig, catalog: Catalog) -> NewCh
             + (" among the methods given." if methods else "."),
             field="methods" if methods else "currency",
         )
-    return NewCheckout(order_id.strip(), money, return_url, description, methods, locale)
+    cancel_url = data.get("cancel_url")
+    if cancel_url is not None and (
+        not isinstance(cancel_url, str)
+        or len(cancel_url) > 2000
+        or not store.accepts_return_url(cancel_url)
+    ):
+        raise InvalidRequest(
+            "cancel_url_not_allowed",
+            "cancel_url must be on one of the store's configured origins.",
+            field="cancel_url",
+        )
+    return NewCheckout(
+        order_id.strip(),
+        money,
+        return_url,
+        description,
+        methods,
+        locale,
+        cancel_url=cancel_url,
+        prefill=_parse_prefill(data.get("prefill")),
+        expires_at=_parse_expires_at(data.get("expires_at")),
+    )
+
+
+def _parse_prefill(value: Any) -> dict[str, str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping) or not set(value) <= set(PREFILL_FIELDS):
+        raise InvalidRequest(
+            "invalid_prefill",
+            f"prefill must be an object with only {', '.join(PREFILL_FIELDS)}.",
+            field="prefill",
+        )
+    for key, text in value.items():
+        if not isinstance(text, str) or len(text) > PREFILL_FIELDS[key]:
+            raise InvalidRequest(
+                "invalid_prefill",
+                f"prefill.{key} must be a string of at most {PREFILL_FIELDS[key]} characters.",
+                field=f"prefill.{key}",
+            )
+    return {k: v.strip() for k, v in value.items() if v.strip()} or None
+
+
+def _parse_expires_at(value: Any) -> datetime | None:
+    """ISO 8601 with a zone, or Unix seconds; between 5 minutes and 7 days ahead."""
+    if value is None:
+        return None
+    when: datetime | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        when = datetime.fromtimestamp(value, UTC) if 0 < value < 2**34 else None
+    elif isinstance(value, str):
+        try:
+            when = datetime.fromisoformat(value)
+        except ValueError:
+            when = None
+        if when is not None and when.tzinfo is None:
+            when = None
+    now = utcnow()
+    if when is None or not now + MIN_LIFETIME <= when <= now + MAX_LIFETIME:
+        raise InvalidRequest(
+            "invalid_expires_at",
+            "expires_at must be an ISO 8601 time with a zone (or Unix seconds) "
+            "between 5 minutes and 7 days from now.",
+            field="expires_at",
+        )
+    return when.astimezone(UTC)
 
 
 def create_checkout(
     session: Session, store: StoreConfig, new: NewCheckout, ttl: timedelta
-) -> Checkout:
-    """Create a checkout; an order_id already used by this store is a Conflict."""
+) -> tuple[Checkout, bool]:
+    """Create a checkout, or return the one this order already has (idempotent).
+
+    Returns (checkout, created). The same order_id with a different amount, currency
+    or return URL is a Conflict: a shop must never see one order with two prices.
+    """
     _ensure_store(session, store)
+    existing = find_by_order_id(session, store.id, new.order_id)
+    if existing is not None:
+        return _existing_or_conflict(existing, new), False
     now = utcnow()
     checkout = Checkout(
         store_id=store.id,
@@ -121,20 +209,69 @@ def create_checkout(
         amount_paid=0,
         description=new.description,
         return_url=new.return_url,
+        cancel_url=new.cancel_url,
+        prefill=new.prefill,
         locale=new.locale,
         methods=new.methods,
         status=CheckoutStatus.OPEN,
-        expires_at=now + ttl,
+        expires_at=new.expires_at or now + ttl,
         created_at=now,
+        event_seq=0,
     )
     session.add(checkout)
     try:
         session.commit()
-    except IntegrityError:
+    except IntegrityError:  # a concurrent request created it first
+        session.rollback()
+        existing = find_by_order_id(session, store.id, new.order_id)
+        if existing is None:
+            raise
+        return _existing_or_conflict(existing, new), False
+    return checkout, True
+
+
+def _existing_or_conflict(existing: Checkout, new: NewCheckout) -> Checkout:
+    if not new.same_order_as(existing):
+        raise Conflict(
+            "order_id_conflict",
+            f"order_id {new.order_id!r} already has a checkout with a different amount, "
+            "currency or return_url.",
+            field="order_id",
+        )
+    return existing
+
+
+def find_by_order_id(session: Session, store_id: str, order_id: str) -> Checkout | None:
+    return session.scalars(
+        select(Checkout)
+        .where(Checkout.store_id == store_id, Checkout.order_id == order_id)
+        .options(selectinload(Checkout.attempts))
+    ).one_or_none()
+
+
+def cancel_checkout(session: Session, checkout_id: str, store_id: str) -> Checkout:
+    """Cancel a checkout nobody is paying: open only (a live attempt may still be paid)."""
+    checkout = get_checkout(session, checkout_id, store_id=store_id)
+    if checkout.status == CheckoutStatus.CANCELLED:
+        return checkout
+    if checkout.status != CheckoutStatus.OPEN or checkout.amount_paid:
+        raise Conflict(
+            "checkout_not_cancellable",
+            f"Only an open checkout with nothing paid can be cancelled; this one is "
+            f"{checkout.status}.",
+        )
+    from checkout.services.lifecycle import set_checkout_status
+
+    try:
+        # Re-checked under the row lock: a payment may have started a moment ago.
+        set_checkout_status(session, checkout, CheckoutStatus.CANCELLED)
+    except TransitionError:
         session.rollback()
         raise Conflict(
-            "order_id_exists", f"A checkout for order_id {new.order_id!r} already exists."
+            "checkout_not_cancellable",
+            "A payment started on this checkout; it cannot be cancelled.",
         ) from None
+    session.commit()
     return checkout
 
 
@@ -162,13 +299,19 @@ def get_checkout(session: Session, checkout_id: str, store_id: str | None = None
 
 def expire_if_due(session: Session, checkout: Checkout, now: datetime | None = None) -> bool:
     """Move an open checkout past its expiry to EXPIRED; True if it changed."""
+    from checkout.services.lifecycle import lock_checkout, set_checkout_status
+
     now = now or utcnow()
-    if checkout.status == CheckoutStatus.OPEN and now >= checkout.expires_at:
-        checkout_transition(CheckoutStatus(checkout.status), CheckoutStatus.EXPIRED)
-        checkout.status = CheckoutStatus.EXPIRED
-        session.commit()
-        return True
-    return False
+    if checkout.status != CheckoutStatus.OPEN or now < checkout.expires_at:
+        return False
+    # Re-check under the row lock: a concurrent request may have expired or claimed it.
+    lock_checkout(session, checkout)
+    if checkout.status != CheckoutStatus.OPEN:
+        session.commit()  # release the lock
+        return False
+    changed = set_checkout_status(session, checkout, CheckoutStatus.EXPIRED)
+    session.commit()
+    return changed
 
 
 def mask_email(email: str | None) -> str | None:

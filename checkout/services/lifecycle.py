@@ -17,6 +17,7 @@ from checkout.domain.states import (
 )
 from checkout.models import Checkout, PaymentAttempt, utcnow
 from checkout.providers.base import PaymentUpdate
+from checkout.services.outbox import enqueue_status_event
 
 
 class Verdict(StrEnum):
@@ -40,21 +41,44 @@ def set_attempt_status(attempt: PaymentAttempt, target: AttemptStatus) -> bool:
     return changed
 
 
-def set_checkout_status(checkout: Checkout, target: CheckoutStatus) -> bool:
+def lock_checkout(session: Session, checkout: Checkout) -> None:
+    """Re-read the checkout's status, money and event counter under its row lock.
+
+    Objects outlive commits (expire_on_commit=False), so a status read earlier may be
+    stale; deciding on it could overwrite a concurrent change or queue its event twice.
+    Flushing first keeps this transaction's own unflushed changes.
+    """
+    session.flush()
+    session.refresh(
+        checkout, attribute_names=["status", "amount_paid", "event_seq"], with_for_update=True
+    )
+
+
+def set_checkout_status(session: Session, checkout: Checkout, target: CheckoutStatus) -> bool:
+    """Move the checkout and queue exactly one webhook event per real change.
+
+    The event is written in the caller's transaction (the outbox), so the shop hears of
+    the change if and only if it is committed; a repeated status queues nothing.
+    """
+    lock_checkout(session, checkout)
     changed = checkout_transition(CheckoutStatus(checkout.status), target)
     if changed:
         checkout.status = target
+        enqueue_status_event(session, checkout)
     return changed
 
 
-def reopen_if_idle(checkout: Checkout) -> None:
+def reopen_if_idle(session: Session, checkout: Checkout) -> None:
     """After an attempt ends without money, let the shopper try again (or expire)."""
+    lock_checkout(session, checkout)
     if checkout.status != CheckoutStatus.PENDING:
         return
     if any(a.status in ATTEMPT_LIVE for a in checkout.attempts):
         return
     expired = utcnow() >= checkout.expires_at
-    set_checkout_status(checkout, CheckoutStatus.EXPIRED if expired else CheckoutStatus.OPEN)
+    set_checkout_status(
+        session, checkout, CheckoutStatus.EXPIRED if expired else CheckoutStatus.OPEN
+    )
 
 
 def apply_update(session: Session, attempt: PaymentAttempt, update: PaymentUpdate) -> Verdict:
@@ -94,6 +118,7 @@ def apply_update(session: Session, attempt: PaymentAttempt, update: PaymentUpdat
     checkout = attempt.checkout
     if target in (AttemptStatus.PAID, AttemptStatus.PARTIALLY_PAID):
         assert paid is not None
+        lock_checkout(session, checkout)  # amount_paid and status are read-modify-write
         attempt.amount_paid = paid.amount
         checkout.amount_paid = (checkout.amount_paid or 0) + paid.amount
         if checkout.status in CHECKOUT_FINAL:
@@ -102,9 +127,9 @@ def apply_update(session: Session, attempt: PaymentAttempt, update: PaymentUpdat
         else:
             done = checkout.amount_paid >= checkout.amount
             set_checkout_status(
-                checkout, CheckoutStatus.PAID if done else CheckoutStatus.PARTIALLY_PAID
+                session, checkout, CheckoutStatus.PAID if done else CheckoutStatus.PARTIALLY_PAID
             )
     else:
-        reopen_if_idle(checkout)
+        reopen_if_idle(session, checkout)
     session.flush()
     return Verdict.ACCEPTED

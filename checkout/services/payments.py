@@ -24,7 +24,8 @@ from checkout.providers.base import (
 from checkout.services.catalog import Catalog
 from checkout.services.checkouts import expire_if_due, get_checkout
 from checkout.services.errors import CheckoutClosed, InvalidRequest
-from checkout.services.lifecycle import reopen_if_idle, set_attempt_status
+from checkout.services.lifecycle import lock_checkout, reopen_if_idle, set_attempt_status
+from checkout.services.outbox import enqueue_status_event
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,10 @@ def start_payment(
         if live is not None:
             return StartOutcome(live, resumed=True)
         raise CheckoutClosed("checkout_busy", "This checkout cannot take a payment now.")
+    # The UPDATE holds the row lock; reload status and the event counter, then queue
+    # checkout.pending so the shop hears of the claim in the attempt's transaction.
+    lock_checkout(session, checkout)
+    enqueue_status_event(session, checkout)
     attempt = PaymentAttempt(
         checkout_id=checkout.id,
         trade_no=new_trade_no(),
@@ -143,7 +148,7 @@ def _record_failure(session: Session, attempt: PaymentAttempt, code: str, messag
     attempt.failure_message = message[:500]
     if attempt.status == AttemptStatus.CREATING:
         set_attempt_status(attempt, AttemptStatus.FAILED)
-        reopen_if_idle(attempt.checkout)
+        reopen_if_idle(session, attempt.checkout)
     session.commit()
 
 
@@ -164,7 +169,7 @@ def _record_result(session: Session, attempt: PaymentAttempt, result: CreateResu
         # answer never carries the amount received, so "paid" waits for the notify/query.
         if result.status == AttemptStatus.FAILED:
             set_attempt_status(attempt, AttemptStatus.FAILED)
-            reopen_if_idle(attempt.checkout)
+            reopen_if_idle(session, attempt.checkout)
         else:
             set_attempt_status(attempt, AttemptStatus.PENDING)
     session.commit()

@@ -11,6 +11,8 @@ from checkout.sandbox.keys import TeemoPayKeyFiles
 from tests.support import creds
 
 TEST_API_KEY = "sk_test_shop_0001"
+TEST_API_KEY_NEXT = "sk_test_shop_0002"  # a second key, as during a rotation
+LINK_SECRET = "link-secret-shop-0001"
 OTHER_STORE_API_KEY = "sk_test_other_0001"
 SHOP_ORIGIN = "https://shop.example"
 
@@ -34,8 +36,9 @@ def test_config(
     raw["stores"] = {
         "shop": {
             "name": "Test Shop",
-            "api_keys": [TEST_API_KEY],
-            "allowed_origins": [SHOP_ORIGIN],
+            "api_keys": [TEST_API_KEY, TEST_API_KEY_NEXT],
+            "link_secret": LINK_SECRET,
+            "allowed_origins": [SHOP_ORIGIN, "self"],
         },
         "other": {
             "name": "Other Shop",

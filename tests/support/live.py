@@ -35,13 +35,17 @@ class LateBoundApp:
         return self.app(environ, start_response)
 
 
-def serve(app: Callable[..., Any], host: str = "127.0.0.1") -> LiveServer:
+def serve(
+    app: Callable[..., Any], host: str = "127.0.0.1", url_host: str | None = None
+) -> LiveServer:
     """Serve a WSGI app on a free loopback port in a daemon thread.
 
+    `url_host` names the server in its URL instead of `host` (e.g. "localhost" for a server
+    on 127.0.0.1, so that browser tests get two sites on one machine).
     Underscore headers (TeemoPay's `app_code`) pass through, as on the real network.
     """
     server = make_sandbox_server(host, 0, app)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
     thread.daemon = True
     thread.start()
-    return LiveServer(f"http://{host}:{server.server_port}", server, thread)
+    return LiveServer(f"http://{url_host or host}:{server.server_port}", server, thread)

@@ -99,6 +99,8 @@ class Shopper:
     def __init__(self, checkout_url: str) -> None:
         self.url = checkout_url
         self.http = requests.Session()
+        # What a browser says when the checkout is the whole tab (not framed by a shop).
+        self.http.headers.update({"Sec-Fetch-Dest": "document", "Sec-Fetch-Mode": "navigate"})
         self.csrf: str | None = None  # the token of the last form seen, as a browser keeps it
 
     def open(self, method: str) -> requests.Response:

@@ -1,0 +1,74 @@
+"""Idempotency-Key: the same key and request within 24 h gets the same answer."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from checkout.models import IdempotencyKey, utcnow
+from checkout.services.errors import Conflict, InvalidRequest
+
+KEY_LIFETIME = timedelta(hours=24)
+MAX_KEY_LENGTH = 255
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    status: int
+    body: str
+
+
+def request_hash(method: str, path: str, body: bytes) -> str:
+    return hashlib.sha256(b"\n".join([method.encode(), path.encode(), body])).hexdigest()
+
+
+def check_key(key: str) -> str:
+    key = key.strip()
+    if not key or len(key) > MAX_KEY_LENGTH:
+        raise InvalidRequest(
+            "invalid_idempotency_key", "Idempotency-Key must be 1 to 255 characters."
+        )
+    return key
+
+
+def replay(session: Session, store_id: str, key: str, fingerprint: str) -> StoredResponse | None:
+    """The stored answer for this key, None if unseen; a different request is a Conflict."""
+    row = session.scalars(
+        select(IdempotencyKey).where(IdempotencyKey.store_id == store_id, IdempotencyKey.key == key)
+    ).one_or_none()
+    if row is None:
+        return None
+    if row.created_at < utcnow() - KEY_LIFETIME:
+        session.execute(delete(IdempotencyKey).where(IdempotencyKey.id == row.id))
+        session.commit()
+        return None
+    if row.request_hash != fingerprint:
+        raise Conflict(
+            "idempotency_key_reused",
+            "This Idempotency-Key was used with a different request in the last 24 hours.",
+        )
+    return StoredResponse(row.response_status, row.response_body)
+
+
+def remember(
+    session: Session, store_id: str, key: str, fingerprint: str, response: StoredResponse
+) -> None:
+    """Keep the answer; a concurrent twin that stored first wins (its answer is equal)."""
+    session.add(
+        IdempotencyKey(
+            store_id=store_id,
+            key=key,
+            request_hash=fingerprint,
+            response_status=response.status,
+            response_body=response.body,
+        )
+    )
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
