@@ -135,6 +135,20 @@ def test_bad_options_are_400(live_app: LiveApp, extra: dict, code: str) -> None:
     assert count_checkouts(live_app) == 0
 
 
+def test_prefill_fills_the_form_and_cancel_url_is_offered(live_app: LiveApp) -> None:
+    created = post(
+        live_app,
+        body(
+            order_id="PF-1",
+            cancel_url=f"{SHOP_ORIGIN}/cart",
+            prefill={"first_name": "Minsu", "email": "minsu@example.com", "mobile": "01012345678"},
+        ),
+    ).json()
+    page = Shopper(created["url"]).open("kakaopay")
+    assert 'value="Minsu"' in page.text and 'value="minsu@example.com"' in page.text
+    assert f'id="cancel-link" href="{SHOP_ORIGIN}/cart"' in page.text
+
+
 def test_options_are_kept(live_app: LiveApp) -> None:
     expires = int(time.time()) + 3600
     created = post(

@@ -87,7 +87,8 @@ def checkout_page(checkout_id: str) -> Any:
     methods = catalog.methods_for(checkout.money, checkout.methods)
     if not methods:
         return _message(_("No payment method is available for this order."), 409)
-    form = PaymentForm()
+    # What the shop already knows fills the form; what the shopper types wins.
+    form = PaymentForm(data=checkout.prefill or None)
     chosen_code = (form.method.data if request.method == "POST" else None) or request.args.get(
         "method", methods[0].code
     )

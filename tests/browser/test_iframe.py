@@ -12,6 +12,7 @@ profiles); `--test-third-party-cookie-phaseout` asks for the phase-out explicitl
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,6 +44,7 @@ pytestmark = [
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is in the dev extras")
 
 WAIT_MS = 20_000
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 SHOP_PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>Shop</title></head>
@@ -62,6 +64,21 @@ SHOP_PAGE = """<!doctype html>
 def shop_app() -> Flask:
     """The shop: one page that includes embed.js from the checkout and mounts a checkout."""
     app = Flask("shop")
+
+    @app.get("/readme-shop.html")
+    def readme_shop_page() -> str:
+        """The README's embed snippet as written, with our checkout host in it."""
+        url = request.args["checkout"]
+        blocks = re.findall(r"```html\n(.*?)```", README.read_text(), flags=re.S)
+        [snippet] = [b for b in blocks if "embed.js" in b]
+        embed = snippet.replace("https://pay.example.com", url.split("/c/", 1)[0])
+        return (
+            "<!doctype html><html><head><meta charset='utf-8'><title>Shop</title></head><body>"
+            f"<script>window.events = []; var checkoutUrl = {json.dumps(url)};"
+            " function showThanks() { document.title = 'Thanks'; }</script>"
+            f"{embed}<script>Checkout.onEvent(function (e) {{ window.events.push(e); }});</script>"
+            "</body></html>"
+        )
 
     @app.get("/shop.html")
     def shop_page() -> str:
@@ -185,6 +202,22 @@ def test_va_in_frame_tells_the_shop_it_is_paid(
     events = page.evaluate("window.events")
     assert {e["checkout_id"] for e in events} == {checkout["id"]}
     assert {e["type"] for e in events} >= {"checkout.ready", "checkout.status"}
+
+
+def test_readme_embed_snippet_works_as_written(
+    live_app: LiveApp, shop_site: LiveServer, page
+) -> None:  # type: ignore[no-untyped-def]
+    flow = next(f for f in FLOWS if f.method == "diamond_card")
+    checkout = create_checkout(live_app.url, amount=flow.amount, currency=flow.currency)
+    url = f"{checkout['url']}?method={flow.method}"
+    page.goto(f"{shop_site.url}/readme-shop.html?" + urlencode({"checkout": url}))
+    frame_locator = page.frame_locator("#pay iframe")
+    fill_and_submit(frame_locator, flow)
+    deposit = frame_locator.locator("#sandbox-deposit").get_attribute("href")
+    assert deposit
+    requests.post(deposit, data={"action": "pay"}, allow_redirects=False, timeout=10)
+    assert live_app.sandbox.state.notifier.wait_idle(10)
+    page.wait_for_function("document.title === 'Thanks'", timeout=WAIT_MS)
 
 
 @pytest.mark.parametrize("how", ["mount", "open"])
