@@ -13,6 +13,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from checkout.config import Settings, build_settings, load_raw
 from checkout.extensions import babel, csrf, db
+from checkout.logging_setup import install_masking, register_secrets, secrets_of_config
 from checkout.providers.base import PaymentProvider
 from checkout.providers.registry import build_provider
 from checkout.services.catalog import Catalog
@@ -55,8 +56,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         BABEL_DEFAULT_LOCALE="en",
         BABEL_DEFAULT_TIMEZONE="UTC",
         BABEL_TRANSLATION_DIRECTORIES=str(ROOT / "checkout" / "translations"),
+        # How long raw notify bodies and headers are kept (`flask purge-notifies`).
+        NOTIFY_RETENTION_DAYS=_retention_days(raw.get("notify_retention_days")),
     )
     app.extensions["settings"] = settings
+    # Logs never carry personal data or configured secrets, however the app is served
+    # (gunicorn, flask run, tests): every record is masked where it is created.
+    install_masking()
+    register_secrets(secrets_of_config(settings, raw))
 
     if settings.sandbox:
         _prepare_sandbox_keys(settings)
@@ -81,11 +88,26 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(notify.bp)
     app.register_blueprint(links.bp)
 
+    from checkout.limits import init_limits
+
+    init_limits(app, settings)  # after the blueprints: their limits bind to this app only
+
     from checkout import cli
 
     cli.register(app)
     _security_headers(app)
+    _refuse_nul(app)
     return app
+
+
+def _retention_days(value: Any) -> int:
+    from checkout.config import ConfigError
+    from checkout.services.retention import retention_days
+
+    try:
+        return retention_days(value)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _prepare_sandbox_keys(settings: Settings) -> None:
@@ -143,6 +165,38 @@ def _security_headers(app: Flask) -> None:
             response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Content-Security-Policy", _CSP + ancestors)
         return response
+
+
+def _has_nul(request_: Any) -> bool:
+    if "\x00" in request_.path or "\x00" in request_.headers.get("Idempotency-Key", ""):
+        return True
+    if any("\x00" in k or "\x00" in v for k, v in request_.args.items(multi=True)):
+        return True
+    if request_.method in ("POST", "PUT", "PATCH"):
+        if request_.is_json:
+            raw = request_.get_data(cache=True)
+            return b"\x00" in raw or b"\\u0000" in raw.lower()
+        return any("\x00" in k or "\x00" in v for k, v in request_.form.items(multi=True))
+    return False
+
+
+def _refuse_nul(app: Flask) -> None:
+    """A NUL character in a URL, form or JSON string is refused with a 400 before any view.
+
+    No genuine input has one, and PostgreSQL cannot store or even compare text holding
+    one, so it would otherwise end in a 500. Provider notifies are exempt: they are stored
+    raw (notifications.py replaces NUL) and refused by their signature check.
+    """
+    from flask import jsonify
+
+    @app.before_request
+    def refuse_nul() -> Any:
+        if request.path.startswith("/notify/") or not _has_nul(request):
+            return None
+        if request.path.startswith("/api/"):
+            error = {"code": "invalid_request", "message": "NUL characters are not accepted."}
+            return jsonify(error=error), 400
+        return "NUL characters are not accepted.", 400
 
 
 def settings_of(app: Flask) -> Settings:

@@ -103,8 +103,9 @@ def register(app: Flask) -> None:
         import signal
         import threading
 
-        from checkout.app import settings_of
+        from checkout.app import catalog_of, settings_of
         from checkout.db import db
+        from checkout.services.reconcile import durations_from_config, reconcile_due
         from checkout.services.webhooks import run_worker
 
         stop = threading.Event()
@@ -112,6 +113,7 @@ def register(app: Flask) -> None:
         in_main = threading.current_thread() is threading.main_thread()  # signal's rule
         previous = signal.signal(signal.SIGTERM, lambda *_: stop.set()) if in_main else None
         factory = db.bound(app).session_factory
+        after, grace = durations_from_config(settings_of(app).raw)
         click.echo("webhook worker started" + (" (once)" if once else ""))
         try:
             sent = run_worker(
@@ -121,6 +123,10 @@ def register(app: Flask) -> None:
                 interval=interval,
                 batch=batch,
                 stop=stop,
+                # Each round also asks providers about silent attempts and enforces expiry.
+                each_round=lambda: reconcile_due(
+                    factory, catalog_of(app), after=after, grace=grace
+                ),
             )
         except KeyboardInterrupt:
             click.echo("webhook worker stopped")
@@ -129,6 +135,41 @@ def register(app: Flask) -> None:
             if in_main:
                 signal.signal(signal.SIGTERM, previous)
         click.echo(f"webhook worker stopped after {sent} event(s)")
+
+    @app.cli.command("reconcile")
+    @click.option("--once", is_flag=True, help="one pass over what is due, then exit")
+    @click.option("--interval", type=float, default=15.0, show_default=True, help="seconds idle")
+    def reconcile(once: bool, interval: float) -> None:
+        """Query providers about silent attempts; expire overdue VAs and checkouts."""
+        import signal
+        import threading
+
+        from checkout.app import catalog_of, settings_of
+        from checkout.db import db
+        from checkout.services.reconcile import durations_from_config, reconcile_due
+
+        factory = db.bound(app).session_factory
+        after, grace = durations_from_config(settings_of(app).raw)
+        stop = threading.Event()
+        in_main = threading.current_thread() is threading.main_thread()  # signal's rule
+        previous = signal.signal(signal.SIGTERM, lambda *_: stop.set()) if in_main else None
+        try:
+            while not stop.is_set():
+                report = reconcile_due(factory, catalog_of(app), after=after, grace=grace)
+                if once:
+                    click.echo(
+                        f"queried {report.queried} attempt(s), {report.changed} changed, "
+                        f"{report.failed_queries} failed; "
+                        f"expired {report.expired_checkouts} checkout(s)"
+                    )
+                    return
+                stop.wait(max(interval, 0.1))
+        except KeyboardInterrupt:
+            pass
+        finally:
+            if in_main:
+                signal.signal(signal.SIGTERM, previous)
+        click.echo("reconcile stopped")
 
     @app.cli.command("webhooks-resend")
     @click.argument("event_id")
@@ -144,3 +185,21 @@ def register(app: Flask) -> None:
             except NotFound as exc:
                 raise click.ClickException(exc.message) from None
             click.echo(f"{event.public_id} ({event.type}, seq {event.seq}) queued again")
+
+    @app.cli.command("purge-notifies")
+    @click.option(
+        "--days",
+        type=click.IntRange(min=1),
+        default=None,
+        help="keep raw notifies this many days (default: notify_retention_days, 90)",
+    )
+    def purge_notifies(days: int | None) -> None:
+        """Blank raw notify bodies and headers past retention; rows and verdicts stay."""
+        from checkout.db import db
+        from checkout.models import utcnow
+        from checkout.services.retention import purge_notify_bodies
+
+        keep = days if days is not None else app.config["NOTIFY_RETENTION_DAYS"]
+        with db.bound(app).session_factory() as session:
+            purged = purge_notify_bodies(session, timedelta(days=keep), utcnow())
+        click.echo(f"purged {purged} notify message(s) older than {keep} day(s)")

@@ -20,6 +20,9 @@ from checkout.providers.base import MethodConfig, ProviderConfig
 
 BUNDLED_SANDBOX_CONFIG = Path(__file__).with_name("sandbox.toml")
 ENV_PREFIX = "CHECKOUT__"  # CHECKOUT__PROVIDERS__PAYPRO_KR__APP_SECRET=... overrides a key
+# [rate_limits]: the checkout form's POST per client IP, the API per API key, notify per
+# provider instance and IP (providers retry in bursts: generous).
+DEFAULT_RATE_LIMITS = {"checkout_form": "20/minute", "api": "120/minute", "notify": "600/minute"}
 
 
 class ConfigError(RuntimeError):
@@ -55,6 +58,10 @@ class Settings:
     stores: Mapping[str, StoreConfig]
     instance_path: Path
     raw: Mapping[str, Any] = field(default_factory=dict)
+    # Flask-Limiter (checkout/limits.py): where counters live, their key prefix, the limits.
+    rate_limit_storage_uri: str = "memory://"
+    rate_limit_key_prefix: str = "checkout"
+    rate_limits: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_RATE_LIMITS))
 
     def store_for_api_key(self, api_key: str) -> StoreConfig | None:
         import hmac
@@ -186,7 +193,34 @@ def build_settings(raw: Mapping[str, Any], instance_path: Path) -> Settings:
         stores=stores,
         instance_path=instance_path,
         raw=raw,
+        rate_limit_storage_uri=str(raw.get("rate_limit_storage_uri") or "memory://"),
+        rate_limit_key_prefix=str(raw.get("rate_limit_key_prefix") or "checkout"),
+        rate_limits=_rate_limits(raw.get("rate_limits", {})),
     )
+
+
+def _rate_limits(table: Any) -> dict[str, str]:
+    """The defaults with the configured `[rate_limits]` over them, each a valid limit string."""
+    from limits import parse_many
+
+    if not isinstance(table, Mapping):
+        raise ConfigError('rate_limits must be a table, e.g. rate_limits.api = "120/minute"')
+    unknown = set(table) - set(DEFAULT_RATE_LIMITS)
+    if unknown:
+        raise ConfigError(
+            f"rate_limits: unknown key(s) {', '.join(sorted(unknown))}; "
+            f"known: {', '.join(DEFAULT_RATE_LIMITS)}"
+        )
+    merged = {**DEFAULT_RATE_LIMITS, **{k: str(v) for k, v in table.items()}}
+    for key, value in merged.items():
+        try:
+            parse_many(value)
+        except ValueError:
+            raise ConfigError(
+                f'rate_limits.{key} = {value!r} is not a rate limit (e.g. "20/minute", '
+                f'"100 per hour; 5/second")'
+            ) from None
+    return merged
 
 
 def normalise_database_url(url: str) -> str:

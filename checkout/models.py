@@ -104,6 +104,10 @@ class Checkout(Base):
     attempts: Mapped[list[PaymentAttempt]] = relationship(
         back_populates="checkout", order_by="PaymentAttempt.id"
     )
+    # The timeline: every status change of the checkout and its attempts, in order.
+    events: Mapped[list[StateEvent]] = relationship(
+        order_by="StateEvent.id", viewonly=True, lazy="select"
+    )
 
     @property
     def money(self) -> Money:
@@ -146,6 +150,11 @@ class PaymentAttempt(Base):
     payer_mobile: Mapped[str | None] = mapped_column(String(32))
     payer_ip: Mapped[str | None] = mapped_column(String(64))
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Reconciliation: when to ask the provider next, how often we asked, the last outcome.
+    next_query_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    query_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_queried_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_query_error: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -154,6 +163,26 @@ class PaymentAttempt(Base):
     @property
     def money(self) -> Money:
         return Money(self.amount, self.currency)
+
+
+class StateEvent(Base):
+    """One status change of a checkout or an attempt: the audit trail and the API timeline.
+
+    Written only by `services.lifecycle.set_checkout_status` / `set_attempt_status`, in the
+    transaction of the change; a repeated status writes nothing.
+    """
+
+    __tablename__ = "state_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    checkout_id: Mapped[str] = mapped_column(ForeignKey("checkouts.id"), index=True)
+    attempt_id: Mapped[int | None] = mapped_column(ForeignKey("payment_attempts.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(10))  # "checkout" | "attempt"
+    from_status: Mapped[str | None] = mapped_column(String(20))  # None: the attempt was created
+    to_status: Mapped[str] = mapped_column(String(20))
+    source: Mapped[str] = mapped_column(String(20))  # EventSource
+    detail: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class NotifyMessage(Base):

@@ -93,6 +93,8 @@ def live_app(
     `@pytest.mark.app_config(key=value)` changes top-level configuration keys;
     `@pytest.mark.store_config(shop={...})` merges keys into a store's table (a callable
     taking the request may stand for the dict, e.g. to use another fixture's URL);
+    `@pytest.mark.provider_config(paypro_kr={...})` merges keys into a provider instance's table
+    (a dict, or a callable taking the request, as for store_config);
     `@pytest.mark.live_host("localhost")` names the app's host in its URL (still 127.0.0.1).
     """
     late = LateBoundApp()
@@ -114,6 +116,11 @@ def live_app(
             # A callable gets the request, for values known only at run time (a port).
             table = keys(request) if callable(keys) else keys
             config["stores"].setdefault(store_id, {}).update(table)
+    providers_marker = request.node.get_closest_marker("provider_config")
+    if providers_marker is not None:  # e.g. paypro_kr={"read_timeout": 0.5}
+        for name, keys in providers_marker.kwargs.items():
+            table = keys(request) if callable(keys) else keys
+            config["providers"].setdefault(name, {}).update(table)
     app = create_app(config)
     Base.metadata.create_all(app_db.bound(app).engine)
     late.app = app

@@ -52,6 +52,8 @@ def body(**overrides: object) -> dict[str, object]:
         (body(amount=0), "invalid_amount", "amount"),
         (body(amount=True), "invalid_amount", "amount"),
         (body(currency="USD"), "invalid_currency", "currency"),
+        (body(currency={"a": 1}), "invalid_currency", "currency"),  # found by hypothesis
+        (body(locale=["ko"]), "invalid_locale", "locale"),
         (body(order_id=""), "invalid_order_id", "order_id"),
         (body(order_id=None), "invalid_order_id", "order_id"),
         (body(return_url="https://evil.example/x"), "return_url_not_allowed", "return_url"),

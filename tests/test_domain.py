@@ -36,9 +36,13 @@ def test_money_is_exact() -> None:
 
 @pytest.mark.parametrize("final", [AttemptStatus.PAID, AttemptStatus.FAILED, AttemptStatus.EXPIRED])
 def test_a_final_attempt_never_moves(final: AttemptStatus) -> None:
+    # The one exception: money after an expiry is kept ("paid late"), never dropped.
+    late_money = {AttemptStatus.PAID, AttemptStatus.PARTIALLY_PAID}
     for target in AttemptStatus:
         if target == final:
             assert attempt_transition(final, target) is False  # a repeat is a no-op
+        elif final == AttemptStatus.EXPIRED and target in late_money:
+            assert attempt_transition(final, target) is True
         else:
             with pytest.raises(TransitionError):
                 attempt_transition(final, target)

@@ -20,7 +20,7 @@ from werkzeug.wrappers import Request, Response
 from checkout.app import settings_of
 from checkout.db import db as app_db
 from checkout.db import make_engine
-from checkout.domain.states import CheckoutStatus
+from checkout.domain.states import CheckoutStatus, EventSource
 from checkout.models import Checkout, WebhookDelivery, WebhookEvent, utcnow
 from checkout.services.lifecycle import set_checkout_status
 from checkout.services.webhooks import RETRY_SCHEDULE, deliver_due
@@ -28,6 +28,8 @@ from tests.conftest import LiveApp
 from tests.support.live import LiveServer, serve
 from tests.support.shopper import FLOWS, Shopper, create_checkout
 from tests.test_flows import cashier_url, settle, start
+
+OPERATOR = EventSource.OPERATOR
 
 SECRET = "whsec_" + base64.b64encode(b"test-webhook-secret-0123456789ab").decode()
 
@@ -240,8 +242,8 @@ def test_two_workers_never_deliver_an_event_twice(live_app: LiveApp, receiver: R
         checkout = session.get(Checkout, made["id"])
         assert checkout is not None
         for _ in range(20):
-            set_checkout_status(session, checkout, CheckoutStatus.PENDING)
-            set_checkout_status(session, checkout, CheckoutStatus.OPEN)
+            set_checkout_status(session, checkout, CheckoutStatus.PENDING, source=OPERATOR)
+            set_checkout_status(session, checkout, CheckoutStatus.OPEN, source=OPERATOR)
             session.commit()
     queued = events(live_app)
     assert [e.seq for e in queued] == list(range(1, 41))
@@ -285,8 +287,10 @@ def test_one_event_per_real_change(live_app: LiveApp) -> None:
     with live_app.session() as session:
         checkout = session.get(Checkout, made["id"])
         assert checkout is not None
-        assert set_checkout_status(session, checkout, CheckoutStatus.CANCELLED)
-        assert not set_checkout_status(session, checkout, CheckoutStatus.CANCELLED)  # no-op
+        assert set_checkout_status(session, checkout, CheckoutStatus.CANCELLED, source=OPERATOR)
+        assert not set_checkout_status(
+            session, checkout, CheckoutStatus.CANCELLED, source=OPERATOR
+        )  # no-op
         session.commit()
     [event] = events(live_app)
     assert event.type == "checkout.cancelled" and event.seq == 1

@@ -89,6 +89,17 @@ def checkout_json(checkout: Checkout) -> dict[str, Any]:
         "expires_at": checkout.expires_at.isoformat(),
         "created_at": checkout.created_at.isoformat(),
         "payment_attempts": [attempt_summary(a) for a in checkout.attempts],
+        # Every status change of the checkout and its attempts, oldest first.
+        "events": [
+            {
+                "kind": e.kind,
+                "from": e.from_status,
+                "to": e.to_status,
+                "source": e.source,
+                "at": e.created_at.isoformat(),
+            }
+            for e in checkout.events
+        ],
     }
 
 

@@ -7,7 +7,7 @@ templates (postMessage targets) take them.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -33,11 +33,13 @@ from checkout.providers.base import Payer, PayerRules
 from checkout.qr import qr_svg
 from checkout.services.checkouts import expire_if_due, get_checkout
 from checkout.services.errors import CheckoutClosed, InvalidRequest, NotFound
+from checkout.services.ip_limits import check_paypro_ip
 from checkout.services.payments import (
     PaymentNotStarted,
     instructions_from_json,
     start_payment,
 )
+from checkout.services.reconcile import durations_from_config, refresh_attempt
 
 bp = Blueprint("pages", __name__)
 
@@ -80,6 +82,19 @@ def checkout_page(checkout_id: str) -> Any:
     if checkout.status in CHECKOUT_FINAL:
         return redirect(url_for(".return_page", checkout_id=checkout.id), 303)
     live = checkout.live_attempt()
+    if live is not None and live.status == AttemptStatus.UNKNOWN:
+        # A timed-out create may have gone through: ask before offering another attempt.
+        checkout, live = _resolve_unknown(checkout, live)
+        if checkout.status in CHECKOUT_FINAL:
+            return redirect(url_for(".return_page", checkout_id=checkout.id), 303)
+        if live is not None and live.status == AttemptStatus.UNKNOWN:
+            return _message(
+                _(
+                    "We are checking your earlier payment with the payment provider. "
+                    "Nothing more will be charged. Please try again in a moment."
+                ),
+                200,
+            )
     if live is not None and request.method == "GET":
         return _continue_attempt(checkout, live)
 
@@ -117,6 +132,8 @@ def checkout_page(checkout_id: str) -> Any:
                 ip_address=request.remote_addr or "",
             )
             try:
+                # PayPro's per-IP daily rule, before anything is written or sent.
+                _check_ip_limit(checkout, method.provider, payer.ip_address)
                 outcome = start_payment(
                     db.session,
                     catalog,
@@ -126,6 +143,8 @@ def checkout_page(checkout_id: str) -> Any:
                     notify_url=f"{settings.public_base_url}/notify/{method.provider}",
                     return_url=f"{settings.public_base_url}/c/{checkout.id}/return",
                 )
+            except IpLimitReached as exc:
+                error = exc.message
             except PaymentNotStarted as exc:
                 error = _payment_error_message(exc)
             except (CheckoutClosed, InvalidRequest):
@@ -151,6 +170,42 @@ def checkout_page(checkout_id: str) -> Any:
     ), status
 
 
+class IpLimitReached(Exception):
+    """The payer's IP used up a provider's daily allowance; nothing was created."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def _check_ip_limit(checkout: Checkout, instance: str, payer_ip: str) -> None:
+    """Raise IpLimitReached if PayPro would refuse this IP today (services/ip_limits.py)."""
+    if checkout.live_attempt() is not None:
+        return  # start_payment resumes the live attempt: nothing new goes to the provider
+    providers = settings_of(current_app).providers
+    config = providers.get(instance)
+    if config is None:
+        return
+    verdict = check_paypro_ip(db.session, providers, config, payer_ip)
+    if verdict.allowed:
+        return
+    if verdict.reason == "successes":
+        text = _(
+            "This payment method accepts at most %(count)d payments a day from one internet "
+            "connection, and that many were made today. Nothing was charged. Please choose "
+            "another method or try again tomorrow.",
+            count=verdict.max_successes,
+        )
+    else:
+        text = _(
+            "This payment method accepts at most %(count)d payment attempts a day from one "
+            "internet connection, and that many were made today. Nothing was charged. Please "
+            "choose another method or try again tomorrow.",
+            count=verdict.max_attempts,
+        )
+    raise IpLimitReached(text)
+
+
 def _payment_error_message(exc: PaymentNotStarted) -> str:
     if exc.error is not None and exc.error.retryable:
         return _(
@@ -163,8 +218,30 @@ def _payment_error_message(exc: PaymentNotStarted) -> str:
     )
 
 
+UNKNOWN_PAGE_QUERY_AFTER = timedelta(seconds=3)  # the shopper's reloads, rate-limited
+
+
+def _resolve_unknown(
+    checkout: Checkout, attempt: PaymentAttempt
+) -> tuple[Checkout, PaymentAttempt | None]:
+    """Query the provider about an attempt whose create timed out; reload what changed."""
+    grace = durations_from_config(settings_of(current_app).raw)[1]
+    queried = refresh_attempt(
+        db.session,
+        catalog_of(current_app),
+        attempt,
+        min_interval=UNKNOWN_PAGE_QUERY_AFTER,
+        grace=grace,
+    )
+    if queried:
+        checkout = get_checkout(db.session, checkout.id)
+    return checkout, checkout.live_attempt()
+
+
 def _continue_attempt(checkout: Checkout, attempt: PaymentAttempt) -> Any:
     """Send the shopper where the live attempt continues: never a second charge."""
+    if attempt.status == AttemptStatus.UNKNOWN:
+        return redirect(url_for(".checkout_page", checkout_id=checkout.id), 303)
     if attempt.instructions:
         return redirect(url_for(".payment_page", checkout_id=checkout.id), 303)
     if attempt.redirect_url and attempt.status == AttemptStatus.PENDING:
@@ -245,6 +322,12 @@ def return_page(checkout_id: str) -> Any:
     """Shows only what we stored; query parameters from the provider are ignored."""
     checkout = _load(checkout_id, page=True)
     attempt = checkout.latest_attempt()
+    if checkout.status == CheckoutStatus.PENDING and attempt is not None:
+        # A late notify must not leave the shopper waiting: ask the provider (rate-limited).
+        grace = durations_from_config(settings_of(current_app).raw)[1]
+        if refresh_attempt(db.session, catalog_of(current_app), attempt, grace=grace):
+            checkout = get_checkout(db.session, checkout.id)
+            attempt = checkout.latest_attempt()
     final = checkout.status in CHECKOUT_FINAL or (
         checkout.status == CheckoutStatus.OPEN and attempt is not None
     )

@@ -1,7 +1,9 @@
 """The one state machine for checkouts and payment attempts.
 
 Every status change goes through `attempt_transition` / `checkout_transition`;
-a final status never moves, and repeating the current status is a no-op.
+a final status never moves (one exception: money that arrives after an expiry is kept,
+so EXPIRED may still become PAID or PARTIALLY_PAID), and repeating the current status
+is a no-op.
 """
 
 from __future__ import annotations
@@ -11,6 +13,9 @@ from enum import StrEnum
 
 class AttemptStatus(StrEnum):
     CREATING = "creating"  # row written, provider not yet answered
+    # The create call timed out: the payment may exist at the provider. Live (it blocks a
+    # second attempt) until a query or notify says what became of it.
+    UNKNOWN = "unknown"
     PENDING = "pending"  # provider accepted; waiting for the shopper or the deposit
     PAID = "paid"
     PARTIALLY_PAID = "partially_paid"
@@ -35,7 +40,9 @@ ATTEMPT_FINAL = frozenset(
         AttemptStatus.EXPIRED,
     }
 )
-ATTEMPT_LIVE = frozenset({AttemptStatus.CREATING, AttemptStatus.PENDING})
+ATTEMPT_LIVE = frozenset({AttemptStatus.CREATING, AttemptStatus.UNKNOWN, AttemptStatus.PENDING})
+# Attempts whose outcome we must go and ask the provider about (reconciliation).
+ATTEMPT_QUERYABLE = frozenset({AttemptStatus.UNKNOWN, AttemptStatus.PENDING})
 
 CHECKOUT_FINAL = frozenset(
     {
@@ -49,10 +56,20 @@ CHECKOUT_FINAL = frozenset(
 _ATTEMPT_ALLOWED: dict[AttemptStatus, frozenset[AttemptStatus]] = {
     AttemptStatus.CREATING: frozenset(
         {
+            AttemptStatus.UNKNOWN,
             AttemptStatus.PENDING,
             AttemptStatus.PAID,
             AttemptStatus.PARTIALLY_PAID,
             AttemptStatus.FAILED,
+        }
+    ),
+    AttemptStatus.UNKNOWN: frozenset(
+        {
+            AttemptStatus.PENDING,
+            AttemptStatus.PAID,
+            AttemptStatus.PARTIALLY_PAID,
+            AttemptStatus.FAILED,
+            AttemptStatus.EXPIRED,
         }
     ),
     AttemptStatus.PENDING: frozenset(
@@ -63,6 +80,8 @@ _ATTEMPT_ALLOWED: dict[AttemptStatus, frozenset[AttemptStatus]] = {
             AttemptStatus.EXPIRED,
         }
     ),
+    # A deposit that lands after the VA expired is still the shopper's money: kept, flagged.
+    AttemptStatus.EXPIRED: frozenset({AttemptStatus.PAID, AttemptStatus.PARTIALLY_PAID}),
 }
 
 _CHECKOUT_ALLOWED: dict[CheckoutStatus, frozenset[CheckoutStatus]] = {
@@ -85,7 +104,20 @@ _CHECKOUT_ALLOWED: dict[CheckoutStatus, frozenset[CheckoutStatus]] = {
             CheckoutStatus.EXPIRED,
         }
     ),
+    # Paid late: money for an attempt that was live when the checkout expired.
+    CheckoutStatus.EXPIRED: frozenset({CheckoutStatus.PAID, CheckoutStatus.PARTIALLY_PAID}),
 }
+
+
+class EventSource(StrEnum):
+    """Who or what caused a status change (the `state_events.source` column)."""
+
+    CREATE = "create"  # the provider's answer to the create call (or its timeout)
+    NOTIFY = "notify"  # a provider notify
+    QUERY = "query"  # our query to the provider (reconciliation, return page)
+    EXPIRY = "expiry"  # a deadline passed
+    OPERATOR = "operator"  # the shop (API) or an operator command
+    SHOPPER = "shopper"  # the shopper started a payment
 
 
 class TransitionError(Exception):
@@ -120,6 +152,7 @@ def checkout_status_for_attempt(status: AttemptStatus) -> CheckoutStatus:
     """What an attempt's status means for its checkout."""
     return {
         AttemptStatus.CREATING: CheckoutStatus.PENDING,
+        AttemptStatus.UNKNOWN: CheckoutStatus.PENDING,
         AttemptStatus.PENDING: CheckoutStatus.PENDING,
         AttemptStatus.PAID: CheckoutStatus.PAID,
         AttemptStatus.PARTIALLY_PAID: CheckoutStatus.PARTIALLY_PAID,

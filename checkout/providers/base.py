@@ -41,6 +41,10 @@ class ProviderTimeout(ProviderError):
     """The call timed out: the provider may or may not have acted on it."""
 
 
+class OrderNotFound(ProviderError):
+    """A query for a trade the provider does not have (e.g. a create that never arrived)."""
+
+
 class UnknownProviderStatus(ProviderError):
     """A status outside the provider's documented table: never treated as success."""
 

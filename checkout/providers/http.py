@@ -102,9 +102,9 @@ class ProviderHttp:
     ) -> requests.Response:
         """Send one request; any answer is returned, transport failures raise.
 
-        Raises ProviderTimeout on a timeout and a retryable ProviderError when the
-        provider cannot be reached or the request fails otherwise: in both cases the
-        provider may or may not have acted, so the services may try again.
+        Raises ProviderTimeout when the answer did not come in time (the provider may
+        have acted), and a retryable ProviderError when the provider could not be reached
+        (connect timeout, refused) or the request failed otherwise.
         """
         send_headers = {"Accept": JSON, **(headers or {})}
         data: bytes | None = None
@@ -119,8 +119,18 @@ class ProviderHttp:
                 headers=send_headers,
                 timeout=self.timeout,
             )
+        except requests.ConnectTimeout as exc:
+            # No connection, so no request reached the provider: a plain failure, safe to
+            # retry, not an unknown outcome. (Checked before Timeout and ConnectionError,
+            # which it also is.)
+            raise ProviderError(
+                self.provider,
+                self.messages.unreachable_code,
+                self._message(self.messages.unreachable, method, path, exc),
+                retryable=True,
+            ) from exc
         except requests.Timeout as exc:
-            # Checked first: ConnectTimeout is also a ConnectionError.
+            # The request may have been taken: the services treat the outcome as unknown.
             raise ProviderTimeout(
                 self.provider,
                 "timeout",

@@ -15,6 +15,7 @@ import requests
 from flask import Blueprint, Flask, abort, redirect, render_template, request
 
 from checkout.domain.money import Money
+from checkout.sandbox.faults import Fault, FaultBook, make_fault
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +171,8 @@ class SandboxState:
         self.lock = threading.RLock()
         # Errors to answer the next create call with, per provider (for tests and demos).
         self._injected: dict[str, list[tuple[str, str]]] = {}
+        # Transport faults (timeouts, broken answers): see checkout/sandbox/faults.py.
+        self.faults = FaultBook()
         self.seen_nonces: dict[str, float] = {}
 
     # -- orders
@@ -220,6 +223,25 @@ class SandboxState:
         with self.lock:
             queue = self._injected.get(provider)
             return queue.pop(0) if queue else None
+
+    def inject_fault(
+        self,
+        provider: str,
+        kind: str,
+        *,
+        endpoint: str = "create",
+        count: int | None = 1,
+        delay: float | None = None,
+        status: int | None = None,
+    ) -> Fault:
+        """The next `count` calls to `provider`'s `endpoint` suffer `kind` (faults.py)."""
+        fault = make_fault(
+            provider, kind, endpoint=endpoint, count=count, delay=delay, status=status
+        )
+        return self.faults.add(fault)
+
+    def take_fault(self, provider: str, endpoint: str) -> Fault | None:
+        return self.faults.take(provider, endpoint)
 
     def nonce_seen(self, nonce: str, ttl: float = 86400.0) -> bool:
         """Record a nonce; True if it was already used within `ttl` seconds."""
@@ -279,13 +301,14 @@ def partial_amount(amount: Money) -> Money:
 
 def create_sandbox_app(config: SandboxConfig | None = None) -> Flask:
     """The WSGI app serving every simulator; `app.extensions['sandbox']` is its state."""
-    from checkout.sandbox import diamondpay, paypro, teemopay
+    from checkout.sandbox import diamondpay, faults, paypro, teemopay
 
     state = SandboxState(config or SandboxConfig())
     app = Flask(__name__)
     app.config["SECRET_KEY"] = secrets.token_hex(16)  # sandbox pages keep no session
     app.extensions["sandbox"] = state
     app.register_blueprint(_cashier_blueprint(state))
+    faults.register(app, state)
     for module in (paypro, teemopay, diamondpay):
         simulator = module.Simulator()
         state.simulators[simulator.name] = simulator

@@ -22,6 +22,7 @@ from flask import Blueprint, Response, request, url_for
 from checkout.domain.money import Money
 from checkout.providers.diamondpay import signing
 from checkout.providers.diamondpay.mapping import SERVICE_IDS
+from checkout.sandbox import faults
 from checkout.sandbox.core import DiamondPlatform, OrderStatus, SandboxOrder, SandboxState
 
 NAME = "diamondpay"
@@ -211,6 +212,7 @@ def blueprint(state: SandboxState) -> Blueprint:
             }
         )
 
+    faults.install(bp, state, NAME, {"create": "create", "query": "query"})
     return bp
 
 

@@ -27,6 +27,7 @@ from flask import Blueprint, Response, request
 
 from checkout.domain.money import Money
 from checkout.providers.paypro import signing
+from checkout.sandbox import faults
 from checkout.sandbox.core import OrderStatus, SandboxOrder, SandboxState
 
 NAME = "paypro"
@@ -426,4 +427,10 @@ def blueprint(state: SandboxState) -> Blueprint:
     def query_pay_in_result() -> Response:
         return guarded(lambda: query(state))
 
+    faults.install(
+        bp,
+        state,
+        NAME,
+        {"payment_link": "create", "pay_in_api": "create", "query_pay_in_result": "query"},
+    )
     return bp

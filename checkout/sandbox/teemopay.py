@@ -21,6 +21,7 @@ from flask import Blueprint, Response, request
 
 from checkout.domain.money import Money
 from checkout.providers.teemopay import signing
+from checkout.sandbox import faults
 from checkout.sandbox.core import OrderStatus, SandboxOrder, SandboxState, headers_lower
 
 log = logging.getLogger(__name__)
@@ -339,6 +340,7 @@ def blueprint(state: SandboxState) -> Blueprint:
         except Refusal as refusal:
             return refuse(refusal, "query")
 
+    faults.install(bp, state, PROVIDER, {"create": "create", "query": "query"})
     return bp
 
 

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from checkout.config import StoreConfig
 from checkout.domain.money import CURRENCY_EXPONENT, Money
-from checkout.domain.states import CheckoutStatus, TransitionError
+from checkout.domain.states import CheckoutStatus, EventSource, TransitionError
 from checkout.models import Checkout, PaymentAttempt, Store, utcnow
 from checkout.services.catalog import Catalog
 from checkout.services.errors import Conflict, InvalidRequest, NotFound
@@ -58,7 +58,7 @@ def parse_new_checkout(data: Any, store: StoreConfig, catalog: Catalog) -> NewCh
             "invalid_order_id", "order_id must be a string of 1 to 64 characters.", field="order_id"
         )
     currency = data.get("currency")
-    if currency not in CURRENCY_EXPONENT:
+    if not isinstance(currency, str) or currency not in CURRENCY_EXPONENT:
         raise InvalidRequest(
             "invalid_currency",
             f"currency must be one of {', '.join(CURRENCY_EXPONENT)}.",
@@ -89,7 +89,7 @@ def parse_new_checkout(data: Any, store: StoreConfig, catalog: Catalog) -> NewCh
             field="description",
         )
     locale = data.get("locale")
-    if locale is not None and locale not in SUPPORTED_LOCALES:
+    if locale is not None and (not isinstance(locale, str) or locale not in SUPPORTED_LOCALES):
         raise InvalidRequest(
             "invalid_locale",
             f"locale must be one of {', '.join(SUPPORTED_LOCALES)}.",
@@ -264,7 +264,9 @@ def cancel_checkout(session: Session, checkout_id: str, store_id: str) -> Checko
 
     try:
         # Re-checked under the row lock: a payment may have started a moment ago.
-        set_checkout_status(session, checkout, CheckoutStatus.CANCELLED)
+        set_checkout_status(
+            session, checkout, CheckoutStatus.CANCELLED, source=EventSource.OPERATOR
+        )
     except TransitionError:
         session.rollback()
         raise Conflict(
@@ -309,7 +311,9 @@ def expire_if_due(session: Session, checkout: Checkout, now: datetime | None = N
     if checkout.status != CheckoutStatus.OPEN:
         session.commit()  # release the lock
         return False
-    changed = set_checkout_status(session, checkout, CheckoutStatus.EXPIRED)
+    changed = set_checkout_status(
+        session, checkout, CheckoutStatus.EXPIRED, source=EventSource.EXPIRY
+    )
     session.commit()
     return changed
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from checkout.domain.states import (
@@ -12,10 +14,11 @@ from checkout.domain.states import (
     CHECKOUT_FINAL,
     AttemptStatus,
     CheckoutStatus,
+    EventSource,
     attempt_transition,
     checkout_transition,
 )
-from checkout.models import Checkout, PaymentAttempt, utcnow
+from checkout.models import Checkout, PaymentAttempt, StateEvent, utcnow
 from checkout.providers.base import PaymentUpdate
 from checkout.services.outbox import enqueue_status_event
 
@@ -34,10 +37,64 @@ class Verdict(StrEnum):
     UNKNOWN_TRADE = "unknown_trade"
 
 
-def set_attempt_status(attempt: PaymentAttempt, target: AttemptStatus) -> bool:
-    changed = attempt_transition(AttemptStatus(attempt.status), target)
+PAID_LATE = "paid late"  # review_reason for money that arrived after an expiry
+
+
+def _record_event(
+    session: Session,
+    checkout_id: str,
+    attempt: PaymentAttempt | None,
+    previous: str | None,
+    target: str,
+    source: EventSource,
+    detail: str | None,
+) -> None:
+    session.add(
+        StateEvent(
+            checkout_id=checkout_id,
+            attempt_id=attempt.id if attempt is not None else None,
+            kind="attempt" if attempt is not None else "checkout",
+            from_status=previous,
+            to_status=str(target),
+            source=str(source),
+            detail=detail[:500] if detail else None,
+            created_at=utcnow(),
+        )
+    )
+
+
+def record_attempt_created(session: Session, attempt: PaymentAttempt) -> None:
+    """The timeline's first attempt entry (none -> creating); the attempt must be flushed."""
+    session.flush()
+    _record_event(
+        session,
+        attempt.checkout_id,
+        attempt,
+        None,
+        attempt.status,
+        EventSource.SHOPPER,
+        f"{attempt.method} via {attempt.provider}",
+    )
+
+
+def set_attempt_status(
+    session: Session,
+    attempt: PaymentAttempt,
+    target: AttemptStatus,
+    *,
+    source: EventSource,
+    detail: str | None = None,
+) -> bool:
+    """Move the attempt (the caller holds its row lock) and record the change.
+
+    Returns False for a repeat, which records nothing; raises TransitionError if the
+    state machine forbids the move.
+    """
+    previous = attempt.status
+    changed = attempt_transition(AttemptStatus(previous), target)
     if changed:
         attempt.status = target
+        _record_event(session, attempt.checkout_id, attempt, previous, target, source, detail)
     return changed
 
 
@@ -54,38 +111,112 @@ def lock_checkout(session: Session, checkout: Checkout) -> None:
     )
 
 
-def set_checkout_status(session: Session, checkout: Checkout, target: CheckoutStatus) -> bool:
-    """Move the checkout and queue exactly one webhook event per real change.
+def set_checkout_status(
+    session: Session,
+    checkout: Checkout,
+    target: CheckoutStatus,
+    *,
+    source: EventSource,
+    detail: str | None = None,
+) -> bool:
+    """Move the checkout, record the change and queue exactly one webhook event for it.
 
-    The event is written in the caller's transaction (the outbox), so the shop hears of
-    the change if and only if it is committed; a repeated status queues nothing.
+    Both rows are written in the caller's transaction (the outbox), so the shop hears of
+    the change if and only if it is committed; a repeated status writes nothing.
     """
     lock_checkout(session, checkout)
-    changed = checkout_transition(CheckoutStatus(checkout.status), target)
+    previous = checkout.status
+    changed = checkout_transition(CheckoutStatus(previous), target)
     if changed:
         checkout.status = target
+        _record_event(session, checkout.id, None, previous, target, source, detail)
         enqueue_status_event(session, checkout)
     return changed
 
 
-def reopen_if_idle(session: Session, checkout: Checkout) -> None:
+def claim_checkout(session: Session, checkout: Checkout) -> bool:
+    """OPEN -> PENDING for a new attempt, atomically; False if another request won.
+
+    A conditional UPDATE rather than read-then-write: only one of several simultaneous
+    submits can match `status = 'open'` (SQLite has no row locks to rely on).
+    """
+    claimed = session.execute(
+        update(Checkout)
+        .where(Checkout.id == checkout.id, Checkout.status == CheckoutStatus.OPEN)
+        .values(status=CheckoutStatus.PENDING, updated_at=utcnow())
+    ).rowcount
+    if claimed != 1:
+        return False
+    # The UPDATE holds the row lock; reload status and the event counter, then record the
+    # change and queue checkout.pending in the attempt's transaction.
+    lock_checkout(session, checkout)
+    _record_event(
+        session,
+        checkout.id,
+        None,
+        CheckoutStatus.OPEN,
+        CheckoutStatus.PENDING,
+        EventSource.SHOPPER,
+        None,
+    )
+    enqueue_status_event(session, checkout)
+    return True
+
+
+def reopen_if_idle(
+    session: Session,
+    checkout: Checkout,
+    *,
+    source: EventSource,
+    now: datetime | None = None,
+) -> None:
     """After an attempt ends without money, let the shopper try again (or expire)."""
     lock_checkout(session, checkout)
     if checkout.status != CheckoutStatus.PENDING:
         return
     if any(a.status in ATTEMPT_LIVE for a in checkout.attempts):
         return
-    expired = utcnow() >= checkout.expires_at
+    expired = (now or utcnow()) >= checkout.expires_at
     set_checkout_status(
-        session, checkout, CheckoutStatus.EXPIRED if expired else CheckoutStatus.OPEN
+        session,
+        checkout,
+        CheckoutStatus.EXPIRED if expired else CheckoutStatus.OPEN,
+        source=EventSource.EXPIRY if expired else source,
     )
 
 
-def apply_update(session: Session, attempt: PaymentAttempt, update: PaymentUpdate) -> Verdict:
+def expire_attempt(
+    session: Session, attempt: PaymentAttempt, *, now: datetime | None = None
+) -> bool:
+    """A live attempt whose deadline passed (VA expiry plus grace) -> EXPIRED.
+
+    The checkout reopens, or expires if it is past its own deadline. The caller holds the
+    attempt's row lock and commits.
+    """
+    if attempt.status not in (AttemptStatus.PENDING, AttemptStatus.UNKNOWN):
+        return False
+    set_attempt_status(
+        session, attempt, AttemptStatus.EXPIRED, source=EventSource.EXPIRY, detail="va expired"
+    )
+    reopen_if_idle(session, attempt.checkout, source=EventSource.EXPIRY, now=now)
+    session.flush()
+    return True
+
+
+def apply_update(
+    session: Session,
+    attempt: PaymentAttempt,
+    update: PaymentUpdate,
+    *,
+    source: EventSource = EventSource.NOTIFY,
+    now: datetime | None = None,
+) -> Verdict:
     """Apply a provider's status to an attempt (locked by the caller) and its checkout.
 
     The caller commits. Amounts decide between paid and partially paid; an amount
-    that cannot be matched flags the attempt for review and moves nothing.
+    that cannot be matched flags the attempt for review and moves nothing. Money for
+    an expired attempt or checkout is kept and flagged "paid late"; every other final
+    status never moves.
     """
     target = update.status
     paid = update.amount_paid
@@ -105,31 +236,57 @@ def apply_update(session: Session, attempt: PaymentAttempt, update: PaymentUpdat
     current = AttemptStatus(attempt.status)
     if current == target:
         return Verdict.DUPLICATE if target in ATTEMPT_FINAL else Verdict.NO_CHANGE
-    if current in ATTEMPT_FINAL:
+    paid_late = current == AttemptStatus.EXPIRED and target in (
+        AttemptStatus.PAID,
+        AttemptStatus.PARTIALLY_PAID,
+    )
+    if current in ATTEMPT_FINAL and not paid_late:
         attempt.review_reason = f"provider reported {target} after {current}"
         return Verdict.CONFLICT
     if target in ATTEMPT_LIVE:
+        # Only "the provider has it" news moves anything: an unknown create did arrive.
+        if current == AttemptStatus.UNKNOWN and target == AttemptStatus.PENDING:
+            set_attempt_status(session, attempt, target, source=source)
+            attempt.provider_status = update.provider_status
+            session.flush()
+            return Verdict.ACCEPTED
         return Verdict.NO_CHANGE
 
-    set_attempt_status(attempt, target)
+    set_attempt_status(session, attempt, target, source=source)
     attempt.provider_status = update.provider_status
     if update.failure_message:
         attempt.failure_message = update.failure_message[:500]
+    if paid_late:
+        attempt.review_reason = _flag(attempt.review_reason, PAID_LATE)
     checkout = attempt.checkout
     if target in (AttemptStatus.PAID, AttemptStatus.PARTIALLY_PAID):
         assert paid is not None
         lock_checkout(session, checkout)  # amount_paid and status are read-modify-write
         attempt.amount_paid = paid.amount
         checkout.amount_paid = (checkout.amount_paid or 0) + paid.amount
-        if checkout.status in CHECKOUT_FINAL:
+        done = checkout.amount_paid >= checkout.amount
+        settled = CheckoutStatus.PAID if done else CheckoutStatus.PARTIALLY_PAID
+        if checkout.status == CheckoutStatus.EXPIRED:
+            # The shopper paid after the deadline: the money is real, keep the sale.
+            checkout.review_reason = _flag(checkout.review_reason, PAID_LATE)
+            set_checkout_status(session, checkout, settled, source=source, detail=PAID_LATE)
+        elif checkout.status in CHECKOUT_FINAL:
             # Money for a checkout that was already settled: never lose it, flag it.
             checkout.review_reason = f"payment {attempt.trade_no} arrived while {checkout.status}"
         else:
-            done = checkout.amount_paid >= checkout.amount
-            set_checkout_status(
-                session, checkout, CheckoutStatus.PAID if done else CheckoutStatus.PARTIALLY_PAID
-            )
+            if paid_late:
+                checkout.review_reason = _flag(checkout.review_reason, PAID_LATE)
+            set_checkout_status(session, checkout, settled, source=source)
     else:
-        reopen_if_idle(session, checkout)
+        reopen_if_idle(session, checkout, source=source, now=now)
     session.flush()
     return Verdict.ACCEPTED
+
+
+def _flag(existing: str | None, reason: str) -> str:
+    """Add a review reason without losing one already there (e.g. overpaid)."""
+    if not existing:
+        return reason
+    if reason in existing:
+        return existing
+    return f"{reason}; {existing}"[:200]

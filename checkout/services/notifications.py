@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from checkout.domain.states import EventSource
 from checkout.models import NotifyMessage, PaymentAttempt
 from checkout.providers.base import Ack, NotifyError, PaymentProvider
 from checkout.services.lifecycle import Verdict, apply_update
@@ -46,8 +47,8 @@ def receive_notify(
     message = NotifyMessage(
         provider=instance,
         remote_addr=remote_addr,
-        headers=dict(headers),
-        body=body.decode("utf-8", errors="replace"),
+        headers={_no_nul(k): _no_nul(v) for k, v in headers.items()},
+        body=_no_nul(body.decode("utf-8", errors="replace")),
         verdict=Verdict.RECEIVED,
     )
     session.add(message)
@@ -67,7 +68,7 @@ def receive_notify(
     if attempt is None:
         return _finish(session, message, Verdict.UNKNOWN_TRADE, "no such trade number", 404)
     message.attempt_id = attempt.id
-    verdict = apply_update(session, attempt, update)
+    verdict = apply_update(session, attempt, update, source=EventSource.NOTIFY)
     detail = (
         attempt.review_reason if verdict in (Verdict.CONFLICT, Verdict.AMOUNT_MISMATCH) else None
     )
@@ -79,6 +80,14 @@ def receive_notify(
         verdict,
     )
     return _finish(session, message, verdict, detail, None, provider.notify_ack)
+
+
+def _no_nul(text: str) -> str:
+    """PostgreSQL text cannot hold NUL: a forged body with one must not make a 500.
+
+    No provider sends NUL; U+FFFD marks where it was, as for undecodable bytes.
+    """
+    return text.replace("\x00", "\ufffd")
 
 
 def _finish(
@@ -99,7 +108,7 @@ def _finish(
             "notify rejected provider=%s id=%s verdict=%s", message.provider, message.id, verdict
         )
     message.verdict = verdict
-    message.detail = (detail or "")[:500] or None
+    message.detail = _no_nul(detail or "")[:500] or None
     message.response_status = response.status
     session.commit()  # the acknowledgement goes out only after this commit
     return response

@@ -8,24 +8,29 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from checkout.domain.money import Money
-from checkout.domain.states import CHECKOUT_FINAL, AttemptStatus, CheckoutStatus
-from checkout.models import Checkout, PaymentAttempt, utcnow
+from checkout.domain.states import CHECKOUT_FINAL, AttemptStatus, EventSource
+from checkout.models import PaymentAttempt
 from checkout.providers.base import (
     CreateResult,
     Payer,
     PaymentInstructions,
     PaymentRequest,
     ProviderError,
+    ProviderTimeout,
 )
 from checkout.services.catalog import Catalog
 from checkout.services.checkouts import expire_if_due, get_checkout
 from checkout.services.errors import CheckoutClosed, InvalidRequest
-from checkout.services.lifecycle import lock_checkout, reopen_if_idle, set_attempt_status
-from checkout.services.outbox import enqueue_status_event
+from checkout.services.lifecycle import (
+    claim_checkout,
+    record_attempt_created,
+    reopen_if_idle,
+    set_attempt_status,
+)
 
 log = logging.getLogger(__name__)
 
@@ -79,12 +84,7 @@ def start_payment(
         raise InvalidRequest("method_not_available", "This payment method is not available.")
 
     # Claim the checkout: only one request can move it from OPEN to PENDING.
-    claimed = session.execute(
-        update(Checkout)
-        .where(Checkout.id == checkout.id, Checkout.status == CheckoutStatus.OPEN)
-        .values(status=CheckoutStatus.PENDING, updated_at=utcnow())
-    ).rowcount
-    if claimed != 1:
+    if not claim_checkout(session, checkout):
         session.rollback()
         checkout = get_checkout(session, checkout_id)
         session.refresh(checkout)
@@ -92,10 +92,6 @@ def start_payment(
         if live is not None:
             return StartOutcome(live, resumed=True)
         raise CheckoutClosed("checkout_busy", "This checkout cannot take a payment now.")
-    # The UPDATE holds the row lock; reload status and the event counter, then queue
-    # checkout.pending so the shop hears of the claim in the attempt's transaction.
-    lock_checkout(session, checkout)
-    enqueue_status_event(session, checkout)
     attempt = PaymentAttempt(
         checkout_id=checkout.id,
         trade_no=new_trade_no(),
@@ -110,6 +106,7 @@ def start_payment(
         payer_ip=payer.ip_address,
     )
     session.add(attempt)
+    record_attempt_created(session, attempt)
     session.commit()  # the attempt exists before any provider call
 
     provider = catalog.provider_for(method)
@@ -125,6 +122,16 @@ def start_payment(
     )
     try:
         result = provider.create_payment(request)
+    except ProviderTimeout as error:
+        # The request may have reached the provider: the payment may exist there. Failing
+        # it would let the shopper pay twice, so it stays live until a query tells.
+        log.warning(
+            "create_payment timed out provider=%s trade_no=%s: outcome unknown",
+            error.provider,
+            attempt.trade_no,
+        )
+        _record_unknown(session, attempt, error.code, error.message)
+        return StartOutcome(attempt, resumed=False)
     except ProviderError as error:
         log.warning(
             "create_payment failed provider=%s trade_no=%s code=%s retryable=%s",
@@ -147,8 +154,22 @@ def _record_failure(session: Session, attempt: PaymentAttempt, code: str, messag
     attempt.failure_code = code[:64]
     attempt.failure_message = message[:500]
     if attempt.status == AttemptStatus.CREATING:
-        set_attempt_status(attempt, AttemptStatus.FAILED)
-        reopen_if_idle(session, attempt.checkout)
+        set_attempt_status(
+            session, attempt, AttemptStatus.FAILED, source=EventSource.CREATE, detail=code
+        )
+        reopen_if_idle(session, attempt.checkout, source=EventSource.CREATE)
+    session.commit()
+
+
+def _record_unknown(session: Session, attempt: PaymentAttempt, code: str, message: str) -> None:
+    session.expire_all()  # a notify may already have settled it while we waited
+    _lock(session, attempt)
+    if attempt.status == AttemptStatus.CREATING:
+        attempt.failure_code = code[:64]
+        attempt.failure_message = message[:500]
+        set_attempt_status(
+            session, attempt, AttemptStatus.UNKNOWN, source=EventSource.CREATE, detail=code
+        )
     session.commit()
 
 
@@ -168,10 +189,16 @@ def _record_result(session: Session, attempt: PaymentAttempt, result: CreateResu
         # A notify may already have settled it while we waited; then keep that. A create
         # answer never carries the amount received, so "paid" waits for the notify/query.
         if result.status == AttemptStatus.FAILED:
-            set_attempt_status(attempt, AttemptStatus.FAILED)
-            reopen_if_idle(session, attempt.checkout)
+            set_attempt_status(
+                session,
+                attempt,
+                AttemptStatus.FAILED,
+                source=EventSource.CREATE,
+                detail=attempt.failure_code,
+            )
+            reopen_if_idle(session, attempt.checkout, source=EventSource.CREATE)
         else:
-            set_attempt_status(attempt, AttemptStatus.PENDING)
+            set_attempt_status(session, attempt, AttemptStatus.PENDING, source=EventSource.CREATE)
     session.commit()
 
 

@@ -307,11 +307,13 @@ def run_worker(
     interval: float = 1.0,
     batch: int = 10,
     stop: threading.Event | None = None,
+    each_round: Callable[[], object] | None = None,
 ) -> int:
     """Deliver until `stop` is set (or, with `once`, until nothing is due); return the count.
 
     A full batch means more may be waiting, so the loop goes on without sleeping;
     otherwise it sleeps `interval` seconds (bounded, and woken early by `stop`).
+    `each_round` (e.g. reconciliation) runs once per idle round, errors logged.
     """
     stop = stop or threading.Event()
     pause = min(max(interval, 0.05), 60.0)
@@ -329,6 +331,13 @@ def run_worker(
             total += done
             if done >= batch:
                 continue
+            if each_round is not None:
+                try:
+                    each_round()
+                except Exception:
+                    if once:
+                        raise
+                    log.exception("worker round task failed; retrying next round")
             if once:
                 break
             stop.wait(pause)

@@ -230,6 +230,7 @@ def test_redirect_flow_leaves_the_frame_for_the_cashier(
     fill_and_submit(frame_locator, flow)
     # The cashier refuses framing: the whole tab goes there, not the frame.
     page.wait_for_url(f"{live_app.sandbox.url}/cashier/**", timeout=WAIT_MS)
+    page.locator("button.pay").wait_for()  # the URL changes before the page has loaded
     assert page.locator("button.pay").count() == 1
 
 

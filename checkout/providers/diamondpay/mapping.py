@@ -19,6 +19,7 @@ from checkout.providers.base import (
     CreateResult,
     InstructionKind,
     MalformedNotify,
+    OrderNotFound,
     PaymentInstructions,
     PaymentRequest,
     PaymentUpdate,
@@ -240,6 +241,8 @@ def query_update(
     {"error_code": "0000", "data": {"payment_id", "payment_cl_id", "status", "amount",
     "real_amount", "fee", "success_time"}}. Unknown status -> UnknownProviderStatus.
     """
+    if response.get("error_code") == ORDER_NOT_FOUND:
+        raise OrderNotFound(provider, ORDER_NOT_FOUND, "order not found")
     if response.get("error_code") != OK:
         raise error_from_response(response, provider)
     data = response.get("data")

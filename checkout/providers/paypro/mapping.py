@@ -21,6 +21,7 @@ from checkout.providers.base import (
     InstructionKind,
     MalformedNotify,
     MethodConfig,
+    OrderNotFound,
     PaymentInstructions,
     PaymentRequest,
     PaymentUpdate,
@@ -346,7 +347,12 @@ def query_body(trade_no: str, timestamp_ms: int) -> dict[str, str]:
 def query_update(settings: PayProSettings, trade_no: str, payload: Any) -> PaymentUpdate:
     """Map a query response; only data.status and data.amount decide anything."""
     instance = settings.instance
-    data = check_accepted(instance, payload)
+    try:
+        data = check_accepted(instance, payload)
+    except ProviderError as exc:
+        if is_order_not_found(exc.code):
+            raise OrderNotFound(instance, exc.code, exc.message) from exc
+        raise
     _check_trade_no(instance, data, trade_no)
     code = field_text(data.get("status"))
     status = classify_status(code)
@@ -365,6 +371,12 @@ def query_update(settings: PayProSettings, trade_no: str, payload: Any) -> Payme
         failure_message=description(data) if status == AttemptStatus.FAILED else None,
         raw=dict(payload),
     )
+
+
+def is_order_not_found(code: str) -> bool:
+    """INFERRED: the query's refusal code for an unknown tradeNo (ORDER_NOT_EXIST); the
+    pages name the error but not its number."""
+    return code == "0100005"
 
 
 def paid_amount(status: AttemptStatus, value: object, currency: str) -> Money | None:

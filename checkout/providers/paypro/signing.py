@@ -33,7 +33,9 @@ def field_text(value: object) -> str | None:
         text = str(value)
     else:
         # Nested objects are not in PayPro's pages; compact JSON is the likeliest text.
-        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        # default=str: numbers inside them are Decimals (parse_float), which json cannot
+        # encode; a crash here would answer a forged notify with a 500.
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
     return text or None
 
 

@@ -14,6 +14,7 @@ from checkout.providers.base import (
     CreateResult,
     InstructionKind,
     MalformedNotify,
+    OrderNotFound,
     PaymentInstructions,
     PaymentRequest,
     PaymentUpdate,
@@ -251,9 +252,20 @@ def parse_notify_body(body: Mapping[str, Any], provider: str = PROVIDER) -> Paym
     )
 
 
+def is_order_not_found(message: str) -> bool:
+    """INFERRED: TeemoPay refuses a query for an unknown merchantOrderNo with the message
+    "Order does not exist." (no distinct code)."""
+    return message.strip().lower().startswith("order does not exist")
+
+
 def parse_query_response(body: Any, trade_no: str, provider: str = PROVIDER) -> PaymentUpdate:
     """Map a query answer for `trade_no`. Raises ProviderError or UnknownProviderStatus."""
-    data = accepted_data(body, provider)
+    try:
+        data = accepted_data(body, provider)
+    except ProviderError as exc:
+        if is_order_not_found(exc.message):
+            raise OrderNotFound(provider, exc.code, exc.message) from exc
+        raise
     answered = _text(data, "merchantOrderNo")
     if answered is not None and answered != trade_no:
         raise _bad_response(f"query answered for another order ({answered})", provider)

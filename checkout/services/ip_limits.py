@@ -1,0 +1,87 @@
+"""PayPro's per-payer-IP daily rule, checked before we call PayPro.
+
+PayPro refuses a payer IP after 10 payment attempts, or 3 successful payments, in a day.
+Its refusal would come only after we had written an attempt and shown the shopper an
+error, so we count ourselves first: every attempt at any PayPro instance (they share one
+PayPro account's view of the IP) since the start of the day in the instance's country
+(Korea: Asia/Seoul, Mexico: America/Mexico_City), from `payment_attempts`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, time
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from checkout.domain.states import AttemptStatus
+from checkout.models import PaymentAttempt
+from checkout.providers.base import ProviderConfig
+from checkout.providers.paypro.mapping import COUNTRY_TIMEZONE
+
+DEFAULT_DAILY_ATTEMPTS = 10
+DEFAULT_DAILY_SUCCESSES = 3
+# Money moved: these count as PayPro's "successful" payments.
+SUCCESSFUL = (AttemptStatus.PAID, AttemptStatus.PARTIALLY_PAID)
+
+
+@dataclass(frozen=True)
+class IpLimitVerdict:
+    allowed: bool
+    attempts: int  # PayPro attempts from this IP today (local day)
+    successes: int
+    max_attempts: int
+    max_successes: int
+    reason: str | None = None  # "attempts" | "successes" when refused
+
+
+def day_start_utc(now: datetime, timezone: str) -> datetime:
+    """Midnight of `now`'s day in `timezone`, as an aware UTC datetime."""
+    zone = ZoneInfo(timezone)
+    local_day = now.astimezone(zone).date()
+    return datetime.combine(local_day, time.min, tzinfo=zone).astimezone(UTC)
+
+
+def check_paypro_ip(
+    session: Session,
+    providers: Mapping[str, ProviderConfig],
+    instance: ProviderConfig,
+    payer_ip: str,
+    now: datetime | None = None,
+) -> IpLimitVerdict:
+    """Whether `payer_ip` may start another payment at PayPro `instance` today.
+
+    Not PayPro, or no IP to count by: always allowed (there is nothing to enforce).
+    """
+    max_attempts = int(instance.settings.get("ip_daily_attempts", DEFAULT_DAILY_ATTEMPTS))
+    max_successes = int(instance.settings.get("ip_daily_successes", DEFAULT_DAILY_SUCCESSES))
+    if instance.type != "paypro" or not payer_ip:
+        return IpLimitVerdict(True, 0, 0, max_attempts, max_successes)
+    country = str(instance.settings.get("country", "KR")).upper()
+    since = day_start_utc(now or datetime.now(UTC), COUNTRY_TIMEZONE.get(country, "Asia/Seoul"))
+    paypro_instances = [name for name, cfg in providers.items() if cfg.type == "paypro"]
+    attempts, successes = session.execute(
+        select(
+            func.count(PaymentAttempt.id),
+            func.coalesce(
+                func.sum(
+                    case((PaymentAttempt.status.in_([str(s) for s in SUCCESSFUL]), 1), else_=0)
+                ),
+                0,
+            ),
+        ).where(
+            PaymentAttempt.provider.in_(paypro_instances),
+            PaymentAttempt.payer_ip == payer_ip,
+            PaymentAttempt.created_at >= since,
+        )
+    ).one()
+    attempts, successes = int(attempts), int(successes)
+    reason = None
+    if successes >= max_successes:
+        reason = "successes"
+    elif attempts >= max_attempts:
+        reason = "attempts"
+    return IpLimitVerdict(reason is None, attempts, successes, max_attempts, max_successes, reason)

@@ -1,0 +1,324 @@
+"""Reconciliation: asking providers about attempts whose outcome we have not heard.
+
+Notifies get lost (a firewall, an outage on our side, a provider bug) and create calls
+time out with the payment possibly made. So attempts that stay PENDING or UNKNOWN are
+queried with a per-attempt backoff (`next_query_at`, `query_count`), the answer goes
+through the same state machine as a notify (source "query"), and deadlines are enforced:
+a VA past its expiry plus a grace period expires (after one last query), and an open
+checkout past its own expiry expires.
+
+The provider is always called outside any transaction: a slow provider must not hold
+row locks (or SQLite's write lock) that the notify handler needs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
+
+from checkout.domain.states import (
+    ATTEMPT_QUERYABLE,
+    AttemptStatus,
+    CheckoutStatus,
+    EventSource,
+)
+from checkout.models import Checkout, PaymentAttempt, utcnow
+from checkout.providers.base import OrderNotFound, PaymentUpdate, ProviderError
+from checkout.services.catalog import Catalog
+from checkout.services.checkouts import expire_if_due, get_checkout
+from checkout.services.lifecycle import (
+    Verdict,
+    apply_update,
+    expire_attempt,
+    reopen_if_idle,
+    set_attempt_status,
+)
+
+log = logging.getLogger(__name__)
+
+SessionFactory = Callable[[], Session]
+
+DEFAULT_AFTER = timedelta(seconds=120)  # config `reconcile_after_seconds`
+DEFAULT_GRACE = timedelta(minutes=15)  # config `va_expiry_grace_minutes`
+# Wait before the n-th next query of one attempt; the last value repeats (the cap).
+BACKOFF: tuple[timedelta, ...] = (
+    timedelta(minutes=1),
+    timedelta(minutes=2),
+    timedelta(minutes=5),
+    timedelta(minutes=10),
+    timedelta(minutes=30),
+    timedelta(hours=1),
+)
+# Close to a VA's expiry the shopper is most likely paying: look more often.
+VA_FINAL_WINDOW = timedelta(minutes=10)
+VA_FINAL_INTERVAL = timedelta(minutes=1)
+# "Not found" right after a timed-out create may only mean the create is still in flight
+# at the provider; only later is it proof the payment never started.
+UNKNOWN_SETTLE = timedelta(seconds=60)
+# A provider that cannot answer must not keep a VA's checkout blocked for ever.
+EXPIRE_WITHOUT_ANSWER_AFTER = timedelta(hours=1)
+RETURN_PAGE_QUERY_AFTER = timedelta(seconds=10)
+
+
+def durations_from_config(raw: Mapping[str, Any]) -> tuple[timedelta, timedelta]:
+    """(reconcile_after, va_expiry_grace) from the configuration's top-level keys."""
+    after = float(raw.get("reconcile_after_seconds", DEFAULT_AFTER.total_seconds()))
+    grace = float(raw.get("va_expiry_grace_minutes", DEFAULT_GRACE.total_seconds() / 60))
+    return timedelta(seconds=after), timedelta(minutes=grace)
+
+
+def query_backoff(query_count: int, now: datetime, va_expires_at: datetime | None) -> timedelta:
+    """How long to wait after the `query_count`-th query (1-based) of an attempt."""
+    delay = BACKOFF[min(max(query_count, 1), len(BACKOFF)) - 1]
+    if va_expires_at is not None:
+        window_starts = va_expires_at - VA_FINAL_WINDOW
+        if now >= window_starts:
+            delay = min(delay, VA_FINAL_INTERVAL)
+        else:  # never sleep past the start of the final window
+            delay = min(delay, max(window_starts - now, VA_FINAL_INTERVAL))
+    return delay
+
+
+@dataclass
+class ReconcileReport:
+    queried: int = 0
+    changed: int = 0  # attempts whose status moved (query or expiry)
+    failed_queries: int = 0
+    expired_checkouts: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return self.queried + self.expired_checkouts
+
+
+@dataclass(frozen=True)
+class _Due:
+    id: int
+    provider: str
+    trade_no: str
+    platform_trade_no: str | None
+
+
+@dataclass(frozen=True)
+class _Answer:
+    update: PaymentUpdate | None = None
+    not_found: bool = False
+    error: str | None = None  # the query failed: nothing is known
+
+
+def reconcile_due(
+    session_factory: SessionFactory,
+    catalog: Catalog,
+    now: datetime | None = None,
+    *,
+    after: timedelta = DEFAULT_AFTER,
+    grace: timedelta = DEFAULT_GRACE,
+    batch: int = 50,
+) -> ReconcileReport:
+    """Query due attempts, expire overdue VAs and checkouts; return what was done.
+
+    `now` is the scheduling clock (tests pass a later time instead of sleeping).
+    """
+    now = now or utcnow()
+    report = ReconcileReport()
+    for due in _claim_due(session_factory, now, after, grace, batch):
+        answer = _ask(catalog, due)
+        report.queried += 1
+        if answer.error is not None:
+            report.failed_queries += 1
+        with session_factory() as session:
+            if _apply_answer(session, due.id, answer, now, grace):
+                report.changed += 1
+            session.commit()
+    report.expired_checkouts = _expire_open_checkouts(session_factory, now, batch)
+    if report.total:
+        log.info(
+            "reconcile queried=%s changed=%s failed_queries=%s expired_checkouts=%s",
+            report.queried,
+            report.changed,
+            report.failed_queries,
+            report.expired_checkouts,
+        )
+    return report
+
+
+def _claim_due(
+    session_factory: SessionFactory,
+    now: datetime,
+    after: timedelta,
+    grace: timedelta,
+    batch: int,
+) -> list[_Due]:
+    """Pick due attempts and push their next_query_at forward before querying.
+
+    Moving the schedule in the claiming transaction is the lease: a second worker
+    (SKIP LOCKED on PostgreSQL; SQLite serialises writers) does not query them again.
+    """
+    with session_factory() as session, session.begin():
+        attempts = session.scalars(
+            select(PaymentAttempt)
+            .where(
+                PaymentAttempt.status.in_([str(s) for s in ATTEMPT_QUERYABLE]),
+                PaymentAttempt.created_at <= now - after,
+                or_(
+                    PaymentAttempt.next_query_at.is_(None),
+                    PaymentAttempt.next_query_at <= now,
+                    and_(
+                        PaymentAttempt.expires_at.is_not(None),
+                        PaymentAttempt.expires_at <= now - grace,
+                    ),
+                ),
+            )
+            .order_by(PaymentAttempt.next_query_at, PaymentAttempt.id)
+            .limit(batch)
+            .with_for_update(skip_locked=True)
+        ).all()
+        due = []
+        for attempt in attempts:
+            attempt.query_count = (attempt.query_count or 0) + 1
+            attempt.next_query_at = now + query_backoff(
+                attempt.query_count, now, attempt.expires_at
+            )
+            due.append(
+                _Due(attempt.id, attempt.provider, attempt.trade_no, attempt.platform_trade_no)
+            )
+    return due
+
+
+def _ask(catalog: Catalog, due: _Due) -> _Answer:
+    provider = catalog.providers.get(due.provider)
+    if provider is None:
+        return _Answer(error=f"provider {due.provider!r} is not configured")
+    try:
+        return _Answer(update=provider.query_payment(due.trade_no, due.platform_trade_no))
+    except OrderNotFound:
+        return _Answer(not_found=True)
+    except ProviderError as exc:
+        log.warning(
+            "query failed provider=%s trade_no=%s code=%s", due.provider, due.trade_no, exc.code
+        )
+        return _Answer(error=f"{exc.code}: {exc.message}")
+
+
+def _apply_answer(
+    session: Session, attempt_id: int, answer: _Answer, now: datetime, grace: timedelta
+) -> bool:
+    """Apply one query's answer under the attempt's row lock; True if its status moved."""
+    attempt = session.scalars(
+        select(PaymentAttempt).where(PaymentAttempt.id == attempt_id).with_for_update()
+    ).one()
+    before = attempt.status
+    attempt.last_queried_at = now
+    attempt.last_query_error = answer.error[:200] if answer.error else None
+    if answer.update is not None:
+        verdict = apply_update(session, attempt, answer.update, source=EventSource.QUERY, now=now)
+        log.info(
+            "query trade_no=%s status=%s verdict=%s",
+            attempt.trade_no,
+            answer.update.status,
+            verdict,
+        )
+        if verdict == Verdict.CONFLICT:
+            attempt.last_query_error = (attempt.review_reason or "conflict")[:200]
+    elif answer.not_found:
+        if attempt.status == AttemptStatus.UNKNOWN and now - attempt.created_at >= UNKNOWN_SETTLE:
+            # The timed-out create never reached the provider: nothing can be paid.
+            attempt.failure_code = "not_found"
+            attempt.failure_message = "the provider has no such payment"
+            set_attempt_status(
+                session,
+                attempt,
+                AttemptStatus.FAILED,
+                source=EventSource.QUERY,
+                detail="not found at the provider",
+            )
+            reopen_if_idle(session, attempt.checkout, source=EventSource.QUERY, now=now)
+        elif attempt.status == AttemptStatus.PENDING:
+            attempt.last_query_error = "the provider has no such order"
+    _expire_if_overdue(session, attempt, answer, now, grace)
+    session.flush()
+    return attempt.status != before
+
+
+def _expire_if_overdue(
+    session: Session, attempt: PaymentAttempt, answer: _Answer, now: datetime, grace: timedelta
+) -> None:
+    """A VA still unpaid at expires_at + grace expires, once the provider had its say."""
+    if attempt.status != AttemptStatus.PENDING or attempt.expires_at is None:
+        return
+    deadline = attempt.expires_at + grace
+    if now < deadline:
+        return
+    if answer.error is not None and now < deadline + EXPIRE_WITHOUT_ANSWER_AFTER:
+        return  # the last-chance query failed: ask again before giving up on the VA
+    expire_attempt(session, attempt, now=now)
+
+
+def _expire_open_checkouts(session_factory: SessionFactory, now: datetime, batch: int) -> int:
+    with session_factory() as session:
+        ids = session.scalars(
+            select(Checkout.id)
+            .where(Checkout.status == CheckoutStatus.OPEN, Checkout.expires_at <= now)
+            .order_by(Checkout.expires_at)
+            .limit(batch)
+        ).all()
+        session.rollback()
+        expired = 0
+        for checkout_id in ids:
+            if expire_if_due(session, get_checkout(session, checkout_id), now):
+                expired += 1
+            session.rollback()  # end any read transaction before the next checkout
+    return expired
+
+
+def refresh_attempt(
+    session: Session,
+    catalog: Catalog,
+    attempt: PaymentAttempt,
+    *,
+    min_interval: timedelta = RETURN_PAGE_QUERY_AFTER,
+    grace: timedelta = DEFAULT_GRACE,
+    now: datetime | None = None,
+) -> bool:
+    """Query one live attempt now, for a shopper who is waiting on a page.
+
+    At most one query per attempt per `min_interval`, and none while the attempt moved
+    (a notify arrived) within it; the claim is a conditional UPDATE, so two tabs cannot
+    both query. Returns True if a query was made. The caller reloads what it shows.
+    """
+    now = now or utcnow()
+    if attempt.status not in ATTEMPT_QUERYABLE:
+        return False
+    if attempt.updated_at is not None and now - attempt.updated_at < min_interval:
+        return False
+    session.commit()  # never hold a transaction (SQLite: the write lock) across the call
+    threshold = now - min_interval
+    claimed = session.execute(
+        update(PaymentAttempt)
+        .where(
+            PaymentAttempt.id == attempt.id,
+            PaymentAttempt.status.in_([str(s) for s in ATTEMPT_QUERYABLE]),
+            or_(
+                PaymentAttempt.last_queried_at.is_(None),
+                PaymentAttempt.last_queried_at <= threshold,
+            ),
+        )
+        .values(last_queried_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    session.commit()
+    if claimed != 1:
+        return False
+    due = _Due(attempt.id, attempt.provider, attempt.trade_no, attempt.platform_trade_no)
+    answer = _ask(catalog, due)
+    _apply_answer(session, attempt.id, answer, now, grace)
+    session.commit()
+    session.expire_all()
+    return True
