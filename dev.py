@@ -20,22 +20,55 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 MARKER = VENV / ".installed"
+TRANSLATIONS = ROOT / "checkout" / "translations"
 
 
 def ensure_venv() -> None:
     if sys.version_info < (3, 11):
         sys.exit("Python 3.11 or newer is needed")
     pyproject = ROOT / "pyproject.toml"
-    if MARKER.exists() and MARKER.stat().st_mtime >= pyproject.stat().st_mtime:
+    if not MARKER.exists() or MARKER.stat().st_mtime < pyproject.stat().st_mtime:
+        if not (BIN / "python").exists():
+            print("creating .venv ...", flush=True)
+            venv.EnvBuilder(with_pip=True).create(VENV)
+        print("installing dependencies into .venv ...", flush=True)
+        subprocess.run(
+            [str(BIN / "python"), "-m", "pip", "install", "-q", "-e", f"{ROOT}[dev]"], check=True
+        )
+        compile_translations(force=True)
+        MARKER.touch()
+    else:
+        compile_translations()
+
+
+def compile_translations(force: bool = False) -> None:
+    """Compile checkout/translations/*/LC_MESSAGES/messages.po to .mo (part of installing).
+
+    The .mo files are build output (not in git); this runs after every install and whenever a
+    .po is newer than its .mo.
+    """
+    stale = [
+        po
+        for po in TRANSLATIONS.glob("*/LC_MESSAGES/messages.po")
+        if not po.with_suffix(".mo").exists()
+        or po.with_suffix(".mo").stat().st_mtime < po.stat().st_mtime
+    ]
+    if not stale and not force:
         return
-    if not (BIN / "python").exists():
-        print("creating .venv ...", flush=True)
-        venv.EnvBuilder(with_pip=True).create(VENV)
-    print("installing dependencies into .venv ...", flush=True)
+    print("compiling translations ...", flush=True)
     subprocess.run(
-        [str(BIN / "python"), "-m", "pip", "install", "-q", "-e", f"{ROOT}[dev]"], check=True
+        [
+            str(BIN / "python"),
+            "-m",
+            "babel.messages.frontend",
+            "-q",
+            "compile",
+            "-d",
+            str(TRANSLATIONS),
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
     )
-    MARKER.touch()
 
 
 def main(argv: list[str]) -> int:

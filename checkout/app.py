@@ -75,6 +75,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     db.init_app(app)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=_select_locale)
+    from checkout import i18n
+
+    i18n.register(app)  # amount and date filters; warns if compiled catalogs are missing
 
     if settings.proxy_fix_x_for:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]

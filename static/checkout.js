@@ -1,10 +1,46 @@
 // Small enhancements; every page works without them.
 (function () {
+  // Copy buttons; the result is read out by the live region #copy-status ("Copied").
+  var copyStatus = document.getElementById("copy-status");
+  var copyTimer = null;
+  function announce(text) {
+    if (!copyStatus) return;
+    copyStatus.textContent = "";
+    // A fresh text node after a tick, so the same word is announced again.
+    setTimeout(function () { copyStatus.textContent = text; }, 50);
+    clearTimeout(copyTimer);
+    copyTimer = setTimeout(function () { copyStatus.textContent = ""; }, 4000);
+  }
   document.querySelectorAll("button.copy").forEach(function (b) {
     b.addEventListener("click", function () {
-      if (navigator.clipboard) navigator.clipboard.writeText(b.dataset.copy);
+      var ok = function () { announce(copyStatus && copyStatus.dataset.copied); };
+      var bad = function () { announce(copyStatus && copyStatus.dataset.failed); };
+      if (navigator.clipboard && navigator.clipboard.writeText) {
+        navigator.clipboard.writeText(b.dataset.copy).then(ok, bad);
+      } else bad();
     });
   });
+
+  // Time left to pay, from <time id="expires-at" datetime>, every second.
+  var expires = document.getElementById("expires-at");
+  var countdownLine = document.getElementById("countdown-line");
+  var countdown = document.getElementById("countdown");
+  var deadline = expires ? Date.parse(expires.getAttribute("datetime")) : NaN;
+  if (countdownLine && countdown && !isNaN(deadline)) {
+    var two = function (n) { return (n < 10 ? "0" : "") + n; };
+    var tick = function () {
+      var left = Math.max(0, Math.floor((deadline - Date.now()) / 1000));
+      if (left === 0) {
+        countdownLine.textContent = countdownLine.dataset.expired;
+        return;
+      }
+      var h = Math.floor(left / 3600), m = Math.floor((left % 3600) / 60), sec = left % 60;
+      countdown.textContent = (h ? h + ":" + two(m) : two(m)) + ":" + two(sec);
+      setTimeout(tick, 1000 - (Date.now() % 1000));
+    };
+    countdownLine.hidden = false;
+    tick();
+  }
 
   // In a shop's frame (embed.js), tell the shop what happens. Messages go only to the
   // checkout's shop origins listed on the page, never to "*": a page framing us from

@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
-from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from checkout.app import catalog_of, settings_of
 from checkout.db import db
@@ -18,9 +18,10 @@ from checkout.services.links import signed_return_url, verify_pay_link
 bp = Blueprint("links", __name__)
 
 _MESSAGES = {
-    "link_expired": "This payment link has expired. Please ask the shop for a new one.",
-    "order_id_conflict": "This payment link does not match the order it names.",
+    "link_expired": _l("This payment link has expired. Please ask the shop for a new one."),
+    "order_id_conflict": _l("This payment link does not match the order it names."),
 }
+_INVALID_LINK = _l("This payment link is not valid.")
 
 
 @bp.get("/pay/<store_id>")
@@ -45,8 +46,8 @@ def pay_link(store_id: str) -> Any:
         checkout, _created = create_checkout(db.session, store, new, ttl)
     except (InvalidRequest, Conflict) as error:
         status = 409 if isinstance(error, Conflict) else 400
-        message = _MESSAGES.get(error.code, "This payment link is not valid.")
-        return render_template("message.html", message=_(message)), status
+        message = _MESSAGES.get(error.code, _INVALID_LINK)
+        return render_template("message.html", message=str(message)), status
     return redirect(url_for("pages.checkout_page", checkout_id=checkout.id), 303)
 
 

@@ -302,13 +302,16 @@ def payment_page(checkout_id: str) -> Any:
         root = provider_cfg.base_url.rsplit("/", 1)[0]
         sandbox_deposit_url = f"{root}/cashier/{provider_cfg.type}/{attempt.platform_trade_no}"
     qr_content = instructions.qr_content or instructions.account_number or instructions.reference
-    tz = ZoneInfo(_provider_timezone(attempt))
+    zone = _provider_timezone(attempt)
     return render_template(
         "payment.html",
         checkout=checkout,
         attempt=attempt,
         ins=instructions,
-        expires_local=instructions.expires_at.astimezone(tz) if instructions.expires_at else None,
+        zone=zone,  # the expiry is shown in the provider's country (i18n.format_local_datetime)
+        expires_local=(
+            instructions.expires_at.astimezone(ZoneInfo(zone)) if instructions.expires_at else None
+        ),
         qr=qr_svg(qr_content) if qr_content else None,
         final=attempt.status in ATTEMPT_FINAL,
         sandbox_deposit_url=sandbox_deposit_url,

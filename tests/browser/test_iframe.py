@@ -103,34 +103,6 @@ def shop_site() -> Iterator[LiveServer]:
         server.shutdown()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium"),
-            args=[
-                "--no-sandbox",
-                "--disable-background-networking",
-                "--test-third-party-cookie-phaseout",
-            ],
-        )
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-@pytest.fixture
-def page(browser) -> Iterator[object]:  # type: ignore[no-untyped-def]
-    context = browser.new_context()
-    page = context.new_page()
-    page.set_default_timeout(WAIT_MS)
-    try:
-        yield page
-    finally:
-        context.close()
-
-
 def open_shop(page, shop_site: LiveServer, checkout_url: str, how: str = "mount"):  # type: ignore[no-untyped-def]
     page.goto(f"{shop_site.url}/shop.html?" + urlencode({"checkout": checkout_url, "how": how}))
     return page.frame_locator("#slot iframe, iframe")

@@ -1,0 +1,102 @@
+"""Shopper-facing formatting per locale: amounts, dates in the provider's country, catalogs.
+
+The locale is chosen in app.py (`_select_locale`): the checkout's `locale`, else the browser's
+Accept-Language among ko, es and en, else English. Numbers and dates use the country the
+language is spoken in here: ko -> ko_KR, es -> es_MX (Mexican Spanish).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date, format_time
+from babel.numbers import format_currency
+from flask import Flask
+from flask_babel import get_locale
+from flask_babel import lazy_gettext as _l
+
+from checkout.domain.money import Money
+
+log = logging.getLogger(__name__)
+
+# The CLDR locale that formats numbers and dates for each catalog language.
+FORMAT_LOCALES = {"ko": "ko_KR", "es": "es_MX", "en": "en_US"}
+
+ZONE_NAMES = {
+    "Asia/Seoul": _l("Korea time"),
+    "America/Mexico_City": _l("Mexico City time"),
+}
+
+
+def current_language() -> str:
+    locale = get_locale()
+    language = str(locale.language) if locale else "en"
+    return language if language in FORMAT_LOCALES else "en"
+
+
+def format_money(money: Money, language: str | None = None) -> str:
+    """The amount as a shopper of `language` reads it, with the currency's own decimals.
+
+    en: "KRW 15,000", "MXN 250.00" (ISO code first: English shoppers here pay in either);
+    ko: "15,000원" for won, "MX$250.00" otherwise; es: "$250.00 MXN" for pesos (what Mexican
+    shops print), "KRW 15,000" otherwise.
+    """
+    lang = language or current_language()
+    value = money.to_decimal()
+    locale = FORMAT_LOCALES.get(lang, "en_US")
+    if lang == "ko" and money.currency == "KRW":
+        return format_currency(value, "KRW", format="#,##0원", locale=locale)
+    if lang == "es" and money.currency == "MXN":
+        return format_currency(value, "MXN", format="¤#,##0.00 ¤¤", locale=locale)
+    if lang == "ko":
+        return format_currency(value, money.currency, locale=locale)
+    # English, and Spanish for other currencies: the ISO code, a plain space, the amount
+    # with exactly the currency's decimals (currency_digits).
+    return format_currency(value, money.currency, format="¤¤ #,##0.00", locale=locale)
+
+
+def format_local_datetime(moment: datetime, zone: str, language: str | None = None) -> str:
+    """`moment` in the provider's zone, e.g. "2026년 1월 5일 18:30 (한국 시간)"."""
+    lang = language or current_language()
+    locale = FORMAT_LOCALES.get(lang, "en_US")
+    tz = ZoneInfo(zone)
+    local = moment.astimezone(tz)
+    day = format_date(local, format="long", locale=locale)
+    clock = format_time(local, format="HH:mm", tzinfo=tz, locale=locale)
+    name = ZONE_NAMES.get(zone)
+    label = str(name) if name is not None else zone
+    separator = " " if lang == "ko" else ", "
+    return f"{day}{separator}{clock} ({label})"
+
+
+def register(app: Flask) -> None:
+    """Jinja filters `money` and `local_datetime`; `locale` in every template; a catalog check."""
+    app.add_template_filter(format_money, "money")
+    app.add_template_filter(format_local_datetime, "local_datetime")
+
+    @app.context_processor
+    def language_context() -> dict[str, str]:
+        return {"locale": current_language()}
+
+    directory = Path(app.config["BABEL_TRANSLATION_DIRECTORIES"])
+    missing = missing_catalogs(directory)
+    if missing:
+        log.warning(
+            "compiled translations missing or older than their .po for %s: pages show "
+            "English (or stale text). Run "
+            "`pybabel compile -d checkout/translations` (python3 dev.py does it).",
+            ", ".join(missing),
+        )
+
+
+def missing_catalogs(directory: Path) -> list[str]:
+    """Languages with a messages.po but no messages.mo, or an older one."""
+    missing = []
+    for po in sorted(directory.glob("*/LC_MESSAGES/messages.po")):
+        mo = po.with_suffix(".mo")
+        if not mo.exists() or mo.stat().st_mtime < po.stat().st_mtime:
+            missing.append(po.parent.parent.name)
+    return missing
