@@ -84,12 +84,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             app.wsgi_app, x_for=settings.proxy_fix_x_for, x_proto=1, x_host=1
         )
 
-    from checkout.blueprints import api, links, notify, pages
+    from checkout.blueprints import admin, api, links, notify, pages
 
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(notify.bp)
     app.register_blueprint(links.bp)
+    admin.init_app(app)  # the operator console (/admin), /healthz and /readyz
 
     from checkout.limits import init_limits
 

@@ -203,3 +203,56 @@ def register(app: Flask) -> None:
         with db.bound(app).session_factory() as session:
             purged = purge_notify_bodies(session, timedelta(days=keep), utcnow())
         click.echo(f"purged {purged} notify message(s) older than {keep} day(s)")
+
+    @app.cli.command("create-operator")
+    @click.argument("name")
+    @click.option("--password-stdin", is_flag=True, help="read the password from standard input")
+    def create_operator_cmd(name: str, password_stdin: bool) -> None:
+        """Create an operator of the console (/admin); asks for the password."""
+        import sys
+
+        from checkout.db import db
+        from checkout.services.admin import OperatorError, create_operator
+
+        if password_stdin:
+            password = sys.stdin.readline().rstrip("\r\n")
+        else:
+            password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+        with db.bound(app).session_factory() as session:
+            try:
+                operator = create_operator(session, name, password)
+            except OperatorError as exc:
+                raise click.ClickException(str(exc)) from None
+            click.echo(f"operator {operator.name} created")
+
+    @app.cli.command("daily-summary")
+    @click.option("--date", "day", default=None, help="YYYY-MM-DD (UTC); default: yesterday")
+    def daily_summary_cmd(day: str | None) -> None:
+        """Per store and provider: created, paid, expired, failed, amounts; review queue."""
+        from datetime import date
+
+        from checkout.db import db
+        from checkout.models import utcnow
+        from checkout.services.admin import daily_summary
+
+        try:
+            when = date.fromisoformat(day) if day else utcnow().date() - timedelta(days=1)
+        except ValueError:
+            raise click.BadParameter("use YYYY-MM-DD", param_hint="--date") from None
+        with db.bound(app).session_factory() as session:
+            rows, review = daily_summary(session, when)
+        click.echo(f"summary for {when.isoformat()} (UTC)")
+        click.echo("store\tprovider\tcreated\tpaid\texpired\tfailed_attempts\tdue\tpaid_amount")
+        for (store, provider), row in sorted(rows.items()):
+            due = ", ".join(f"{c} {a}" for c, a in sorted(row.amounts_due.items())) or "-"
+            paid = ", ".join(f"{c} {a}" for c, a in sorted(row.amounts_paid.items())) or "-"
+            click.echo(
+                f"{store}\t{provider}\t{row.created}\t{row.paid}\t{row.expired}\t"
+                f"{row.failed}\t{due}\t{paid}"
+            )
+        click.echo(f"waiting for review: {len(review)}")
+        for checkout in review:
+            click.echo(
+                f"  {checkout.id}\t{checkout.store_id}\t{checkout.order_id}\t"
+                f"{checkout.status}\t{checkout.review_reason}"
+            )

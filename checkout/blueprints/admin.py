@@ -1,0 +1,506 @@
+"""The operator console (/admin) and the health endpoints (/healthz, /readyz, /metrics).
+
+Every admin page needs a logged-in operator; every form and action is a POST checked with
+Flask-WTF's session CSRF token (the app leaves CSRF checking to each form). Personal data
+(payer e-mail, mobile, name) is only ever shown masked.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from datetime import date, timedelta
+from typing import Any
+
+from cryptography.fernet import Fernet, InvalidToken
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import HiddenField, PasswordField, StringField
+from wtforms.validators import DataRequired, Length
+
+from checkout.db import db
+from checkout.domain.states import CheckoutStatus
+from checkout.logging_setup import mask_text
+from checkout.models import (
+    Checkout,
+    NotifyMessage,
+    Operator,
+    OperatorAction,
+    PaymentAttempt,
+    StateEvent,
+    WebhookDelivery,
+    WebhookEvent,
+    utcnow,
+)
+from checkout.services import admin as admin_service
+from checkout.services.checkouts import mask_email, mask_mobile, mask_name
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+ops = Blueprint("ops", __name__)
+
+SESSION_LIFETIME = timedelta(minutes=30)  # idle: the cookie is refreshed on each request
+SESSION_MAX_AGE = timedelta(hours=12)  # absolute, from login
+VERDICTS = (
+    "received",
+    "accepted",
+    "no_change",
+    "duplicate",
+    "conflict",
+    "amount_mismatch",
+    "bad_signature",
+    "malformed",
+    "unknown_trade",
+)
+
+
+class LoginForm(FlaskForm):
+    name = StringField("Name", validators=[DataRequired(), Length(max=64)])
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=256)])
+
+
+class ActionForm(FlaskForm):
+    """Every POST action: only the CSRF token, and what the action is about."""
+
+    target = HiddenField()
+    reason = StringField("Reason", validators=[Length(max=150)])
+
+
+def init_app(app: Flask) -> None:
+    app.config["PERMANENT_SESSION_LIFETIME"] = SESSION_LIFETIME
+    app.register_blueprint(bp)
+    app.register_blueprint(ops)
+
+
+# ---------------------------------------------------------------- auth
+@bp.before_request
+def require_operator() -> Any:
+    g.operator = None
+    operator_id = session.get("admin_operator_id")
+    logged_in_at = session.get("admin_login_at", 0)
+    if operator_id is not None:
+        expired = utcnow().timestamp() - float(logged_in_at) > SESSION_MAX_AGE.total_seconds()
+        operator = None if expired else db.session.get(Operator, operator_id)
+        if operator is not None and operator.active:
+            g.operator = operator
+        else:
+            session.clear()
+    if g.operator is None and request.endpoint not in ("admin.login",):
+        return redirect(
+            url_for("admin.login", next=request.path if request.method == "GET" else None)
+        )
+    return None
+
+
+@bp.after_request
+def no_store(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _csrf_or_400(form: FlaskForm) -> None:
+    if not form.validate_on_submit():
+        if form.errors.get("csrf_token") or "csrf_token" not in request.form:
+            abort(400, "CSRF token missing or invalid.")
+        abort(400, "Invalid form.")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    form = LoginForm()
+    error = None
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            if form.errors.get("csrf_token") or "csrf_token" not in request.form:
+                abort(400, "CSRF token missing or invalid.")
+            error = "Enter your name and password."
+        else:
+            operator = admin_service.authenticate(
+                db.session, form.name.data or "", form.password.data or ""
+            )
+            if operator is None:
+                error = "Wrong name or password."
+                current_app.logger.warning("admin login refused")
+            else:
+                session.clear()  # no fixation: a fresh session (and CSRF token) on login
+                session.permanent = True
+                session["admin_operator_id"] = operator.id
+                session["admin_login_at"] = utcnow().timestamp()
+                current_app.logger.info("admin login operator=%s", operator.name)
+                target = request.args.get("next") or ""
+                if not target.startswith("/admin") or target.startswith("//"):
+                    target = url_for("admin.checkouts")
+                return redirect(target)
+    status = 401 if error else 200
+    return render_template("admin/login.html", form=form, error=error), status
+
+
+@bp.post("/logout")
+def logout() -> Any:
+    _csrf_or_400(ActionForm())
+    session.clear()
+    return redirect(url_for("admin.login"))
+
+
+def operator_name() -> str:
+    return g.operator.name
+
+
+# ---------------------------------------------------------------- payer search token
+def _fernet() -> Fernet:
+    digest = hashlib.sha256(("admin-search:" + current_app.config["SECRET_KEY"]).encode()).digest()
+    return Fernet(base64.urlsafe_b64encode(digest))
+
+
+def _payer_from_request() -> str:
+    """The payer search: typed (`payer`) or carried by pagination links (`pt`, encrypted),
+    so a full e-mail or mobile never appears in a page or a link."""
+    typed = request.args.get("payer", "").strip()
+    if typed:
+        return typed[:320]
+    token = request.args.get("pt", "")
+    if token:
+        try:
+            return _fernet().decrypt(token.encode(), ttl=3600).decode()
+        except InvalidToken:
+            return ""
+    return ""
+
+
+def _masked_query(value: str) -> str:
+    return (mask_email(value) if "@" in value else mask_mobile(value)) or ""
+
+
+def _parse_date(value: str | None) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+# ---------------------------------------------------------------- pages
+@bp.get("/")
+def checkouts() -> Any:
+    args = request.args
+    payer = _payer_from_request()
+    flt = admin_service.CheckoutFilter(
+        order_id=args.get("order_id", "").strip(),
+        trade_no=args.get("trade_no", "").strip(),
+        store=args.get("store", "").strip(),
+        provider=args.get("provider", "").strip(),
+        status=args.get("status", "").strip(),
+        date_from=_parse_date(args.get("date_from")),
+        date_to=_parse_date(args.get("date_to")),
+        payer=payer,
+    )
+    page = max(args.get("page", 1, type=int) or 1, 1)
+    rows, total, counts = admin_service.search_checkouts(db.session, flt, page)
+    keep = {
+        k: v for k, v in args.items() if k not in ("page", "payer", "pt") and v and len(v) < 200
+    }
+    if payer:
+        keep["pt"] = _fernet().encrypt(payer.encode()).decode()
+    pages = (total + admin_service.PAGE_SIZE - 1) // admin_service.PAGE_SIZE
+    settings = current_app.extensions["settings"]
+    return render_template(
+        "admin/checkouts.html",
+        rows=rows,
+        total=total,
+        counts=counts,
+        page=page,
+        pages=pages,
+        keep=keep,
+        args=args,
+        payer_masked=_masked_query(payer) if payer else "",
+        statuses=[str(s) for s in CheckoutStatus],
+        stores=sorted(settings.stores),
+        providers=sorted(settings.providers),
+    )
+
+
+@bp.get("/checkouts/<checkout_id>")
+def checkout(checkout_id: str) -> Any:
+    session_ = db.session
+    item = session_.get(Checkout, checkout_id)
+    if item is None:
+        abort(404)
+    attempt_ids = [a.id for a in item.attempts]
+    events = session_.scalars(
+        select(StateEvent).where(StateEvent.checkout_id == item.id).order_by(StateEvent.id)
+    ).all()
+    actions = session_.scalars(
+        select(OperatorAction)
+        .where(OperatorAction.checkout_id == item.id)
+        .order_by(OperatorAction.id)
+    ).all()
+    notify_rows = (
+        session_.scalars(
+            select(NotifyMessage)
+            .where(NotifyMessage.attempt_id.in_(attempt_ids))
+            .order_by(NotifyMessage.id)
+        ).all()
+        if attempt_ids
+        else []
+    )
+    webhook_events = session_.scalars(
+        select(WebhookEvent).where(WebhookEvent.checkout_id == item.id).order_by(WebhookEvent.id)
+    ).all()
+    deliveries: dict[int, list[WebhookDelivery]] = {}
+    if webhook_events:
+        for d in session_.scalars(
+            select(WebhookDelivery)
+            .where(WebhookDelivery.event_id.in_([e.id for e in webhook_events]))
+            .order_by(WebhookDelivery.id)
+        ):
+            deliveries.setdefault(d.event_id, []).append(d)
+    return render_template(
+        "admin/checkout.html",
+        c=item,
+        events=events,
+        actions=actions,
+        notifies=notify_rows,
+        webhook_events=webhook_events,
+        deliveries=deliveries,
+        form=ActionForm(),
+        live=item.live_attempt(),
+    )
+
+
+@bp.get("/notifies")
+def notifies() -> Any:
+    verdict = request.args.get("verdict", "")
+    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    rows, total = admin_service.notifies(db.session, verdict if verdict in VERDICTS else "", page)
+    attempts = {}
+    ids = {n.attempt_id for n in rows if n.attempt_id}
+    if ids:
+        attempts = {
+            a.id: a.checkout_id
+            for a in db.session.scalars(select(PaymentAttempt).where(PaymentAttempt.id.in_(ids)))
+        }
+    pages = (total + admin_service.PAGE_SIZE - 1) // admin_service.PAGE_SIZE
+    return render_template(
+        "admin/notifies.html",
+        rows=rows,
+        total=total,
+        verdict=verdict,
+        verdicts=VERDICTS,
+        page=page,
+        pages=pages,
+        attempts=attempts,
+    )
+
+
+@bp.get("/providers")
+def providers() -> Any:
+    settings = current_app.extensions["settings"]
+    stats = admin_service.provider_stats(db.session)
+    return render_template(
+        "admin/providers.html",
+        providers=[settings.providers[name] for name in sorted(settings.providers)],
+        methods=settings.methods,
+        stats=stats,
+    )
+
+
+# ---------------------------------------------------------------- actions
+def _action(checkout_id: str) -> tuple[Checkout, ActionForm]:
+    form = ActionForm()
+    _csrf_or_400(form)
+    item = db.session.get(Checkout, checkout_id)
+    if item is None:
+        abort(404)
+    return item, form
+
+
+def _back(checkout_id: str) -> Any:
+    return redirect(url_for("admin.checkout", checkout_id=checkout_id))
+
+
+@bp.post("/checkouts/<checkout_id>/query")
+def query_provider(checkout_id: str) -> Any:
+    from checkout.app import catalog_of
+    from checkout.services.reconcile import refresh_attempt
+
+    item, form = _action(checkout_id)
+    attempt = next((a for a in item.attempts if a.trade_no == form.target.data), None)
+    if attempt is None:
+        abort(404)
+    before = attempt.status
+    queried = refresh_attempt(
+        db.session, catalog_of(current_app), attempt, min_interval=timedelta(0)
+    )
+    db.session.refresh(attempt)
+    if queried:
+        outcome = f"{before} -> {attempt.status}"
+        if attempt.last_query_error:
+            outcome += f"; error: {attempt.last_query_error}"
+    else:
+        outcome = f"not queried: attempt is {attempt.status}"
+    admin_service.record_action(
+        db.session,
+        operator_name(),
+        "query_provider",
+        item.id,
+        target=attempt.trade_no,
+        detail=outcome,
+    )
+    db.session.commit()
+    flash(f"Query {attempt.trade_no}: {outcome}")
+    return _back(item.id)
+
+
+@bp.post("/checkouts/<checkout_id>/resend")
+def resend_webhook(checkout_id: str) -> Any:
+    from checkout.services.errors import NotFound
+    from checkout.services.webhooks import resend_event
+
+    item, form = _action(checkout_id)
+    public_id = form.target.data or ""
+    event = db.session.scalars(
+        select(WebhookEvent).where(
+            WebhookEvent.public_id == public_id, WebhookEvent.checkout_id == item.id
+        )
+    ).one_or_none()
+    if event is None:
+        abort(404)
+    admin_service.record_action(
+        db.session,
+        operator_name(),
+        "resend_webhook",
+        item.id,
+        target=public_id,
+        detail=f"{event.type} seq {event.seq} was {event.status}",
+    )
+    try:
+        resend_event(db.session, public_id)  # commits the audit row with the change
+    except NotFound:
+        db.session.rollback()
+        abort(404)
+    flash(f"Webhook {public_id} queued again.")
+    return _back(item.id)
+
+
+@bp.post("/checkouts/<checkout_id>/review")
+def mark_review(checkout_id: str) -> Any:
+    item, form = _action(checkout_id)
+    reason = (form.reason.data or "").strip() or "marked by an operator"
+    previous = item.review_reason
+    item.review_reason = f"{reason} ({operator_name()})"[:200]
+    admin_service.record_action(
+        db.session,
+        operator_name(),
+        "mark_review",
+        item.id,
+        detail=f"{reason}" + (f"; was: {previous}" if previous else ""),
+    )
+    db.session.commit()
+    flash("Marked for review.")
+    return _back(item.id)
+
+
+@bp.post("/checkouts/<checkout_id>/resolve")
+def resolve_review(checkout_id: str) -> Any:
+    item, form = _action(checkout_id)
+    previous = item.review_reason
+    item.review_reason = None
+    note = (form.reason.data or "").strip()
+    admin_service.record_action(
+        db.session,
+        operator_name(),
+        "resolve_review",
+        item.id,
+        detail=f"resolved: {previous}" + (f"; note: {note}" if note else ""),
+    )
+    for attempt in item.attempts:  # the attempts' flags are part of the same review
+        attempt.review_reason = None
+    db.session.commit()
+    flash("Review resolved.")
+    return _back(item.id)
+
+
+@bp.post("/checkouts/<checkout_id>/cancel")
+def cancel(checkout_id: str) -> Any:
+    from checkout.services.checkouts import cancel_checkout
+    from checkout.services.errors import Conflict
+
+    item, _form = _action(checkout_id)
+    admin_service.record_action(
+        db.session, operator_name(), "cancel", item.id, detail=f"was {item.status}"
+    )
+    try:
+        cancel_checkout(db.session, item.id, item.store_id)  # commits the audit row too
+    except Conflict as exc:
+        db.session.rollback()
+        flash(f"Not cancelled: {exc.message}")
+        return _back(item.id)
+    flash("Checkout cancelled.")
+    return _back(item.id)
+
+
+# ---------------------------------------------------------------- template helpers
+@bp.app_template_filter("admin_mask_email")
+def _f_mask_email(value: str | None) -> str:
+    return mask_email(value) or ""
+
+
+@bp.app_template_filter("admin_mask_mobile")
+def _f_mask_mobile(value: str | None) -> str:
+    return mask_mobile(value) or ""
+
+
+@bp.app_template_filter("admin_mask_name")
+def _f_mask_name(value: str | None) -> str:
+    return mask_name(value) or ""
+
+
+@bp.app_template_filter("admin_mask")
+def _f_mask(value: Any) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        value = json.dumps(value, ensure_ascii=False, indent=1, sort_keys=True)
+    return mask_text(value)
+
+
+@bp.app_template_filter("admin_money")
+def _f_money(amount: int | None, currency: str) -> str:
+    from checkout.domain.money import CURRENCY_EXPONENT
+
+    if amount is None:
+        return ""
+    exp = CURRENCY_EXPONENT.get(currency, 0)
+    value = f"{amount / 10**exp:,.{exp}f}" if exp else f"{amount:,}"
+    return f"{currency} {value}"
+
+
+@bp.app_template_filter("admin_time")
+def _f_time(value: Any) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else ""
+
+
+# ---------------------------------------------------------------- health
+@ops.get("/healthz")
+def healthz() -> Any:
+    return Response("ok", mimetype="text/plain")
+
+
+@ops.get("/readyz")
+def readyz() -> Any:
+    if admin_service.database_ready(db.session):
+        return Response("ready", mimetype="text/plain")
+    return Response("database unavailable", status=503, mimetype="text/plain")

@@ -1,0 +1,268 @@
+"""The operator console's use cases: operators, search, audit, provider health, summaries."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import Select, func, or_, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from checkout.domain.states import AttemptStatus, CheckoutStatus
+from checkout.models import (
+    Checkout,
+    NotifyMessage,
+    Operator,
+    OperatorAction,
+    PaymentAttempt,
+    WebhookEvent,
+    utcnow,
+)
+
+PAGE_SIZE = 50
+MIN_PASSWORD_LENGTH = 12
+# Compared against when the name is unknown, so a wrong name costs as long as a wrong password.
+_DUMMY_HASH = generate_password_hash("not-a-real-password-for-timing")
+
+
+class OperatorError(ValueError):
+    pass
+
+
+def create_operator(session: Session, name: str, password: str) -> Operator:
+    name = name.strip()
+    if not name or len(name) > 64:
+        raise OperatorError("the name must be 1 to 64 characters")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise OperatorError(f"the password must be at least {MIN_PASSWORD_LENGTH} characters")
+    operator = Operator(name=name, password_hash=generate_password_hash(password), active=True)
+    session.add(operator)
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        raise OperatorError(f"an operator named {name!r} already exists") from None
+    return operator
+
+
+def authenticate(session: Session, name: str, password: str) -> Operator | None:
+    operator = session.scalars(select(Operator).where(Operator.name == name)).one_or_none()
+    if operator is None or not operator.active:
+        check_password_hash(_DUMMY_HASH, password)
+        return None
+    if not check_password_hash(operator.password_hash, password):
+        return None
+    operator.last_login_at = utcnow()
+    session.commit()
+    return operator
+
+
+def record_action(
+    session: Session,
+    operator: str,
+    action: str,
+    checkout_id: str | None,
+    *,
+    target: str | None = None,
+    detail: str | None = None,
+) -> None:
+    """Add an audit row to the caller's transaction (the caller commits)."""
+    session.add(
+        OperatorAction(
+            operator=operator,
+            action=action,
+            checkout_id=checkout_id,
+            target=target[:64] if target else None,
+            detail=detail[:500] if detail else None,
+            created_at=utcnow(),
+        )
+    )
+
+
+# ---------------------------------------------------------------- search
+@dataclass
+class CheckoutFilter:
+    order_id: str = ""
+    trade_no: str = ""  # ours or the provider's (platform trade number)
+    store: str = ""
+    provider: str = ""
+    status: str = ""
+    date_from: date | None = None
+    date_to: date | None = None
+    payer: str = ""  # e-mail or mobile: exact, or the end of it
+
+    def apply(self, query: Select[Any]) -> Select[Any]:
+        if self.order_id:
+            query = query.where(Checkout.order_id == self.order_id)
+        if self.store:
+            query = query.where(Checkout.store_id == self.store)
+        if self.status:
+            query = query.where(Checkout.status == self.status)
+        if self.date_from:
+            query = query.where(Checkout.created_at >= _day_start(self.date_from))
+        if self.date_to:
+            query = query.where(Checkout.created_at < _day_start(self.date_to + timedelta(1)))
+        attempt_filters = []
+        if self.trade_no:
+            attempt_filters.append(
+                or_(
+                    PaymentAttempt.trade_no == self.trade_no,
+                    PaymentAttempt.platform_trade_no == self.trade_no,
+                )
+            )
+        if self.provider:
+            attempt_filters.append(PaymentAttempt.provider == self.provider)
+        if self.payer:
+            value = self.payer.strip()
+            attempt_filters.append(
+                or_(
+                    PaymentAttempt.payer_email == value,
+                    PaymentAttempt.payer_mobile == value,
+                    PaymentAttempt.payer_email.endswith(value, autoescape=True),
+                    PaymentAttempt.payer_mobile.endswith(value, autoescape=True),
+                )
+            )
+        if attempt_filters:
+            query = query.where(
+                Checkout.id.in_(select(PaymentAttempt.checkout_id).where(*attempt_filters))
+            )
+        return query
+
+
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+def search_checkouts(
+    session: Session, flt: CheckoutFilter, page: int = 1
+) -> tuple[list[Checkout], int, dict[str, int]]:
+    """(one page of checkouts, newest first; total matching; counts by status)."""
+    base = flt.apply(select(Checkout))
+    total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
+    rows = session.scalars(
+        base.order_by(Checkout.created_at.desc(), Checkout.id)
+        .limit(PAGE_SIZE)
+        .offset((max(page, 1) - 1) * PAGE_SIZE)
+    ).all()
+    status_query = flt.apply(select(Checkout.status, func.count()).group_by(Checkout.status))
+    counts = {status: n for status, n in session.execute(status_query).all()}
+    return list(rows), total, counts
+
+
+def notifies(session: Session, verdict: str = "", page: int = 1) -> tuple[list[NotifyMessage], int]:
+    query = select(NotifyMessage)
+    if verdict:
+        query = query.where(NotifyMessage.verdict == verdict)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(
+        query.order_by(NotifyMessage.id.desc())
+        .limit(PAGE_SIZE)
+        .offset((max(page, 1) - 1) * PAGE_SIZE)
+    ).all()
+    return list(rows), total
+
+
+@dataclass
+class ProviderStats:
+    total: int = 0
+    failed: int = 0
+
+    @property
+    def error_rate(self) -> float | None:
+        return self.failed / self.total if self.total else None
+
+
+def provider_stats(session: Session, now: datetime | None = None) -> dict[str, ProviderStats]:
+    """Attempts created in the last 24 h per provider instance, and how many failed."""
+    since = (now or utcnow()) - timedelta(hours=24)
+    stats: dict[str, ProviderStats] = {}
+    rows = session.execute(
+        select(PaymentAttempt.provider, PaymentAttempt.status, func.count())
+        .where(PaymentAttempt.created_at >= since)
+        .group_by(PaymentAttempt.provider, PaymentAttempt.status)
+    ).all()
+    for provider, status, n in rows:
+        entry = stats.setdefault(provider, ProviderStats())
+        entry.total += n
+        if status == AttemptStatus.FAILED:
+            entry.failed += n
+    return stats
+
+
+def database_ready(session: Session) -> bool:
+    try:
+        session.execute(text("SELECT 1"))
+        return True
+    except Exception:
+        return False
+    finally:
+        session.rollback()
+
+
+# ---------------------------------------------------------------- daily summary
+@dataclass
+class SummaryRow:
+    created: int = 0
+    paid: int = 0
+    expired: int = 0
+    failed: int = 0  # failed attempts
+    amounts_due: dict[str, int] = field(default_factory=dict)  # currency -> minor units
+    amounts_paid: dict[str, int] = field(default_factory=dict)
+
+
+def daily_summary(
+    session: Session, day: date
+) -> tuple[dict[tuple[str, str], SummaryRow], list[Checkout]]:
+    """Per (store, provider) for checkouts created on `day` (UTC); and what awaits review.
+
+    A checkout without any attempt counts under provider "-".
+    """
+    start, end = _day_start(day), _day_start(day + timedelta(1))
+    checkouts = session.scalars(
+        select(Checkout).where(Checkout.created_at >= start, Checkout.created_at < end)
+    ).all()
+    rows: dict[tuple[str, str], SummaryRow] = {}
+    for checkout in checkouts:
+        attempt = checkout.latest_attempt()
+        row = rows.setdefault(
+            (checkout.store_id, attempt.provider if attempt else "-"), SummaryRow()
+        )
+        row.created += 1
+        row.amounts_due[checkout.currency] = (
+            row.amounts_due.get(checkout.currency, 0) + checkout.amount
+        )
+        if checkout.status in (CheckoutStatus.PAID, CheckoutStatus.PARTIALLY_PAID):
+            row.paid += 1
+        if checkout.status == CheckoutStatus.EXPIRED:
+            row.expired += 1
+        if checkout.amount_paid:
+            row.amounts_paid[checkout.currency] = (
+                row.amounts_paid.get(checkout.currency, 0) + checkout.amount_paid
+            )
+        row.failed += sum(1 for a in checkout.attempts if a.status == AttemptStatus.FAILED)
+    review = session.scalars(
+        select(Checkout).where(Checkout.review_reason.is_not(None)).order_by(Checkout.created_at)
+    ).all()
+    return rows, list(review)
+
+
+def outbox_backlog(session: Session, now: datetime | None = None) -> tuple[int, float]:
+    """(pending webhook events, age in seconds of the oldest one; 0 when none)."""
+    count, oldest = session.execute(
+        select(func.count(), func.min(WebhookEvent.created_at)).where(
+            WebhookEvent.status == "pending"
+        )
+    ).one()
+    if not count or oldest is None:
+        return 0, 0.0
+    if oldest.tzinfo is None:
+        oldest = oldest.replace(tzinfo=UTC)
+    return int(count), max(((now or utcnow()) - oldest).total_seconds(), 0.0)
+
+
+def counts_by(session: Session, column: Any) -> Mapping[str, int]:
+    return {key: n for key, n in session.execute(select(column, func.count()).group_by(column))}
