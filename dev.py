@@ -4,6 +4,7 @@
     python3 dev.py run     # the app on SQLite with the provider sandboxes; prints checkout URLs
     python3 dev.py test    # the whole test suite (TEST_DATABASE_URL=postgresql://... for PG)
     python3 dev.py lint    # ruff check and ruff format --check
+    python3 dev.py bench   # the benchmarks (gunicorn + sandbox + wrk); writes docs/benchmarks.md
 
 Each creates .venv and installs the project into it first when needed.
 """
@@ -73,7 +74,7 @@ def compile_translations(force: bool = False) -> None:
 
 def main(argv: list[str]) -> int:
     command, rest = (argv[0], argv[1:]) if argv else ("help", [])
-    if command not in ("run", "test", "lint"):
+    if command not in ("run", "test", "lint", "bench"):
         print(__doc__)
         return 0 if command == "help" else 2
     ensure_venv()
@@ -82,6 +83,11 @@ def main(argv: list[str]) -> int:
         return subprocess.call([str(BIN / "python"), "-m", "checkout.devserver", *rest])
     if command == "test":
         return subprocess.call([str(BIN / "pytest"), "-q", *rest])
+    if command == "bench":  # not part of the tests; needs wrk (installed if missing)
+        python = str(BIN / "python")
+        if subprocess.call([python, "-c", "import pyinstrument"], stderr=subprocess.DEVNULL):
+            subprocess.run([python, "-m", "pip", "install", "-q", "pyinstrument"], check=True)
+        return subprocess.call([python, "-m", "bench.run", *rest])
     code = subprocess.call([str(BIN / "ruff"), "check", "."])
     return code or subprocess.call([str(BIN / "ruff"), "format", "--check", "."])
 

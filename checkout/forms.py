@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import time
 from datetime import date
+from typing import Any
 
+from babel import support
+from flask import current_app
+from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import EmailField, HiddenField, StringField, TelField
+from wtforms.i18n import messages_path
 
 from checkout.domain.payer import PayerDetails, validate_payer
 from checkout.providers.base import Need, PayerRules
@@ -69,9 +75,22 @@ def _form_mac(secret_key: str, checkout_id: str, issued_at: int) -> str:
     return hmac.new(secret_key.encode(), message, hashlib.sha256).hexdigest()
 
 
+@functools.lru_cache(maxsize=16)
+def _wtforms_translations(locale: str) -> support.Translations:
+    return support.Translations.load(messages_path(), [locale], domain="wtforms")
+
+
 class PaymentForm(FlaskForm):
     class Meta:
         csrf = False  # Flask-WTF's token needs the session cookie; see form_token above
+
+        def get_translations(self, form: Any) -> Any:
+            # Flask-WTF parses WTForms' .mo catalog again on every request (it caches on the
+            # request only): about a tenth of a page GET. The catalog never changes while the
+            # process runs, so keep one per locale.
+            if not current_app.config.get("WTF_I18N_ENABLED", True):
+                return super().get_translations(form)  # type: ignore[misc]
+            return _wtforms_translations(str(get_locale()))
 
     # Rendered as <input id="csrf_token" name="csrf_token" type="hidden" value="...">.
     csrf_token = HiddenField()

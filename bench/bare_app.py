@@ -1,0 +1,48 @@
+"""The bare baseline: a Flask app with nothing but a template render and one insert.
+
+Served by gunicorn with the same settings as the checkout (`gunicorn bench.bare_app:app`).
+BENCH_PAGE_BYTES: how big the rendered page is (the checkout page's size, measured first);
+DATABASE_URL: where `POST /notify` inserts one row per request.
+"""
+
+from __future__ import annotations
+
+import os
+
+from flask import Flask, render_template_string, request
+from sqlalchemy import Column, Integer, MetaData, Table, Text, create_engine, insert
+
+PAGE_BYTES = int(os.environ.get("BENCH_PAGE_BYTES", "20000"))
+ROW = '<div class="row"><span>{{ name }}</span> <em>{{ i }}</em> lorem ipsum dolor sit</div>\n'
+TEMPLATE = (
+    "<!doctype html><html><head><title>{{ title }}</title></head><body>\n"
+    "{% for i in range(rows) %}" + ROW + "{% endfor %}</body></html>\n"
+)
+ROW_BYTES = 80
+
+app = Flask(__name__)
+url = os.environ.get("DATABASE_URL", "sqlite:///bare.db")
+if url.startswith("sqlite"):
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+else:
+    engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+notes = Table(
+    "bench_bare_notify",
+    MetaData(),
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("body", Text),
+)
+
+
+@app.get("/page")
+def page() -> str:
+    return render_template_string(
+        TEMPLATE, title="Checkout", name="Demo Shop", rows=max(1, PAGE_BYTES // ROW_BYTES)
+    )
+
+
+@app.post("/notify")
+def notify() -> tuple[str, int]:
+    with engine.begin() as conn:
+        conn.execute(insert(notes).values(body=request.get_data(as_text=True)))
+    return "OK", 200

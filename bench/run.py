@@ -1,0 +1,708 @@
+"""The benchmark suite: `python3 dev.py bench` (not part of the tests).
+
+Starts the checkout under gunicorn (gthread, production-like) against the provider sandbox
+(its own process, with injected latency), drives load with wrk (a separate process, loopback
+only), runs a bare Flask app under the same gunicorn settings as the baseline, and writes the
+table to docs/benchmarks.md. See that file for what each figure means.
+"""
+
+# ruff: noqa: S603, S607  (a local benchmark driver: it starts wrk, gunicorn and flask)
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+DOC = ROOT / "docs" / "benchmarks.md"
+NOTES = Path(__file__).resolve().parent / "notes.md"
+LUA = Path(__file__).resolve().parent / "replay.lua"
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/bench"
+WORKERS, THREADS = 4, 20  # 80 threads: each may hold one of PostgreSQL's 100 connections
+GUNICORN = [
+    "--workers", str(WORKERS), "--worker-class", "gthread", "--threads", str(THREADS),
+    "--timeout", "60", "--keep-alive", "5", "--backlog", "2048",
+]  # fmt: skip
+DURATION = int(os.environ.get("BENCH_DURATION", "10"))  # seconds per run
+WRK_THREADS = 2
+SECRET = "bench-paypro-secret-0001"  # noqa: S105 (the sandbox's, for the bench only)
+AMOUNT = 15000
+PAYER = {"first_name": "Minsu", "last_name": "Kim", "email": "minsu@example.com"}
+PAYER["mobile"] = "01012345678"
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(url: str, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            requests.get(url, timeout=5)
+            return
+        except requests.RequestException:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not come up")
+
+
+# ---------------------------------------------------------------- machine and setup
+def machine() -> dict[str, str]:
+    cpu = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    mem_kb = next(
+        int(line.split()[1])
+        for line in Path("/proc/meminfo").read_text().splitlines()
+        if line.startswith("MemTotal")
+    )
+    wrk = subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout
+    return {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "nproc": str(os.cpu_count()),
+        "cpu": cpu,
+        "memory": f"{mem_kb / 1024 / 1024:.1f} GiB",
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+        "wrk": (wrk.splitlines() or ["wrk"])[0].split(" [")[0],
+    }
+
+
+def ensure_wrk() -> None:
+    if shutil.which("wrk"):
+        return
+    log("wrk is missing: apt-get install -y wrk")
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    subprocess.run([*sudo, "apt-get", "install", "-y", "wrk"], check=True)
+
+
+def ensure_pg_database() -> None:
+    """Create the `bench` database if missing (never the `test` one); start it empty."""
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(PG_ADMIN.replace("postgresql://", "postgresql+psycopg://"))
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        if conn.execute(text("SELECT 1 FROM pg_database WHERE datname = 'bench'")).first():
+            conn.execute(text("DROP DATABASE bench WITH (FORCE)"))
+        conn.execute(text("CREATE DATABASE bench"))
+    admin.dispose()
+
+
+def base_env(work: Path, database_url: str, app_port: int, sandbox_port: int) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "CHECKOUT_INSTANCE_PATH": str(work / "instance"),
+        "CHECKOUT_PUBLIC_BASE_URL": f"http://127.0.0.1:{app_port}",
+        "CHECKOUT_SANDBOX_URL": f"http://127.0.0.1:{sandbox_port}",
+        "CHECKOUT_SECRET_KEY": "bench-secret-key",
+        "DATABASE_URL": database_url,
+        "CHECKOUT__PROVIDERS__PAYPRO_KR__APP_SECRET": SECRET,
+        # Every load-generator request comes from 127.0.0.1: shoppers are told apart by
+        # X-Forwarded-For (one trusted proxy, as behind a load balancer); the notify limit
+        # (per provider IP) is raised, it is still counted on each request.
+        "CHECKOUT__PROXY_FIX_X_FOR": "1",
+        "CHECKOUT__RATE_LIMITS__NOTIFY": "1000000/minute",
+        "LOG_LEVEL": "WARNING",
+    }
+    env.pop("CHECKOUT_CONFIG", None)
+    return env
+
+
+@contextmanager
+def server(cmd: list[str], env: dict[str, str], logfile: Path, url: str) -> Iterator[int]:
+    with logfile.open("a") as out:
+        proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=out, stderr=out)
+        try:
+            wait_for(url)
+            yield proc.pid
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def gunicorn(app: str, port: int) -> list[str]:
+    bind = ["--bind", f"127.0.0.1:{port}"]
+    return [sys.executable, "-m", "gunicorn", app, *GUNICORN, *bind]
+
+
+def worker_hwm_kb(master: int) -> list[int]:
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    out = []
+    for pid in children:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM"):
+                out.append(int(line.split()[1]))
+    return out
+
+
+# ---------------------------------------------------------------- seeding, in-process
+@contextmanager
+def app_for(env: dict[str, str]) -> Iterator[Any]:
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        from checkout import create_app
+
+        app = create_app()
+        with app.app_context():
+            yield app
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def seed_checkouts(app: Any, n: int, status: str = "open", amount: int = AMOUNT) -> list[str]:
+    """`n` checkouts straight into the database (the API's rate limit would take minutes)."""
+    from checkout.db import db
+    from checkout.models import Checkout
+    from checkout.services.checkouts import _ensure_store
+
+    settings = app.extensions["settings"]
+    store = settings.stores["demo"]
+    _ensure_store(db.session, store)
+    now = datetime.now(UTC)
+    tag = os.urandom(4).hex()
+    rows = [
+        Checkout(
+            store_id=store.id,
+            order_id=f"bench-{tag}-{i}",
+            amount=amount,
+            currency="KRW",
+            amount_paid=0,
+            return_url=f"{settings.public_base_url}/demo/shop-return",
+            status=status,
+            expires_at=now + timedelta(hours=6),
+            created_at=now,
+            event_seq=0,
+        )
+        for i in range(n)
+    ]
+    db.session.add_all(rows)
+    db.session.commit()
+    return [row.id for row in rows]
+
+
+def seed_pending_attempts(app: Any, n: int) -> list[tuple[str, str]]:
+    """`n` pending PayPro Korea (KakaoPay) attempts; returns (trade_no, platform_trade_no)."""
+    from checkout.db import db
+    from checkout.models import PaymentAttempt
+
+    ids = seed_checkouts(app, n, status="pending")
+    tag = os.urandom(3).hex().upper()
+    now = datetime.now(UTC)
+    out = []
+    for i, checkout_id in enumerate(ids):
+        trade_no = f"BN{tag}{i:08d}"
+        db.session.add(
+            PaymentAttempt(
+                checkout_id=checkout_id,
+                trade_no=trade_no,
+                provider="paypro_kr",
+                method="kakaopay",
+                amount=AMOUNT,
+                currency="KRW",
+                status="pending",
+                payer_ip="10.0.0.1",
+                created_at=now,
+            )
+        )
+        out.append((trade_no, f"PPB{tag}{i:08d}"))
+    db.session.commit()
+    return out
+
+
+def notify_body(trade_no: str, platform_trade_no: str) -> str:
+    """PayPro Korea's signed "paid in full" notify, built by the sandbox's own builder."""
+    from checkout.domain.money import Money
+    from checkout.sandbox import paypro as paypro_sandbox
+    from checkout.sandbox.core import OrderStatus, SandboxOrder
+
+    order = SandboxOrder(
+        provider="paypro",
+        id=platform_trade_no,
+        merchant="M1000001",
+        trade_no=trade_no,
+        amount=Money(AMOUNT, "KRW"),
+        notify_url=None,
+        return_url=None,
+        status=OrderStatus.PAID,
+        paid=Money(AMOUNT, "KRW"),
+        extra={
+            "completed_at": datetime.now(UTC),
+            "country": "KR",
+            "channel_code": "EWALLET",
+            "way_code": "KAKAOPAY",
+        },
+    )
+    body = paypro_sandbox.notify_body(order, SECRET)
+    return json.dumps(body, ensure_ascii=False)
+
+
+def form_body(checkout_id: str, method: str = "kakaopay", payer: dict | None = None) -> str:
+    from checkout.forms import form_token
+
+    token = form_token("bench-secret-key", checkout_id)
+    return urlencode({"csrf_token": token, "method": method, **(payer or PAYER)})
+
+
+# ---------------------------------------------------------------- load
+def write_requests(path: Path, rows: list[tuple[str, str, str, str]]) -> Path:
+    path.write_text("".join("\t".join(row) + "\n" for row in rows))
+    return path
+
+
+def wrk(url: str, requests_file: Path, connections: int, duration: int = DURATION) -> dict:
+    env = {
+        **os.environ,
+        "BENCH_REQUESTS": str(requests_file),
+        "BENCH_THREADS": str(WRK_THREADS),
+    }
+    cmd = ["wrk", "-t", str(WRK_THREADS), "-c", str(connections), "-d", f"{duration}s"]
+    cmd += ["--timeout", "30s", "-s", str(LUA), url]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=duration + 60)
+    line = next((x for x in out.stdout.splitlines() if x.startswith("BENCH_JSON ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk failed: {out.stdout}\n{out.stderr}")
+    result = json.loads(line.removeprefix("BENCH_JSON "))
+    result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
+    result["errors"] = sum(result[k] for k in ("connect", "read", "write", "status", "timeout"))
+    return result
+
+
+class Probe(threading.Thread):
+    """A shopper loading the checkout page every 200 ms while the load runs."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(daemon=True)
+        self.url, self.latencies, self.errors = url, [], 0
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.is_set():
+            start = time.perf_counter()
+            try:  # a new connection each time, as a new shopper's
+                ok = requests.get(self.url, timeout=30).status_code == 200
+            except requests.RequestException:
+                ok = False
+            self.latencies.append(time.perf_counter() - start)
+            self.errors += not ok
+            self.stopped.wait(0.2)
+
+    def p99(self) -> float:
+        return percentile(self.latencies, 99)
+
+
+def percentile(values: list[float], pct: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
+
+
+def set_latency(sandbox: str, delay: float | None) -> None:
+    requests.delete(f"{sandbox}/_sandbox/faults", timeout=5)
+    if delay:
+        fault = {"provider": "paypro", "kind": "slow", "endpoint": "create"}
+        resp = requests.post(
+            f"{sandbox}/_sandbox/faults", json={**fault, "count": None, "delay": delay}, timeout=5
+        )
+        resp.raise_for_status()
+
+
+def attempt_counts(app: Any, checkout_ids: list[str]) -> dict[str, int]:
+    from sqlalchemy import func, select
+
+    from checkout.db import db
+    from checkout.models import PaymentAttempt
+
+    counts: dict[str, int] = {}
+    for i in range(0, len(checkout_ids), 500):
+        rows = db.session.execute(
+            select(PaymentAttempt.status, func.count())
+            .where(PaymentAttempt.checkout_id.in_(checkout_ids[i : i + 500]))
+            .group_by(PaymentAttempt.status)
+        ).all()
+        for status, count in rows:
+            counts[status] = counts.get(status, 0) + count
+    return counts
+
+
+# ---------------------------------------------------------------- the stages
+def page_and_notify(
+    work: Path, label: str, database_url: str, results: dict, page: bool
+) -> dict[str, Any]:
+    """Checkout page GET and notify throughput on one database, then the bare app's."""
+    app_port, sandbox_port = free_port(), free_port()
+    env = base_env(work, database_url, app_port, sandbox_port)
+    flask = [sys.executable, "-m", "flask", "--app", "wsgi"]
+    subprocess.run([*flask, "db-upgrade"], env=env, cwd=ROOT, check=True, timeout=120)
+    base = f"http://127.0.0.1:{app_port}"
+    sandbox = f"http://127.0.0.1:{sandbox_port}"
+    logs = work / "logs"
+    extra: dict[str, Any] = {}
+    with app_for(env) as app:
+        [page_id] = seed_checkouts(app, 1)
+        pending = seed_pending_attempts(app, int(os.environ.get("BENCH_NOTIFIES", "12000")))
+        extra["profile_attempts"] = pending[-400:]
+        extra["env"] = env
+        notifies = [("POST", "/notify/paypro_kr", notify_body(t, p), "") for t, p in pending[:-400]]
+    notify_file = write_requests(work / f"notify-{label}.txt", notifies)
+    page_file = write_requests(work / "page.txt", [("GET", f"/c/{page_id}", "", "")])
+    sandbox_server = server([*flask, "sandbox"], env, logs / "sandbox.log", sandbox)
+    app_server = server(gunicorn("wsgi:app", app_port), env, logs / "app.log", base + "/")
+    with sandbox_server, app_server:
+        size = len(requests.get(f"{base}/c/{page_id}", timeout=10).content)
+        extra["page_bytes"] = size
+        if page:
+            log(f"checkout page GET ({size} bytes), {DURATION} s")
+            results[f"page_app_{label}"] = wrk(base, page_file, 64)
+        log(f"notify on {label}, {DURATION} s")
+        results[f"notify_app_{label}"] = wrk(base, notify_file, 64)
+    bare_env = {**env, "BENCH_PAGE_BYTES": str(size)}
+    if database_url.startswith("sqlite"):
+        bare_env["DATABASE_URL"] = f"sqlite:///{work / 'bare.db'}"
+    bare_port = free_port()
+    bare = f"http://127.0.0.1:{bare_port}"
+    bare_notify = write_requests(
+        work / f"bare-notify-{label}.txt", [("POST", "/notify", b[2], "") for b in notifies]
+    )
+    from sqlalchemy import create_engine
+
+    from bench.bare_app import notes
+
+    engine = create_engine(
+        bare_env["DATABASE_URL"].replace("postgresql://", "postgresql+psycopg://")
+    )
+    notes.metadata.create_all(engine)
+    engine.dispose()
+    with server(gunicorn("bench.bare_app:app", bare_port), bare_env, logs / "bare.log", bare):
+        extra["bare_bytes"] = len(requests.get(f"{bare}/page", timeout=10).content)
+        if page:
+            log("bare page GET")
+            results[f"page_bare_{label}"] = wrk(
+                bare, write_requests(work / "bare-page.txt", [("GET", "/page", "", "")]), 64
+            )
+        log(f"bare notify (one insert) on {label}")
+        results[f"notify_bare_{label}"] = wrk(bare, bare_notify, 64)
+    return extra
+
+
+def create_payment(work: Path, database_url: str, results: dict) -> dict[str, Any]:
+    """Create-payment throughput with the provider answering late; a page probe alongside."""
+    app_port, sandbox_port = free_port(), free_port()
+    env = base_env(work, database_url, app_port, sandbox_port)
+    base, sandbox = f"http://127.0.0.1:{app_port}", f"http://127.0.0.1:{sandbox_port}"
+    flask = [sys.executable, "-m", "flask", "--app", "wsgi"]
+    logs = work / "logs"
+    extra: dict[str, Any] = {}
+    with (
+        server([*flask, "sandbox"], env, logs / "sandbox-create.log", sandbox),
+        server(gunicorn("wsgi:app", app_port), env, logs / "app-create.log", base + "/") as pid,
+    ):
+        for latency in (0.2, 2.0):
+            for shoppers in (100, 500):
+                bound = min(shoppers, WORKERS * THREADS) / latency
+                with app_for(env) as app:
+                    ids = seed_checkouts(app, int(bound * DURATION * 1.3) + shoppers + 50)
+                    [probe_id] = seed_checkouts(app, 1)
+                rows = [
+                    ("POST", f"/c/{cid}?method=kakaopay", form_body(cid),
+                     f"10.{i // 65536 % 256}.{i // 256 % 256}.{i % 256}")
+                    for i, cid in enumerate(ids)
+                ]  # fmt: skip
+                reqs = write_requests(work / "create.txt", rows)
+                set_latency(sandbox, latency)
+                log(f"create payment: provider {latency} s, {shoppers} shoppers")
+                probe = Probe(f"{base}/c/{probe_id}")
+                probe.start()
+                result = wrk(base, reqs, shoppers)
+                probe.stopped.set()
+                probe.join()
+                for _ in range(60):  # requests still in flight when wrk stopped
+                    with app_for(env) as app:
+                        counts = attempt_counts(app, ids)
+                    if not counts.get("creating"):
+                        break
+                    time.sleep(1)
+                result.update(
+                    bound=bound,
+                    attempts=counts,
+                    probe_p99=probe.p99(),
+                    probe_max=max(probe.latencies),
+                    probe_errors=probe.errors,
+                    probe_n=len(probe.latencies),
+                )
+                results[f"create_{latency}_{shoppers}"] = result
+        set_latency(sandbox, None)
+        extra["hwm_kb"] = worker_hwm_kb(pid)
+        extra["env"] = env
+        extra["sandbox"] = sandbox
+    return extra
+
+
+def va_page_timing(env: dict[str, str], sandbox_cmd_env: dict[str, str]) -> dict[str, float]:
+    """Render time of the VA (TeemoPay) details page with its QR code, in-process."""
+    from checkout.qr import qr_svg
+
+    app_port, sandbox_port = free_port(), free_port()
+    env = base_env(Path(env["CHECKOUT_INSTANCE_PATH"]).parent, env["DATABASE_URL"], app_port,
+                   sandbox_port)  # fmt: skip
+    flask = [sys.executable, "-m", "flask", "--app", "wsgi"]
+    sandbox = f"http://127.0.0.1:{sandbox_port}"
+    logs = Path(env["CHECKOUT_INSTANCE_PATH"]).parent / "logs"
+    with server([*flask, "sandbox"], env, logs / "sandbox-va.log", sandbox), app_for(env) as app:
+        [cid] = seed_checkouts(app, 1, amount=30000)
+        client = app.test_client()
+        payer = {"first_name": "민수", "last_name": "김", "email": "", "mobile": "01012345678"}
+        resp = client.post(
+            f"/c/{cid}?method=teemopay_va", data=form_body(cid, "teemopay_va", payer),
+            content_type="application/x-www-form-urlencoded",
+        )  # fmt: skip
+        if resp.status_code != 303:
+            raise RuntimeError(f"VA create failed: {resp.status_code} {resp.text[:500]}")
+        location = urlsplit(resp.headers["Location"])
+        path = location.path + ("?" + location.query if location.query else "")
+        times = []
+        for _ in range(60):
+            start = time.perf_counter()
+            page = client.get(path)
+            times.append(time.perf_counter() - start)
+            assert page.status_code == 200 and b"<svg" in page.data, page.status_code
+        qr_times = []
+        for i in range(60):
+            start = time.perf_counter()
+            qr_svg(f"bench-qr-{i}-0123456789")
+            qr_times.append(time.perf_counter() - start)
+    return {
+        "va_p50": statistics.median(times[10:]),
+        "va_p99": percentile(times[10:], 99),
+        "qr_p50": statistics.median(qr_times[10:]),
+    }
+
+
+def profile(env: dict[str, str], page_id_env: dict[str, Any], out_dir: Path) -> list[str]:
+    """pyinstrument, in-process: 200 checkout page GETs and 200 notify POSTs."""
+    from pyinstrument import Profiler
+
+    findings = []
+    with app_for(env) as app:
+        [page_id] = seed_checkouts(app, 1)
+        client = app.test_client()
+        for name, calls in (
+            ("page GET", [("GET", f"/c/{page_id}", None)] * 200),
+            ("notify POST", [
+                ("POST", "/notify/paypro_kr", notify_body(t, p))
+                for t, p in page_id_env["profile_attempts"][:200]
+            ]),
+        ):  # fmt: skip
+            for method, path, body in calls[:5]:  # warm up
+                client.open(path, method=method, data=body, content_type="application/json")
+            calls = calls[5:]
+            profiler = Profiler(interval=0.0005)
+            profiler.start()
+            for method, path, body in calls:
+                resp = client.open(path, method=method, data=body, content_type="application/json")
+                assert resp.status_code == 200, resp.status_code
+            profiler.stop()
+            text = profiler.output_text(unicode=False, color=False, show_all=False)
+            (out_dir / f"profile-{name.split()[0]}.txt").write_text(text)
+            total = profiler.last_session.duration
+            findings.append(
+                f"**{name}** ({len(calls)} requests, {total / len(calls) * 1000:.1f} ms each):"
+            )
+            findings.extend(
+                f"- {line}" for line in top_self(profiler.last_session.root_frame(), total)
+            )
+    return findings
+
+
+def top_self(root: Any, total: float, n: int = 8) -> list[str]:
+    """The functions with the most self time below the project's code, grouped by library."""
+    acc: dict[str, float] = {}
+
+    def walk(frame: Any) -> None:
+        for child in frame.children:
+            walk(child)
+        self_time = frame.total_self_time
+        if self_time > 0 and not frame.is_synthetic:
+            where = (frame.file_path_short or "?").split("site-packages/")[-1]
+            key = f"`{frame.function}` ({where}:{frame.line_no})"
+            acc[key] = acc.get(key, 0.0) + self_time
+
+    walk(root)
+    top = sorted(acc.items(), key=lambda kv: -kv[1])[:n]
+    return [f"{secs / total * 100:.0f}% self {key}" for key, secs in top]
+
+
+# ---------------------------------------------------------------- report
+def ratio(a: float, b: float) -> str:
+    return f"{a / b:.2f}" if b else "n/a"
+
+
+def statuses(result: dict) -> str:
+    seen = sorted(set(result.get("bad_statuses", "").split()))
+    return f" (HTTP {', '.join(seen)})" if seen else ""
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "**not met**"
+
+
+def table(r: dict, extra: dict) -> list[str]:
+    rows = ["| measurement | checkout | baseline | ratio | target |", "|---|---|---|---|---|"]
+    for db in ("sqlite", "postgresql"):
+        pa, pb = r[f"page_app_{db}"], r[f"page_bare_{db}"]
+        rows.append(
+            f"| checkout page GET on {db}, req/s (64 conns; {extra['page_bytes']} B vs bare "
+            f"{extra['bare_bytes']} B); errors {pa['errors']} | {pa['rps']:.0f} | "
+            f"{pb['rps']:.0f} | {ratio(pa['rps'], pb['rps'])} | >= 0.5: "
+            f"{verdict(pa['rps'] >= 0.5 * pb['rps'])} |"
+        )
+        rows.append(
+            f"| checkout page GET on {db} p50 / p99, ms | {pa['p50_us'] / 1000:.1f} / "
+            f"{pa['p99_us'] / 1000:.1f} | {pb['p50_us'] / 1000:.1f} / {pb['p99_us'] / 1000:.1f}"
+            " | - | - |"
+        )
+    for db in ("sqlite", "postgresql"):
+        a, b = r[f"notify_app_{db}"], r[f"notify_bare_{db}"]
+        wrapped = " (file wrapped: some duplicates)" if a["wrapped"] else ""
+        rows.append(
+            f"| notify (signed, valid, distinct orders) on {db}, req/s{wrapped}; errors "
+            f"{a['errors']} | {a['rps']:.0f} | {b['rps']:.0f} (1 insert) | "
+            f"{ratio(a['rps'], b['rps'])} | >= 0.5: {verdict(a['rps'] >= 0.5 * b['rps'])} |"
+        )
+        rows.append(
+            f"| notify on {db} p50 / p99, ms | {a['p50_us'] / 1000:.1f} / {a['p99_us'] / 1000:.1f}"
+            f" | {b['p50_us'] / 1000:.1f} / {b['p99_us'] / 1000:.1f} | - | - |"
+        )
+    for latency in (0.2, 2.0):
+        for shoppers in (100, 500):
+            c = r[f"create_{latency}_{shoppers}"]
+            bad = c["errors"] + sum(v for k, v in c["attempts"].items() if k != "pending")
+            ok = c["rps"] >= 0.9 * c["bound"] and bad == 0
+            rows.append(
+                f"| create payment, provider {latency:g} s, {shoppers} shoppers, req/s (errors "
+                f"{bad}{statuses(c)}; p50 {c['p50_us'] / 1e6:.2f} s, "
+                f"p99 {c['p99_us'] / 1e6:.2f} s; probe "
+                f"p99 {c['probe_p99'] * 1000:.0f} ms, max {c['probe_max'] * 1000:.0f} ms, "
+                f"{c['probe_errors']} failed of {c['probe_n']}) | {c['rps']:.1f} | "
+                f"{c['bound']:.0f} (bound) | {ratio(c['rps'], c['bound'])} | >= 0.9, 0 errors: "
+                f"{verdict(ok)} |"
+            )
+    va = extra["va"]
+    rows.append(
+        f"| VA page (TeemoPay) render incl. QR, in-process, p50 / p99 ms (QR alone p50 "
+        f"{va['qr_p50'] * 1000:.1f} ms) | {va['va_p50'] * 1000:.1f} / {va['va_p99'] * 1000:.1f}"
+        " | - | - | - |"
+    )
+    hwm = extra["hwm_kb"]
+    rows.append(
+        f"| peak RSS per gunicorn worker (VmHWM) after the create-payment runs, MiB | "
+        f"{', '.join(f'{k / 1024:.0f}' for k in hwm)} | - | - | - |"
+    )
+    return rows
+
+
+def main() -> int:
+    if sys.argv[1:] == ["--report"]:  # rewrite docs/benchmarks.md from the last run
+        saved = json.loads((ROOT / "bench" / "out" / "results.json").read_text())
+        write_doc(saved["info"], saved["results"], saved["extra"], saved["findings"])
+        return 0
+    ensure_wrk()
+    info = machine()
+    log(f"machine: {info}")
+    results: dict[str, Any] = {}
+    work = ROOT / "bench" / "out" / "work"  # kept after the run: logs, databases
+    shutil.rmtree(work, ignore_errors=True)
+    (work / "logs").mkdir(parents=True)
+    try:
+        sqlite_extra = page_and_notify(
+            work, "sqlite", f"sqlite:///{work / 'bench.db'}", results, page=True
+        )
+        ensure_pg_database()
+        page_and_notify(work, "postgresql", PG_URL, results, page=True)
+        extra = create_payment(work, PG_URL, results)
+        extra["page_bytes"] = sqlite_extra["page_bytes"]
+        extra["bare_bytes"] = sqlite_extra["bare_bytes"]
+        log("VA page timing, in-process")
+        extra["va"] = va_page_timing(extra["env"], {})
+        log("profiling, in-process (pyinstrument)")
+        out_dir = ROOT / "bench" / "out"
+        out_dir.mkdir(exist_ok=True)
+        findings = profile(sqlite_extra["env"], sqlite_extra, out_dir)
+    except Exception:
+        for name in sorted((work / "logs").iterdir()):
+            print(f"---- {name.name} (tail)\n" + "\n".join(name.read_text().splitlines()[-30:]))
+        raise
+    extra.pop("env", None)
+    saved = {"info": info, "results": results, "extra": extra, "findings": findings}
+    (ROOT / "bench" / "out" / "results.json").write_text(json.dumps(saved, indent=2))
+    write_doc(info, results, extra, findings)
+    return 0
+
+
+def write_doc(info: dict, results: dict, extra: dict, findings: list[str]) -> None:
+    rows = table(results, extra)
+    print("\n".join(rows))
+    machine_line = ", ".join(f"{k}: {v}" for k, v in info.items())
+    settings = (
+        f"gunicorn `{' '.join(GUNICORN)}`; wrk {WRK_THREADS} threads, {DURATION} s per run, "
+        "loopback; the sandbox is its own process (werkzeug, a thread per request)."
+    )
+    doc = [
+        "# Benchmarks",
+        "",
+        "Generated by `python3 dev.py bench` (bench/run.py); the notes below the profile are",
+        "bench/notes.md. Every ratio compares figures measured in the same run.",
+        "",
+        f"Machine: {machine_line}.",
+        "",
+        f"Settings: {settings}",
+        "",
+        *rows,
+        "",
+        "## Profile (pyinstrument, in-process, SQLite)",
+        "",
+        "Top functions by self time; the full trees are written to bench/out/ (not committed).",
+        "",
+        *findings,
+        "",
+        NOTES.read_text().rstrip() if NOTES.exists() else "",
+        "",
+    ]
+    DOC.write_text("\n".join(doc))
+    log(f"wrote {DOC.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
