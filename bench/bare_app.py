@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 
 from flask import Flask, render_template_string, request
-from sqlalchemy import Column, Integer, MetaData, Table, Text, create_engine, insert
+from sqlalchemy import Column, Integer, MetaData, Table, Text, create_engine, event, insert
 
 PAGE_BYTES = int(os.environ.get("BENCH_PAGE_BYTES", "20000"))
 ROW = '<div class="row"><span>{{ name }}</span> <em>{{ i }}</em> lorem ipsum dolor sit</div>\n'
@@ -24,8 +24,12 @@ app = Flask(__name__)
 url = os.environ.get("DATABASE_URL", "sqlite:///bare.db")
 if url.startswith("sqlite"):
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _wal(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+        dbapi_conn.execute("PRAGMA journal_mode=WAL")  # as the checkout's engine (checkout/db.py)
 else:
-    engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)  # as the app
 notes = Table(
     "bench_bare_notify",
     MetaData(),

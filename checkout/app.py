@@ -44,6 +44,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(
         SECRET_KEY=settings.secret_key,
         DATABASE_URL=settings.database_url,
+        # Connections per process (PostgreSQL): `database_pool_size` kept open, up to
+        # `database_max_overflow` more under load.
+        DATABASE_POOL_SIZE=_non_negative_int(raw, "database_pool_size", 10),
+        DATABASE_MAX_OVERFLOW=_non_negative_int(raw, "database_max_overflow", 20),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SECURE=secure,
         SESSION_COOKIE_SAMESITE="Lax",
@@ -64,6 +68,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     # (gunicorn, flask run, tests): every record is masked where it is created.
     install_masking()
     register_secrets(secrets_of_config(settings, raw))
+    from checkout import observability
+
+    # First of the request hooks: every request gets its id and is counted, even one that a
+    # later hook (CSRF, rate limits, NUL check) refuses. /metrics is in blueprints/admin.py.
+    observability.init_app(app, settings.metrics_token)
 
     if settings.sandbox:
         _prepare_sandbox_keys(settings)
@@ -102,6 +111,19 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _security_headers(app)
     _refuse_nul(app)
     return app
+
+
+def _non_negative_int(raw: Mapping[str, Any], key: str, default: int) -> int:
+    from checkout.config import ConfigError
+
+    value = raw.get(key, default)
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key} must be a whole number, not {value!r}") from None
+    if number < 0:
+        raise ConfigError(f"{key} must not be negative")
+    return number
 
 
 def _retention_days(value: Any) -> int:

@@ -21,8 +21,14 @@ from checkout.providers.base import MethodConfig, ProviderConfig
 BUNDLED_SANDBOX_CONFIG = Path(__file__).with_name("sandbox.toml")
 ENV_PREFIX = "CHECKOUT__"  # CHECKOUT__PROVIDERS__PAYPRO_KR__APP_SECRET=... overrides a key
 # [rate_limits]: the checkout form's POST per client IP, the API per API key, notify per
-# provider instance and IP (providers retry in bursts: generous).
-DEFAULT_RATE_LIMITS = {"checkout_form": "20/minute", "api": "120/minute", "notify": "600/minute"}
+# provider instance and IP (providers retry in bursts: generous), the operator login's POST
+# per client IP (password guessing).
+DEFAULT_RATE_LIMITS = {
+    "checkout_form": "20/minute",
+    "api": "120/minute",
+    "notify": "600/minute",
+    "admin_login": "10/minute",
+}
 
 
 class ConfigError(RuntimeError):
@@ -62,6 +68,8 @@ class Settings:
     rate_limit_storage_uri: str = "memory://"
     rate_limit_key_prefix: str = "checkout"
     rate_limits: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_RATE_LIMITS))
+    # GET /metrics needs `Authorization: Bearer <metrics_token>` when set; open when None.
+    metrics_token: str | None = None
 
     def store_for_api_key(self, api_key: str) -> StoreConfig | None:
         import hmac
@@ -117,6 +125,7 @@ def apply_env_overrides(raw: dict[str, Any], environ: Mapping[str, str]) -> None
         "CHECKOUT_PUBLIC_BASE_URL": "public_base_url",
         "CHECKOUT_SANDBOX_URL": "sandbox_url",
         "CHECKOUT_SANDBOX": "sandbox",
+        "CHECKOUT_METRICS_TOKEN": "metrics_token",
     }
     for env_key, key in short.items():
         if env_key in environ:
@@ -196,7 +205,21 @@ def build_settings(raw: Mapping[str, Any], instance_path: Path) -> Settings:
         rate_limit_storage_uri=str(raw.get("rate_limit_storage_uri") or "memory://"),
         rate_limit_key_prefix=str(raw.get("rate_limit_key_prefix") or "checkout"),
         rate_limits=_rate_limits(raw.get("rate_limits", {})),
+        metrics_token=_metrics_token(raw.get("metrics_token")),
     )
+
+
+def _metrics_token(value: Any) -> str | None:
+    """The bearer token /metrics asks for; None (no token) leaves it open."""
+    if value is None or value == "":
+        return None
+    token = str(value)
+    if len(token) < 16 or not token.isascii() or not token.isprintable() or " " in token:
+        raise ConfigError(
+            "metrics_token must be at least 16 printable ASCII characters without spaces "
+            "(e.g. the output of `python3 -c 'import secrets; print(secrets.token_urlsafe())'`)"
+        )
+    return token
 
 
 def _rate_limits(table: Any) -> dict[str, str]:

@@ -7,15 +7,17 @@ language is spoken in here: ko -> ko_KR, es -> es_MX (Mexican Spanish).
 
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_time
 from babel.numbers import format_currency
-from flask import Flask
-from flask_babel import get_locale
+from flask import Flask, g
+from flask_babel import get_locale, get_translations
 from flask_babel import lazy_gettext as _l
 
 from checkout.domain.money import Money
@@ -44,7 +46,14 @@ def format_money(money: Money, language: str | None = None) -> str:
     ko: "15,000원" for won, "MX$250.00" otherwise; es: "$250.00 MXN" for pesos (what Mexican
     shops print), "KRW 15,000" otherwise.
     """
-    lang = language or current_language()
+    return _format_amount(money.amount, money.currency, language or current_language())
+
+
+@functools.lru_cache(maxsize=4096)
+def _format_amount(amount: int, currency: str, lang: str) -> str:
+    # Babel's formatting is pure and costs a tenth of a page: amounts repeat (every page shows
+    # its amount twice, checkouts share prices), so the strings are kept.
+    money = Money(amount, currency)
     value = money.to_decimal()
     locale = FORMAT_LOCALES.get(lang, "en_US")
     if lang == "ko" and money.currency == "KRW":
@@ -75,6 +84,15 @@ def format_local_datetime(moment: datetime, zone: str, language: str | None = No
 def register(app: Flask) -> None:
     """Jinja filters `money` and `local_datetime`; `locale` in every template; a catalog check."""
     app.add_template_filter(format_money, "money")
+    # Flask-Babel's template gettext looks the catalog up through the app and request contexts
+    # on every string; a page has a dozen. One lookup per request gives the same catalog.
+    app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]
+        gettext=lambda s: _request_translations().ugettext(s),
+        ngettext=lambda s, p, n: _request_translations().ungettext(s, p, n),
+        newstyle=True,
+        pgettext=lambda c, s: _request_translations().upgettext(c, s),
+        npgettext=lambda c, s, p, n: _request_translations().unpgettext(c, s, p, n),
+    )
     app.add_template_filter(format_local_datetime, "local_datetime")
 
     @app.context_processor
@@ -90,6 +108,14 @@ def register(app: Flask) -> None:
             "`pybabel compile -d checkout/translations` (python3 dev.py does it).",
             ", ".join(missing),
         )
+
+
+def _request_translations() -> Any:
+    """This request's catalog (Flask-Babel's, for the locale it chose), fetched once."""
+    translations = getattr(g, "_checkout_translations", None)
+    if translations is None:
+        translations = g._checkout_translations = get_translations()
+    return translations
 
 
 def missing_catalogs(directory: Path) -> list[str]:

@@ -9,9 +9,11 @@ Several instances share counters through `rate_limit_storage_uri` (e.g. Redis).
 | `checkout_form` | POST of the checkout form (`/c/<id>`) | client IP |
 | `api` | every `/api/v1/...` call | API key (unknown keys: client IP) |
 | `notify` | `POST /notify/<instance>` | provider instance and IP |
+| `admin_login` | `POST /admin/login` (the operator console's password form) | client IP |
 
 Answers over a limit are 429 with `Retry-After`: JSON `{"error": ...}` for the API, a page
-for shoppers, plain text for providers (which retry by themselves).
+for shoppers, plain text for providers (which retry by themselves), the login page for
+operators.
 """
 
 from __future__ import annotations
@@ -50,13 +52,15 @@ def notify_identity() -> str:
 
 def init_limits(app: Flask, settings: Settings) -> Limiter:
     """Bind a fresh Limiter to `app` with the configured storage and limits."""
-    from checkout.blueprints import api, notify, pages
+    from checkout.blueprints import admin, api, notify, pages
 
     limiter = Limiter(
         key_func=client_ip,
         storage_uri=settings.rate_limit_storage_uri,
         key_prefix=settings.rate_limit_key_prefix,
-        strategy="moving-window",  # no burst of twice the limit across a window edge
+        # No burst of twice the limit across a window edge, at O(1) per hit (a moving window
+        # keeps, and counts, one entry per request in the window).
+        strategy="sliding-window-counter",
         headers_enabled=True,  # X-RateLimit-* and Retry-After
         # Storage down (Redis restarting): keep counting in this process rather than refuse
         # payments or let everything through.
@@ -70,6 +74,18 @@ def init_limits(app: Flask, settings: Settings) -> Limiter:
     )(pages.bp)
     limiter.shared_limit(limits["api"], "api", key_func=api_key_identity)(api.bp)
     limiter.shared_limit(limits["notify"], "notify", key_func=notify_identity)(notify.bp)
+    # Password guessing: the login form's POST per client IP. The view is wrapped in this
+    # app only (Flask-Limiter checks a decorated limit when the wrapper runs).
+    login_endpoint = f"{admin.bp.name}.{admin.login.__name__}"
+    app.view_functions[login_endpoint] = limiter.limit(
+        limits["admin_login"], methods=["POST"], key_func=client_ip
+    )(app.view_functions[login_endpoint])
+
+    @limiter.request_filter
+    def shopper_page_reads() -> bool:
+        # Shopper pages limit only their form POST: skip the limiter's per-request lookups.
+        return request.method in ("GET", "HEAD") and request.blueprint == "pages"
+
     limiter.init_app(app)
     app.extensions["checkout_limiter"] = limiter
     app.register_error_handler(RateLimitExceeded, too_many_requests)
@@ -91,6 +107,11 @@ def too_many_requests(error: RateLimitExceeded) -> Any:
         return response
     if request.path.startswith("/notify/"):
         return Response("Too Many Requests", 429, mimetype="text/plain")
+    if request.path.startswith("/admin/"):
+        from checkout.blueprints.admin import LoginForm
+
+        error = "Too many login attempts from your address. Wait a minute and try again."
+        return render_template("admin/login.html", form=LoginForm(), error=error), 429
     message = _(
         "Too many payment attempts from your connection. Nothing was charged. "
         "Please wait a minute and try again."

@@ -5,6 +5,10 @@ filter, so it covers every logger and handler in the process: ours, werkzeug's r
 lines (query strings can carry an e-mail in a return_url), gunicorn's, and pytest's
 caplog. Tracebacks are masked too (exception messages can quote SQL parameters).
 Our own code never logs names or payer details; the patterns are the safety net.
+
+The same factory stamps every record with the id of the request being handled
+(`record.request_id`, from a context variable the app sets per request; None outside a
+request), so a line can be traced to its request whichever logger wrote it.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import re
 import threading
 import traceback
 from collections.abc import Iterable, Mapping
+from contextvars import ContextVar
 from typing import Any
 
 _EMAIL_AT = r"(?:@|%40|%2540)"  # raw, URL-encoded, double-encoded (query strings)
@@ -106,6 +111,19 @@ def mask_record(record: logging.LogRecord) -> logging.LogRecord:
     return record
 
 
+# The id of the request this thread is handling (checkout/observability.py sets and clears it).
+_request_id: ContextVar[str | None] = ContextVar("checkout_request_id", default=None)
+
+
+def current_request_id() -> str | None:
+    return _request_id.get()
+
+
+def set_request_id(value: str | None) -> None:
+    """Mark the current context as handling request `value` (None: no request)."""
+    _request_id.set(value)
+
+
 class MaskingFilter(logging.Filter):
     """Masks a record; for handlers created outside this process's record factory."""
 
@@ -125,14 +143,29 @@ def install_masking() -> None:
             return
 
         def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
-            return mask_record(current(*args, **kwargs))
+            record = current(*args, **kwargs)
+            record.request_id = _request_id.get()
+            return mask_record(record)
 
         factory._checkout_masking = True  # type: ignore[attr-defined]
         logging.setLogRecordFactory(factory)
 
 
+class RequestIdFilter(logging.Filter):
+    """Gives every record a `request_id` attribute ("-" outside a request) for text formats.
+
+    Records made by the masking factory already carry it; this covers any other record.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "request_id", None) is None:
+            record.request_id = _request_id.get() or "-"
+        return True
+
+
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line (CHECKOUT_LOG_FORMAT=json): time, level, logger, message."""
+    """One JSON object per line (CHECKOUT_LOG_FORMAT=json): time, level, logger, message,
+    and `request_id` on every line written while a request is handled."""
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -141,6 +174,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        request_id = getattr(record, "request_id", None) or _request_id.get()
+        if request_id and request_id != "-":
+            entry["request_id"] = request_id
         if record.exc_info:
             entry["exception"] = record.exc_text or self.formatException(record.exc_info)
         return mask_text(json.dumps(entry, ensure_ascii=False))
@@ -159,10 +195,13 @@ def configure_logging(level: int = logging.INFO, json_lines: bool | None = None)
         formatter: logging.Formatter = (
             JsonFormatter()
             if json_lines
-            else logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
+            else logging.Formatter(
+                "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
+            )
         )
         handler.setFormatter(formatter)
         handler.addFilter(MaskingFilter())
+        handler.addFilter(RequestIdFilter())
         root.addHandler(handler)
     root.setLevel(level)
     logging.getLogger("alembic").setLevel(logging.WARNING)  # its plugin chatter is noise
@@ -174,6 +213,7 @@ def secrets_of_config(settings: Any, raw: Mapping[str, Any] | None = None) -> li
     Plain API keys exist only in the raw config (settings keep their SHA-256).
     """
     values: list[Any] = [getattr(settings, "secret_key", None)]
+    values.append(getattr(settings, "metrics_token", None))
     for store in getattr(settings, "stores", {}).values():
         values.append(getattr(store, "link_secret", None))
         values.append(getattr(store, "webhook_secret", None))

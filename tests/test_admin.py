@@ -281,3 +281,94 @@ def test_create_operator_and_daily_summary_cli(live_app: LiveApp) -> None:
     assert summary.exit_code == 0, summary.output
     assert "shop\tpaypro_kr\t1\t1\t0\t0\tKRW 15000\tKRW 15000" in summary.output
     assert "waiting for review: 0" in summary.output
+
+
+def test_login_is_rate_limited_per_ip_and_failures_are_logged_without_password(
+    live_app: LiveApp, caplog: pytest.LogCaptureFixture
+) -> None:
+    add_operator(live_app)
+    wrong = "wrong-password-7Qx9"
+    for _ in range(10):  # the default [rate_limits] admin_login: 10/minute per IP
+        assert login(live_app, password=wrong).last_login.status_code == 401  # type: ignore[attr-defined]
+    # The 11th POST within the minute is refused before the password is checked, even the
+    # right one; the form itself (GET) still shows.
+    blocked = login(live_app).last_login  # type: ignore[attr-defined]
+    assert blocked.status_code == 429
+    assert re.fullmatch(r"[0-9a-f]{32}", blocked.headers["X-Request-Id"])  # refused, still traced
+    assert "Too many login attempts" in blocked.text and int(blocked.headers["Retry-After"]) > 0
+    assert "admin_operator_id" not in blocked.headers.get("Set-Cookie", "")
+    assert requests.get(f"{live_app.url}/admin/login", timeout=10).status_code == 200
+    with live_app.session() as session:
+        assert session.scalars(select(Operator)).one().last_login_at is None
+    # Only the login POST is limited: the same IP still reaches the shop API.
+    assert create_checkout(live_app.url)["status"] == "open"
+
+    refused = [r for r in caplog.records if r.getMessage().startswith("admin login refused")]
+    assert len(refused) == 10
+    assert all(
+        "name='alice'" in r.getMessage() and "ip=127.0.0.1" in r.getMessage() for r in refused
+    )
+    assert any("rate limit" in r.getMessage() for r in caplog.records)
+    assert wrong not in caplog.text and PASSWORD not in caplog.text
+
+
+def _attempt_row(checkout_id: str, provider: str, latency_ms: int | None, **extra: object):  # type: ignore[no-untyped-def]
+    from checkout.services.payments import new_trade_no
+
+    return PaymentAttempt(
+        checkout_id=checkout_id,
+        trade_no=new_trade_no(),
+        provider=provider,
+        method="x",
+        amount=15000,
+        currency="KRW",
+        status="pending",
+        provider_latency_ms=latency_ms,
+        **extra,
+    )
+
+
+def _provider_row(page: str, provider: str) -> str:
+    start_at = page.index(f'id="provider-{provider}"')
+    return page[start_at : page.index("</tr>", start_at)]
+
+
+def test_providers_page_shows_create_latency_percentiles(live_app: LiveApp) -> None:
+    from datetime import timedelta
+
+    from checkout.models import utcnow
+
+    # A real create call at Diamond Pay, slowed down by the sandbox: recorded on the attempt.
+    live_app.sandbox.state.inject_fault("diamondpay", "slow", delay=0.4)
+    diamond = next(f for f in FLOWS if f.name == "diamondpay_kr")
+    start(live_app, diamond)
+    with live_app.session() as session:
+        [slow] = session.scalars(select(PaymentAttempt)).all()
+        assert slow.provider_latency_ms is not None and 400 <= slow.provider_latency_ms < 5000
+        slow_ms = slow.provider_latency_ms
+
+    # paypro_kr: 20 attempts timed 10, 20, ... 200 ms, one not called yet, one from yesterday.
+    checkout = create_checkout(live_app.url)
+    with live_app.session() as session:
+        for ms in range(10, 201, 10):
+            session.add(_attempt_row(checkout["id"], "paypro_kr", ms))
+        session.add(_attempt_row(checkout["id"], "paypro_kr", None))
+        session.add(
+            _attempt_row(
+                checkout["id"], "paypro_kr", 99_999, created_at=utcnow() - timedelta(hours=25)
+            )
+        )
+        session.commit()
+
+    add_operator(live_app)
+    page = login(live_app).get(f"{live_app.url}/admin/providers").text
+    paypro = _provider_row(page, "paypro_kr")
+    assert '<td class="num">21</td>' in paypro  # attempts in the last 24 h
+    assert 'latency-p50">100 ms<' in paypro  # nearest rank: the 10th of 20
+    assert 'latency-p95">190 ms<' in paypro  # the 19th of 20
+    assert 'latency-samples">20<' in paypro
+    diamond_row = _provider_row(page, "diamondpay_kr")
+    assert f'latency-p50">{slow_ms} ms<' in diamond_row
+    assert f'latency-p95">{slow_ms} ms<' in diamond_row
+    teemopay = _provider_row(page, "teemopay_kr")
+    assert 'latency-p50">—<' in teemopay and 'latency-samples">0<' in teemopay

@@ -23,13 +23,15 @@ from tests.test_quickstart import free_port
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def wait_for(url: str, seconds: float = 30) -> None:
+def wait_for(url: str, seconds: float = 60) -> None:
+    """Until `url` answers. Generous: on a busy machine booting workers can take a while, and
+    gunicorn accepts connections before its workers are ready (a probe may time out)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
-            requests.get(url, timeout=2)
+            requests.get(url, timeout=5)
             return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):
             time.sleep(0.2)
     raise AssertionError(f"{url} did not come up")
 
@@ -100,3 +102,91 @@ def test_pay_through_gunicorn_sync_worker_and_separate_sandbox(gunicorn_app: str
             break
         time.sleep(0.1)
     assert status == "paid"
+
+
+def test_metrics_add_up_across_gunicorn_workers(tmp_path: Path) -> None:
+    """Four sync workers in multiprocess mode: /metrics, in whichever worker answers, counts
+    the requests every worker served; the directory is created by gunicorn.conf.py."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    port = free_port()
+    metrics_dir = tmp_path / "metrics" / "checkout"  # does not exist yet
+    env = {
+        **os.environ,
+        "CHECKOUT_INSTANCE_PATH": str(tmp_path / "instance"),
+        "CHECKOUT_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+        "DATABASE_URL": _database_url(tmp_path),
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+    }
+    env.pop("CHECKOUT_CONFIG", None)
+    flask = [sys.executable, "-m", "flask", "--app", "wsgi"]
+    subprocess.run([*flask, "db-upgrade"], env=env, cwd=ROOT, check=True, timeout=60)
+    log = (tmp_path / "gunicorn.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app",
+         "--workers", "4", "--worker-class", "sync", "--bind", f"127.0.0.1:{port}",
+         "--timeout", "30"],
+        env=env, cwd=ROOT, stdout=log, stderr=log,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(f"{base}/readyz")  # not /healthz: a probe that timed out may still count
+
+        def hit(_: int) -> str:
+            # A new connection each time, so the workers share the requests.
+            resp = requests.get(f"{base}/healthz", headers={"Connection": "close"}, timeout=10)
+            assert resp.status_code == 200
+            return resp.headers["X-Request-Id"]
+
+        ids: list[str] = []
+        deadline = time.monotonic() + 60
+        with ThreadPoolExecutor(8) as pool:
+            # Batches until several workers have served (each writes its own file; on a busy
+            # machine the other workers may still be booting at first).
+            while len(list(metrics_dir.glob("histogram_*.db"))) < 2:
+                assert time.monotonic() < deadline, "only one worker ever answered"
+                ids += pool.map(hit, range(20))
+        assert len(set(ids)) == len(ids)  # a fresh request id each time
+        for _ in range(3):  # each scrape may land on another worker: always the same sum
+            text = requests.get(f"{base}/metrics", timeout=10).text
+            samples = {
+                (s.name, tuple(sorted(s.labels.items()))): s.value
+                for family in text_string_to_metric_families(text)
+                for s in family.samples
+            }
+            key = (
+                "checkout_http_request_duration_seconds_count",
+                (("endpoint", "ops.healthz"), ("method", "GET"), ("status", "200")),
+            )
+            assert samples[key] == len(ids)
+            assert samples[("checkout_database_up", ())] == 1
+            assert samples[("checkout_checkouts", (("status", "paid"),))] == 0
+    finally:
+        proc.terminate()
+        proc.wait(15)
+        log.close()
+    output = (tmp_path / "gunicorn.log").read_text()
+    assert "Traceback" not in output, output
+
+
+def test_gunicorn_conf_drops_metric_files_of_ended_processes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import runpy
+
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait(10)
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir()
+    (metrics_dir / f"counter_{ended.pid}.db").write_bytes(b"")
+    (metrics_dir / f"histogram_{ended.pid}.db").write_bytes(b"")
+    (metrics_dir / f"counter_{os.getpid()}.db").write_bytes(b"")  # a running process
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(metrics_dir))
+    conf = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    conf["on_starting"](None)
+    assert sorted(p.name for p in metrics_dir.iterdir()) == [f"counter_{os.getpid()}.db"]
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "new" / "dir"))
+    conf["on_starting"](None)
+    assert (tmp_path / "new" / "dir").is_dir()

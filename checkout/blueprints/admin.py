@@ -134,7 +134,12 @@ def login() -> Any:
             )
             if operator is None:
                 error = "Wrong name or password."
-                current_app.logger.warning("admin login refused")
+                # Never the password; the name as typed (cut short), and where from.
+                current_app.logger.warning(
+                    "admin login refused name=%r ip=%s",
+                    (form.name.data or "")[:64],
+                    request.remote_addr,
+                )
             else:
                 session.clear()  # no fixation: a fresh session (and CSRF token) on login
                 session.permanent = True
@@ -504,3 +509,20 @@ def readyz() -> Any:
     if admin_service.database_ready(db.session):
         return Response("ready", mimetype="text/plain")
     return Response("database unavailable", status=503, mimetype="text/plain")
+
+
+@ops.get("/metrics")
+def metrics() -> Any:
+    """Prometheus metrics (checkout/metrics.py); `Bearer <metrics_token>` when one is set."""
+    from checkout.metrics import metrics_of
+
+    registry = metrics_of(current_app)
+    if not registry.authorized(request.headers.get("Authorization")):
+        return Response(
+            "metrics_token required",
+            status=401,
+            mimetype="text/plain",
+            headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+        )
+    body, content_type = registry.exposition()
+    return Response(body, content_type=content_type, headers={"Cache-Control": "no-store"})

@@ -8,6 +8,7 @@ from flask import Blueprint, Response, abort, current_app, request
 
 from checkout.app import catalog_of
 from checkout.db import db
+from checkout.metrics import metrics_of
 from checkout.services.notifications import receive_notify
 
 bp = Blueprint("notify", __name__, url_prefix="/notify")
@@ -26,4 +27,6 @@ def notify(instance: str) -> Any:
         body,
         request.remote_addr,
     )
+    # The verdict is final here: stored and committed before the answer goes out.
+    metrics_of(current_app).observe_notify(instance, str(result.verdict))
     return Response(result.body, status=result.status, content_type=result.content_type)

@@ -59,10 +59,13 @@ def index() -> Any:
 
 def _load(checkout_id: str, page: bool = False) -> Checkout:
     """The checkout, or 404. `page`: a shopper page the checkout's shop may frame."""
-    try:
-        checkout = get_checkout(db.session, checkout_id)
-    except NotFound:
-        abort(404)
+    # A read-only transaction, ended at once: shopper pages are mostly reads, and on SQLite a
+    # reader then does not queue on the write lock. Whatever writes next begins its own.
+    with db.reading() as session:
+        try:
+            checkout = get_checkout(session, checkout_id)
+        except NotFound:
+            abort(404)
     g.checkout_locale = checkout.locale
     if page:
         store = settings_of(current_app).stores.get(checkout.store_id)
@@ -70,6 +73,12 @@ def _load(checkout_id: str, page: bool = False) -> Checkout:
         g.embed_checkout_id = checkout.id
     expire_if_due(db.session, checkout)
     return checkout
+
+
+def _store_name(checkout: Checkout) -> str:
+    """The store's name from the configuration (what the stores row mirrors): no query."""
+    store = settings_of(current_app).stores.get(checkout.store_id)
+    return store.name if store is not None else checkout.store.name
 
 
 def _provider_today(rules: PayerRules) -> Any:
@@ -159,7 +168,7 @@ def checkout_page(checkout_id: str) -> Any:
     return render_template(
         "checkout.html",
         checkout=checkout,
-        store_name=checkout.store.name,
+        store_name=_store_name(checkout),
         methods=methods,
         method=method,
         form=form,
@@ -282,7 +291,7 @@ def continue_page(checkout_id: str) -> Any:
         "continue.html",
         checkout=checkout,
         cashier_url=url,
-        store_name=checkout.store.name,
+        store_name=_store_name(checkout),
         method_name=_method_name(live.method),
         locale=_current_locale(),
     )
@@ -339,7 +348,7 @@ def return_page(checkout_id: str) -> Any:
         checkout=checkout,
         attempt=attempt,
         final=final,
-        store_name=checkout.store.name,
+        store_name=_store_name(checkout),
         locale=_current_locale(),
     )
 

@@ -9,6 +9,8 @@ a JSON body on an error status is a business refusal) stays with each client.
 from __future__ import annotations
 
 import json
+import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -19,6 +21,33 @@ import requests
 from checkout.providers.base import ProviderConfig, ProviderError, ProviderTimeout
 
 JSON = "application/json"
+log = logging.getLogger(__name__)
+
+# Told about every call once it ends: (provider instance, seconds, outcome), where outcome is
+# "ok" (a 2xx answer), "http_3xx"/"http_4xx"/"http_5xx" (another answer), "timeout" (no
+# answer in time: the provider may have acted), "connect_timeout" (no connection),
+# "connection_error" (refused, reset, DNS, TLS) or "error" (anything else).
+# The app adds one that counts into its metrics (checkout/metrics.py).
+CallObserver = Callable[[str, float, str], None]
+_call_observers: list[CallObserver] = []
+
+
+def add_call_observer(observer: CallObserver) -> None:
+    """Tell `observer` about every provider call from now on (idempotent, process-wide)."""
+    if observer not in _call_observers:
+        _call_observers.append(observer)
+
+
+def _observe_call(provider: str, seconds: float, outcome: str) -> None:
+    for observer in _call_observers:
+        try:
+            observer(provider, seconds, outcome)
+        except Exception:  # counting must never fail a payment
+            log.warning("provider call observer failed", exc_info=True)
+
+
+def answer_outcome(status: int) -> str:
+    return "ok" if 200 <= status < 300 else f"http_{status // 100}xx"
 
 
 def compact_json(body: Any) -> bytes:
@@ -111,15 +140,20 @@ class ProviderHttp:
         if json_body is not None:
             send_headers["Content-Type"] = self.json_content_type
             data = self.encode_json(json_body)
+        started = time.perf_counter()
+        outcome = "error"
         try:
-            return self.session.request(
+            resp = self.session.request(
                 method,
                 self.base_url + path,
                 data=data,
                 headers=send_headers,
                 timeout=self.timeout,
             )
+            outcome = answer_outcome(resp.status_code)
+            return resp
         except requests.ConnectTimeout as exc:
+            outcome = "connect_timeout"
             # No connection, so no request reached the provider: a plain failure, safe to
             # retry, not an unknown outcome. (Checked before Timeout and ConnectionError,
             # which it also is.)
@@ -130,6 +164,7 @@ class ProviderHttp:
                 retryable=True,
             ) from exc
         except requests.Timeout as exc:
+            outcome = "timeout"
             # The request may have been taken: the services treat the outcome as unknown.
             raise ProviderTimeout(
                 self.provider,
@@ -138,6 +173,7 @@ class ProviderHttp:
                 retryable=True,
             ) from exc
         except requests.ConnectionError as exc:  # refused, reset, DNS, TLS
+            outcome = "connection_error"
             raise ProviderError(
                 self.provider,
                 self.messages.unreachable_code,
@@ -151,6 +187,8 @@ class ProviderHttp:
                 self._message(self.messages.other, method, path, exc),
                 retryable=True,
             ) from exc
+        finally:
+            _observe_call(self.provider, time.perf_counter() - started, outcome)
 
     def read_json(self, resp: requests.Response, *, code: str, message: str) -> Any:
         """The parsed body, or a retryable ProviderError(code, message) if it is not JSON."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -170,6 +171,11 @@ def notifies(session: Session, verdict: str = "", page: int = 1) -> tuple[list[N
 class ProviderStats:
     total: int = 0
     failed: int = 0
+    # The create call's latency (PaymentAttempt.provider_latency_ms) over the same attempts:
+    # how many have one, and the nearest-rank 50th and 95th percentiles in ms.
+    latency_samples: int = 0
+    latency_p50_ms: int | None = None
+    latency_p95_ms: int | None = None
 
     @property
     def error_rate(self) -> float | None:
@@ -177,20 +183,57 @@ class ProviderStats:
 
 
 def provider_stats(session: Session, now: datetime | None = None) -> dict[str, ProviderStats]:
-    """Attempts created in the last 24 h per provider instance, and how many failed."""
+    """Attempts created in the last 24 h per provider instance: how many, how many failed,
+    and the p50/p95 latency of their create calls.
+
+    Read from the database, so every gunicorn worker's attempts count.
+    """
     since = (now or utcnow()) - timedelta(hours=24)
     stats: dict[str, ProviderStats] = {}
     rows = session.execute(
-        select(PaymentAttempt.provider, PaymentAttempt.status, func.count())
+        select(
+            PaymentAttempt.provider,
+            PaymentAttempt.status,
+            func.count(),
+            func.count(PaymentAttempt.provider_latency_ms),
+        )
         .where(PaymentAttempt.created_at >= since)
         .group_by(PaymentAttempt.provider, PaymentAttempt.status)
     ).all()
-    for provider, status, n in rows:
+    for provider, status, n, timed in rows:
         entry = stats.setdefault(provider, ProviderStats())
         entry.total += n
+        entry.latency_samples += timed
         if status == AttemptStatus.FAILED:
             entry.failed += n
+    for provider, entry in stats.items():
+        if entry.latency_samples:
+            entry.latency_p50_ms = _latency_percentile(
+                session, provider, since, 0.50, entry.latency_samples
+            )
+            entry.latency_p95_ms = _latency_percentile(
+                session, provider, since, 0.95, entry.latency_samples
+            )
     return stats
+
+
+def _latency_percentile(
+    session: Session, provider: str, since: datetime, quantile: float, samples: int
+) -> int | None:
+    """The nearest-rank percentile: the smallest latency with `quantile` of the samples at or
+    below it. The database sorts and skips (SQLite has no percentile function)."""
+    rank = max(math.ceil(quantile * samples), 1)
+    return session.scalar(
+        select(PaymentAttempt.provider_latency_ms)
+        .where(
+            PaymentAttempt.provider == provider,
+            PaymentAttempt.created_at >= since,
+            PaymentAttempt.provider_latency_ms.is_not(None),
+        )
+        .order_by(PaymentAttempt.provider_latency_ms)
+        .offset(rank - 1)
+        .limit(1)
+    )
 
 
 def database_ready(session: Session) -> bool:

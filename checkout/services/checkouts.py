@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from checkout.config import StoreConfig
 from checkout.domain.money import CURRENCY_EXPONENT, Money
@@ -291,9 +291,16 @@ def _ensure_store(session: Session, store: StoreConfig) -> None:
 
 
 def get_checkout(session: Session, checkout_id: str, store_id: str | None = None) -> Checkout:
-    checkout = session.scalars(
-        select(Checkout).where(Checkout.id == checkout_id).options(selectinload(Checkout.attempts))
-    ).one_or_none()
+    # One round trip: the checkout and its attempts (a handful at most) in one joined query.
+    checkout = (
+        session.scalars(
+            select(Checkout)
+            .where(Checkout.id == checkout_id)
+            .options(joinedload(Checkout.attempts))
+        )
+        .unique()
+        .one_or_none()
+    )
     if checkout is None or (store_id is not None and checkout.store_id != store_id):
         raise NotFound("checkout_not_found", "No such checkout.")
     return checkout

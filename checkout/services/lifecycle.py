@@ -105,9 +105,36 @@ def lock_checkout(session: Session, checkout: Checkout) -> None:
     stale; deciding on it could overwrite a concurrent change or queue its event twice.
     Flushing first keeps this transaction's own unflushed changes.
     """
+    if _locked_here(session, checkout):
+        return  # read under lock earlier in this transaction: nobody else can have changed it
     session.flush()
     session.refresh(
         checkout, attribute_names=["status", "amount_paid", "event_seq"], with_for_update=True
+    )
+    mark_checkout_locked(session, checkout)
+
+
+_LOCKS = "checkout_row_locks"  # session.info: (transaction, ids of checkouts it locked)
+
+
+def mark_checkout_locked(session: Session, checkout: Checkout) -> None:
+    """The caller has just read `checkout` FOR UPDATE in the current transaction."""
+    transaction = session.get_transaction()
+    if transaction is None:
+        return
+    held = session.info.get(_LOCKS)
+    if held is None or held[0] is not transaction:
+        held = session.info[_LOCKS] = (transaction, set())
+    held[1].add(checkout.id)
+
+
+def _locked_here(session: Session, checkout: Checkout) -> bool:
+    held = session.info.get(_LOCKS)
+    return (
+        held is not None
+        and held[0] is session.get_transaction()
+        and held[0].is_active
+        and checkout.id in held[1]
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -120,6 +121,7 @@ def start_payment(
         description=checkout.description,
         expires_at=checkout.expires_at,
     )
+    started = time.perf_counter()
     try:
         result = provider.create_payment(request)
     except ProviderTimeout as error:
@@ -130,7 +132,7 @@ def start_payment(
             error.provider,
             attempt.trade_no,
         )
-        _record_unknown(session, attempt, error.code, error.message)
+        _record_unknown(session, attempt, error.code, error.message, _ms_since(started))
         return StartOutcome(attempt, resumed=False)
     except ProviderError as error:
         log.warning(
@@ -140,17 +142,25 @@ def start_payment(
             error.code,
             error.retryable,
         )
-        _record_failure(session, attempt, error.code, error.message)
+        _record_failure(session, attempt, error.code, error.message, _ms_since(started))
         raise PaymentNotStarted(attempt, error) from error
-    _record_result(session, attempt, result)
+    _record_result(session, attempt, result, _ms_since(started))
     if attempt.status == AttemptStatus.FAILED:
         raise PaymentNotStarted(attempt, None)
     return StartOutcome(attempt, resumed=False)
 
 
-def _record_failure(session: Session, attempt: PaymentAttempt, code: str, message: str) -> None:
+def _ms_since(started: float) -> int:
+    """Milliseconds since `started` (perf_counter): the provider's create latency."""
+    return round((time.perf_counter() - started) * 1000)
+
+
+def _record_failure(
+    session: Session, attempt: PaymentAttempt, code: str, message: str, latency_ms: int
+) -> None:
     session.expire_all()  # a notify may have changed the rows while the provider answered
     _lock(session, attempt)
+    attempt.provider_latency_ms = latency_ms
     attempt.failure_code = code[:64]
     attempt.failure_message = message[:500]
     if attempt.status == AttemptStatus.CREATING:
@@ -161,9 +171,12 @@ def _record_failure(session: Session, attempt: PaymentAttempt, code: str, messag
     session.commit()
 
 
-def _record_unknown(session: Session, attempt: PaymentAttempt, code: str, message: str) -> None:
+def _record_unknown(
+    session: Session, attempt: PaymentAttempt, code: str, message: str, latency_ms: int
+) -> None:
     session.expire_all()  # a notify may already have settled it while we waited
     _lock(session, attempt)
+    attempt.provider_latency_ms = latency_ms
     if attempt.status == AttemptStatus.CREATING:
         attempt.failure_code = code[:64]
         attempt.failure_message = message[:500]
@@ -173,9 +186,15 @@ def _record_unknown(session: Session, attempt: PaymentAttempt, code: str, messag
     session.commit()
 
 
-def _record_result(session: Session, attempt: PaymentAttempt, result: CreateResult) -> None:
-    session.expire_all()  # a notify may have changed the rows while the provider answered
+def _record_result(
+    session: Session, attempt: PaymentAttempt, result: CreateResult, latency_ms: int
+) -> None:
+    # A notify may have changed the attempt while the provider answered: re-read it under its
+    # lock. The checkout is re-read under its own lock if it has to move (reopen_if_idle).
+    if result.status == AttemptStatus.FAILED:
+        session.expire_all()  # reopen_if_idle looks at every attempt of the checkout
     _lock(session, attempt)
+    attempt.provider_latency_ms = latency_ms
     attempt.platform_trade_no = result.platform_trade_no
     attempt.provider_status = result.provider_status
     attempt.redirect_url = result.redirect_url
@@ -203,9 +222,12 @@ def _record_result(session: Session, attempt: PaymentAttempt, result: CreateResu
 
 
 def _lock(session: Session, attempt: PaymentAttempt) -> None:
-    """Re-read the attempt under a row lock, as the notify handler does."""
+    """Re-read the attempt under a row lock, as the notify handler does (one query)."""
     session.scalars(
-        select(PaymentAttempt).where(PaymentAttempt.id == attempt.id).with_for_update()
+        select(PaymentAttempt)
+        .where(PaymentAttempt.id == attempt.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     ).one()
 
 
