@@ -1,7 +1,17 @@
 """gunicorn's settings file: `gunicorn -c gunicorn.conf.py wsgi:app --workers 4 ...` (README).
 
-Only hooks and the access-log format live here; workers, threads and bind stay on the
-command line. Nothing here acts unless PROMETHEUS_MULTIPROC_DIR is set.
+The worker model lives here (docs/benchmarks.md says why and what it gives): gthread, 128
+threads per worker, and a worker accepts only as many connections as it has threads. A
+create-payment request spends almost all its time waiting for the provider (0.2 to 2 s), and
+a waiting thread holds no CPU, so 4 workers x 128 threads keep 512 shoppers' payments in
+flight while a page or a health check still finds a free thread; a worker with all threads
+busy stops accepting, so a new connection goes to one that has a free thread instead of
+queueing behind slow payments. Bind and the worker count stay on the command line
+(`--workers`, or WEB_CONCURRENCY). Each worker's database pool (`database_pool_size` +
+`database_max_overflow`, default 10 + 10) must fit PostgreSQL's max_connections times the
+workers: 4 workers x 20 stay under the default 100.
+
+Nothing else here acts unless PROMETHEUS_MULTIPROC_DIR is set.
 
 Metrics with several workers: set PROMETHEUS_MULTIPROC_DIR to a directory only this app's
 processes write (e.g. /run/checkout/metrics; created if missing) in gunicorn's environment.
@@ -15,6 +25,11 @@ from __future__ import annotations
 import glob
 import os
 import re
+
+worker_class = "gthread"
+threads = 128
+worker_connections = threads  # gthread queues what it accepted beyond its threads: don't
+workers = int(os.environ.get("WEB_CONCURRENCY") or 4)
 
 # With --access-logfile, each line ends with the request id the app answered.
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms request_id=%({x-request-id}o)s'

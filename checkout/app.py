@@ -47,7 +47,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         # Connections per process (PostgreSQL): `database_pool_size` kept open, up to
         # `database_max_overflow` more under load.
         DATABASE_POOL_SIZE=_non_negative_int(raw, "database_pool_size", 10),
-        DATABASE_MAX_OVERFLOW=_non_negative_int(raw, "database_max_overflow", 20),
+        DATABASE_MAX_OVERFLOW=_non_negative_int(raw, "database_max_overflow", 10),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SECURE=secure,
         SESSION_COOKIE_SAMESITE="Lax",

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 _reading: ContextVar[bool] = ContextVar("checkout_db_reading", default=False)
 
 
-def make_engine(url: str, pool_size: int = 10, max_overflow: int = 20) -> Engine:
+def make_engine(url: str, pool_size: int = 10, max_overflow: int = 10) -> Engine:
     """The engine for `url`. PostgreSQL: `pool_size` + `max_overflow` connections at most per
     process (every gunicorn worker has its own pool; keep workers x both < max_connections)."""
     if url.startswith("sqlite"):
@@ -55,7 +55,7 @@ class Database:
         engine = make_engine(
             app.config["DATABASE_URL"],
             pool_size=app.config.get("DATABASE_POOL_SIZE", 10),
-            max_overflow=app.config.get("DATABASE_MAX_OVERFLOW", 20),
+            max_overflow=app.config.get("DATABASE_MAX_OVERFLOW", 10),
         )
         app.extensions["db"] = BoundDatabase(engine, sessionmaker(engine, expire_on_commit=False))
         app.teardown_appcontext(self._close_session)

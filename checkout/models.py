@@ -12,6 +12,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -129,6 +130,8 @@ class Checkout(Base):
 
 class PaymentAttempt(Base):
     __tablename__ = "payment_attempts"
+    # PayPro's per-IP daily rule counts one IP's attempts since midnight before every create.
+    __table_args__ = (Index("ix_payment_attempts_payer_ip_created_at", "payer_ip", "created_at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     checkout_id: Mapped[str] = mapped_column(ForeignKey("checkouts.id"), index=True)
@@ -187,6 +190,26 @@ class StateEvent(Base):
     to_status: Mapped[str] = mapped_column(String(20))
     source: Mapped[str] = mapped_column(String(20))  # EventSource
     detail: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ProviderExchange(Base):
+    """One call to a provider for an attempt (create or query), as sent and as answered,
+    with payer details and signatures masked (checkout/services/exchanges.py)."""
+
+    __tablename__ = "provider_exchanges"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    attempt_id: Mapped[int] = mapped_column(ForeignKey("payment_attempts.id"), index=True)
+    provider: Mapped[str] = mapped_column(String(64))  # provider instance name
+    operation: Mapped[str] = mapped_column(String(20))  # create, query
+    http_method: Mapped[str] = mapped_column(String(10))
+    path: Mapped[str] = mapped_column(String(500))
+    request_body: Mapped[str | None] = mapped_column(Text)
+    response_status: Mapped[int | None] = mapped_column(Integer)  # None: no answer
+    response_body: Mapped[str | None] = mapped_column(Text)
+    outcome: Mapped[str] = mapped_column(String(32))  # ok, http_5xx, timeout, ...
+    duration_ms: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

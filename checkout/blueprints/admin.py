@@ -42,6 +42,7 @@ from checkout.models import (
     Operator,
     OperatorAction,
     PaymentAttempt,
+    ProviderExchange,
     StateEvent,
     WebhookDelivery,
     WebhookEvent,
@@ -261,6 +262,14 @@ def checkout(checkout_id: str) -> Any:
         if attempt_ids
         else []
     )
+    exchanges: dict[int, list[ProviderExchange]] = {}
+    if attempt_ids:
+        for x in session_.scalars(
+            select(ProviderExchange)
+            .where(ProviderExchange.attempt_id.in_(attempt_ids))
+            .order_by(ProviderExchange.id)
+        ):
+            exchanges.setdefault(x.attempt_id, []).append(x)
     webhook_events = session_.scalars(
         select(WebhookEvent).where(WebhookEvent.checkout_id == item.id).order_by(WebhookEvent.id)
     ).all()
@@ -280,6 +289,7 @@ def checkout(checkout_id: str) -> Any:
         notifies=notify_rows,
         webhook_events=webhook_events,
         deliveries=deliveries,
+        exchanges=exchanges,
         form=ActionForm(),
         live=item.live_attempt(),
     )

@@ -275,7 +275,6 @@ def apply_update(
         if current == AttemptStatus.UNKNOWN and target == AttemptStatus.PENDING:
             set_attempt_status(session, attempt, target, source=source)
             attempt.provider_status = update.provider_status
-            session.flush()
             return Verdict.ACCEPTED
         return Verdict.NO_CHANGE
 
@@ -306,8 +305,7 @@ def apply_update(
             set_checkout_status(session, checkout, settled, source=source)
     else:
         reopen_if_idle(session, checkout, source=source, now=now)
-    session.flush()
-    return Verdict.ACCEPTED
+    return Verdict.ACCEPTED  # written by the caller's commit, in one flush
 
 
 def _flag(existing: str | None, reason: str) -> str:

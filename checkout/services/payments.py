@@ -23,9 +23,11 @@ from checkout.providers.base import (
     ProviderError,
     ProviderTimeout,
 )
+from checkout.providers.http import Exchange, capture_exchanges
 from checkout.services.catalog import Catalog
 from checkout.services.checkouts import expire_if_due, get_checkout
 from checkout.services.errors import CheckoutClosed, InvalidRequest
+from checkout.services.exchanges import record_exchanges
 from checkout.services.lifecycle import (
     claim_checkout,
     record_attempt_created,
@@ -122,29 +124,33 @@ def start_payment(
         expires_at=checkout.expires_at,
     )
     started = time.perf_counter()
-    try:
-        result = provider.create_payment(request)
-    except ProviderTimeout as error:
-        # The request may have reached the provider: the payment may exist there. Failing
-        # it would let the shopper pay twice, so it stays live until a query tells.
-        log.warning(
-            "create_payment timed out provider=%s trade_no=%s: outcome unknown",
-            error.provider,
-            attempt.trade_no,
-        )
-        _record_unknown(session, attempt, error.code, error.message, _ms_since(started))
-        return StartOutcome(attempt, resumed=False)
-    except ProviderError as error:
-        log.warning(
-            "create_payment failed provider=%s trade_no=%s code=%s retryable=%s",
-            error.provider,
-            attempt.trade_no,
-            error.code,
-            error.retryable,
-        )
-        _record_failure(session, attempt, error.code, error.message, _ms_since(started))
-        raise PaymentNotStarted(attempt, error) from error
-    _record_result(session, attempt, result, _ms_since(started))
+    # The calls as sent and answered are stored with the outcome, for the operators.
+    with capture_exchanges() as exchanges:
+        try:
+            result = provider.create_payment(request)
+        except ProviderTimeout as error:
+            # The request may have reached the provider: the payment may exist there.
+            # Failing it would let the shopper pay twice, so it stays live until a query tells.
+            log.warning(
+                "create_payment timed out provider=%s trade_no=%s: outcome unknown",
+                error.provider,
+                attempt.trade_no,
+            )
+            latency = _ms_since(started)
+            _record_unknown(session, attempt, error.code, error.message, latency, exchanges)
+            return StartOutcome(attempt, resumed=False)
+        except ProviderError as error:
+            log.warning(
+                "create_payment failed provider=%s trade_no=%s code=%s retryable=%s",
+                error.provider,
+                attempt.trade_no,
+                error.code,
+                error.retryable,
+            )
+            latency = _ms_since(started)
+            _record_failure(session, attempt, error.code, error.message, latency, exchanges)
+            raise PaymentNotStarted(attempt, error) from error
+    _record_result(session, attempt, result, _ms_since(started), exchanges)
     if attempt.status == AttemptStatus.FAILED:
         raise PaymentNotStarted(attempt, None)
     return StartOutcome(attempt, resumed=False)
@@ -156,11 +162,17 @@ def _ms_since(started: float) -> int:
 
 
 def _record_failure(
-    session: Session, attempt: PaymentAttempt, code: str, message: str, latency_ms: int
+    session: Session,
+    attempt: PaymentAttempt,
+    code: str,
+    message: str,
+    latency_ms: int,
+    exchanges: list[Exchange],
 ) -> None:
     session.expire_all()  # a notify may have changed the rows while the provider answered
     _lock(session, attempt)
     attempt.provider_latency_ms = latency_ms
+    record_exchanges(session, attempt.id, "create", exchanges)
     attempt.failure_code = code[:64]
     attempt.failure_message = message[:500]
     if attempt.status == AttemptStatus.CREATING:
@@ -172,11 +184,17 @@ def _record_failure(
 
 
 def _record_unknown(
-    session: Session, attempt: PaymentAttempt, code: str, message: str, latency_ms: int
+    session: Session,
+    attempt: PaymentAttempt,
+    code: str,
+    message: str,
+    latency_ms: int,
+    exchanges: list[Exchange],
 ) -> None:
     session.expire_all()  # a notify may already have settled it while we waited
     _lock(session, attempt)
     attempt.provider_latency_ms = latency_ms
+    record_exchanges(session, attempt.id, "create", exchanges)
     if attempt.status == AttemptStatus.CREATING:
         attempt.failure_code = code[:64]
         attempt.failure_message = message[:500]
@@ -187,7 +205,11 @@ def _record_unknown(
 
 
 def _record_result(
-    session: Session, attempt: PaymentAttempt, result: CreateResult, latency_ms: int
+    session: Session,
+    attempt: PaymentAttempt,
+    result: CreateResult,
+    latency_ms: int,
+    exchanges: list[Exchange],
 ) -> None:
     # A notify may have changed the attempt while the provider answered: re-read it under its
     # lock. The checkout is re-read under its own lock if it has to move (reopen_if_idle).
@@ -195,6 +217,7 @@ def _record_result(
         session.expire_all()  # reopen_if_idle looks at every attempt of the checkout
     _lock(session, attempt)
     attempt.provider_latency_ms = latency_ms
+    record_exchanges(session, attempt.id, "create", exchanges)
     attempt.platform_trade_no = result.platform_trade_no
     attempt.provider_status = result.provider_status
     attempt.redirect_url = result.redirect_url

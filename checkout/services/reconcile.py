@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -30,8 +30,10 @@ from checkout.domain.states import (
 )
 from checkout.models import Checkout, PaymentAttempt, utcnow
 from checkout.providers.base import OrderNotFound, PaymentUpdate, ProviderError
+from checkout.providers.http import Exchange, capture_exchanges
 from checkout.services.catalog import Catalog
 from checkout.services.checkouts import expire_if_due, get_checkout
+from checkout.services.exchanges import record_exchanges
 from checkout.services.lifecycle import (
     Verdict,
     apply_update,
@@ -111,6 +113,7 @@ class _Answer:
     update: PaymentUpdate | None = None
     not_found: bool = False
     error: str | None = None  # the query failed: nothing is known
+    exchanges: tuple[Exchange, ...] = ()  # the calls as sent and answered
 
 
 def reconcile_due(
@@ -196,15 +199,17 @@ def _ask(catalog: Catalog, due: _Due) -> _Answer:
     provider = catalog.providers.get(due.provider)
     if provider is None:
         return _Answer(error=f"provider {due.provider!r} is not configured")
-    try:
-        return _Answer(update=provider.query_payment(due.trade_no, due.platform_trade_no))
-    except OrderNotFound:
-        return _Answer(not_found=True)
-    except ProviderError as exc:
-        log.warning(
-            "query failed provider=%s trade_no=%s code=%s", due.provider, due.trade_no, exc.code
-        )
-        return _Answer(error=f"{exc.code}: {exc.message}")
+    with capture_exchanges() as calls:
+        try:
+            answer = _Answer(update=provider.query_payment(due.trade_no, due.platform_trade_no))
+        except OrderNotFound:
+            answer = _Answer(not_found=True)
+        except ProviderError as exc:
+            log.warning(
+                "query failed provider=%s trade_no=%s code=%s", due.provider, due.trade_no, exc.code
+            )
+            answer = _Answer(error=f"{exc.code}: {exc.message}")
+    return replace(answer, exchanges=tuple(calls))
 
 
 def _apply_answer(
@@ -215,6 +220,7 @@ def _apply_answer(
         select(PaymentAttempt).where(PaymentAttempt.id == attempt_id).with_for_update()
     ).one()
     before = attempt.status
+    record_exchanges(session, attempt.id, "query", answer.exchanges)
     attempt.last_queried_at = now
     attempt.last_query_error = answer.error[:200] if answer.error else None
     if answer.update is not None:

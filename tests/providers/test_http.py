@@ -138,3 +138,71 @@ def test_every_call_passes_the_timeouts(server_url: str) -> None:
         http.request("GET", "/slow")
     assert len(session.calls) == 4
     assert all(call["timeout"] == (CONNECT_TIMEOUT, READ_TIMEOUT) for call in session.calls)
+
+
+def test_the_environment_is_read_once_per_provider(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Proxy and CA bundle come from the environment when the client is built; no_proxy
+    exempts a host; later changes to the environment do not leak into calls."""
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    monkeypatch.setenv("NO_PROXY", "sandbox.local")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/provider-ca.pem")
+    proxied = ProviderHttp("paypro_kr", "https://api.paypro.example/v1", connect_timeout=1,
+                           read_timeout=1)  # fmt: skip
+    exempt = ProviderHttp("diamond", "https://sandbox.local/api", connect_timeout=1,
+                          read_timeout=1)  # fmt: skip
+    assert proxied.session.proxies.get("https") == "http://proxy.internal:3128"
+    assert "https" not in exempt.session.proxies
+    assert proxied.session.verify == "/etc/ssl/provider-ca.pem"
+    assert proxied.session.trust_env is False  # nothing re-read per request
+
+
+def test_concurrent_calls_reuse_their_connections() -> None:
+    """More calls at once than requests' default pool (10) to a keep-alive server: the
+    connections are kept, so a second round of as many calls opens none (the server sees
+    the same client ports). With the default pool, ten of them would be new."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from checkout.providers.http import POOL_MAXSIZE
+
+    calls = 20
+    ports: set[int] = set()
+    barrier = threading.Barrier(calls)
+
+    class KeepAlive(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # werkzeug's server always closes; this one keeps
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            ports.add(self.client_address[1])
+            barrier.wait(10)  # all calls in flight at once
+            body = b'{"ok": true}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), KeepAlive)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{server.server_port}/v1"
+        http = ProviderHttp("paypro_kr", base, connect_timeout=2, read_timeout=10)
+
+        def call() -> None:
+            http.request("POST", "/ping", json_body={})
+
+        for _round in range(2):
+            threads = [threading.Thread(target=call) for _ in range(calls)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(15)
+        assert len(ports) == calls <= POOL_MAXSIZE
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -1,0 +1,102 @@
+"""Provider calls kept per attempt for the operator console, masked before they are stored.
+
+What a provider was sent and what it answered is what an operator needs when a shop says
+"the customer paid but the order is open". Both go through one mask before they reach the
+database: payer details (names, mobile, e-mail, birth date, IP) are shortened to a hint,
+signatures, tokens and keys are hidden, and whatever slipped through is masked again as log
+lines are (e-mails, mobile numbers, configured secrets).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from checkout.logging_setup import mask_text
+from checkout.models import ProviderExchange
+from checkout.providers.http import Exchange
+
+BODY_LIMIT = 8000  # characters kept of each body
+
+# Keys (lower case, without "_" and "-") whose values are personal data.
+PERSONAL_KEYS = frozenset(
+    {
+        "name", "firstname", "lastname", "fullname", "realname", "payer", "payername",
+        "username", "customername", "mobile", "mobileno", "phone", "phoneno", "phonenumber",
+        "tel", "email", "mail", "dateofbirth", "birthdate", "birthday", "dob", "ipaddress",
+        "ip", "clientip", "payerip", "idnumber", "idcard",
+    }
+)  # fmt: skip
+# Keys that hold credentials or signatures, wherever the word appears in them.
+SECRET_KEY_PARTS = re.compile(r"sign|token|secret|password|apikey|privatekey|authorization")
+
+
+def _normal(key: str) -> str:
+    return key.lower().replace("_", "").replace("-", "")
+
+
+def _hint(value: Any) -> str:
+    text = str(value)
+    if not text:
+        return text
+    return f"{text[0]}***" if len(text) > 2 else "***"
+
+
+def mask_value(key: str, value: Any) -> Any:
+    normal = _normal(key)
+    if SECRET_KEY_PARTS.search(normal):
+        return "***" if value not in (None, "") else value
+    if normal in PERSONAL_KEYS and isinstance(value, str | int) and value != "":
+        return _hint(value)
+    return mask_structure(value)
+
+
+def mask_structure(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {key: mask_value(str(key), value) for key, value in data.items()}
+    if isinstance(data, list):
+        return [mask_structure(item) for item in data]
+    return data
+
+
+def mask_body(body: bytes | None) -> str | None:
+    """A provider body as it may be shown and stored: JSON with personal and secret values
+    masked by key, anything else masked as log text; cut to BODY_LIMIT characters."""
+    if body is None:
+        return None
+    text = body.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        masked = text
+    else:
+        masked = json.dumps(mask_structure(parsed), ensure_ascii=False)
+    masked = mask_text(masked)
+    if len(masked) > BODY_LIMIT:
+        masked = masked[:BODY_LIMIT] + f"... ({len(masked) - BODY_LIMIT} more characters)"
+    return masked
+
+
+def record_exchanges(
+    session: Session, attempt_id: int, operation: str, exchanges: Iterable[Exchange]
+) -> None:
+    """Add the calls to the caller's transaction (kept if and only if it commits)."""
+    for exchange in exchanges:
+        session.add(
+            ProviderExchange(
+                attempt_id=attempt_id,
+                provider=exchange.provider,
+                operation=operation,
+                http_method=exchange.method[:10],
+                path=exchange.path[:500],
+                request_body=mask_body(exchange.request_body),
+                response_status=exchange.status,
+                response_body=mask_body(exchange.response_body),
+                outcome=exchange.outcome[:32],
+                duration_ms=round(exchange.seconds * 1000),
+            )
+        )
