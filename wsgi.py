@@ -5,3 +5,7 @@ from checkout.logging_setup import configure_logging
 
 configure_logging()
 app = create_app()
+# Compile every template now, in each worker as it starts, not in the first requests: a
+# cold worker would otherwise compile the same page in many threads at once.
+for name in app.jinja_env.list_templates(extensions=["html"]):
+    app.jinja_env.get_template(name)

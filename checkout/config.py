@@ -20,9 +20,9 @@ from checkout.providers.base import MethodConfig, ProviderConfig
 
 BUNDLED_SANDBOX_CONFIG = Path(__file__).with_name("sandbox.toml")
 ENV_PREFIX = "CHECKOUT__"  # CHECKOUT__PROVIDERS__PAYPRO_KR__APP_SECRET=... overrides a key
-# [rate_limits]: the checkout form's POST per client IP, the API per API key, notify per
-# provider instance and IP (providers retry in bursts: generous), the operator login's POST
-# per client IP (password guessing).
+# [rate_limits]: the checkout form's POST per client IP, the API per API key, refused or
+# repeated notifies per provider instance and IP (providers retry in bursts: generous), the
+# operator login's POST per client IP (password guessing).
 DEFAULT_RATE_LIMITS = {
     "checkout_form": "20/minute",
     "api": "120/minute",

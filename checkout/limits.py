@@ -8,22 +8,31 @@ Several instances share counters through `rate_limit_storage_uri` (e.g. Redis).
 |---|---|---|
 | `checkout_form` | POST of the checkout form (`/c/<id>`) | client IP |
 | `api` | every `/api/v1/...` call | API key (unknown keys: client IP) |
-| `notify` | `POST /notify/<instance>` | provider instance and IP |
+| `notify` | refused or repeated notifies (`POST /notify/<instance>`) | instance and IP |
 | `admin_login` | `POST /admin/login` (the operator console's password form) | client IP |
 
 Answers over a limit are 429 with `Retry-After`: JSON `{"error": ...}` for the API, a page
 for shoppers, plain text for providers (which retry by themselves), the login page for
 operators.
+
+Notifies are limited by what they turn out to be, not by how many arrive: a provider that
+sends thousands of genuine notifies on a sale day must never be slowed, while a source of
+forged, malformed, unknown or replayed ones is cut off before anything of its is stored.
+`NotifyGuard` counts only those, and looks up the shared counter only for a source it has
+seen refused (a genuine notify costs no storage round trip).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from typing import Any
 
 from flask import Flask, Response, current_app, jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_limiter import Limiter, RateLimitExceeded
+from limits import RateLimitItem, parse_many
 
 from checkout.config import Settings, hash_api_key
 
@@ -45,14 +54,74 @@ def api_key_identity() -> str:
     return "ip:" + client_ip()
 
 
-def notify_identity() -> str:
-    instance = (request.view_args or {}).get("instance", "")
+class NotifyGuard:
+    """The `notify` limit: refused or repeated notifies per provider instance and client IP.
+
+    `allows` is asked before a notify is read or stored; `count_refusal` after one was
+    refused (bad signature, malformed, unknown trade) or told us nothing new (a duplicate,
+    a conflict, an unusable amount). Counters live in the limiter's storage (shared through
+    Redis by every worker and host); this process remembers which sources it has counted,
+    and asks the storage only about those, for as long as the longest window lasts.
+    """
+
+    def __init__(self, limiter: Limiter, limit: str, key_prefix: str) -> None:
+        self._limiter = limiter
+        self.items: list[RateLimitItem] = sorted(parse_many(limit))
+        self._key_prefix = key_prefix
+        self._window = max(item.get_expiry() for item in self.items)
+        self._suspects: dict[str, float] = {}  # identity -> monotonic time to forget it
+        self._lock = threading.Lock()
+
+    def _keys(self, identity: str) -> tuple[str, ...]:
+        return (self._key_prefix, identity, "notify") if self._key_prefix else (identity, "notify")
+
+    def _suspect(self, identity: str) -> bool:
+        until = self._suspects.get(identity)
+        if until is None:
+            return False
+        if time.monotonic() < until:
+            return True
+        with self._lock:
+            self._suspects.pop(identity, None)
+        return False
+
+    def retry_after(self, identity: str) -> int | None:
+        """None if `identity` may send; else the seconds until its counter lets it again."""
+        if not self._suspect(identity):
+            return None
+        strategy = self._limiter.limiter  # the in-memory fallback while Redis is away
+        keys = self._keys(identity)
+        try:
+            for item in self.items:
+                if not strategy.test(item, *keys):
+                    reset_at, _remaining = strategy.get_window_stats(item, *keys)
+                    return max(1, int(reset_at - time.time()) + 1)
+        except Exception:  # storage down: a provider's notify is never refused for that
+            log.warning("notify limit: counter unavailable", exc_info=True)
+        return None
+
+    def count_refusal(self, identity: str) -> None:
+        with self._lock:
+            self._suspects[identity] = time.monotonic() + self._window
+        strategy = self._limiter.limiter
+        for item in self.items:
+            try:
+                strategy.hit(item, *self._keys(identity))
+            except Exception:  # storage down: refuse nothing rather than fail the notify
+                log.warning("notify limit: counter unavailable", exc_info=True)
+
+
+def notify_identity(instance: str) -> str:
     return f"{instance}:{client_ip()}"
+
+
+def notify_guard(app: Flask) -> NotifyGuard:
+    return app.extensions["checkout_notify_guard"]
 
 
 def init_limits(app: Flask, settings: Settings) -> Limiter:
     """Bind a fresh Limiter to `app` with the configured storage and limits."""
-    from checkout.blueprints import admin, api, notify, pages
+    from checkout.blueprints import admin, api, pages
 
     limiter = Limiter(
         key_func=client_ip,
@@ -73,7 +142,7 @@ def init_limits(app: Flask, settings: Settings) -> Limiter:
         limits["checkout_form"], "checkout_form", methods=["POST"], key_func=client_ip
     )(pages.bp)
     limiter.shared_limit(limits["api"], "api", key_func=api_key_identity)(api.bp)
-    limiter.shared_limit(limits["notify"], "notify", key_func=notify_identity)(notify.bp)
+    # Notifies: NotifyGuard, asked by the view (see the module's docstring).
     # Password guessing: the login form's POST per client IP. The view is wrapped in this
     # app only (Flask-Limiter checks a decorated limit when the wrapper runs).
     login_endpoint = f"{admin.bp.name}.{admin.login.__name__}"
@@ -88,8 +157,18 @@ def init_limits(app: Flask, settings: Settings) -> Limiter:
 
     limiter.init_app(app)
     app.extensions["checkout_limiter"] = limiter
+    app.extensions["checkout_notify_guard"] = NotifyGuard(
+        limiter, limits["notify"], settings.rate_limit_key_prefix
+    )
     app.register_error_handler(RateLimitExceeded, too_many_requests)
     return limiter
+
+
+def notify_too_many(retry_after: int) -> Response:
+    """Plain text for providers, which retry by themselves."""
+    response = Response("Too Many Requests", 429, mimetype="text/plain")
+    response.headers["Retry-After"] = str(retry_after)
+    return response
 
 
 def too_many_requests(error: RateLimitExceeded) -> Any:
@@ -105,8 +184,8 @@ def too_many_requests(error: RateLimitExceeded) -> Any:
         )
         response.status_code = 429
         return response
-    if request.path.startswith("/notify/"):
-        return Response("Too Many Requests", 429, mimetype="text/plain")
+    if request.path.startswith("/notify/"):  # not reached: the notify view answers itself
+        return notify_too_many(60)
     if request.path.startswith("/admin/"):
         from checkout.blueprints.admin import LoginForm
 

@@ -19,7 +19,14 @@ from checkout.services.ip_limits import day_start_utc
 from checkout.services.payments import new_trade_no
 from tests.conftest import LiveApp
 from tests.support.app_config import TEST_API_KEY_NEXT
-from tests.support.shopper import FLOWS, Shopper, api_headers, create_checkout, get_checkout
+from tests.support.shopper import (
+    FLOWS,
+    KR_PAYER,
+    Shopper,
+    api_headers,
+    create_checkout,
+    get_checkout,
+)
 
 PAYPRO_KR = FLOWS[0]  # KakaoPay through paypro_kr
 TEEMOPAY = next(f for f in FLOWS if f.name == "teemopay_kr")
@@ -186,9 +193,39 @@ def test_notify_is_limited_per_instance_and_ip(live_app: LiveApp) -> None:
     assert resp.text == "Too Many Requests"
     with live_app.session() as session:
         assert session.scalar(select(func.count(NotifyMessage.id))) == 2  # the 429 stored nothing
+    assert int(resp.headers["Retry-After"]) > 0
     # Another provider instance is counted apart.
     other = requests.post(f"{live_app.url}/notify/teemopay_kr", data=b"{", timeout=10)
     assert other.status_code == 400
+
+
+@pytest.mark.app_config(rate_limits={"notify": "2/minute"})
+def test_genuine_notifies_are_never_limited_but_replays_are(live_app: LiveApp) -> None:
+    """A provider's burst of genuine notifies is never slowed (a sale day); copies of one it
+    already sent (a replay) are counted like forged ones, and over the limit the source is
+    refused before anything is stored."""
+    from tests.test_concurrent_notify import paid_notify
+
+    secret = live_app.app.extensions["settings"].providers["paypro_kr"].settings["app_secret"]
+    url = f"{live_app.url}/notify/paypro_kr"
+    sent = []
+    # More than the limit, each for a different payment (PayPro itself allows an IP 3 paid a day).
+    for _ in range(3):
+        checkout = create_checkout(live_app.url, amount=15000, currency="KRW")
+        assert Shopper(checkout["url"]).submit("kakaopay", KR_PAYER).status_code == 303
+        with live_app.session() as session:
+            attempt = session.scalars(
+                select(PaymentAttempt).where(PaymentAttempt.checkout_id == checkout["id"])
+            ).one()
+        body, headers = paid_notify(attempt.trade_no, attempt.platform_trade_no or "", secret)
+        resp = requests.post(url, data=body, headers=headers, timeout=10)
+        assert (resp.status_code, resp.text) == (200, "OK")
+        sent.append((body, headers))
+    replay = [requests.post(url, data=sent[0][0], headers=sent[0][1], timeout=10) for _ in range(3)]
+    assert [r.status_code for r in replay] == [200, 200, 429]  # two duplicates, then refused
+    with live_app.session() as session:
+        verdicts = session.scalars(select(NotifyMessage.verdict)).all()
+    assert sorted(verdicts) == ["accepted"] * 3 + ["duplicate"] * 2
 
 
 def _app_config(tmp_path, teemopay_keys, **overrides):  # type: ignore[no-untyped-def]
