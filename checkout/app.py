@@ -11,6 +11,7 @@ from typing import Any
 from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from checkout.concurrency import CreateTurns
 from checkout.config import Settings, build_settings, load_raw
 from checkout.extensions import babel, csrf, db
 from checkout.logging_setup import install_masking, register_secrets, secrets_of_config
@@ -20,6 +21,9 @@ from checkout.services.catalog import Catalog
 from checkout.services.checkouts import SUPPORTED_LOCALES
 
 ROOT = Path(__file__).resolve().parent.parent
+# Payment creations at work at once per process: enough to keep 2 cores busy between their
+# database round trips, few enough that a page never queues behind hundreds of them.
+DEFAULT_CREATE_TURNS = 8
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -80,6 +84,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         name: build_provider(cfg) for name, cfg in settings.providers.items()
     }
     app.extensions["catalog"] = Catalog(providers, settings.methods)
+    # Payment creations at work at once in this process (checkout/concurrency.py).
+    app.extensions["create_turns"] = CreateTurns(
+        _non_negative_int(raw, "create_payment_turns", DEFAULT_CREATE_TURNS)
+    )
 
     db.init_app(app)
     csrf.init_app(app)
@@ -223,6 +231,10 @@ def _refuse_nul(app: Flask) -> None:
             error = {"code": "invalid_request", "message": "NUL characters are not accepted."}
             return jsonify(error=error), 400
         return "NUL characters are not accepted.", 400
+
+
+def create_turns_of(app: Flask) -> CreateTurns:
+    return app.extensions["create_turns"]
 
 
 def settings_of(app: Flask) -> Settings:

@@ -24,7 +24,7 @@ from flask import (
 )
 from flask_babel import gettext as _
 
-from checkout.app import catalog_of, settings_of
+from checkout.app import catalog_of, create_turns_of, settings_of
 from checkout.db import db
 from checkout.domain.states import ATTEMPT_FINAL, CHECKOUT_FINAL, AttemptStatus, CheckoutStatus
 from checkout.forms import PaymentForm, check_form_token, form_token, visible_fields
@@ -87,6 +87,15 @@ def _provider_today(rules: PayerRules) -> Any:
 
 @bp.route("/c/<checkout_id>", methods=["GET", "POST"])
 def checkout_page(checkout_id: str) -> Any:
+    if request.method != "POST":
+        return _checkout_page(checkout_id)
+    # A submitted form may start a payment: it works in turns with the other payments of this
+    # process, and gives its turn back while the provider answers (checkout/concurrency.py).
+    with create_turns_of(current_app).taken():
+        return _checkout_page(checkout_id)
+
+
+def _checkout_page(checkout_id: str) -> Any:
     checkout = _load(checkout_id, page=True)
     if checkout.status in CHECKOUT_FINAL:
         return redirect(url_for(".return_page", checkout_id=checkout.id), 303)
@@ -151,6 +160,8 @@ def checkout_page(checkout_id: str) -> Any:
                     payer,
                     notify_url=f"{settings.public_base_url}/notify/{method.provider}",
                     return_url=f"{settings.public_base_url}/c/{checkout.id}/return",
+                    waiting=create_turns_of(current_app).given_back,
+                    loaded=checkout,
                 )
             except IpLimitReached as exc:
                 error = exc.message
@@ -195,7 +206,8 @@ def _check_ip_limit(checkout: Checkout, instance: str, payer_ip: str) -> None:
     config = providers.get(instance)
     if config is None:
         return
-    verdict = check_paypro_ip(db.session, providers, config, payer_ip)
+    with db.reading() as session:  # a read: no write lock (SQLite) or transaction yet
+        verdict = check_paypro_ip(session, providers, config, payer_ip)
     if verdict.allowed:
         return
     if verdict.reason == "successes":

@@ -7,6 +7,7 @@ from enum import StrEnum
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from checkout.domain.states import (
     ATTEMPT_FINAL,
@@ -167,16 +168,27 @@ def claim_checkout(session: Session, checkout: Checkout) -> bool:
     A conditional UPDATE rather than read-then-write: only one of several simultaneous
     submits can match `status = 'open'` (SQLite has no row locks to rely on).
     """
+    now = utcnow()
     claimed = session.execute(
         update(Checkout)
         .where(Checkout.id == checkout.id, Checkout.status == CheckoutStatus.OPEN)
-        .values(status=CheckoutStatus.PENDING, updated_at=utcnow())
-    ).rowcount
-    if claimed != 1:
+        .values(status=CheckoutStatus.PENDING, updated_at=now)
+        .returning(Checkout.amount_paid, Checkout.event_seq)
+        .execution_options(synchronize_session=False)
+    ).one_or_none()
+    if claimed is None:
         return False
-    # The UPDATE holds the row lock; reload status and the event counter, then record the
-    # change and queue checkout.pending in the attempt's transaction.
-    lock_checkout(session, checkout)
+    # The UPDATE holds the row lock and returned what the checkout holds now: take it as
+    # read under the lock (no second query), then record the change and queue
+    # checkout.pending in the attempt's transaction.
+    for name, value in (
+        ("status", CheckoutStatus.PENDING),
+        ("updated_at", now),
+        ("amount_paid", claimed.amount_paid),
+        ("event_seq", claimed.event_seq),
+    ):
+        set_committed_value(checkout, name, value)
+    mark_checkout_locked(session, checkout)
     _record_event(
         session,
         checkout.id,

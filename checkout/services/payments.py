@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -14,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from checkout.domain.money import Money
 from checkout.domain.states import CHECKOUT_FINAL, AttemptStatus, EventSource
-from checkout.models import PaymentAttempt
+from checkout.models import Checkout, PaymentAttempt
 from checkout.providers.base import (
     CreateResult,
     Payer,
@@ -72,8 +74,21 @@ def start_payment(
     payer: Payer,
     notify_url: str,
     return_url: str,
+    *,
+    waiting: Callable[[], AbstractContextManager[Any]] = nullcontext,
+    loaded: Checkout | None = None,
 ) -> StartOutcome:
-    checkout = get_checkout(session, checkout_id)
+    """Create the attempt, call the provider, record its answer (two transactions).
+
+    `waiting` wraps the provider call (the web layer gives back its turn there:
+    checkout/concurrency.py). `loaded`: the checkout as the caller read it in this request;
+    reused unless it has a live attempt (then read again: what to resume must be current).
+    A stale copy is otherwise harmless: the claim below only moves a checkout that is open.
+    """
+    if loaded is not None and loaded.id == checkout_id and loaded.live_attempt() is None:
+        checkout = loaded
+    else:
+        checkout = get_checkout(session, checkout_id)
     expire_if_due(session, checkout)
     if checkout.status in CHECKOUT_FINAL:
         raise CheckoutClosed("checkout_closed", f"This checkout is {checkout.status}.")
@@ -127,7 +142,8 @@ def start_payment(
     # The calls as sent and answered are stored with the outcome, for the operators.
     with capture_exchanges() as exchanges:
         try:
-            result = provider.create_payment(request)
+            with waiting():
+                result = provider.create_payment(request)
         except ProviderTimeout as error:
             # The request may have reached the provider: the payment may exist there.
             # Failing it would let the shopper pay twice, so it stays live until a query tells.
