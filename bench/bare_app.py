@@ -29,7 +29,7 @@ if url.startswith("sqlite"):
     def _wal(dbapi_conn, _record):  # type: ignore[no-untyped-def]
         dbapi_conn.execute("PRAGMA journal_mode=WAL")  # as the checkout's engine (checkout/db.py)
 else:
-    engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)  # as the app
+    engine = create_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=0)  # as the app
 notes = Table(
     "bench_bare_notify",
     MetaData(),

@@ -39,7 +39,7 @@ PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/bench"
 # pool per worker, so 4 workers stay within PostgreSQL's 100 connections.
 WORKERS = int(os.environ.get("BENCH_GUNICORN_WORKERS", "4"))
 THREADS = int(os.environ.get("BENCH_GUNICORN_THREADS", "128"))
-POOL_SIZE, MAX_OVERFLOW = 10, 10
+POOL_SIZE, MAX_OVERFLOW = 20, 0
 GUNICORN = [
     "-c", "gunicorn.conf.py",
     "--workers", str(WORKERS), "--worker-class", "gthread", "--threads", str(THREADS),

@@ -49,9 +49,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         SECRET_KEY=settings.secret_key,
         DATABASE_URL=settings.database_url,
         # Connections per process (PostgreSQL): `database_pool_size` kept open, up to
-        # `database_max_overflow` more under load.
-        DATABASE_POOL_SIZE=_non_negative_int(raw, "database_pool_size", 10),
-        DATABASE_MAX_OVERFLOW=_non_negative_int(raw, "database_max_overflow", 10),
+        # `database_max_overflow` more for a burst. Those are closed after each use, so a
+        # steady load above the pool would open a connection (a server process) per request.
+        DATABASE_POOL_SIZE=_non_negative_int(raw, "database_pool_size", 20),
+        DATABASE_MAX_OVERFLOW=_non_negative_int(raw, "database_max_overflow", 0),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SECURE=secure,
         SESSION_COOKIE_SAMESITE="Lax",

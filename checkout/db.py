@@ -96,7 +96,7 @@ def _sqlite_file(url: str) -> str | None:
     return os.path.abspath(database)
 
 
-def make_engine(url: str, pool_size: int = 10, max_overflow: int = 10) -> Engine:
+def make_engine(url: str, pool_size: int = 20, max_overflow: int = 0) -> Engine:
     """The engine for `url`. PostgreSQL: `pool_size` + `max_overflow` connections at most per
     process (every gunicorn worker has its own pool; keep workers x both < max_connections)."""
     if url.startswith("sqlite"):
@@ -164,8 +164,8 @@ class Database:
     def init_app(self, app: Flask) -> None:
         engine = make_engine(
             app.config["DATABASE_URL"],
-            pool_size=app.config.get("DATABASE_POOL_SIZE", 10),
-            max_overflow=app.config.get("DATABASE_MAX_OVERFLOW", 10),
+            pool_size=app.config.get("DATABASE_POOL_SIZE", 20),
+            max_overflow=app.config.get("DATABASE_MAX_OVERFLOW", 0),
         )
         app.extensions["db"] = BoundDatabase(engine, sessionmaker(engine, expire_on_commit=False))
         app.teardown_appcontext(self._close_session)

@@ -35,7 +35,7 @@ def test_pool_size_and_overflow_reach_the_engine(
     assert (pool.size(), pool._max_overflow) == (3, 4)  # type: ignore[attr-defined]
     default = create_app(_config(tmp_path, teemopay_keys))
     pool = Database.bound(default).engine.pool
-    assert (pool.size(), pool._max_overflow) == (10, 10)  # type: ignore[attr-defined]
+    assert (pool.size(), pool._max_overflow) == (20, 0)  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("value", ["ten", -1, None])
