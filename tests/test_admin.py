@@ -372,3 +372,40 @@ def test_providers_page_shows_create_latency_percentiles(live_app: LiveApp) -> N
     assert f'latency-p95">{slow_ms} ms<' in diamond_row
     teemopay = _provider_row(page, "teemopay_kr")
     assert 'latency-p50">—<' in teemopay and 'latency-samples">0<' in teemopay
+
+
+def test_resent_event_counts_as_pending_since_the_resend(live_app: LiveApp) -> None:
+    """A days-old event resent by an operator: the outbox's oldest age starts again at the
+    resend, in /metrics and on the checkout page."""
+    from datetime import timedelta
+
+    from checkout.models import WebhookEvent, utcnow
+    from tests.test_observability import scrape, value
+
+    data = paid_checkout(live_app)
+    three_days_ago = utcnow() - timedelta(days=3)
+    with live_app.session() as session:
+        for event in session.scalars(select(WebhookEvent)):
+            # As if the worker delivered them all three days ago.
+            event.created_at = event.pending_since = three_days_ago
+            event.status, event.delivered_at = "delivered", three_days_ago
+        session.commit()
+        paid = session.scalars(
+            select(WebhookEvent).where(WebhookEvent.type == "checkout.paid")
+        ).one()
+    assert value(scrape(live_app.url), "checkout_outbox_pending_events") == 0
+    add_operator(live_app)
+    http = login(live_app)
+    page = _post(http, live_app, data["id"], "resend", target=paid.public_id)
+    assert "queued again" in page.text
+    series = scrape(live_app.url)
+    assert value(series, "checkout_outbox_pending_events") == 1
+    age = value(series, "checkout_outbox_oldest_pending_age_seconds")
+    assert age is not None and 0 <= age < 120  # not three days
+    with live_app.session() as session:
+        event = session.get(WebhookEvent, paid.id)
+        assert event is not None and event.created_at == three_days_ago
+        assert utcnow() - event.pending_since < timedelta(minutes=2)
+    table = page.text[page.text.index('id="webhooks"') :]
+    row = table[table.index(paid.public_id) :]
+    assert "pending since" in row[: row.index("</tr>")]

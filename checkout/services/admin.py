@@ -294,9 +294,13 @@ def daily_summary(
 
 
 def outbox_backlog(session: Session, now: datetime | None = None) -> tuple[int, float]:
-    """(pending webhook events, age in seconds of the oldest one; 0 when none)."""
+    """(pending webhook events, age in seconds of the oldest one; 0 when none).
+
+    The age counts from when each event last became due (`pending_since`: created, or
+    resent by an operator), so resending a days-old event does not look like a stuck worker.
+    """
     count, oldest = session.execute(
-        select(func.count(), func.min(WebhookEvent.created_at)).where(
+        select(func.count(), func.min(WebhookEvent.pending_since)).where(
             WebhookEvent.status == "pending"
         )
     ).one()
