@@ -41,6 +41,12 @@ def csrf_of(http: requests.Session, url: str) -> str:
     return CSRF_RE.search(http.get(url, timeout=10).text).group(1)  # type: ignore[union-attr]
 
 
+def flashes(page: str) -> list[str]:
+    """The messages flashed on a page (what the operator is told happened)."""
+    found = re.search(r'<ul class="flash">(.*?)</ul>', page, flags=re.S)
+    return re.findall(r"<li>(.*?)</li>", found.group(1)) if found else []
+
+
 def paid_checkout(live_app: LiveApp) -> dict:
     flow = FLOWS[0]  # KakaoPay via PayPro Korea, payer with e-mail and mobile
     checkout, shopper, resp = start(live_app, flow)
@@ -189,7 +195,11 @@ def test_review_resolve_cancel_record_the_operator(live_app: LiveApp) -> None:
     _post(http, live_app, checkout["id"], "resolve", reason="ok")
     page = _post(http, live_app, checkout["id"], "cancel")
     assert 'id="checkout-status">cancelled<' in page.text
+    assert "Checkout cancelled (was open)." in page.text
     assert get_checkout(live_app.url, checkout["id"])["status"] == "cancelled"
+    # The timeline names the operator who cancelled.
+    timeline = page.text[page.text.index('id="timeline"') : page.text.index("</table>")]
+    assert "by operator bob" in timeline
     with live_app.session() as session:
         actions = session.scalars(select(OperatorAction).order_by(OperatorAction.id)).all()
         assert [(a.operator, a.action) for a in actions] == [
@@ -201,7 +211,33 @@ def test_review_resolve_cancel_record_the_operator(live_app: LiveApp) -> None:
         assert row is not None and row.review_reason is None
         event = session.scalars(select(StateEvent).order_by(StateEvent.id.desc())).first()
         assert event is not None
-        assert (event.to_status, event.source) == ("cancelled", "operator")
+        assert (event.to_status, event.source, event.detail) == (
+            "cancelled",
+            "operator",
+            "by operator bob",
+        )
+
+
+def test_stale_page_cancel_is_recorded_and_says_what_happened(live_app: LiveApp) -> None:
+    checkout = create_checkout(live_app.url)
+    add_operator(live_app)
+    http = login(live_app)
+    url = f"{live_app.url}/admin/checkouts/{checkout['id']}"
+    stale_token = csrf_of(http, url)  # the page as it was, before anyone cancelled
+    _post(http, live_app, checkout["id"], "cancel")
+    again = http.post(f"{url}/cancel", data={"csrf_token": stale_token}, timeout=10)
+    assert again.status_code == 200
+    assert flashes(again.text) == ["Already cancelled; nothing changed."]
+    with live_app.session() as session:
+        actions = session.scalars(select(OperatorAction).order_by(OperatorAction.id)).all()
+        assert [(a.action, a.detail) for a in actions] == [
+            ("cancel", "Checkout cancelled (was open)."),
+            ("cancel", "Already cancelled; nothing changed."),
+        ]
+        cancelled = session.scalars(
+            select(StateEvent).where(StateEvent.to_status == "cancelled")
+        ).all()
+        assert len(cancelled) == 1  # one status change, two recorded actions
 
 
 def test_query_and_resend_record_the_operator(live_app: LiveApp) -> None:
@@ -221,10 +257,6 @@ def test_query_and_resend_record_the_operator(live_app: LiveApp) -> None:
     assert page.status_code == 200 and f"Query {attempt.trade_no}" in page.text
     page = _post(http, live_app, checkout["id"], "resend", target=webhook.public_id)
     assert page.status_code == 200 and "queued again" in page.text
-    # Cancelling a checkout with a live attempt is refused and changes nothing.
-    page = _post(http, live_app, checkout["id"], "cancel")
-    assert "Not cancelled" in page.text
-    assert get_checkout(live_app.url, checkout["id"])["status"] == "pending"
     with live_app.session() as session:
         actions = session.scalars(select(OperatorAction).order_by(OperatorAction.id)).all()
         assert [(a.operator, a.action) for a in actions] == [
@@ -409,3 +441,139 @@ def test_resent_event_counts_as_pending_since_the_resend(live_app: LiveApp) -> N
     table = page.text[page.text.index('id="webhooks"') :]
     row = table[table.index(paid.public_id) :]
     assert "pending since" in row[: row.index("</tr>")]
+
+
+def test_cancel_while_pending_keeps_late_money_and_refuses_anything_paid(
+    live_app: LiveApp,
+) -> None:
+    """An operator cancels a checkout whose VA is still live with nothing paid; the shopper
+    deposits anyway: the money is kept on the cancelled checkout and flagged. A paid
+    checkout cannot be cancelled."""
+    flow = FLOWS[4]  # TeemoPay VA: pending until the deposit
+    checkout, shopper, resp = start(live_app, flow)
+    add_operator(live_app, "carol")
+    http = login(live_app, "carol")
+    page = _post(http, live_app, checkout["id"], "cancel")
+    assert "Checkout cancelled (was pending)." in page.text
+    data = get_checkout(live_app.url, checkout["id"])
+    assert data["status"] == "cancelled" and data["payment_attempts"][0]["status"] == "pending"
+
+    settle(live_app, cashier_url(live_app, flow, resp, shopper), "pay")
+    data = get_checkout(live_app.url, checkout["id"])
+    assert data["status"] == "cancelled" and data["amount_paid"] == flow.amount
+    assert data["payment_attempts"][0]["status"] == "paid"
+    assert "arrived while cancelled" in (data["review_reason"] or "")
+
+    paid = paid_checkout(live_app)
+    page = _post(http, live_app, paid["id"], "cancel")
+    assert "Not cancelled: Only an open or pending checkout with nothing paid" in page.text
+    assert get_checkout(live_app.url, paid["id"])["status"] == "paid"
+    with live_app.session() as session:
+        refused = session.scalars(
+            select(OperatorAction).where(OperatorAction.checkout_id == paid["id"])
+        ).one()
+        assert refused.action == "cancel" and (refused.detail or "").startswith("Not cancelled")
+
+
+def test_customer_paid_but_order_open_is_fixed_by_querying_the_failed_attempt(
+    live_app: LiveApp,
+) -> None:
+    """PayPro took the payment but its create answer came back cut in half: the attempt
+    failed, the checkout reopened. The shopper paid on the cashier; the notify was lost.
+    The operator opens the checkout and clicks "Query the provider now" on the failed
+    attempt: the money is kept, the checkout paid, the shop's webhook queued, and the
+    checkout flagged for review."""
+    from checkout.models import WebhookEvent
+    from checkout.sandbox.core import OrderStatus
+    from tests.test_reconcile import DEAD_URL
+
+    flow = FLOWS[0]  # KakaoPay via PayPro Korea
+    state = live_app.sandbox.state
+    state.inject_fault("paypro", "truncated_json")  # PayPro acts; its answer is unreadable
+    checkout = create_checkout(live_app.url, amount=flow.amount, currency=flow.currency)
+    assert Shopper(checkout["url"]).submit(flow.method, flow.payer).status_code == 422
+    data = get_checkout(live_app.url, checkout["id"])
+    assert data["status"] == "open" and data["payment_attempts"][0]["status"] == "failed"
+    [order] = state.orders.values()
+    order.notify_url = DEAD_URL
+    state.settle(order, OrderStatus.PAID, order.amount)
+    assert state.notifier.wait_idle(10)
+    assert get_checkout(live_app.url, checkout["id"])["status"] == "open"  # the notify was lost
+
+    add_operator(live_app)
+    http = login(live_app)
+    trade_no = data["payment_attempts"][0]["trade_no"]
+    page = http.get(f"{live_app.url}/admin/checkouts/{checkout['id']}").text
+    section = page[page.index('class="attempt"') :]
+    assert "Query the provider now" in section  # offered on the failed attempt too
+    page = _post(http, live_app, checkout["id"], "query", target=trade_no)
+    assert f"Query {trade_no}: failed -&gt; paid" in page.text
+    assert 'id="checkout-status">paid<' in page.text
+    data = get_checkout(live_app.url, checkout["id"])
+    assert data["status"] == "paid" and data["amount_paid"] == flow.amount
+    assert data["review_reason"] == "paid after failed"
+    assert data["payment_attempts"][0]["review_reason"] == "paid after failed"
+    assert data["events"][-2:] == [
+        {
+            **data["events"][-2],
+            "kind": "attempt",
+            "from": "failed",
+            "to": "paid",
+            "source": "query",
+        },
+        {**data["events"][-1], "kind": "checkout", "from": "open", "to": "paid", "source": "query"},
+    ]
+    with live_app.session() as session:
+        paid_event = session.scalars(
+            select(WebhookEvent).where(WebhookEvent.type == "checkout.paid")
+        ).one()
+        assert paid_event.status == "pending"
+        assert paid_event.payload["data"]["review_reason"] == "paid after failed"
+        action = session.scalars(select(OperatorAction)).one()
+        assert (action.operator, action.action, action.target) == (
+            "alice",
+            "query_provider",
+            trade_no,
+        )
+        assert (action.detail or "").startswith("failed -> paid")
+
+
+def test_an_attempt_flag_flags_its_checkout_for_the_list_filter_and_resolve(
+    live_app: LiveApp,
+) -> None:
+    """The shopper pays more than due: the attempt is flagged "overpaid", and so is its
+    checkout; the list shows it, the "needs review" filter finds it, Resolve clears both."""
+    from checkout.domain.money import Money
+    from checkout.sandbox.core import OrderStatus
+
+    flow = FLOWS[0]
+    checkout, _shopper, _resp = start(live_app, flow)
+    other = create_checkout(live_app.url)  # not flagged
+    [order] = live_app.sandbox.state.orders.values()
+    live_app.sandbox.state.settle(order, OrderStatus.PAID, Money(20000, "KRW"))
+    assert live_app.sandbox.state.notifier.wait_idle(10)
+    data = get_checkout(live_app.url, checkout["id"])
+    trade_no = data["payment_attempts"][0]["trade_no"]
+    reason = f"attempt {trade_no}: overpaid: 20000 KRW received for 15000 KRW"
+    assert data["status"] == "paid" and data["review_reason"] == reason
+
+    add_operator(live_app)
+    http = login(live_app)
+    listed = http.get(f"{live_app.url}/admin/").text
+    row = listed[listed.index(checkout["id"]) :]
+    assert reason in row[: row.index("</tr>")]  # the Review column
+    flagged = http.get(f"{live_app.url}/admin/", params={"review": "1"}).text
+    assert checkout["id"] in flagged and other["id"] not in flagged
+    assert "1 checkout(s)" in flagged
+
+    page = _post(http, live_app, checkout["id"], "resolve", reason="refunded the difference")
+    assert flashes(page.text) == ["Review resolved by alice."]
+    assert checkout["id"] not in http.get(f"{live_app.url}/admin/", params={"review": "1"}).text
+    with live_app.session() as session:
+        row_ = session.get(Checkout, checkout["id"])
+        assert row_ is not None and row_.review_reason is None
+        assert all(a.review_reason is None for a in row_.attempts)
+        action = session.scalars(select(OperatorAction)).one()
+        assert (action.operator, action.action) == ("alice", "resolve_review")
+        assert (action.detail or "").startswith(f"resolved by alice: {reason}")
+        assert "note: refunded the difference" in (action.detail or "")

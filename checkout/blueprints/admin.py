@@ -212,6 +212,7 @@ def checkouts() -> Any:
         date_from=_parse_date(args.get("date_from")),
         date_to=_parse_date(args.get("date_to")),
         payer=payer,
+        needs_review=args.get("review") == "1",
     )
     page = max(args.get("page", 1, type=int) or 1, 1)
     rows, total, counts = admin_service.search_checkouts(db.session, flt, page)
@@ -349,23 +350,21 @@ def _back(checkout_id: str) -> Any:
 @bp.post("/checkouts/<checkout_id>/query")
 def query_provider(checkout_id: str) -> Any:
     from checkout.app import catalog_of
-    from checkout.services.reconcile import refresh_attempt
+    from checkout.services.reconcile import query_now
 
     item, form = _action(checkout_id)
     attempt = next((a for a in item.attempts if a.trade_no == form.target.data), None)
     if attempt is None:
         abort(404)
     before = attempt.status
-    queried = refresh_attempt(
-        db.session, catalog_of(current_app), attempt, min_interval=timedelta(0)
-    )
+    # Any attempt, failed and expired too: money the provider reports is kept and flagged.
+    query_now(db.session, catalog_of(current_app), attempt)
     db.session.refresh(attempt)
-    if queried:
-        outcome = f"{before} -> {attempt.status}"
-        if attempt.last_query_error:
-            outcome += f"; error: {attempt.last_query_error}"
-    else:
-        outcome = f"not queried: attempt is {attempt.status}"
+    outcome = f"{before} -> {attempt.status}"
+    if attempt.last_query_error:
+        outcome += f"; {attempt.last_query_error}"
+    if attempt.review_reason:
+        outcome += f"; review: {attempt.review_reason}"
     admin_service.record_action(
         db.session,
         operator_name(),
@@ -434,36 +433,27 @@ def resolve_review(checkout_id: str) -> Any:
     previous = item.review_reason
     item.review_reason = None
     note = (form.reason.data or "").strip()
+    cleared = [f"{a.trade_no}: {a.review_reason}" for a in item.attempts if a.review_reason]
     admin_service.record_action(
         db.session,
         operator_name(),
         "resolve_review",
         item.id,
-        detail=f"resolved: {previous}" + (f"; note: {note}" if note else ""),
+        detail=f"resolved by {operator_name()}: {previous or '(attempts only)'}"
+        + (f"; attempts: {', '.join(cleared)}" if cleared else "")
+        + (f"; note: {note}" if note else ""),
     )
     for attempt in item.attempts:  # the attempts' flags are part of the same review
         attempt.review_reason = None
     db.session.commit()
-    flash("Review resolved.")
+    flash(f"Review resolved by {operator_name()}.")
     return _back(item.id)
 
 
 @bp.post("/checkouts/<checkout_id>/cancel")
 def cancel(checkout_id: str) -> Any:
-    from checkout.services.checkouts import cancel_checkout
-    from checkout.services.errors import Conflict
-
     item, _form = _action(checkout_id)
-    admin_service.record_action(
-        db.session, operator_name(), "cancel", item.id, detail=f"was {item.status}"
-    )
-    try:
-        cancel_checkout(db.session, item.id, item.store_id)  # commits the audit row too
-    except Conflict as exc:
-        db.session.rollback()
-        flash(f"Not cancelled: {exc.message}")
-        return _back(item.id)
-    flash("Checkout cancelled.")
+    flash(admin_service.operator_cancel(db.session, operator_name(), item.id))
     return _back(item.id)
 
 

@@ -84,6 +84,30 @@ def record_action(
     )
 
 
+def operator_cancel(session: Session, operator: str, checkout_id: str) -> str:
+    """Cancel for an operator (open, or pending with nothing paid) and record the action
+    with what really happened, in one transaction; returns that outcome for the page."""
+    from checkout.services.checkouts import cancel_unpaid
+    from checkout.services.errors import Conflict
+
+    try:
+        _checkout, was = cancel_unpaid(
+            session, checkout_id, None, by=f"operator {operator}", allow_pending=True
+        )
+    except Conflict as exc:
+        session.rollback()
+        outcome = f"Not cancelled: {exc.message}"
+    else:
+        outcome = (
+            "Already cancelled; nothing changed."
+            if was is None
+            else f"Checkout cancelled (was {was})."
+        )
+    record_action(session, operator, "cancel", checkout_id, detail=outcome)
+    session.commit()
+    return outcome
+
+
 # ---------------------------------------------------------------- search
 @dataclass
 class CheckoutFilter:
@@ -95,8 +119,11 @@ class CheckoutFilter:
     date_from: date | None = None
     date_to: date | None = None
     payer: str = ""  # e-mail or mobile: exact, or the end of it
+    needs_review: bool = False
 
     def apply(self, query: Select[Any]) -> Select[Any]:
+        if self.needs_review:
+            query = query.where(needs_review())
         if self.order_id:
             query = query.where(Checkout.order_id == self.order_id)
         if self.store:
@@ -132,6 +159,17 @@ class CheckoutFilter:
                 Checkout.id.in_(select(PaymentAttempt.checkout_id).where(*attempt_filters))
             )
         return query
+
+
+def needs_review() -> Any:
+    """Checkouts waiting for an operator: flagged themselves, or through one of their
+    attempts (attempt flags are copied to the checkout; this also covers older rows)."""
+    return or_(
+        Checkout.review_reason.is_not(None),
+        Checkout.id.in_(
+            select(PaymentAttempt.checkout_id).where(PaymentAttempt.review_reason.is_not(None))
+        ),
+    )
 
 
 def _day_start(day: date) -> datetime:
@@ -288,7 +326,7 @@ def daily_summary(
             )
         row.failed += sum(1 for a in checkout.attempts if a.status == AttemptStatus.FAILED)
     review = session.scalars(
-        select(Checkout).where(Checkout.review_reason.is_not(None)).order_by(Checkout.created_at)
+        select(Checkout).where(needs_review()).order_by(Checkout.created_at)
     ).all()
     return rows, list(review)
 
