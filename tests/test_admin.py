@@ -8,7 +8,14 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from checkout.models import Checkout, Operator, OperatorAction, PaymentAttempt, StateEvent
+from checkout.models import (
+    Checkout,
+    Operator,
+    OperatorAction,
+    PaymentAttempt,
+    ProviderExchange,
+    StateEvent,
+)
 from checkout.services.admin import create_operator
 from tests.conftest import LiveApp
 from tests.support.shopper import FLOWS, KR_PAYER, Shopper, create_checkout, get_checkout
@@ -344,66 +351,96 @@ def test_login_is_rate_limited_per_ip_and_failures_are_logged_without_password(
     assert wrong not in caplog.text and PASSWORD not in caplog.text
 
 
-def _attempt_row(checkout_id: str, provider: str, latency_ms: int | None, **extra: object):  # type: ignore[no-untyped-def]
-    from checkout.services.payments import new_trade_no
+def _exchange_row(attempt_id: int, provider: str, ms: int, outcome: str = "ok", **extra: object):  # type: ignore[no-untyped-def]
+    from checkout.models import ProviderExchange
 
-    return PaymentAttempt(
-        checkout_id=checkout_id,
-        trade_no=new_trade_no(),
+    return ProviderExchange(
+        attempt_id=attempt_id,
         provider=provider,
-        method="x",
-        amount=15000,
-        currency="KRW",
-        status="pending",
-        provider_latency_ms=latency_ms,
+        operation="query",
+        http_method="POST",
+        path="/q",
+        response_status=200 if outcome == "ok" else None,
+        outcome=outcome,
+        duration_ms=ms,
         **extra,
     )
 
 
-def _provider_row(page: str, provider: str) -> str:
-    start_at = page.index(f'id="provider-{provider}"')
+def _calls_row(page: str, provider: str, window: str) -> str:
+    start_at = page.index(f'id="calls-{provider}-{window}"')
     return page[start_at : page.index("</tr>", start_at)]
 
 
-def test_providers_page_shows_create_latency_percentiles(live_app: LiveApp) -> None:
+def test_providers_page_shows_calls_errors_and_latency_per_window(live_app: LiveApp) -> None:
     from datetime import timedelta
 
     from checkout.models import utcnow
 
-    # A real create call at Diamond Pay, slowed down by the sandbox: recorded on the attempt.
+    # A real create call at Diamond Pay, slowed down by the sandbox: one recorded call.
     live_app.sandbox.state.inject_fault("diamondpay", "slow", delay=0.4)
     diamond = next(f for f in FLOWS if f.name == "diamondpay_kr")
     start(live_app, diamond)
     with live_app.session() as session:
-        [slow] = session.scalars(select(PaymentAttempt)).all()
-        assert slow.provider_latency_ms is not None and 400 <= slow.provider_latency_ms < 5000
-        slow_ms = slow.provider_latency_ms
+        [slow] = session.scalars(select(ProviderExchange)).all()
+        assert slow.outcome == "ok" and 400 <= slow.duration_ms < 5000
+        slow_ms, attempt_id = slow.duration_ms, slow.attempt_id
 
-    # paypro_kr: 20 attempts timed 10, 20, ... 200 ms, one not called yet, one from yesterday.
-    checkout = create_checkout(live_app.url)
+    # paypro_kr: in the last hour 20 calls of 10, 20, ... 200 ms, the last two failed (a
+    # 5xx, a timeout); 3 hours ago 2 more ok calls; 25 hours ago one more: out of both windows.
+    now = utcnow()
     with live_app.session() as session:
-        for ms in range(10, 201, 10):
-            session.add(_attempt_row(checkout["id"], "paypro_kr", ms))
-        session.add(_attempt_row(checkout["id"], "paypro_kr", None))
-        session.add(
-            _attempt_row(
-                checkout["id"], "paypro_kr", 99_999, created_at=utcnow() - timedelta(hours=25)
+        for ms in range(10, 181, 10):
+            session.add(_exchange_row(attempt_id, "paypro_kr", ms))
+        session.add(_exchange_row(attempt_id, "paypro_kr", 190, "http_5xx"))
+        session.add(_exchange_row(attempt_id, "paypro_kr", 200, "timeout"))
+        for ms in (1000, 2000):
+            session.add(
+                _exchange_row(attempt_id, "paypro_kr", ms, created_at=now - timedelta(hours=3))
             )
+        session.add(
+            _exchange_row(attempt_id, "paypro_kr", 99_999, created_at=now - timedelta(hours=25))
         )
         session.commit()
 
     add_operator(live_app)
     page = login(live_app).get(f"{live_app.url}/admin/providers").text
-    paypro = _provider_row(page, "paypro_kr")
-    assert '<td class="num">21</td>' in paypro  # attempts in the last 24 h
-    assert 'latency-p50">100 ms<' in paypro  # nearest rank: the 10th of 20
-    assert 'latency-p95">190 ms<' in paypro  # the 19th of 20
-    assert 'latency-samples">20<' in paypro
-    diamond_row = _provider_row(page, "diamondpay_kr")
+    hour = _calls_row(page, "paypro_kr", "1h")
+    assert 'class="num calls">20<' in hour and 'class="num errors">2<' in hour
+    assert 'error-rate">10.0 %<' in hour
+    assert 'class="outcomes">http_5xx 1, timeout 1<' in hour
+    assert 'latency-p50">100 ms<' in hour  # nearest rank: the 10th of 20
+    assert 'latency-p95">190 ms<' in hour  # the 19th of 20
+    day = _calls_row(page, "paypro_kr", "24h")
+    assert 'class="num calls">22<' in day and 'error-rate">9.1 %<' in day
+    assert 'latency-p50">110 ms<' in day and 'latency-p95">1000 ms<' in day  # 11th, 21st of 22
+    diamond_row = _calls_row(page, "diamondpay_kr", "1h")
     assert f'latency-p50">{slow_ms} ms<' in diamond_row
-    assert f'latency-p95">{slow_ms} ms<' in diamond_row
-    teemopay = _provider_row(page, "teemopay_kr")
-    assert 'latency-p50">—<' in teemopay and 'latency-samples">0<' in teemopay
+    assert 'error-rate">0.0 %<' in diamond_row
+    teemopay = _calls_row(page, "teemopay_kr", "24h")
+    assert 'class="num calls">0<' in teemopay and 'latency-p50">—<' in teemopay
+
+
+@pytest.mark.provider_config(teemopay_kr={"read_timeout": 0.5})
+def test_a_provider_timing_out_on_every_call_shows_100_percent_errors(live_app: LiveApp) -> None:
+    """TeemoPay holds every answer past our read timeout: the create leaves the attempt
+    unknown (not failed) and the operator's query times out too; both are errors."""
+    flow = next(f for f in FLOWS if f.provider_type == "teemopay")
+    live_app.sandbox.state.inject_fault("teemopay", "read_timeout", count=None, delay=1.5)
+    live_app.sandbox.state.inject_fault(
+        "teemopay", "read_timeout", endpoint="query", count=None, delay=1.5
+    )
+    checkout, _shopper, _resp = start(live_app, flow)
+    [attempt] = get_checkout(live_app.url, checkout["id"])["payment_attempts"]
+    assert attempt["status"] == "unknown"
+    add_operator(live_app)
+    http = login(live_app)
+    _post(http, live_app, checkout["id"], "query", target=attempt["trade_no"])
+    page = http.get(f"{live_app.url}/admin/providers").text
+    for window in ("1h", "24h"):
+        row = _calls_row(page, "teemopay_kr", window)
+        assert 'class="num calls">2<' in row and 'error-rate">100.0 %<' in row, row
+        assert 'class="outcomes">timeout 2<' in row
 
 
 def test_resent_event_counts_as_pending_since_the_resend(live_app: LiveApp) -> None:

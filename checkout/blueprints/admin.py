@@ -330,6 +330,7 @@ def providers() -> Any:
         providers=[settings.providers[name] for name in sorted(settings.providers)],
         methods=settings.methods,
         stats=stats,
+        windows=[label for label, _span in admin_service.STATS_WINDOWS],
     )
 
 

@@ -20,6 +20,7 @@ from checkout.models import (
     Operator,
     OperatorAction,
     PaymentAttempt,
+    ProviderExchange,
     WebhookEvent,
     utcnow,
 )
@@ -205,70 +206,71 @@ def notifies(session: Session, verdict: str = "", page: int = 1) -> tuple[list[N
     return list(rows), total
 
 
+# The providers page's windows: (label, how far back).
+STATS_WINDOWS: tuple[tuple[str, timedelta], ...] = (
+    ("1 h", timedelta(hours=1)),
+    ("24 h", timedelta(hours=24)),
+)
+
+
 @dataclass
-class ProviderStats:
-    total: int = 0
-    failed: int = 0
-    # The create call's latency (PaymentAttempt.provider_latency_ms) over the same attempts:
-    # how many have one, and the nearest-rank 50th and 95th percentiles in ms.
-    latency_samples: int = 0
-    latency_p50_ms: int | None = None
-    latency_p95_ms: int | None = None
+class CallStats:
+    """One provider instance's calls (create and query) over one window, from the per-call
+    records (`provider_exchanges`), so every gunicorn worker's and the worker's calls count."""
+
+    calls: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)  # every outcome but "ok" -> calls
+    # Nearest-rank percentiles of every call's duration (answered or not), in ms.
+    p50_ms: int | None = None
+    p95_ms: int | None = None
+
+    @property
+    def errors(self) -> int:
+        return sum(self.outcomes.values())
 
     @property
     def error_rate(self) -> float | None:
-        return self.failed / self.total if self.total else None
+        return self.errors / self.calls if self.calls else None
 
 
-def provider_stats(session: Session, now: datetime | None = None) -> dict[str, ProviderStats]:
-    """Attempts created in the last 24 h per provider instance: how many, how many failed,
-    and the p50/p95 latency of their create calls.
-
-    Read from the database, so every gunicorn worker's attempts count.
-    """
-    since = (now or utcnow()) - timedelta(hours=24)
-    stats: dict[str, ProviderStats] = {}
-    rows = session.execute(
-        select(
-            PaymentAttempt.provider,
-            PaymentAttempt.status,
-            func.count(),
-            func.count(PaymentAttempt.provider_latency_ms),
-        )
-        .where(PaymentAttempt.created_at >= since)
-        .group_by(PaymentAttempt.provider, PaymentAttempt.status)
-    ).all()
-    for provider, status, n, timed in rows:
-        entry = stats.setdefault(provider, ProviderStats())
-        entry.total += n
-        entry.latency_samples += timed
-        if status == AttemptStatus.FAILED:
-            entry.failed += n
-    for provider, entry in stats.items():
-        if entry.latency_samples:
-            entry.latency_p50_ms = _latency_percentile(
-                session, provider, since, 0.50, entry.latency_samples
-            )
-            entry.latency_p95_ms = _latency_percentile(
-                session, provider, since, 0.95, entry.latency_samples
-            )
+def provider_stats(
+    session: Session, now: datetime | None = None
+) -> dict[str, dict[str, CallStats]]:
+    """Per provider instance, per window (STATS_WINDOWS): calls, the ones not `ok` by outcome
+    (timeouts, connection errors, HTTP errors), and p50/p95 latency."""
+    now = now or utcnow()
+    stats: dict[str, dict[str, CallStats]] = {}
+    for label, span in STATS_WINDOWS:
+        since = now - span
+        rows = session.execute(
+            select(ProviderExchange.provider, ProviderExchange.outcome, func.count())
+            .where(ProviderExchange.created_at >= since)
+            .group_by(ProviderExchange.provider, ProviderExchange.outcome)
+        ).all()
+        for provider, outcome, n in rows:
+            entry = stats.setdefault(provider, {}).setdefault(label, CallStats())
+            entry.calls += n
+            if outcome != "ok":
+                entry.outcomes[outcome] = entry.outcomes.get(outcome, 0) + n
+        for provider, windows in stats.items():
+            entry = windows.get(label)
+            if entry is None or not entry.calls:
+                continue
+            entry.p50_ms = _duration_percentile(session, provider, since, 0.50, entry.calls)
+            entry.p95_ms = _duration_percentile(session, provider, since, 0.95, entry.calls)
     return stats
 
 
-def _latency_percentile(
+def _duration_percentile(
     session: Session, provider: str, since: datetime, quantile: float, samples: int
 ) -> int | None:
-    """The nearest-rank percentile: the smallest latency with `quantile` of the samples at or
+    """The nearest-rank percentile: the smallest duration with `quantile` of the calls at or
     below it. The database sorts and skips (SQLite has no percentile function)."""
     rank = max(math.ceil(quantile * samples), 1)
     return session.scalar(
-        select(PaymentAttempt.provider_latency_ms)
-        .where(
-            PaymentAttempt.provider == provider,
-            PaymentAttempt.created_at >= since,
-            PaymentAttempt.provider_latency_ms.is_not(None),
-        )
-        .order_by(PaymentAttempt.provider_latency_ms)
+        select(ProviderExchange.duration_ms)
+        .where(ProviderExchange.provider == provider, ProviderExchange.created_at >= since)
+        .order_by(ProviderExchange.duration_ms)
         .offset(rank - 1)
         .limit(1)
     )
