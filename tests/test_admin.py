@@ -318,8 +318,66 @@ def test_create_operator_and_daily_summary_cli(live_app: LiveApp) -> None:
     today = utcnow().date().isoformat()
     summary = runner.invoke(args=["daily-summary", "--date", today])
     assert summary.exit_code == 0, summary.output
-    assert "shop\tpaypro_kr\t1\t1\t0\t0\tKRW 15000\tKRW 15000" in summary.output
-    assert "waiting for review: 0" in summary.output
+    assert "shop\t1\t1\t0\t0\t0\t0\tKRW 15000\tKRW 15000" in summary.output
+    assert "shop\tpaypro_kr\t1\t1\t0\t0\t0\tKRW 15000" in summary.output
+    assert "waiting for review (checkouts of any day): 0" in summary.output
+
+
+def test_daily_summary_counts_attempts_at_their_provider_and_shows_the_review_queue(
+    live_app: LiveApp,
+) -> None:
+    """A checkout whose first attempt failed at PayPro and was paid at TeemoPay; an MXN
+    checkout overpaid (flagged); an expired one; one from another day (not counted)."""
+    from datetime import timedelta
+
+    from checkout.domain.money import Money
+    from checkout.models import utcnow
+    from checkout.sandbox.core import OrderStatus
+
+    state = live_app.sandbox.state
+    teemo, mx_api = FLOWS[4], FLOWS[3]
+    # 1. KRW 30000: PayPro answers 500 (attempt failed), then the shopper pays by TeemoPay VA.
+    first = create_checkout(live_app.url, amount=30000, currency="KRW")
+    shopper = Shopper(first["url"])
+    state.inject_fault("paypro", "http_500")
+    assert shopper.submit("kakaopay", KR_PAYER).status_code == 422
+    resp = shopper.submit(teemo.method, teemo.payer)
+    assert resp.status_code == 303, resp.text
+    settle(live_app, cashier_url(live_app, teemo, resp, shopper), "pay")
+    assert get_checkout(live_app.url, first["id"])["status"] == "paid"
+    # 2. MXN 250.00, 300.00 received: paid, and flagged for review.
+    second, _shopper, _resp = start(live_app, mx_api)
+    order = next(o for o in state.orders.values() if o.amount.currency == "MXN")
+    state.settle(order, OrderStatus.PAID, Money(30000, "MXN"))
+    assert state.notifier.wait_idle(10)
+    assert get_checkout(live_app.url, second["id"])["status"] == "paid"
+    # 3. KRW 15000, nobody paid: past its deadline, expired by reconciliation.
+    third = create_checkout(live_app.url)
+    # 4. Created two days ago: not part of today's numbers.
+    old = create_checkout(live_app.url, amount=99000)
+    with live_app.session() as session:
+        session.get(Checkout, third["id"]).expires_at = utcnow() - timedelta(minutes=1)  # type: ignore[union-attr]
+        session.get(Checkout, old["id"]).created_at = utcnow() - timedelta(days=2)  # type: ignore[union-attr]
+        session.commit()
+    runner = live_app.app.test_cli_runner()
+    assert runner.invoke(args=["reconcile", "--once"]).exit_code == 0
+    assert get_checkout(live_app.url, third["id"])["status"] == "expired"
+
+    result = runner.invoke(args=["daily-summary", "--date", utcnow().date().isoformat()])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert "amounts in currency units" in lines[0]
+    # Checkouts: 3 created today; 2 paid, 1 expired; due and paid per currency, in units.
+    assert "shop\t3\t2\t0\t1\t0\t0\tKRW 45000, MXN 250.00\tKRW 30000, MXN 300.00" in lines
+    assert any("each attempt counts at its own provider" in line for line in lines)
+    # Attempts: the failure counts at PayPro, the payment at TeemoPay.
+    assert "shop\tpaypro_kr\t1\t0\t1\t0\t0\t-" in lines
+    assert "shop\tteemopay_kr\t1\t1\t0\t0\t0\tKRW 30000" in lines
+    assert "shop\tpaypro_mx_api\t1\t1\t0\t0\t0\tMXN 300.00" in lines
+    assert "waiting for review (checkouts of any day): 1" in lines
+    [flagged] = [line for line in lines if second["id"] in line]
+    assert "overpaid: 300.00 MXN received for 250.00 MXN" in flagged
+    assert "99000" not in result.output
 
 
 def test_login_is_rate_limited_per_ip_and_failures_are_logged_without_password(

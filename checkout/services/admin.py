@@ -13,7 +13,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from checkout.domain.states import AttemptStatus, CheckoutStatus
+from checkout.domain.money import Money
+from checkout.domain.states import AttemptStatus
 from checkout.models import (
     Checkout,
     NotifyMessage,
@@ -287,50 +288,117 @@ def database_ready(session: Session) -> bool:
 
 
 # ---------------------------------------------------------------- daily summary
+def format_amount(amount: int, currency: str) -> str:
+    """Minor units as the currency's units with its code: "KRW 15000", "MXN 150.00"."""
+    return f"{currency} {Money(amount, currency).format_plain()}"
+
+
+def format_amounts(amounts: Mapping[str, int]) -> str:
+    return ", ".join(format_amount(a, c) for c, a in sorted(amounts.items())) or "-"
+
+
+def _add(amounts: dict[str, int], currency: str, amount: int | None) -> None:
+    if amount:
+        amounts[currency] = amounts.get(currency, 0) + int(amount)
+
+
 @dataclass
-class SummaryRow:
+class StoreDay:
+    """A store's checkouts created on the day, by their status now."""
+
     created: int = 0
-    paid: int = 0
+    statuses: dict[str, int] = field(default_factory=dict)
+    due: dict[str, int] = field(default_factory=dict)  # currency -> minor units
+    paid: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class ProviderDay:
+    """A store's payment attempts started on the day at one provider, by their status now:
+    each attempt counts at its own provider."""
+
+    attempts: int = 0
+    paid: int = 0  # paid or partially paid
+    failed: int = 0
     expired: int = 0
-    failed: int = 0  # failed attempts
-    amounts_due: dict[str, int] = field(default_factory=dict)  # currency -> minor units
-    amounts_paid: dict[str, int] = field(default_factory=dict)
+    live: int = 0  # still creating, pending or unknown
+    amount_paid: dict[str, int] = field(default_factory=dict)
 
 
-def daily_summary(
-    session: Session, day: date
-) -> tuple[dict[tuple[str, str], SummaryRow], list[Checkout]]:
-    """Per (store, provider) for checkouts created on `day` (UTC); and what awaits review.
+@dataclass
+class DailySummary:
+    day: date
+    checkouts: dict[str, StoreDay]
+    attempts: dict[tuple[str, str], ProviderDay]  # (store, provider instance)
+    review: list[Checkout]  # waiting for review, whatever day they were created
 
-    A checkout without any attempt counts under provider "-".
-    """
+
+def daily_summary(session: Session, day: date) -> DailySummary:
+    """Checkouts created on `day` (UTC) per store; attempts started on `day` per store and
+    provider (a checkout that failed at one provider and was paid at another counts a
+    failure for the first and a payment for the second); and every checkout awaiting review."""
     start, end = _day_start(day), _day_start(day + timedelta(1))
-    checkouts = session.scalars(
-        select(Checkout).where(Checkout.created_at >= start, Checkout.created_at < end)
-    ).all()
-    rows: dict[tuple[str, str], SummaryRow] = {}
-    for checkout in checkouts:
-        attempt = checkout.latest_attempt()
-        row = rows.setdefault(
-            (checkout.store_id, attempt.provider if attempt else "-"), SummaryRow()
+    checkouts: dict[str, StoreDay] = {}
+    for store, status, currency, n, due, paid in session.execute(
+        select(
+            Checkout.store_id,
+            Checkout.status,
+            Checkout.currency,
+            func.count(),
+            func.sum(Checkout.amount),
+            func.sum(Checkout.amount_paid),
         )
-        row.created += 1
-        row.amounts_due[checkout.currency] = (
-            row.amounts_due.get(checkout.currency, 0) + checkout.amount
+        .where(Checkout.created_at >= start, Checkout.created_at < end)
+        .group_by(Checkout.store_id, Checkout.status, Checkout.currency)
+    ):
+        row = checkouts.setdefault(store, StoreDay())
+        row.created += n
+        row.statuses[status] = row.statuses.get(status, 0) + n
+        _add(row.due, currency, due)
+        _add(row.paid, currency, paid)
+    attempts: dict[tuple[str, str], ProviderDay] = {}
+    for store, provider, status, currency, n, paid in session.execute(
+        select(
+            Checkout.store_id,
+            PaymentAttempt.provider,
+            PaymentAttempt.status,
+            PaymentAttempt.currency,
+            func.count(),
+            func.sum(PaymentAttempt.amount_paid),
         )
-        if checkout.status in (CheckoutStatus.PAID, CheckoutStatus.PARTIALLY_PAID):
-            row.paid += 1
-        if checkout.status == CheckoutStatus.EXPIRED:
-            row.expired += 1
-        if checkout.amount_paid:
-            row.amounts_paid[checkout.currency] = (
-                row.amounts_paid.get(checkout.currency, 0) + checkout.amount_paid
-            )
-        row.failed += sum(1 for a in checkout.attempts if a.status == AttemptStatus.FAILED)
+        .join(Checkout, Checkout.id == PaymentAttempt.checkout_id)
+        .where(PaymentAttempt.created_at >= start, PaymentAttempt.created_at < end)
+        .group_by(
+            Checkout.store_id,
+            PaymentAttempt.provider,
+            PaymentAttempt.status,
+            PaymentAttempt.currency,
+        )
+    ):
+        entry = attempts.setdefault((store, provider), ProviderDay())
+        entry.attempts += n
+        if status in (AttemptStatus.PAID, AttemptStatus.PARTIALLY_PAID):
+            entry.paid += n
+        elif status == AttemptStatus.FAILED:
+            entry.failed += n
+        elif status == AttemptStatus.EXPIRED:
+            entry.expired += n
+        else:
+            entry.live += n
+        _add(entry.amount_paid, currency, paid)
     review = session.scalars(
         select(Checkout).where(needs_review()).order_by(Checkout.created_at)
     ).all()
-    return rows, list(review)
+    return DailySummary(day, checkouts, attempts, list(review))
+
+
+def review_reason_of(checkout: Checkout) -> str:
+    """The checkout's flag, or its attempts' (rows flagged before flags were copied)."""
+    if checkout.review_reason:
+        return checkout.review_reason
+    return "; ".join(
+        f"attempt {a.trade_no}: {a.review_reason}" for a in checkout.attempts if a.review_reason
+    )
 
 
 def outbox_backlog(session: Session, now: datetime | None = None) -> tuple[int, float]:
