@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import quote, quote_plus, urljoin
 
 import pytest
 import requests
@@ -46,6 +47,23 @@ def login(live_app: LiveApp, name: str = "alice", password: str = PASSWORD) -> r
 
 def csrf_of(http: requests.Session, url: str) -> str:
     return CSRF_RE.search(http.get(url, timeout=10).text).group(1)  # type: ignore[union-attr]
+
+
+def search(http: requests.Session, live_app: LiveApp, **fields: str) -> requests.Response:
+    """Submit the checkouts search form (a POST with CSRF, redirected to a GET) as a browser
+    does; the redirect's URL never carries what was typed as the payer."""
+    token = csrf_of(http, f"{live_app.url}/admin/")
+    resp = http.post(
+        f"{live_app.url}/admin/", data={"csrf_token": token, **fields}, allow_redirects=False
+    )
+    assert resp.status_code == 303, resp.text
+    location = resp.headers["Location"]
+    payer = fields.get("payer")
+    if payer:
+        assert "pt=" in location and "payer=" not in location
+        for form in (payer, quote(payer), quote_plus(payer), "".join(filter(str.isdigit, payer))):
+            assert not form or form not in location or len(form) < 5, location
+    return http.get(urljoin(f"{live_app.url}/admin/", location), timeout=10)
 
 
 def flashes(page: str) -> list[str]:
@@ -139,16 +157,16 @@ def test_paid_checkout_page_masks_personal_data_and_search_finds_it(live_app: Li
         {"payer": KR_PAYER["email"]},
         {"payer": "5678"},  # the end of the mobile
     ):
-        found = http.get(f"{live_app.url}/admin/", params=query)
+        found = search(http, live_app, **query)
         assert data["id"] in found.text, query
         assert "1 checkout(s)" in found.text, query
-    assert data["id"] not in http.get(f"{live_app.url}/admin/", params={"order_id": "x"}).text
-    assert data["id"] not in http.get(f"{live_app.url}/admin/", params={"payer": "9999"}).text
+    assert data["id"] not in search(http, live_app, order_id="x").text
+    assert data["id"] not in search(http, live_app, payer="9999").text
 
     pages = [
         http.get(f"{live_app.url}/admin/checkouts/{data['id']}").text,
-        http.get(f"{live_app.url}/admin/", params={"payer": KR_PAYER["email"]}).text,
-        http.get(f"{live_app.url}/admin/", params={"payer": KR_PAYER["mobile"]}).text,
+        search(http, live_app, payer=KR_PAYER["email"]).text,
+        search(http, live_app, payer=KR_PAYER["mobile"]).text,
         http.get(f"{live_app.url}/admin/notifies").text,
         http.get(f"{live_app.url}/admin/notifies", params={"verdict": "accepted"}).text,
     ]
@@ -672,3 +690,103 @@ def test_an_attempt_flag_flags_its_checkout_for_the_list_filter_and_resolve(
         assert (action.operator, action.action) == ("alice", "resolve_review")
         assert (action.detail or "").startswith(f"resolved by alice: {reason}")
         assert "note: refunded the difference" in (action.detail or "")
+
+
+def test_payer_search_is_normalised_posted_and_never_in_a_url(live_app: LiveApp) -> None:
+    data = paid_checkout(live_app)  # payer minsu@example.com, 01012345678
+    add_operator(live_app)
+    http = login(live_app)
+    for typed in (
+        "MINSU@Example.COM",  # e-mail: any case
+        "  minsu@example.com ",
+        "EXAMPLE.COM",  # the end of the e-mail
+        "010-1234-5678",  # mobile: as people type it
+        "010 1234 5678",
+        "+82 10-1234-5678",  # with the country code
+        "(5678)",
+    ):
+        found = search(http, live_app, payer=typed)
+        assert data["id"] in found.text and "1 checkout(s)" in found.text, typed
+        assert "minsu@example.com" not in found.text.lower()
+    assert "0 checkout(s)" in search(http, live_app, payer="other@example.com").text
+    assert "0 checkout(s)" in search(http, live_app, payer="010-9999-5678").text
+    # The search form needs its CSRF token; a typed payer in the URL is not a search.
+    refused = http.post(f"{live_app.url}/admin/", data={"payer": "minsu@example.com"})
+    assert refused.status_code == 400
+    plain = http.get(f"{live_app.url}/admin/", params={"payer": "nobody@example.com"})
+    assert data["id"] in plain.text and "nobody" not in plain.text  # ignored, not echoed
+    # A forged or expired token shows nothing (never every checkout), and says so.
+    forged = http.get(f"{live_app.url}/admin/", params={"pt": "not-a-token"})
+    assert 'id="payer-expired"' in forged.text and data["id"] not in forged.text
+
+
+def _bare_checkout(session, store: str, created_at, email: str | None = None, **extra):  # type: ignore[no-untyped-def]
+    """A checkout row (and, with `email`, one attempt by that payer) for search tests."""
+    from datetime import timedelta
+
+    from checkout.models import Store
+    from checkout.services.payments import new_trade_no
+
+    if session.get(Store, store) is None:
+        session.add(Store(id=store, name=store))
+    checkout = Checkout(
+        store_id=store, order_id=f"o-{new_trade_no()[-10:]}", amount=15000, currency="KRW",
+        amount_paid=0, return_url="https://shop.example/", status="open",
+        expires_at=created_at + timedelta(hours=1), created_at=created_at, **extra,
+    )  # fmt: skip
+    session.add(checkout)
+    session.flush()
+    if email:
+        session.add(
+            PaymentAttempt(
+                checkout_id=checkout.id, trade_no=new_trade_no(), provider="paypro_kr",
+                method="kakaopay", amount=15000, currency="KRW", status="failed",
+                payer_email=email, created_at=created_at,
+            )
+        )  # fmt: skip
+    return checkout
+
+
+def test_search_by_date_range_store_alone_and_pages_keep_the_payer_token(
+    live_app: LiveApp,
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    days = [datetime(2026, 3, d, 12, tzinfo=UTC) for d in (1, 2, 3, 4)]
+    with live_app.session() as session:
+        by_day = [_bare_checkout(session, "shop", day).id for day in days]
+        other_store = _bare_checkout(session, "other", days[1]).id
+        # 55 checkouts by one payer, newest last; 3 by someone else.
+        pager = [
+            _bare_checkout(
+                session, "shop", days[3] + timedelta(minutes=i), email="Pager@Example.com"
+            ).id
+            for i in range(55)
+        ]
+        for i in range(3):
+            _bare_checkout(session, "shop", days[3], email=f"else{i}@example.com")
+        session.commit()
+    add_operator(live_app)
+    http = login(live_app)
+
+    # A date range: from the 2nd to the 3rd (UTC days, both included).
+    found = search(http, live_app, date_from="2026-03-02", date_to="2026-03-03").text
+    assert "3 checkout(s)" in found
+    assert by_day[1] in found and by_day[2] in found and other_store in found
+    assert by_day[0] not in found and by_day[3] not in found
+    # A store alone.
+    found = search(http, live_app, store="other").text
+    assert "1 checkout(s)" in found and other_store in found and by_day[1] not in found
+
+    # 55 by the payer: page 1 has the 50 newest, its "next" link carries only the token.
+    first = search(http, live_app, payer="pager@example.com")
+    assert "55 checkout(s)" in first.text and "page 1 of 2" in first.text
+    assert first.text.count("/admin/checkouts/co_") == 50
+    assert pager[-1] in first.text and pager[0] not in first.text
+    [next_href] = re.findall(r'<a href="([^"]+)">next</a>', first.text)
+    next_href = next_href.replace("&amp;", "&")
+    assert "pt=" in next_href and "page=2" in next_href and "pager" not in next_href.lower()
+    second = http.get(urljoin(f"{live_app.url}/admin/", next_href)).text
+    assert "page 2 of 2" in second and second.count("/admin/checkouts/co_") == 5
+    assert all(pid in second for pid in pager[:5]) and pager[5] not in second
+    assert "else0" not in second

@@ -34,6 +34,7 @@ from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from checkout.db import db
+from checkout.domain.payer import mobile_query_digits
 from checkout.domain.states import CheckoutStatus
 from checkout.logging_setup import mask_text
 from checkout.models import (
@@ -167,28 +168,39 @@ def operator_name() -> str:
 
 
 # ---------------------------------------------------------------- payer search token
+PAYER_TOKEN_TTL = 3600  # seconds a search's pagination links keep working
+SEARCH_FIELDS = ("order_id", "trade_no", "store", "provider", "status", "date_from", "date_to")
+
+
 def _fernet() -> Fernet:
     digest = hashlib.sha256(("admin-search:" + current_app.config["SECRET_KEY"]).encode()).digest()
     return Fernet(base64.urlsafe_b64encode(digest))
 
 
-def _payer_from_request() -> str:
-    """The payer search: typed (`payer`) or carried by pagination links (`pt`, encrypted),
-    so a full e-mail or mobile never appears in a page or a link."""
-    typed = request.args.get("payer", "").strip()
-    if typed:
-        return typed[:320]
+def payer_token(payer: str) -> str:
+    return _fernet().encrypt(payer.encode()).decode()
+
+
+def _payer_from_request() -> tuple[str, bool]:
+    """(the payer searched for, whether a token was given but is unusable).
+
+    The payer search arrives only as `pt`, encrypted: the form POSTs what was typed and is
+    redirected here, so a full e-mail or mobile never appears in a URL (history, proxy and
+    access logs, Referer) nor in a page.
+    """
     token = request.args.get("pt", "")
-    if token:
-        try:
-            return _fernet().decrypt(token.encode(), ttl=3600).decode()
-        except InvalidToken:
-            return ""
-    return ""
+    if not token:
+        return "", False
+    try:
+        return _fernet().decrypt(token.encode(), ttl=PAYER_TOKEN_TTL).decode(), False
+    except InvalidToken:
+        return "", True
 
 
 def _masked_query(value: str) -> str:
-    return (mask_email(value) if "@" in value else mask_mobile(value)) or ""
+    if "@" in value or any(c.isalpha() for c in value):
+        return mask_email(value) if "@" in value else "***" + value[-4:]
+    return mask_mobile(mobile_query_digits(value)) or ""
 
 
 def _parse_date(value: str | None) -> date | None:
@@ -199,10 +211,26 @@ def _parse_date(value: str | None) -> date | None:
 
 
 # ---------------------------------------------------------------- pages
+@bp.post("/")
+def search() -> Any:
+    """The search form: checked (CSRF), then redirected to the GET below with the payer
+    encrypted, so what was typed never reaches a URL."""
+    _csrf_or_400(ActionForm())
+    form = request.form
+    params = {k: form.get(k, "").strip()[:200] for k in SEARCH_FIELDS}
+    params = {k: v for k, v in params.items() if v}
+    if form.get("review") == "1":
+        params["review"] = "1"
+    payer = form.get("payer", "").strip()[:320]
+    if payer:
+        params["pt"] = payer_token(payer)
+    return redirect(url_for("admin.checkouts", **params), code=303)
+
+
 @bp.get("/")
 def checkouts() -> Any:
     args = request.args
-    payer = _payer_from_request()
+    payer, payer_expired = _payer_from_request()
     flt = admin_service.CheckoutFilter(
         order_id=args.get("order_id", "").strip(),
         trade_no=args.get("trade_no", "").strip(),
@@ -215,12 +243,14 @@ def checkouts() -> Any:
         needs_review=args.get("review") == "1",
     )
     page = max(args.get("page", 1, type=int) or 1, 1)
-    rows, total, counts = admin_service.search_checkouts(db.session, flt, page)
-    keep = {
-        k: v for k, v in args.items() if k not in ("page", "payer", "pt") and v and len(v) < 200
-    }
+    if payer_expired:
+        # Never widen a payer search silently: an expired link shows nothing, and says so.
+        rows, total, counts = [], 0, {}
+    else:
+        rows, total, counts = admin_service.search_checkouts(db.session, flt, page)
+    keep = {k: v for k, v in args.items() if k in (*SEARCH_FIELDS, "review") and v and len(v) < 200}
     if payer:
-        keep["pt"] = _fernet().encrypt(payer.encode()).decode()
+        keep["pt"] = payer_token(payer)
     pages = (total + admin_service.PAGE_SIZE - 1) // admin_service.PAGE_SIZE
     settings = current_app.extensions["settings"]
     return render_template(
@@ -233,6 +263,7 @@ def checkouts() -> Any:
         keep=keep,
         args=args,
         payer_masked=_masked_query(payer) if payer else "",
+        payer_expired=payer_expired,
         statuses=[str(s) for s in CheckoutStatus],
         stores=sorted(settings.stores),
         providers=sorted(settings.providers),

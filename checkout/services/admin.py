@@ -8,12 +8,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select, text
+from sqlalchemy import Select, false, func, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from checkout.domain.money import Money
+from checkout.domain.payer import mobile_query_digits
 from checkout.domain.states import AttemptStatus
 from checkout.models import (
     Checkout,
@@ -147,20 +148,32 @@ class CheckoutFilter:
         if self.provider:
             attempt_filters.append(PaymentAttempt.provider == self.provider)
         if self.payer:
-            value = self.payer.strip()
-            attempt_filters.append(
-                or_(
-                    PaymentAttempt.payer_email == value,
-                    PaymentAttempt.payer_mobile == value,
-                    PaymentAttempt.payer_email.endswith(value, autoescape=True),
-                    PaymentAttempt.payer_mobile.endswith(value, autoescape=True),
-                )
-            )
+            attempt_filters.append(payer_condition(self.payer))
         if attempt_filters:
             query = query.where(
                 Checkout.id.in_(select(PaymentAttempt.checkout_id).where(*attempt_filters))
             )
         return query
+
+
+def payer_condition(typed: str) -> Any:
+    """An e-mail (case-insensitive) or a mobile (digits only, as stored), exact or its end.
+
+    A value with "@" or a letter is an e-mail (or its end, "example.com"); anything else is
+    a mobile number, whatever spaces, dashes or country code were typed.
+    """
+    value = typed.strip()
+    if "@" in value or any(c.isalpha() for c in value):
+        email = func.lower(PaymentAttempt.payer_email)
+        lowered = value.lower()
+        return or_(email == lowered, email.endswith(lowered, autoescape=True))
+    digits = mobile_query_digits(value)
+    if not digits:
+        return false()
+    return or_(
+        PaymentAttempt.payer_mobile == digits,
+        PaymentAttempt.payer_mobile.endswith(digits, autoescape=True),
+    )
 
 
 def needs_review() -> Any:
