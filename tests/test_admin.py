@@ -790,3 +790,87 @@ def test_search_by_date_range_store_alone_and_pages_keep_the_payer_token(
     assert "page 2 of 2" in second and second.count("/admin/checkouts/co_") == 5
     assert all(pid in second for pid in pager[:5]) and pager[5] not in second
     assert "else0" not in second
+
+
+def test_forged_notify_claiming_a_checkout_shows_on_it_unverified_and_masked(
+    live_app: LiveApp,
+) -> None:
+    """A notify with a bad signature names a live attempt's trade number and carries a
+    payer's name, birth date, e-mail, mobile, a signature and a token: it shows on that
+    checkout (marked unverified) and in the inbox's trade-number filter, with our answer,
+    and none of those values appears in clear; nor does the payer's IP."""
+    import json
+
+    from checkout.models import WebhookDelivery, WebhookEvent
+
+    flow = FLOWS[0]
+    checkout, _shopper, _resp = start(live_app, flow)
+    [attempt] = get_checkout(live_app.url, checkout["id"])["payment_attempts"]
+    trade_no = attempt["trade_no"]
+    secrets_ = {
+        "name": "Quokkarina Zeldovich",
+        "birth": "1987-11-23",
+        "email": "zelda.quokka@example.org",
+        "mobile": "01098765432",
+        "sign": "5e1f0c0ffee5e1f0c0ffee5e1f0c0ffee",
+        "token": "forged-token-a8b7c6d5e4",
+        "header_sign": "hdrsig-77aa88bb99cc",
+    }
+    body = {
+        "tradeNo": trade_no,
+        "status": "SUCCESS",
+        "amount": "15000",
+        "payerName": secrets_["name"],
+        "birthDate": secrets_["birth"],
+        "payerEmail": secrets_["email"],
+        "payerMobile": secrets_["mobile"],
+        "sign": secrets_["sign"],
+    }
+    forged = requests.post(
+        f"{live_app.url}/notify/{flow.instance}",
+        data=json.dumps(body).encode(),
+        headers={
+            "Content-Type": "application/json",
+            "Authorization": f"Bearer {secrets_['token']}",
+            "Sign": secrets_["header_sign"],
+        },
+        timeout=10,
+    )
+    assert forged.status_code == 401
+    # A shop's answer to a webhook, with personal data in it.
+    with live_app.session() as session:
+        event = session.scalars(
+            select(WebhookEvent).where(WebhookEvent.checkout_id == checkout["id"])
+        ).first()
+        assert event is not None
+        shop_answer = {"customer_name": secrets_["name"], "session_token": secrets_["token"]}
+        session.add(
+            WebhookDelivery(
+                event_id=event.id, status_code=500, response_body=json.dumps(shop_answer)
+            )
+        )
+        session.commit()
+
+    add_operator(live_app)
+    http = login(live_app)
+    page = http.get(f"{live_app.url}/admin/checkouts/{checkout['id']}").text
+    notifies_table = page[page.index('<table id="notifies">') :]
+    notifies_table = notifies_table[: notifies_table.index("</table>")]
+    assert trade_no in notifies_table and "bad_signature" in notifies_table
+    assert "claimed, unverified" in notifies_table
+    assert "401" in notifies_table and "bad signature" in notifies_table  # our answer
+    assert "Authorization" in notifies_table and "payerName" in notifies_table  # shown, masked
+    [payer] = re.findall(r"<dt>Payer</dt><dd>(.*?)</dd>", page)
+    assert "127.0.0.1" not in payer and payer.endswith("· 1***")  # the payer's IP, masked
+
+    inbox = http.get(f"{live_app.url}/admin/notifies", params={"trade_no": trade_no}).text
+    assert "1 notify message(s)" in inbox and checkout["id"] in inbox
+    assert "named, not applied" in inbox
+    other = http.get(f"{live_app.url}/admin/notifies", params={"trade_no": "nope"}).text
+    assert "0 notify message(s)" in other
+    everything = http.get(f"{live_app.url}/admin/notifies").text
+    for text in (page, inbox, everything):
+        for key, value in secrets_.items():
+            assert value not in text, key
+        assert "Quokkarina" not in text and "Zeldovich" not in text
+        assert "19871123" not in text and "1098765432" not in text

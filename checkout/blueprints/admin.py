@@ -29,7 +29,7 @@ from flask import (
     url_for,
 )
 from flask_wtf import FlaskForm
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
@@ -51,6 +51,7 @@ from checkout.models import (
 )
 from checkout.services import admin as admin_service
 from checkout.services.checkouts import mask_email, mask_mobile, mask_name
+from checkout.services.exchanges import mask_body, mask_headers, mask_ip
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 ops = Blueprint("ops", __name__)
@@ -285,10 +286,19 @@ def checkout(checkout_id: str) -> Any:
         .where(OperatorAction.checkout_id == item.id)
         .order_by(OperatorAction.id)
     ).all()
+    trade_nos = [a.trade_no for a in item.attempts]
+    # Also the notifies that only name one of its trade numbers: a forged (bad signature) or
+    # misrouted (unknown trade) notify claiming this order shows here, marked unverified.
     notify_rows = (
         session_.scalars(
             select(NotifyMessage)
-            .where(NotifyMessage.attempt_id.in_(attempt_ids))
+            .where(
+                or_(
+                    NotifyMessage.attempt_id.in_(attempt_ids),
+                    NotifyMessage.trade_no.in_(trade_nos),
+                    NotifyMessage.claimed_trade_no.in_(trade_nos),
+                )
+            )
             .order_by(NotifyMessage.id)
         ).all()
         if attempt_ids
@@ -330,14 +340,27 @@ def checkout(checkout_id: str) -> Any:
 @bp.get("/notifies")
 def notifies() -> Any:
     verdict = request.args.get("verdict", "")
+    verdict = verdict if verdict in VERDICTS else ""
+    trade_no = request.args.get("trade_no", "").strip()[:64]
     page = max(request.args.get("page", 1, type=int) or 1, 1)
-    rows, total = admin_service.notifies(db.session, verdict if verdict in VERDICTS else "", page)
-    attempts = {}
+    rows, total = admin_service.notifies(db.session, verdict, page, trade_no=trade_no)
+    # The checkout of each notify: through its attempt, or (unverified) the trade number
+    # it names.
+    attempts: dict[int, str] = {}
     ids = {n.attempt_id for n in rows if n.attempt_id}
     if ids:
         attempts = {
             a.id: a.checkout_id
             for a in db.session.scalars(select(PaymentAttempt).where(PaymentAttempt.id.in_(ids)))
+        }
+    claimed: dict[str, str] = {}
+    named = {n.trade_no or n.claimed_trade_no for n in rows if not n.attempt_id} - {None}
+    if named:
+        claimed = {
+            a.trade_no: a.checkout_id
+            for a in db.session.scalars(
+                select(PaymentAttempt).where(PaymentAttempt.trade_no.in_(named))
+            )
         }
     pages = (total + admin_service.PAGE_SIZE - 1) // admin_service.PAGE_SIZE
     return render_template(
@@ -345,10 +368,12 @@ def notifies() -> Any:
         rows=rows,
         total=total,
         verdict=verdict,
+        trade_no=trade_no,
         verdicts=VERDICTS,
         page=page,
         pages=pages,
         attempts=attempts,
+        claimed=claimed,
     )
 
 
@@ -512,6 +537,23 @@ def _f_mask(value: Any) -> str:
     if not isinstance(value, str):
         value = json.dumps(value, ensure_ascii=False, indent=1, sort_keys=True)
     return mask_text(value)
+
+
+@bp.app_template_filter("admin_mask_body")
+def _f_mask_body(value: str | None) -> str:
+    """A raw body (a notify, a shop's answer): personal and secret values masked by key,
+    as provider calls are, then as log text."""
+    return mask_body(value.encode("utf-8")) or "" if value else ""
+
+
+@bp.app_template_filter("admin_mask_headers")
+def _f_mask_headers(value: dict[str, str] | None) -> str:
+    return mask_headers(value)
+
+
+@bp.app_template_filter("admin_mask_ip")
+def _f_mask_ip(value: str | None) -> str:
+    return mask_ip(value)
 
 
 @bp.app_template_filter("admin_money")

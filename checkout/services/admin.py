@@ -207,10 +207,17 @@ def search_checkouts(
     return list(rows), total, counts
 
 
-def notifies(session: Session, verdict: str = "", page: int = 1) -> tuple[list[NotifyMessage], int]:
+def notifies(
+    session: Session, verdict: str = "", page: int = 1, *, trade_no: str = ""
+) -> tuple[list[NotifyMessage], int]:
+    """The inbox, newest first; by verdict, and by trade number (verified or only claimed)."""
     query = select(NotifyMessage)
     if verdict:
         query = query.where(NotifyMessage.verdict == verdict)
+    if trade_no:
+        query = query.where(
+            or_(NotifyMessage.trade_no == trade_no, NotifyMessage.claimed_trade_no == trade_no)
+        )
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.scalars(
         query.order_by(NotifyMessage.id.desc())
