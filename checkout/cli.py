@@ -55,6 +55,18 @@ def create_demo_checkout(app: Flask, currency: str, amount: int, order_id: str) 
         return f"{settings.public_base_url}/c/{checkout.id}"
 
 
+def _set_operator_active(app: Flask, name: str, active: bool) -> None:
+    from checkout.db import db
+    from checkout.services.admin import OperatorError, set_operator_active
+
+    with db.bound(app).session_factory() as session:
+        try:
+            operator = set_operator_active(session, name, active)
+        except OperatorError as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"operator {operator.name} {'reactivated' if active else 'deactivated'}")
+
+
 def register(app: Flask) -> None:
     @app.cli.command("db-upgrade")
     def db_upgrade() -> None:
@@ -224,6 +236,40 @@ def register(app: Flask) -> None:
             except OperatorError as exc:
                 raise click.ClickException(str(exc)) from None
             click.echo(f"operator {operator.name} created")
+
+    @app.cli.command("deactivate-operator")
+    @click.argument("name")
+    def deactivate_operator_cmd(name: str) -> None:
+        """Stop an operator from logging in; their open sessions end at once."""
+        _set_operator_active(app, name, False)
+
+    @app.cli.command("reactivate-operator")
+    @click.argument("name")
+    def reactivate_operator_cmd(name: str) -> None:
+        """Let a deactivated operator log in again."""
+        _set_operator_active(app, name, True)
+
+    @app.cli.command("reset-operator-password")
+    @click.argument("name")
+    @click.option("--password-stdin", is_flag=True, help="read the password from standard input")
+    def reset_operator_password_cmd(name: str, password_stdin: bool) -> None:
+        """Set an operator's password (asked twice, or read from standard input); their
+        open sessions end."""
+        import sys
+
+        from checkout.db import db
+        from checkout.services.admin import OperatorError, reset_password
+
+        if password_stdin:
+            password = sys.stdin.readline().rstrip("\r\n")
+        else:
+            password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+        with db.bound(app).session_factory() as session:
+            try:
+                operator = reset_password(session, name, password)
+            except OperatorError as exc:
+                raise click.ClickException(str(exc)) from None
+            click.echo(f"password of operator {operator.name} reset")
 
     @app.cli.command("daily-summary")
     @click.option("--date", "day", default=None, help="YYYY-MM-DD (UTC); default: yesterday")

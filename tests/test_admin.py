@@ -874,3 +874,96 @@ def test_forged_notify_claiming_a_checkout_shows_on_it_unverified_and_masked(
             assert value not in text, key
         assert "Quokkarina" not in text and "Zeldovich" not in text
         assert "19871123" not in text and "1098765432" not in text
+
+
+def _signed_in(http: requests.Session, live_app: LiveApp) -> bool:
+    resp = http.get(f"{live_app.url}/admin/", allow_redirects=False, timeout=10)
+    assert resp.status_code in (200, 302)
+    return resp.status_code == 200
+
+
+def test_deactivate_reactivate_and_reset_password_from_the_cli(live_app: LiveApp) -> None:
+    add_operator(live_app)
+    runner = live_app.app.test_cli_runner()
+    http = login(live_app)
+    assert _signed_in(http, live_app)
+
+    # Deactivated: the open session ends at its next request, and login is refused.
+    result = runner.invoke(args=["deactivate-operator", "alice"])
+    assert result.exit_code == 0 and "operator alice deactivated" in result.output
+    assert not _signed_in(http, live_app)
+    assert login(live_app).last_login.status_code == 401  # type: ignore[attr-defined]
+    result = runner.invoke(args=["reactivate-operator", "alice"])
+    assert result.exit_code == 0 and "operator alice reactivated" in result.output
+    http = login(live_app)
+    assert _signed_in(http, live_app)
+
+    # A new password from standard input: the old one no longer works, and the session
+    # opened with it ends.
+    new = "a brand new passphrase"
+    result = runner.invoke(
+        args=["reset-operator-password", "alice", "--password-stdin"], input=new + "\n"
+    )
+    assert result.exit_code == 0 and "password of operator alice reset" in result.output
+    assert not _signed_in(http, live_app)
+    assert login(live_app).last_login.status_code == 401  # type: ignore[attr-defined]
+    assert _signed_in(login(live_app, password=new), live_app)
+    short = runner.invoke(
+        args=["reset-operator-password", "alice", "--password-stdin"], input="short\n"
+    )
+    assert short.exit_code != 0 and "at least 12 characters" in short.output
+    for command in ("deactivate-operator", "reactivate-operator"):
+        unknown = runner.invoke(args=[command, "mallory"])
+        assert unknown.exit_code != 0 and "no operator named 'mallory'" in unknown.output
+    assert (
+        runner.invoke(
+            args=["reset-operator-password", "mallory", "--password-stdin"], input=new + "\n"
+        ).exit_code
+        != 0
+    )
+    with live_app.session() as session:
+        assert session.scalars(select(Operator)).one().active is True
+
+
+class Clock:
+    """The console's clock, moved by the test (the app reads ADMIN_CLOCK)."""
+
+    def __init__(self) -> None:
+        from checkout.models import utcnow
+
+        self.now = utcnow()
+
+    def __call__(self):  # type: ignore[no-untyped-def]
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        from datetime import timedelta
+
+        self.now += timedelta(**delta)
+
+
+def test_sessions_end_after_30_idle_minutes_and_12_hours_from_login(live_app: LiveApp) -> None:
+    clock = Clock()
+    live_app.app.config["ADMIN_CLOCK"] = clock
+    add_operator(live_app)
+
+    # Idle: 29 minutes between requests is fine, however often; 31 is not.
+    http = login(live_app)
+    for _ in range(3):
+        clock.advance(minutes=29)
+        assert _signed_in(http, live_app)
+    clock.advance(minutes=31)
+    assert not _signed_in(http, live_app)
+    page = http.get(f"{live_app.url}/admin/providers", allow_redirects=False)
+    assert page.status_code == 302 and "/admin/login" in page.headers["Location"]
+
+    # Absolute: busy all day, a request every 25 minutes, still over at 12 hours.
+    http = login(live_app)
+    elapsed = 0
+    while elapsed + 25 <= 12 * 60:
+        clock.advance(minutes=25)
+        elapsed += 25
+        assert _signed_in(http, live_app), elapsed
+    clock.advance(minutes=25)  # 12 h 5 min after login
+    assert not _signed_in(http, live_app)
+    assert _signed_in(login(live_app), live_app)  # logging in again starts a new session

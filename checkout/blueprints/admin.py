@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -90,16 +90,31 @@ def init_app(app: Flask) -> None:
 
 
 # ---------------------------------------------------------------- auth
+def now() -> datetime:
+    """The console's clock: `ADMIN_CLOCK` (a callable) when set, so tests can move time
+    instead of sleeping through session lifetimes; otherwise the real UTC time."""
+    clock = current_app.config.get("ADMIN_CLOCK")
+    return clock() if clock is not None else utcnow()
+
+
 @bp.before_request
 def require_operator() -> Any:
     g.operator = None
     operator_id = session.get("admin_operator_id")
-    logged_in_at = session.get("admin_login_at", 0)
     if operator_id is not None:
-        expired = utcnow().timestamp() - float(logged_in_at) > SESSION_MAX_AGE.total_seconds()
-        operator = None if expired else db.session.get(Operator, operator_id)
-        if operator is not None and operator.active:
+        at = now().timestamp()
+        # Ended by us, not only by the cookie's expiry: 30 minutes without a request, 12
+        # hours after login, or the operator deactivated or their password reset since.
+        idle = at - float(session.get("admin_seen_at", 0)) > SESSION_LIFETIME.total_seconds()
+        old = at - float(session.get("admin_login_at", 0)) > SESSION_MAX_AGE.total_seconds()
+        operator = None if idle or old else db.session.get(Operator, operator_id)
+        if (
+            operator is not None
+            and operator.active
+            and session.get("admin_pw") == admin_service.password_stamp(operator)
+        ):
             g.operator = operator
+            session["admin_seen_at"] = at
         else:
             session.clear()
     if g.operator is None and request.endpoint not in ("admin.login",):
@@ -147,7 +162,8 @@ def login() -> Any:
                 session.clear()  # no fixation: a fresh session (and CSRF token) on login
                 session.permanent = True
                 session["admin_operator_id"] = operator.id
-                session["admin_login_at"] = utcnow().timestamp()
+                session["admin_login_at"] = session["admin_seen_at"] = now().timestamp()
+                session["admin_pw"] = admin_service.password_stamp(operator)
                 current_app.logger.info("admin login operator=%s", operator.name)
                 target = request.args.get("next") or ""
                 if not target.startswith("/admin") or target.startswith("//"):

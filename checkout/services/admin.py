@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -51,6 +52,38 @@ def create_operator(session: Session, name: str, password: str) -> Operator:
         session.rollback()
         raise OperatorError(f"an operator named {name!r} already exists") from None
     return operator
+
+
+def _operator(session: Session, name: str) -> Operator:
+    operator = session.scalars(select(Operator).where(Operator.name == name.strip())).one_or_none()
+    if operator is None:
+        raise OperatorError(f"no operator named {name.strip()!r}")
+    return operator
+
+
+def set_operator_active(session: Session, name: str, active: bool) -> Operator:
+    """Deactivate (or reactivate) an operator: an inactive one cannot log in, and the
+    console drops their open sessions at their next request."""
+    operator = _operator(session, name)
+    operator.active = active
+    session.commit()
+    return operator
+
+
+def reset_password(session: Session, name: str, password: str) -> Operator:
+    """A new password; sessions opened with the old one end at their next request."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise OperatorError(f"the password must be at least {MIN_PASSWORD_LENGTH} characters")
+    operator = _operator(session, name)
+    operator.password_hash = generate_password_hash(password)
+    session.commit()
+    return operator
+
+
+def password_stamp(operator: Operator) -> str:
+    """A short fingerprint of the operator's password hash, kept in their session: a reset
+    password changes it, which ends the sessions opened before."""
+    return hashlib.sha256(operator.password_hash.encode()).hexdigest()[:16]
 
 
 def authenticate(session: Session, name: str, password: str) -> Operator | None:
