@@ -34,6 +34,12 @@ workers = int(os.environ.get("WEB_CONCURRENCY") or 4)
 # With --access-logfile, each line ends with the request id the app answered.
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms request_id=%({x-request-id}o)s'
 
+if os.environ.get("CHECKOUT_LOG_FORMAT", "").lower() == "json":
+    # gunicorn's own lines (error log, access log) as JSON like the app's, masked, and the
+    # request id in the access line's "request_id" field (checkout/gunicorn_logging.py).
+    logger_class = "checkout.gunicorn_logging.JsonLogger"
+    access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
+
 _PID_FILE = re.compile(r"_(\d+)\.db$")
 
 

@@ -55,6 +55,18 @@ def create_demo_checkout(app: Flask, currency: str, amount: int, order_id: str) 
         return f"{settings.public_base_url}/c/{checkout.id}"
 
 
+def _set_operator_active(app: Flask, name: str, active: bool) -> None:
+    from checkout.db import db
+    from checkout.services.admin import OperatorError, set_operator_active
+
+    with db.bound(app).session_factory() as session:
+        try:
+            operator = set_operator_active(session, name, active)
+        except OperatorError as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"operator {operator.name} {'reactivated' if active else 'deactivated'}")
+
+
 def register(app: Flask) -> None:
     @app.cli.command("db-upgrade")
     def db_upgrade() -> None:
@@ -225,34 +237,88 @@ def register(app: Flask) -> None:
                 raise click.ClickException(str(exc)) from None
             click.echo(f"operator {operator.name} created")
 
+    @app.cli.command("deactivate-operator")
+    @click.argument("name")
+    def deactivate_operator_cmd(name: str) -> None:
+        """Stop an operator from logging in; their open sessions end at once."""
+        _set_operator_active(app, name, False)
+
+    @app.cli.command("reactivate-operator")
+    @click.argument("name")
+    def reactivate_operator_cmd(name: str) -> None:
+        """Let a deactivated operator log in again."""
+        _set_operator_active(app, name, True)
+
+    @app.cli.command("reset-operator-password")
+    @click.argument("name")
+    @click.option("--password-stdin", is_flag=True, help="read the password from standard input")
+    def reset_operator_password_cmd(name: str, password_stdin: bool) -> None:
+        """Set an operator's password (asked twice, or read from standard input); their
+        open sessions end."""
+        import sys
+
+        from checkout.db import db
+        from checkout.services.admin import OperatorError, reset_password
+
+        if password_stdin:
+            password = sys.stdin.readline().rstrip("\r\n")
+        else:
+            password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+        with db.bound(app).session_factory() as session:
+            try:
+                operator = reset_password(session, name, password)
+            except OperatorError as exc:
+                raise click.ClickException(str(exc)) from None
+            click.echo(f"password of operator {operator.name} reset")
+
     @app.cli.command("daily-summary")
     @click.option("--date", "day", default=None, help="YYYY-MM-DD (UTC); default: yesterday")
     def daily_summary_cmd(day: str | None) -> None:
-        """Per store and provider: created, paid, expired, failed, amounts; review queue."""
+        """Checkouts per store, attempts per store and provider, amounts; review queue."""
         from datetime import date
 
         from checkout.db import db
+        from checkout.logging_setup import mask_text
         from checkout.models import utcnow
-        from checkout.services.admin import daily_summary
+        from checkout.services.admin import daily_summary, format_amounts, review_reason_of
 
         try:
             when = date.fromisoformat(day) if day else utcnow().date() - timedelta(days=1)
         except ValueError:
             raise click.BadParameter("use YYYY-MM-DD", param_hint="--date") from None
         with db.bound(app).session_factory() as session:
-            rows, review = daily_summary(session, when)
-        click.echo(f"summary for {when.isoformat()} (UTC)")
-        click.echo("store\tprovider\tcreated\tpaid\texpired\tfailed_attempts\tdue\tpaid_amount")
-        for (store, provider), row in sorted(rows.items()):
-            due = ", ".join(f"{c} {a}" for c, a in sorted(row.amounts_due.items())) or "-"
-            paid = ", ".join(f"{c} {a}" for c, a in sorted(row.amounts_paid.items())) or "-"
-            click.echo(
-                f"{store}\t{provider}\t{row.created}\t{row.paid}\t{row.expired}\t"
-                f"{row.failed}\t{due}\t{paid}"
+            summary = daily_summary(session, when)
+            review = [(c, review_reason_of(c)) for c in summary.review]
+        echo = click.echo
+        echo(f"summary for {when.isoformat()} (UTC); statuses as of now; amounts in currency units")
+        echo("")
+        echo("checkouts created that day, by store:")
+        echo(
+            "store\tcreated\tpaid\tpartially_paid\texpired\tcancelled\topen_or_pending\tdue\tpaid_amount"
+        )
+        for store, row in sorted(summary.checkouts.items()):
+            n = row.statuses.get
+            echo(
+                f"{store}\t{row.created}\t{n('paid', 0)}\t{n('partially_paid', 0)}\t"
+                f"{n('expired', 0)}\t{n('cancelled', 0)}\t{n('open', 0) + n('pending', 0)}\t"
+                f"{format_amounts(row.due)}\t{format_amounts(row.paid)}"
             )
-        click.echo(f"waiting for review: {len(review)}")
-        for checkout in review:
-            click.echo(
+        echo("")
+        echo(
+            "payment attempts started that day, by store and provider (each attempt counts at "
+            "its own provider: a checkout that failed at one and was paid at another counts a "
+            "failure for the first and a payment for the second):"
+        )
+        echo("store\tprovider\tattempts\tpaid\tfailed\texpired\tlive\tpaid_amount")
+        for (store, provider), entry in sorted(summary.attempts.items()):
+            echo(
+                f"{store}\t{provider}\t{entry.attempts}\t{entry.paid}\t{entry.failed}\t"
+                f"{entry.expired}\t{entry.live}\t{format_amounts(entry.amount_paid)}"
+            )
+        echo("")
+        echo(f"waiting for review (checkouts of any day): {len(review)}")
+        for checkout, reason in review:
+            echo(
                 f"  {checkout.id}\t{checkout.store_id}\t{checkout.order_id}\t"
-                f"{checkout.status}\t{checkout.review_reason}"
+                f"{checkout.status}\t{mask_text(reason)}"
             )

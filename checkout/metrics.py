@@ -2,10 +2,11 @@
 
 - `checkout_http_request_duration_seconds{endpoint, method, status}` (histogram): every
   request, observed in checkout/observability.py; its `_count` is the number of requests.
-- `checkout_provider_request_duration_seconds{provider}` (histogram): every HTTP call to a
-  provider, create or query, observed by the shared transport (checkout/providers/http.py).
+- `checkout_provider_request_duration_seconds{provider, outcome}` (histogram): every HTTP
+  call to a provider, create or query, observed by the shared transport
+  (checkout/providers/http.py); `outcome` is `ok` for a 2xx answer, else as below.
 - `checkout_provider_errors_total{provider, outcome}` (counter): those calls without a 2xx
-  answer.
+  answer (the same numbers as the histogram's non-`ok` counts, kept for existing alerts).
 - `checkout_notifies_total{provider, verdict}` (counter): every notify once its verdict is
   final (checkout/blueprints/notify.py).
 - Read from the database at scrape time: `checkout_checkouts{status}`,
@@ -92,8 +93,10 @@ class Metrics:
         )
         self.provider_latency = Histogram(
             "checkout_provider_request_duration_seconds",
-            "HTTP calls to payment providers (create and query), by provider instance.",
-            ("provider",),
+            "HTTP calls to payment providers (create and query), by provider instance and "
+            "outcome (ok, timeout, connect_timeout, connection_error, error, http_3xx, "
+            "http_4xx, http_5xx).",
+            ("provider", "outcome"),
             buckets=PROVIDER_BUCKETS,
             registry=registry,
         )
@@ -130,7 +133,8 @@ class Metrics:
         series.observe(seconds)
 
     def observe_provider_call(self, provider: str, seconds: float, outcome: str) -> None:
-        self.provider_latency.labels(provider).observe(seconds)
+        # By outcome too: a timeout's 20 s must not hide inside the answered calls' latency.
+        self.provider_latency.labels(provider, outcome).observe(seconds)
         if outcome != "ok":
             self.provider_errors.labels(provider, outcome).inc()
 

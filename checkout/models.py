@@ -84,7 +84,8 @@ class Checkout(Base):
         String(40), primary_key=True, default=lambda: new_public_id("co")
     )
     store_id: Mapped[str] = mapped_column(ForeignKey("stores.id"), index=True)
-    order_id: Mapped[str] = mapped_column(String(64))
+    # Indexed alone too: the operator console searches by order id across stores.
+    order_id: Mapped[str] = mapped_column(String(64), index=True)
     amount: Mapped[int] = mapped_column(BigInteger)  # minor units
     currency: Mapped[str] = mapped_column(String(3))
     amount_paid: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -100,7 +101,8 @@ class Checkout(Base):
     status: Mapped[str] = mapped_column(String(20), default=CheckoutStatus.OPEN, index=True)
     review_reason: Mapped[str | None] = mapped_column(String(200))
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Indexed: the console lists newest first and filters by date.
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     store: Mapped[Store] = relationship()
@@ -198,6 +200,8 @@ class ProviderExchange(Base):
     with payer details and signatures masked (checkout/services/exchanges.py)."""
 
     __tablename__ = "provider_exchanges"
+    # The providers page reads one instance's calls over the last hour or day.
+    __table_args__ = (Index("ix_provider_exchanges_provider_created_at", "provider", "created_at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     attempt_id: Mapped[int] = mapped_column(ForeignKey("payment_attempts.id"), index=True)
@@ -224,11 +228,15 @@ class NotifyMessage(Base):
     remote_addr: Mapped[str | None] = mapped_column(String(64))
     headers: Mapped[dict[str, str]] = mapped_column(JSON)
     body: Mapped[str] = mapped_column(Text)
-    trade_no: Mapped[str | None] = mapped_column(String(64), index=True)
+    trade_no: Mapped[str | None] = mapped_column(String(64), index=True)  # from a signed body
+    # The trade number the body claims, read before (or without) any signature check, so a
+    # forged or misrouted notify still shows on the checkout it names. Never trusted.
+    claimed_trade_no: Mapped[str | None] = mapped_column(String(64), index=True)
     attempt_id: Mapped[int | None] = mapped_column(ForeignKey("payment_attempts.id"), index=True)
     verdict: Mapped[str] = mapped_column(String(30), default="received", index=True)
     detail: Mapped[str | None] = mapped_column(String(500))
     response_status: Mapped[int | None] = mapped_column(Integer)
+    response_body: Mapped[str | None] = mapped_column(Text)  # what we answered the provider
 
 
 class IdempotencyKey(Base):
@@ -266,6 +274,9 @@ class WebhookEvent(Base):
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # When the event last became due: its creation, or an operator's resend. The outbox's
+    # "oldest pending" age counts from here, not from created_at (days old for a resend).
+    pending_since: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class WebhookDelivery(Base):

@@ -36,12 +36,13 @@ def test_money_is_exact() -> None:
 
 @pytest.mark.parametrize("final", [AttemptStatus.PAID, AttemptStatus.FAILED, AttemptStatus.EXPIRED])
 def test_a_final_attempt_never_moves(final: AttemptStatus) -> None:
-    # The one exception: money after an expiry is kept ("paid late"), never dropped.
+    # The one exception: money after an expiry or a failure is kept ("paid late", "paid
+    # after failed"), never dropped.
     late_money = {AttemptStatus.PAID, AttemptStatus.PARTIALLY_PAID}
     for target in AttemptStatus:
         if target == final:
             assert attempt_transition(final, target) is False  # a repeat is a no-op
-        elif final == AttemptStatus.EXPIRED and target in late_money:
+        elif final in (AttemptStatus.EXPIRED, AttemptStatus.FAILED) and target in late_money:
             assert attempt_transition(final, target) is True
         else:
             with pytest.raises(TransitionError):
@@ -52,6 +53,8 @@ def test_checkout_transitions() -> None:
     assert checkout_transition(CheckoutStatus.OPEN, CheckoutStatus.PENDING)
     assert checkout_transition(CheckoutStatus.PENDING, CheckoutStatus.OPEN)
     assert checkout_transition(CheckoutStatus.PENDING, CheckoutStatus.PAID)
+    # An operator's cancel while a payment is live (the service checks nothing is paid).
+    assert checkout_transition(CheckoutStatus.PENDING, CheckoutStatus.CANCELLED)
     for final in (CheckoutStatus.PAID, CheckoutStatus.EXPIRED, CheckoutStatus.CANCELLED):
         with pytest.raises(TransitionError):
             checkout_transition(final, CheckoutStatus.OPEN)

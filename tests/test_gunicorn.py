@@ -190,3 +190,72 @@ def test_gunicorn_conf_drops_metric_files_of_ended_processes(
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "new" / "dir"))
     conf["on_starting"](None)
     assert (tmp_path / "new" / "dir").is_dir()
+
+
+def test_gunicorn_lines_are_json_with_request_ids_when_asked(tmp_path: Path) -> None:
+    """CHECKOUT_LOG_FORMAT=json: every line gunicorn and the app write (gunicorn's error
+    log, its access log, the app's warnings) is one JSON object; access lines carry the
+    request id the app answered; personal data is masked in them too."""
+    import json
+
+    port = free_port()
+    env = {
+        **os.environ,
+        "CHECKOUT_INSTANCE_PATH": str(tmp_path / "instance"),
+        "CHECKOUT_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+        "DATABASE_URL": _database_url(tmp_path),
+        "CHECKOUT_LOG_FORMAT": "json",
+    }
+    env.pop("CHECKOUT_CONFIG", None)
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    flask = [sys.executable, "-m", "flask", "--app", "wsgi"]
+    subprocess.run([*flask, "db-upgrade"], env=env, cwd=ROOT, check=True, timeout=60)
+    out, err = (tmp_path / "gunicorn.out").open("w"), (tmp_path / "gunicorn.err").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app",
+         "--workers", "1", "--worker-class", "sync", "--bind", f"127.0.0.1:{port}",
+         "--timeout", "30", "--access-logfile", "-"],
+        env=env, cwd=ROOT, stdout=out, stderr=err,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(f"{base}/readyz")
+        ok = requests.get(
+            f"{base}/healthz",
+            params={"email": KR_PAYER["email"]},
+            headers={"X-Request-Id": "gunicorn-json-1"},
+            timeout=10,
+        )
+        assert ok.status_code == 200
+        # A notify with a bad signature: the app logs a warning inside the request.
+        refused = requests.post(
+            f"{base}/notify/paypro_kr",
+            data=b'{"tradeNo": "x", "sign": "0"}',
+            headers={"Content-Type": "application/json", "X-Request-Id": "gunicorn-json-2"},
+            timeout=10,
+        )
+        assert refused.status_code == 401
+    finally:
+        proc.terminate()
+        proc.wait(15)
+        out.close()
+        err.close()
+    lines = [
+        line
+        for name in ("gunicorn.out", "gunicorn.err")
+        for line in (tmp_path / name).read_text().splitlines()
+        if line.strip()
+    ]
+    entries = [json.loads(line) for line in lines]  # every line is one JSON object
+    access = [e for e in entries if e["logger"] == "gunicorn.access"]
+    [health] = [e for e in access if "/healthz" in e["message"]]
+    assert health["request_id"] == "gunicorn-json-1" and " 200 " in health["message"]
+    assert KR_PAYER["email"] not in health["message"] and "<email>" in health["message"]
+    [notify] = [e for e in access if "/notify/paypro_kr" in e["message"]]
+    assert notify["request_id"] == "gunicorn-json-2" and " 401 " in notify["message"]
+    [warning] = [e for e in entries if e["message"].startswith("notify rejected")]
+    assert warning["request_id"] == "gunicorn-json-2" and warning["level"] == "WARNING"
+    errors = [e for e in entries if e["logger"] == "gunicorn.error"]
+    assert any("Booting worker" in e["message"] for e in errors)
+    assert all(e["time"] and e["level"] for e in entries)
+    assert KR_PAYER["email"] not in "\n".join(lines)

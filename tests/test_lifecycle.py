@@ -21,7 +21,15 @@ from checkout.domain.states import (
     attempt_transition,
     checkout_transition,
 )
-from checkout.models import Base, Checkout, PaymentAttempt, StateEvent, Store, utcnow
+from checkout.models import (
+    Base,
+    Checkout,
+    PaymentAttempt,
+    StateEvent,
+    Store,
+    WebhookEvent,
+    utcnow,
+)
 from checkout.providers.base import OrderNotFound, PaymentUpdate, ProviderError
 from checkout.services.lifecycle import (
     Verdict,
@@ -101,13 +109,60 @@ def test_unusable_amount_moves_nothing_and_is_flagged(
     assert attempt.review_reason
 
 
-def test_a_final_status_is_never_overturned(session: Session) -> None:
+def test_money_for_a_failed_attempt_is_kept_and_flagged(session: Session) -> None:
     attempt = make_attempt(session)
     apply_update(session, attempt, update(AttemptStatus.FAILED, None))
     assert attempt.checkout.status == "open"  # the shopper may try again
-    assert apply_update(session, attempt, update(AttemptStatus.PAID, 10000)) == Verdict.CONFLICT
-    assert attempt.status == "failed" and attempt.checkout.amount_paid == 0
-    assert "paid after failed" in (attempt.review_reason or "")
+    assert apply_update(session, attempt, update(AttemptStatus.PAID, 10000)) == Verdict.ACCEPTED
+    assert attempt.status == "paid" and attempt.checkout.status == "paid"
+    assert attempt.amount_paid == 10000 and attempt.checkout.amount_paid == 10000
+    assert attempt.review_reason == "paid after failed"
+    assert attempt.checkout.review_reason == "paid after failed"
+    session.flush()
+    assert events(session)[-2:] == [
+        ("attempt", "failed", "paid", "notify"),
+        ("checkout", "open", "paid", "notify"),
+    ]
+    queued = session.scalars(select(WebhookEvent).order_by(WebhookEvent.id)).all()
+    assert queued[-1].type == "checkout.paid"
+    assert queued[-1].payload["data"]["review_reason"] == "paid after failed"
+
+
+def test_part_of_the_money_for_a_failed_attempt_is_partially_paid(session: Session) -> None:
+    attempt = make_attempt(session)
+    apply_update(session, attempt, update(AttemptStatus.FAILED, None))
+    assert apply_update(session, attempt, update(AttemptStatus.PAID, 4000)) == Verdict.ACCEPTED
+    assert attempt.status == "partially_paid" and attempt.checkout.status == "partially_paid"
+    assert "paid after failed" in (attempt.checkout.review_reason or "")
+
+
+@pytest.mark.parametrize(
+    ("news", "verdict", "reason"),
+    [
+        (update(AttemptStatus.PAID, 12000), Verdict.ACCEPTED, "overpaid: 12000 KRW"),
+        (update(AttemptStatus.PAID, None), Verdict.AMOUNT_MISMATCH, "unusable amount"),
+        (update(AttemptStatus.PAID, 10000, "MXN"), Verdict.AMOUNT_MISMATCH, "unusable amount"),
+    ],
+)
+def test_every_attempt_flag_also_flags_its_checkout(
+    session: Session, news: PaymentUpdate, verdict: Verdict, reason: str
+) -> None:
+    attempt = make_attempt(session)
+    attempt.checkout.review_reason = "customer called"  # an operator's flag stays
+    assert apply_update(session, attempt, news) == verdict
+    assert reason in (attempt.review_reason or "")
+    flag = attempt.checkout.review_reason or ""
+    assert flag.startswith(f"attempt T1: {attempt.review_reason}")
+    assert flag.endswith("; customer called")
+
+
+def test_a_conflict_flags_the_attempt_and_its_checkout(session: Session) -> None:
+    attempt = make_attempt(session)
+    apply_update(session, attempt, update(AttemptStatus.PAID, 10000))
+    assert apply_update(session, attempt, update(AttemptStatus.FAILED, None)) == Verdict.CONFLICT
+    assert attempt.review_reason == "provider reported failed after paid"
+    assert attempt.checkout.review_reason == "attempt T1: provider reported failed after paid"
+    assert attempt.status == "paid" and attempt.checkout.status == "paid"
 
 
 def test_still_pending_is_no_change(session: Session) -> None:
@@ -149,7 +204,7 @@ def test_changes_are_recorded_once_with_their_source(session: Session) -> None:
 @pytest.mark.parametrize(
     ("start", "news"),
     [
-        (AttemptStatus.FAILED, update(AttemptStatus.PAID, 10000)),
+        (AttemptStatus.FAILED, update(AttemptStatus.PENDING, None)),
         (AttemptStatus.PAID, update(AttemptStatus.FAILED, None)),
         (AttemptStatus.PAID, update(AttemptStatus.PARTIALLY_PAID, 5000)),
         (AttemptStatus.PARTIALLY_PAID, update(AttemptStatus.FAILED, None)),
@@ -175,7 +230,9 @@ def test_money_after_expiry_is_kept_and_flagged(session: Session) -> None:
     assert apply_update(session, attempt, update(AttemptStatus.PAID, 12000)) == Verdict.ACCEPTED
     assert attempt.status == "paid" and attempt.checkout.status == "paid"
     assert (attempt.review_reason or "").startswith("paid late; overpaid")
-    assert attempt.checkout.review_reason == "paid late"
+    assert attempt.checkout.review_reason == (
+        "paid late; attempt T1: overpaid: 12000 KRW received for 10000 KRW"
+    )
     assert attempt.checkout.amount_paid == 12000
 
 

@@ -30,3 +30,52 @@ def test_migrations_match_models(tmp_path: Path) -> None:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     engine.dispose()
     assert diff == []
+
+
+def test_console_search_columns_are_indexed_and_resent_events_keep_their_due_time(
+    tmp_path: Path,
+) -> None:
+    """0008: the list's sort and filter columns are indexed; an event resent before the
+    upgrade (attempts 0, due again later than created) counts as pending since then."""
+    from datetime import UTC, datetime
+
+    from alembic import command
+    from sqlalchemy import inspect
+
+    from checkout.cli import alembic_config
+
+    url = f"sqlite:///{tmp_path / 'upgraded.sqlite3'}"
+    command.upgrade(alembic_config(url), "0007")
+    engine = create_engine(url)
+    created, resent = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 4, tzinfo=UTC)
+    with engine.begin() as conn:
+        conn.execute(
+            text("INSERT INTO stores (id, name, created_at) VALUES ('s', 'S', :t)"), {"t": created}
+        )
+        conn.execute(
+            text(
+                "INSERT INTO checkouts (id, store_id, order_id, amount, currency, amount_paid, "
+                "return_url, event_seq, status, expires_at, created_at, updated_at) VALUES "
+                "('co_1', 's', 'o', 1, 'KRW', 0, 'https://x', 2, 'paid', :t, :t, :t)"
+            ),
+            {"t": created},
+        )
+        for seq, (attempts, due) in enumerate(((0, resent), (3, resent)), start=1):
+            conn.execute(
+                text(
+                    "INSERT INTO webhook_events (public_id, store_id, checkout_id, type, seq, "
+                    "payload, status, attempts, next_attempt_at, created_at) VALUES "
+                    "(:id, 's', 'co_1', 'checkout.paid', :seq, '{}', 'pending', :n, :due, :t)"
+                ),
+                {"id": f"evt_{seq}", "seq": seq, "n": attempts, "due": due, "t": created},
+            )
+    upgrade_database(url)
+    indexed = {tuple(ix["column_names"]) for ix in inspect(engine).get_indexes("checkouts")}
+    assert {("created_at",), ("order_id",), ("status",)} <= indexed
+    with engine.connect() as conn:
+        since = dict(
+            conn.execute(text("SELECT public_id, pending_since FROM webhook_events")).all()
+        )
+    engine.dispose()
+    assert str(since["evt_1"]).startswith("2026-01-04")  # resent: due again on the 4th
+    assert str(since["evt_2"]).startswith("2026-01-01")  # retrying since it was created

@@ -140,11 +140,14 @@ def test_metrics_after_pages_a_bad_notify_a_paid_flow_and_a_provider_error(
         (("provider", "paypro_kr"), ("verdict", "accepted")): 1,
     }
 
-    # Provider calls: two creates at paypro_kr, one answered 500.
+    # Provider calls: two creates at paypro_kr, one answered 500; latency by outcome.
     assert labelled(series, "checkout_provider_request_duration_seconds_count") == {
-        (("provider", "paypro_kr"),): 2
+        (("outcome", "ok"), ("provider", "paypro_kr")): 1,
+        (("outcome", "http_5xx"), ("provider", "paypro_kr")): 1,
     }
-    assert value(series, "checkout_provider_request_duration_seconds_sum", provider="paypro_kr")
+    assert value(
+        series, "checkout_provider_request_duration_seconds_sum", provider="paypro_kr", outcome="ok"
+    )
     assert labelled(series, "checkout_provider_errors_total") == {
         (("outcome", "http_5xx"), ("provider", "paypro_kr")): 1
     }
@@ -187,14 +190,21 @@ def test_provider_timeouts_and_dropped_connections_are_counted_by_outcome(
         (("outcome", "timeout"), ("provider", "paypro_kr")): 1,
         (("outcome", "connection_error"), ("provider", "paypro_kr")): 1,
     }
+    # Latency by provider and outcome: the timeout's wait is its own series, apart from
+    # the reset (and from any answered call).
     count = "checkout_provider_request_duration_seconds_count"
-    assert value(series, count, provider="paypro_kr") == 2
-    total = value(series, "checkout_provider_request_duration_seconds_sum", provider="paypro_kr")
-    assert total is not None and total >= 0.5  # the timeout waited read_timeout
-    fast = value(
-        series, "checkout_provider_request_duration_seconds_bucket", provider="paypro_kr", le="0.25"
-    )
-    assert fast == 1  # the reset came at once; the timeout is in a later bucket
+    assert labelled(series, count) == {
+        (("outcome", "timeout"), ("provider", "paypro_kr")): 1,
+        (("outcome", "connection_error"), ("provider", "paypro_kr")): 1,
+    }
+    hist = "checkout_provider_request_duration_seconds"
+    timeout_sum = value(series, f"{hist}_sum", provider="paypro_kr", outcome="timeout")
+    assert timeout_sum is not None and timeout_sum >= 0.5  # the timeout waited read_timeout
+    fast = {
+        outcome: value(series, f"{hist}_bucket", provider="paypro_kr", outcome=outcome, le="0.25")
+        for outcome in ("timeout", "connection_error")
+    }
+    assert fast == {"timeout": 0, "connection_error": 1}  # the reset came at once
 
 
 @pytest.mark.app_config(metrics_token=METRICS_TOKEN)

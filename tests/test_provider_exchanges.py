@@ -100,3 +100,20 @@ def test_a_timed_out_create_is_kept_without_an_answer(live_app: LiveApp) -> None
     assert attempt.status == "unknown"
     assert exchange.outcome == "timeout" and exchange.response_status is None
     assert exchange.response_body is None and exchange.request_body
+
+
+def test_mask_body_knows_prefixed_personal_keys_and_hides_cookies() -> None:
+    body = json.dumps(
+        {
+            "payerEmail": "minsu@example.com",
+            "customer_mobile": "5512345678",
+            "payerBirth": "1990-01-02",
+            "accountHolder": "Kim Minsu",
+            "Cookie": "session=abc",
+            "merchantName": "Shop",
+        }
+    ).encode()
+    masked = json.loads(mask_body(body) or "")
+    assert masked["payerEmail"] == "m***" and masked["customer_mobile"] == "5***"
+    assert masked["payerBirth"] == "1***" and masked["accountHolder"] == "K***"
+    assert masked["Cookie"] == "***" and masked["merchantName"] == "Shop"

@@ -9,7 +9,7 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
-from checkout.models import Checkout
+from checkout.models import Checkout, StateEvent
 from checkout.services.links import link_signature, return_signature
 from tests.conftest import LiveApp
 from tests.support.app_config import (
@@ -19,7 +19,7 @@ from tests.support.app_config import (
     TEST_API_KEY,
     TEST_API_KEY_NEXT,
 )
-from tests.support.shopper import FLOWS, Shopper, api_headers
+from tests.support.shopper import FLOWS, Shopper, api_headers, get_checkout
 
 
 def post(
@@ -105,6 +105,14 @@ def test_cancel_only_while_nothing_is_paid_or_live(live_app: LiveApp) -> None:
     cancel_url = f"{live_app.url}/api/v1/checkouts/{created['id']}/cancel"
     resp = requests.post(cancel_url, headers=api_headers(), timeout=10)
     assert resp.status_code == 200 and resp.json()["status"] == "cancelled"
+    # The timeline says who: the shop, through the API (an operator's cancel names them).
+    with live_app.session() as session:
+        event = session.scalars(
+            select(StateEvent).where(
+                StateEvent.checkout_id == created["id"], StateEvent.to_status == "cancelled"
+            )
+        ).one()
+        assert (event.source, event.detail) == ("operator", "by shop API")
     # The shopper can no longer pay it.
     page = Shopper(created["url"]).open("kakaopay")
     assert "cancelled" in page.text
@@ -117,6 +125,7 @@ def test_cancel_only_while_nothing_is_paid_or_live(live_app: LiveApp) -> None:
     )
     assert resp.status_code == 409
     assert resp.json()["error"]["code"] == "checkout_not_cancellable"
+    assert get_checkout(live_app.url, live["id"])["status"] == "pending"
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -29,11 +29,12 @@ from flask import (
     url_for,
 )
 from flask_wtf import FlaskForm
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from checkout.db import db
+from checkout.domain.payer import mobile_query_digits
 from checkout.domain.states import CheckoutStatus
 from checkout.logging_setup import mask_text
 from checkout.models import (
@@ -50,6 +51,7 @@ from checkout.models import (
 )
 from checkout.services import admin as admin_service
 from checkout.services.checkouts import mask_email, mask_mobile, mask_name
+from checkout.services.exchanges import mask_body, mask_headers, mask_ip
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 ops = Blueprint("ops", __name__)
@@ -88,16 +90,31 @@ def init_app(app: Flask) -> None:
 
 
 # ---------------------------------------------------------------- auth
+def now() -> datetime:
+    """The console's clock: `ADMIN_CLOCK` (a callable) when set, so tests can move time
+    instead of sleeping through session lifetimes; otherwise the real UTC time."""
+    clock = current_app.config.get("ADMIN_CLOCK")
+    return clock() if clock is not None else utcnow()
+
+
 @bp.before_request
 def require_operator() -> Any:
     g.operator = None
     operator_id = session.get("admin_operator_id")
-    logged_in_at = session.get("admin_login_at", 0)
     if operator_id is not None:
-        expired = utcnow().timestamp() - float(logged_in_at) > SESSION_MAX_AGE.total_seconds()
-        operator = None if expired else db.session.get(Operator, operator_id)
-        if operator is not None and operator.active:
+        at = now().timestamp()
+        # Ended by us, not only by the cookie's expiry: 30 minutes without a request, 12
+        # hours after login, or the operator deactivated or their password reset since.
+        idle = at - float(session.get("admin_seen_at", 0)) > SESSION_LIFETIME.total_seconds()
+        old = at - float(session.get("admin_login_at", 0)) > SESSION_MAX_AGE.total_seconds()
+        operator = None if idle or old else db.session.get(Operator, operator_id)
+        if (
+            operator is not None
+            and operator.active
+            and session.get("admin_pw") == admin_service.password_stamp(operator)
+        ):
             g.operator = operator
+            session["admin_seen_at"] = at
         else:
             session.clear()
     if g.operator is None and request.endpoint not in ("admin.login",):
@@ -145,7 +162,8 @@ def login() -> Any:
                 session.clear()  # no fixation: a fresh session (and CSRF token) on login
                 session.permanent = True
                 session["admin_operator_id"] = operator.id
-                session["admin_login_at"] = utcnow().timestamp()
+                session["admin_login_at"] = session["admin_seen_at"] = now().timestamp()
+                session["admin_pw"] = admin_service.password_stamp(operator)
                 current_app.logger.info("admin login operator=%s", operator.name)
                 target = request.args.get("next") or ""
                 if not target.startswith("/admin") or target.startswith("//"):
@@ -167,28 +185,39 @@ def operator_name() -> str:
 
 
 # ---------------------------------------------------------------- payer search token
+PAYER_TOKEN_TTL = 3600  # seconds a search's pagination links keep working
+SEARCH_FIELDS = ("order_id", "trade_no", "store", "provider", "status", "date_from", "date_to")
+
+
 def _fernet() -> Fernet:
     digest = hashlib.sha256(("admin-search:" + current_app.config["SECRET_KEY"]).encode()).digest()
     return Fernet(base64.urlsafe_b64encode(digest))
 
 
-def _payer_from_request() -> str:
-    """The payer search: typed (`payer`) or carried by pagination links (`pt`, encrypted),
-    so a full e-mail or mobile never appears in a page or a link."""
-    typed = request.args.get("payer", "").strip()
-    if typed:
-        return typed[:320]
+def payer_token(payer: str) -> str:
+    return _fernet().encrypt(payer.encode()).decode()
+
+
+def _payer_from_request() -> tuple[str, bool]:
+    """(the payer searched for, whether a token was given but is unusable).
+
+    The payer search arrives only as `pt`, encrypted: the form POSTs what was typed and is
+    redirected here, so a full e-mail or mobile never appears in a URL (history, proxy and
+    access logs, Referer) nor in a page.
+    """
     token = request.args.get("pt", "")
-    if token:
-        try:
-            return _fernet().decrypt(token.encode(), ttl=3600).decode()
-        except InvalidToken:
-            return ""
-    return ""
+    if not token:
+        return "", False
+    try:
+        return _fernet().decrypt(token.encode(), ttl=PAYER_TOKEN_TTL).decode(), False
+    except InvalidToken:
+        return "", True
 
 
 def _masked_query(value: str) -> str:
-    return (mask_email(value) if "@" in value else mask_mobile(value)) or ""
+    if "@" in value or any(c.isalpha() for c in value):
+        return mask_email(value) if "@" in value else "***" + value[-4:]
+    return mask_mobile(mobile_query_digits(value)) or ""
 
 
 def _parse_date(value: str | None) -> date | None:
@@ -199,10 +228,26 @@ def _parse_date(value: str | None) -> date | None:
 
 
 # ---------------------------------------------------------------- pages
+@bp.post("/")
+def search() -> Any:
+    """The search form: checked (CSRF), then redirected to the GET below with the payer
+    encrypted, so what was typed never reaches a URL."""
+    _csrf_or_400(ActionForm())
+    form = request.form
+    params = {k: form.get(k, "").strip()[:200] for k in SEARCH_FIELDS}
+    params = {k: v for k, v in params.items() if v}
+    if form.get("review") == "1":
+        params["review"] = "1"
+    payer = form.get("payer", "").strip()[:320]
+    if payer:
+        params["pt"] = payer_token(payer)
+    return redirect(url_for("admin.checkouts", **params), code=303)
+
+
 @bp.get("/")
 def checkouts() -> Any:
     args = request.args
-    payer = _payer_from_request()
+    payer, payer_expired = _payer_from_request()
     flt = admin_service.CheckoutFilter(
         order_id=args.get("order_id", "").strip(),
         trade_no=args.get("trade_no", "").strip(),
@@ -212,14 +257,17 @@ def checkouts() -> Any:
         date_from=_parse_date(args.get("date_from")),
         date_to=_parse_date(args.get("date_to")),
         payer=payer,
+        needs_review=args.get("review") == "1",
     )
     page = max(args.get("page", 1, type=int) or 1, 1)
-    rows, total, counts = admin_service.search_checkouts(db.session, flt, page)
-    keep = {
-        k: v for k, v in args.items() if k not in ("page", "payer", "pt") and v and len(v) < 200
-    }
+    if payer_expired:
+        # Never widen a payer search silently: an expired link shows nothing, and says so.
+        rows, total, counts = [], 0, {}
+    else:
+        rows, total, counts = admin_service.search_checkouts(db.session, flt, page)
+    keep = {k: v for k, v in args.items() if k in (*SEARCH_FIELDS, "review") and v and len(v) < 200}
     if payer:
-        keep["pt"] = _fernet().encrypt(payer.encode()).decode()
+        keep["pt"] = payer_token(payer)
     pages = (total + admin_service.PAGE_SIZE - 1) // admin_service.PAGE_SIZE
     settings = current_app.extensions["settings"]
     return render_template(
@@ -232,6 +280,7 @@ def checkouts() -> Any:
         keep=keep,
         args=args,
         payer_masked=_masked_query(payer) if payer else "",
+        payer_expired=payer_expired,
         statuses=[str(s) for s in CheckoutStatus],
         stores=sorted(settings.stores),
         providers=sorted(settings.providers),
@@ -253,10 +302,19 @@ def checkout(checkout_id: str) -> Any:
         .where(OperatorAction.checkout_id == item.id)
         .order_by(OperatorAction.id)
     ).all()
+    trade_nos = [a.trade_no for a in item.attempts]
+    # Also the notifies that only name one of its trade numbers: a forged (bad signature) or
+    # misrouted (unknown trade) notify claiming this order shows here, marked unverified.
     notify_rows = (
         session_.scalars(
             select(NotifyMessage)
-            .where(NotifyMessage.attempt_id.in_(attempt_ids))
+            .where(
+                or_(
+                    NotifyMessage.attempt_id.in_(attempt_ids),
+                    NotifyMessage.trade_no.in_(trade_nos),
+                    NotifyMessage.claimed_trade_no.in_(trade_nos),
+                )
+            )
             .order_by(NotifyMessage.id)
         ).all()
         if attempt_ids
@@ -298,14 +356,27 @@ def checkout(checkout_id: str) -> Any:
 @bp.get("/notifies")
 def notifies() -> Any:
     verdict = request.args.get("verdict", "")
+    verdict = verdict if verdict in VERDICTS else ""
+    trade_no = request.args.get("trade_no", "").strip()[:64]
     page = max(request.args.get("page", 1, type=int) or 1, 1)
-    rows, total = admin_service.notifies(db.session, verdict if verdict in VERDICTS else "", page)
-    attempts = {}
+    rows, total = admin_service.notifies(db.session, verdict, page, trade_no=trade_no)
+    # The checkout of each notify: through its attempt, or (unverified) the trade number
+    # it names.
+    attempts: dict[int, str] = {}
     ids = {n.attempt_id for n in rows if n.attempt_id}
     if ids:
         attempts = {
             a.id: a.checkout_id
             for a in db.session.scalars(select(PaymentAttempt).where(PaymentAttempt.id.in_(ids)))
+        }
+    claimed: dict[str, str] = {}
+    named = {n.trade_no or n.claimed_trade_no for n in rows if not n.attempt_id} - {None}
+    if named:
+        claimed = {
+            a.trade_no: a.checkout_id
+            for a in db.session.scalars(
+                select(PaymentAttempt).where(PaymentAttempt.trade_no.in_(named))
+            )
         }
     pages = (total + admin_service.PAGE_SIZE - 1) // admin_service.PAGE_SIZE
     return render_template(
@@ -313,10 +384,12 @@ def notifies() -> Any:
         rows=rows,
         total=total,
         verdict=verdict,
+        trade_no=trade_no,
         verdicts=VERDICTS,
         page=page,
         pages=pages,
         attempts=attempts,
+        claimed=claimed,
     )
 
 
@@ -329,6 +402,7 @@ def providers() -> Any:
         providers=[settings.providers[name] for name in sorted(settings.providers)],
         methods=settings.methods,
         stats=stats,
+        windows=[label for label, _span in admin_service.STATS_WINDOWS],
     )
 
 
@@ -349,23 +423,21 @@ def _back(checkout_id: str) -> Any:
 @bp.post("/checkouts/<checkout_id>/query")
 def query_provider(checkout_id: str) -> Any:
     from checkout.app import catalog_of
-    from checkout.services.reconcile import refresh_attempt
+    from checkout.services.reconcile import query_now
 
     item, form = _action(checkout_id)
     attempt = next((a for a in item.attempts if a.trade_no == form.target.data), None)
     if attempt is None:
         abort(404)
     before = attempt.status
-    queried = refresh_attempt(
-        db.session, catalog_of(current_app), attempt, min_interval=timedelta(0)
-    )
+    # Any attempt, failed and expired too: money the provider reports is kept and flagged.
+    query_now(db.session, catalog_of(current_app), attempt)
     db.session.refresh(attempt)
-    if queried:
-        outcome = f"{before} -> {attempt.status}"
-        if attempt.last_query_error:
-            outcome += f"; error: {attempt.last_query_error}"
-    else:
-        outcome = f"not queried: attempt is {attempt.status}"
+    outcome = f"{before} -> {attempt.status}"
+    if attempt.last_query_error:
+        outcome += f"; {attempt.last_query_error}"
+    if attempt.review_reason:
+        outcome += f"; review: {attempt.review_reason}"
     admin_service.record_action(
         db.session,
         operator_name(),
@@ -434,36 +506,27 @@ def resolve_review(checkout_id: str) -> Any:
     previous = item.review_reason
     item.review_reason = None
     note = (form.reason.data or "").strip()
+    cleared = [f"{a.trade_no}: {a.review_reason}" for a in item.attempts if a.review_reason]
     admin_service.record_action(
         db.session,
         operator_name(),
         "resolve_review",
         item.id,
-        detail=f"resolved: {previous}" + (f"; note: {note}" if note else ""),
+        detail=f"resolved by {operator_name()}: {previous or '(attempts only)'}"
+        + (f"; attempts: {', '.join(cleared)}" if cleared else "")
+        + (f"; note: {note}" if note else ""),
     )
     for attempt in item.attempts:  # the attempts' flags are part of the same review
         attempt.review_reason = None
     db.session.commit()
-    flash("Review resolved.")
+    flash(f"Review resolved by {operator_name()}.")
     return _back(item.id)
 
 
 @bp.post("/checkouts/<checkout_id>/cancel")
 def cancel(checkout_id: str) -> Any:
-    from checkout.services.checkouts import cancel_checkout
-    from checkout.services.errors import Conflict
-
     item, _form = _action(checkout_id)
-    admin_service.record_action(
-        db.session, operator_name(), "cancel", item.id, detail=f"was {item.status}"
-    )
-    try:
-        cancel_checkout(db.session, item.id, item.store_id)  # commits the audit row too
-    except Conflict as exc:
-        db.session.rollback()
-        flash(f"Not cancelled: {exc.message}")
-        return _back(item.id)
-    flash("Checkout cancelled.")
+    flash(admin_service.operator_cancel(db.session, operator_name(), item.id))
     return _back(item.id)
 
 
@@ -490,6 +553,23 @@ def _f_mask(value: Any) -> str:
     if not isinstance(value, str):
         value = json.dumps(value, ensure_ascii=False, indent=1, sort_keys=True)
     return mask_text(value)
+
+
+@bp.app_template_filter("admin_mask_body")
+def _f_mask_body(value: str | None) -> str:
+    """A raw body (a notify, a shop's answer): personal and secret values masked by key,
+    as provider calls are, then as log text."""
+    return mask_body(value.encode("utf-8")) or "" if value else ""
+
+
+@bp.app_template_filter("admin_mask_headers")
+def _f_mask_headers(value: dict[str, str] | None) -> str:
+    return mask_headers(value)
+
+
+@bp.app_template_filter("admin_mask_ip")
+def _f_mask_ip(value: str | None) -> str:
+    return mask_ip(value)
 
 
 @bp.app_template_filter("admin_money")

@@ -30,6 +30,20 @@ def normalise_mobile(value: str) -> str:
     return re.sub(r"[\s\-.()]", "", value)
 
 
+def mobile_query_digits(value: str) -> str:
+    """A mobile number (or its end) as an operator types it, as payers' mobiles are stored:
+    digits only, national form ("+82 10-1234-5678" -> "01012345678", "+52 1 55 1234 5678"
+    -> "5512345678")."""
+    digits = re.sub(r"\D", "", value)
+    if len(digits) == 12 and digits.startswith("8210"):
+        return "0" + digits[2:]
+    if len(digits) == 13 and digits.startswith("521"):
+        return digits[3:]
+    if len(digits) == 12 and digits.startswith("52"):
+        return digits[2:]
+    return digits
+
+
 def age_on(birth: date, today: date) -> int:
     return today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
 

@@ -1,9 +1,13 @@
 """The one state machine for checkouts and payment attempts.
 
 Every status change goes through `attempt_transition` / `checkout_transition`;
-a final status never moves (one exception: money that arrives after an expiry is kept,
-so EXPIRED may still become PAID or PARTIALLY_PAID), and repeating the current status
-is a no-op.
+a final status never moves, with one exception: money is never dropped. Money that the
+provider reports after an attempt expired or failed is kept, so an EXPIRED or FAILED
+attempt may still become PAID or PARTIALLY_PAID ("paid late", "paid after failed", both
+flagged for review), and an EXPIRED checkout may still become PAID or PARTIALLY_PAID.
+An operator may cancel a PENDING checkout with nothing paid (its live attempt is still
+reconciled; money arriving later is kept on the cancelled checkout and flagged).
+Repeating the current status is a no-op.
 """
 
 from __future__ import annotations
@@ -82,6 +86,9 @@ _ATTEMPT_ALLOWED: dict[AttemptStatus, frozenset[AttemptStatus]] = {
     ),
     # A deposit that lands after the VA expired is still the shopper's money: kept, flagged.
     AttemptStatus.EXPIRED: frozenset({AttemptStatus.PAID, AttemptStatus.PARTIALLY_PAID}),
+    # So is money the provider reports for an attempt we had marked failed (a create answer
+    # we could not read, a failure notify contradicted later): kept, flagged.
+    AttemptStatus.FAILED: frozenset({AttemptStatus.PAID, AttemptStatus.PARTIALLY_PAID}),
 }
 
 _CHECKOUT_ALLOWED: dict[CheckoutStatus, frozenset[CheckoutStatus]] = {
@@ -95,13 +102,15 @@ _CHECKOUT_ALLOWED: dict[CheckoutStatus, frozenset[CheckoutStatus]] = {
             CheckoutStatus.CANCELLED,
         }
     ),
-    # A failed attempt puts the checkout back to OPEN so the shopper can retry.
+    # A failed attempt puts the checkout back to OPEN so the shopper can retry. An operator
+    # may cancel it while nothing is paid (the service checks amount_paid under the lock).
     CheckoutStatus.PENDING: frozenset(
         {
             CheckoutStatus.OPEN,
             CheckoutStatus.PAID,
             CheckoutStatus.PARTIALLY_PAID,
             CheckoutStatus.EXPIRED,
+            CheckoutStatus.CANCELLED,
         }
     ),
     # Paid late: money for an attempt that was live when the checkout expired.

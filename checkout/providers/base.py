@@ -240,6 +240,33 @@ class PaymentProvider(Protocol):
         """Verify and map a notify. Raises InvalidSignature or MalformedNotify."""
         ...
 
+    def claimed_trade_no(self, headers: Mapping[str, str], body: bytes) -> str | None:
+        """The trade number a notify names, read without verifying anything (for the
+        operators' inbox: a forged notify shows on the checkout it claims). Never raises."""
+        ...
+
     def query_payment(self, trade_no: str, platform_trade_no: str | None) -> PaymentUpdate:
         """Ask the provider for an attempt's status. Raises ProviderError."""
         ...
+
+
+def claimed_field(body: bytes, *keys: str) -> str | None:
+    """Best effort, for the inbox only: the first of `keys` holding a string or integer in
+    a JSON object body, cut to 64 characters; None for anything else. Never raises: the
+    body is unverified and may be anything."""
+    import json
+
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        return None
+    if not isinstance(data, dict):
+        return None
+    for key in keys:
+        value = data.get(key)
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            continue
+        text = str(value).replace("\x00", "").strip()
+        if text:
+            return text[:64]
+    return None

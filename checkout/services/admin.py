@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select, text
+from sqlalchemy import Select, false, func, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from checkout.domain.states import AttemptStatus, CheckoutStatus
+from checkout.domain.money import Money
+from checkout.domain.payer import mobile_query_digits
+from checkout.domain.states import AttemptStatus
 from checkout.models import (
     Checkout,
     NotifyMessage,
     Operator,
     OperatorAction,
     PaymentAttempt,
+    ProviderExchange,
     WebhookEvent,
     utcnow,
 )
@@ -48,6 +52,38 @@ def create_operator(session: Session, name: str, password: str) -> Operator:
         session.rollback()
         raise OperatorError(f"an operator named {name!r} already exists") from None
     return operator
+
+
+def _operator(session: Session, name: str) -> Operator:
+    operator = session.scalars(select(Operator).where(Operator.name == name.strip())).one_or_none()
+    if operator is None:
+        raise OperatorError(f"no operator named {name.strip()!r}")
+    return operator
+
+
+def set_operator_active(session: Session, name: str, active: bool) -> Operator:
+    """Deactivate (or reactivate) an operator: an inactive one cannot log in, and the
+    console drops their open sessions at their next request."""
+    operator = _operator(session, name)
+    operator.active = active
+    session.commit()
+    return operator
+
+
+def reset_password(session: Session, name: str, password: str) -> Operator:
+    """A new password; sessions opened with the old one end at their next request."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise OperatorError(f"the password must be at least {MIN_PASSWORD_LENGTH} characters")
+    operator = _operator(session, name)
+    operator.password_hash = generate_password_hash(password)
+    session.commit()
+    return operator
+
+
+def password_stamp(operator: Operator) -> str:
+    """A short fingerprint of the operator's password hash, kept in their session: a reset
+    password changes it, which ends the sessions opened before."""
+    return hashlib.sha256(operator.password_hash.encode()).hexdigest()[:16]
 
 
 def authenticate(session: Session, name: str, password: str) -> Operator | None:
@@ -84,6 +120,30 @@ def record_action(
     )
 
 
+def operator_cancel(session: Session, operator: str, checkout_id: str) -> str:
+    """Cancel for an operator (open, or pending with nothing paid) and record the action
+    with what really happened, in one transaction; returns that outcome for the page."""
+    from checkout.services.checkouts import cancel_unpaid
+    from checkout.services.errors import Conflict
+
+    try:
+        _checkout, was = cancel_unpaid(
+            session, checkout_id, None, by=f"operator {operator}", allow_pending=True
+        )
+    except Conflict as exc:
+        session.rollback()
+        outcome = f"Not cancelled: {exc.message}"
+    else:
+        outcome = (
+            "Already cancelled; nothing changed."
+            if was is None
+            else f"Checkout cancelled (was {was})."
+        )
+    record_action(session, operator, "cancel", checkout_id, detail=outcome)
+    session.commit()
+    return outcome
+
+
 # ---------------------------------------------------------------- search
 @dataclass
 class CheckoutFilter:
@@ -95,8 +155,11 @@ class CheckoutFilter:
     date_from: date | None = None
     date_to: date | None = None
     payer: str = ""  # e-mail or mobile: exact, or the end of it
+    needs_review: bool = False
 
     def apply(self, query: Select[Any]) -> Select[Any]:
+        if self.needs_review:
+            query = query.where(needs_review())
         if self.order_id:
             query = query.where(Checkout.order_id == self.order_id)
         if self.store:
@@ -118,20 +181,43 @@ class CheckoutFilter:
         if self.provider:
             attempt_filters.append(PaymentAttempt.provider == self.provider)
         if self.payer:
-            value = self.payer.strip()
-            attempt_filters.append(
-                or_(
-                    PaymentAttempt.payer_email == value,
-                    PaymentAttempt.payer_mobile == value,
-                    PaymentAttempt.payer_email.endswith(value, autoescape=True),
-                    PaymentAttempt.payer_mobile.endswith(value, autoescape=True),
-                )
-            )
+            attempt_filters.append(payer_condition(self.payer))
         if attempt_filters:
             query = query.where(
                 Checkout.id.in_(select(PaymentAttempt.checkout_id).where(*attempt_filters))
             )
         return query
+
+
+def payer_condition(typed: str) -> Any:
+    """An e-mail (case-insensitive) or a mobile (digits only, as stored), exact or its end.
+
+    A value with "@" or a letter is an e-mail (or its end, "example.com"); anything else is
+    a mobile number, whatever spaces, dashes or country code were typed.
+    """
+    value = typed.strip()
+    if "@" in value or any(c.isalpha() for c in value):
+        email = func.lower(PaymentAttempt.payer_email)
+        lowered = value.lower()
+        return or_(email == lowered, email.endswith(lowered, autoescape=True))
+    digits = mobile_query_digits(value)
+    if not digits:
+        return false()
+    return or_(
+        PaymentAttempt.payer_mobile == digits,
+        PaymentAttempt.payer_mobile.endswith(digits, autoescape=True),
+    )
+
+
+def needs_review() -> Any:
+    """Checkouts waiting for an operator: flagged themselves, or through one of their
+    attempts (attempt flags are copied to the checkout; this also covers older rows)."""
+    return or_(
+        Checkout.review_reason.is_not(None),
+        Checkout.id.in_(
+            select(PaymentAttempt.checkout_id).where(PaymentAttempt.review_reason.is_not(None))
+        ),
+    )
 
 
 def _day_start(day: date) -> datetime:
@@ -154,10 +240,17 @@ def search_checkouts(
     return list(rows), total, counts
 
 
-def notifies(session: Session, verdict: str = "", page: int = 1) -> tuple[list[NotifyMessage], int]:
+def notifies(
+    session: Session, verdict: str = "", page: int = 1, *, trade_no: str = ""
+) -> tuple[list[NotifyMessage], int]:
+    """The inbox, newest first; by verdict, and by trade number (verified or only claimed)."""
     query = select(NotifyMessage)
     if verdict:
         query = query.where(NotifyMessage.verdict == verdict)
+    if trade_no:
+        query = query.where(
+            or_(NotifyMessage.trade_no == trade_no, NotifyMessage.claimed_trade_no == trade_no)
+        )
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.scalars(
         query.order_by(NotifyMessage.id.desc())
@@ -167,70 +260,71 @@ def notifies(session: Session, verdict: str = "", page: int = 1) -> tuple[list[N
     return list(rows), total
 
 
+# The providers page's windows: (label, how far back).
+STATS_WINDOWS: tuple[tuple[str, timedelta], ...] = (
+    ("1 h", timedelta(hours=1)),
+    ("24 h", timedelta(hours=24)),
+)
+
+
 @dataclass
-class ProviderStats:
-    total: int = 0
-    failed: int = 0
-    # The create call's latency (PaymentAttempt.provider_latency_ms) over the same attempts:
-    # how many have one, and the nearest-rank 50th and 95th percentiles in ms.
-    latency_samples: int = 0
-    latency_p50_ms: int | None = None
-    latency_p95_ms: int | None = None
+class CallStats:
+    """One provider instance's calls (create and query) over one window, from the per-call
+    records (`provider_exchanges`), so every gunicorn worker's and the worker's calls count."""
+
+    calls: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)  # every outcome but "ok" -> calls
+    # Nearest-rank percentiles of every call's duration (answered or not), in ms.
+    p50_ms: int | None = None
+    p95_ms: int | None = None
+
+    @property
+    def errors(self) -> int:
+        return sum(self.outcomes.values())
 
     @property
     def error_rate(self) -> float | None:
-        return self.failed / self.total if self.total else None
+        return self.errors / self.calls if self.calls else None
 
 
-def provider_stats(session: Session, now: datetime | None = None) -> dict[str, ProviderStats]:
-    """Attempts created in the last 24 h per provider instance: how many, how many failed,
-    and the p50/p95 latency of their create calls.
-
-    Read from the database, so every gunicorn worker's attempts count.
-    """
-    since = (now or utcnow()) - timedelta(hours=24)
-    stats: dict[str, ProviderStats] = {}
-    rows = session.execute(
-        select(
-            PaymentAttempt.provider,
-            PaymentAttempt.status,
-            func.count(),
-            func.count(PaymentAttempt.provider_latency_ms),
-        )
-        .where(PaymentAttempt.created_at >= since)
-        .group_by(PaymentAttempt.provider, PaymentAttempt.status)
-    ).all()
-    for provider, status, n, timed in rows:
-        entry = stats.setdefault(provider, ProviderStats())
-        entry.total += n
-        entry.latency_samples += timed
-        if status == AttemptStatus.FAILED:
-            entry.failed += n
-    for provider, entry in stats.items():
-        if entry.latency_samples:
-            entry.latency_p50_ms = _latency_percentile(
-                session, provider, since, 0.50, entry.latency_samples
-            )
-            entry.latency_p95_ms = _latency_percentile(
-                session, provider, since, 0.95, entry.latency_samples
-            )
+def provider_stats(
+    session: Session, now: datetime | None = None
+) -> dict[str, dict[str, CallStats]]:
+    """Per provider instance, per window (STATS_WINDOWS): calls, the ones not `ok` by outcome
+    (timeouts, connection errors, HTTP errors), and p50/p95 latency."""
+    now = now or utcnow()
+    stats: dict[str, dict[str, CallStats]] = {}
+    for label, span in STATS_WINDOWS:
+        since = now - span
+        rows = session.execute(
+            select(ProviderExchange.provider, ProviderExchange.outcome, func.count())
+            .where(ProviderExchange.created_at >= since)
+            .group_by(ProviderExchange.provider, ProviderExchange.outcome)
+        ).all()
+        for provider, outcome, n in rows:
+            entry = stats.setdefault(provider, {}).setdefault(label, CallStats())
+            entry.calls += n
+            if outcome != "ok":
+                entry.outcomes[outcome] = entry.outcomes.get(outcome, 0) + n
+        for provider, windows in stats.items():
+            entry = windows.get(label)
+            if entry is None or not entry.calls:
+                continue
+            entry.p50_ms = _duration_percentile(session, provider, since, 0.50, entry.calls)
+            entry.p95_ms = _duration_percentile(session, provider, since, 0.95, entry.calls)
     return stats
 
 
-def _latency_percentile(
+def _duration_percentile(
     session: Session, provider: str, since: datetime, quantile: float, samples: int
 ) -> int | None:
-    """The nearest-rank percentile: the smallest latency with `quantile` of the samples at or
+    """The nearest-rank percentile: the smallest duration with `quantile` of the calls at or
     below it. The database sorts and skips (SQLite has no percentile function)."""
     rank = max(math.ceil(quantile * samples), 1)
     return session.scalar(
-        select(PaymentAttempt.provider_latency_ms)
-        .where(
-            PaymentAttempt.provider == provider,
-            PaymentAttempt.created_at >= since,
-            PaymentAttempt.provider_latency_ms.is_not(None),
-        )
-        .order_by(PaymentAttempt.provider_latency_ms)
+        select(ProviderExchange.duration_ms)
+        .where(ProviderExchange.provider == provider, ProviderExchange.created_at >= since)
+        .order_by(ProviderExchange.duration_ms)
         .offset(rank - 1)
         .limit(1)
     )
@@ -247,56 +341,127 @@ def database_ready(session: Session) -> bool:
 
 
 # ---------------------------------------------------------------- daily summary
+def format_amount(amount: int, currency: str) -> str:
+    """Minor units as the currency's units with its code: "KRW 15000", "MXN 150.00"."""
+    return f"{currency} {Money(amount, currency).format_plain()}"
+
+
+def format_amounts(amounts: Mapping[str, int]) -> str:
+    return ", ".join(format_amount(a, c) for c, a in sorted(amounts.items())) or "-"
+
+
+def _add(amounts: dict[str, int], currency: str, amount: int | None) -> None:
+    if amount:
+        amounts[currency] = amounts.get(currency, 0) + int(amount)
+
+
 @dataclass
-class SummaryRow:
+class StoreDay:
+    """A store's checkouts created on the day, by their status now."""
+
     created: int = 0
-    paid: int = 0
+    statuses: dict[str, int] = field(default_factory=dict)
+    due: dict[str, int] = field(default_factory=dict)  # currency -> minor units
+    paid: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class ProviderDay:
+    """A store's payment attempts started on the day at one provider, by their status now:
+    each attempt counts at its own provider."""
+
+    attempts: int = 0
+    paid: int = 0  # paid or partially paid
+    failed: int = 0
     expired: int = 0
-    failed: int = 0  # failed attempts
-    amounts_due: dict[str, int] = field(default_factory=dict)  # currency -> minor units
-    amounts_paid: dict[str, int] = field(default_factory=dict)
+    live: int = 0  # still creating, pending or unknown
+    amount_paid: dict[str, int] = field(default_factory=dict)
 
 
-def daily_summary(
-    session: Session, day: date
-) -> tuple[dict[tuple[str, str], SummaryRow], list[Checkout]]:
-    """Per (store, provider) for checkouts created on `day` (UTC); and what awaits review.
+@dataclass
+class DailySummary:
+    day: date
+    checkouts: dict[str, StoreDay]
+    attempts: dict[tuple[str, str], ProviderDay]  # (store, provider instance)
+    review: list[Checkout]  # waiting for review, whatever day they were created
 
-    A checkout without any attempt counts under provider "-".
-    """
+
+def daily_summary(session: Session, day: date) -> DailySummary:
+    """Checkouts created on `day` (UTC) per store; attempts started on `day` per store and
+    provider (a checkout that failed at one provider and was paid at another counts a
+    failure for the first and a payment for the second); and every checkout awaiting review."""
     start, end = _day_start(day), _day_start(day + timedelta(1))
-    checkouts = session.scalars(
-        select(Checkout).where(Checkout.created_at >= start, Checkout.created_at < end)
-    ).all()
-    rows: dict[tuple[str, str], SummaryRow] = {}
-    for checkout in checkouts:
-        attempt = checkout.latest_attempt()
-        row = rows.setdefault(
-            (checkout.store_id, attempt.provider if attempt else "-"), SummaryRow()
+    checkouts: dict[str, StoreDay] = {}
+    for store, status, currency, n, due, paid in session.execute(
+        select(
+            Checkout.store_id,
+            Checkout.status,
+            Checkout.currency,
+            func.count(),
+            func.sum(Checkout.amount),
+            func.sum(Checkout.amount_paid),
         )
-        row.created += 1
-        row.amounts_due[checkout.currency] = (
-            row.amounts_due.get(checkout.currency, 0) + checkout.amount
+        .where(Checkout.created_at >= start, Checkout.created_at < end)
+        .group_by(Checkout.store_id, Checkout.status, Checkout.currency)
+    ):
+        row = checkouts.setdefault(store, StoreDay())
+        row.created += n
+        row.statuses[status] = row.statuses.get(status, 0) + n
+        _add(row.due, currency, due)
+        _add(row.paid, currency, paid)
+    attempts: dict[tuple[str, str], ProviderDay] = {}
+    for store, provider, status, currency, n, paid in session.execute(
+        select(
+            Checkout.store_id,
+            PaymentAttempt.provider,
+            PaymentAttempt.status,
+            PaymentAttempt.currency,
+            func.count(),
+            func.sum(PaymentAttempt.amount_paid),
         )
-        if checkout.status in (CheckoutStatus.PAID, CheckoutStatus.PARTIALLY_PAID):
-            row.paid += 1
-        if checkout.status == CheckoutStatus.EXPIRED:
-            row.expired += 1
-        if checkout.amount_paid:
-            row.amounts_paid[checkout.currency] = (
-                row.amounts_paid.get(checkout.currency, 0) + checkout.amount_paid
-            )
-        row.failed += sum(1 for a in checkout.attempts if a.status == AttemptStatus.FAILED)
+        .join(Checkout, Checkout.id == PaymentAttempt.checkout_id)
+        .where(PaymentAttempt.created_at >= start, PaymentAttempt.created_at < end)
+        .group_by(
+            Checkout.store_id,
+            PaymentAttempt.provider,
+            PaymentAttempt.status,
+            PaymentAttempt.currency,
+        )
+    ):
+        entry = attempts.setdefault((store, provider), ProviderDay())
+        entry.attempts += n
+        if status in (AttemptStatus.PAID, AttemptStatus.PARTIALLY_PAID):
+            entry.paid += n
+        elif status == AttemptStatus.FAILED:
+            entry.failed += n
+        elif status == AttemptStatus.EXPIRED:
+            entry.expired += n
+        else:
+            entry.live += n
+        _add(entry.amount_paid, currency, paid)
     review = session.scalars(
-        select(Checkout).where(Checkout.review_reason.is_not(None)).order_by(Checkout.created_at)
+        select(Checkout).where(needs_review()).order_by(Checkout.created_at)
     ).all()
-    return rows, list(review)
+    return DailySummary(day, checkouts, attempts, list(review))
+
+
+def review_reason_of(checkout: Checkout) -> str:
+    """The checkout's flag, or its attempts' (rows flagged before flags were copied)."""
+    if checkout.review_reason:
+        return checkout.review_reason
+    return "; ".join(
+        f"attempt {a.trade_no}: {a.review_reason}" for a in checkout.attempts if a.review_reason
+    )
 
 
 def outbox_backlog(session: Session, now: datetime | None = None) -> tuple[int, float]:
-    """(pending webhook events, age in seconds of the oldest one; 0 when none)."""
+    """(pending webhook events, age in seconds of the oldest one; 0 when none).
+
+    The age counts from when each event last became due (`pending_since`: created, or
+    resent by an operator), so resending a days-old event does not look like a stuck worker.
+    """
     count, oldest = session.execute(
-        select(func.count(), func.min(WebhookEvent.created_at)).where(
+        select(func.count(), func.min(WebhookEvent.pending_since)).where(
             WebhookEvent.status == "pending"
         )
     ).one()

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 
 from checkout.config import StoreConfig
 from checkout.domain.money import CURRENCY_EXPONENT, Money
-from checkout.domain.states import CheckoutStatus, EventSource, TransitionError
+from checkout.domain.states import CheckoutStatus, EventSource
 from checkout.models import Checkout, PaymentAttempt, Store, utcnow
 from checkout.services.catalog import Catalog
 from checkout.services.errors import Conflict, InvalidRequest, NotFound
@@ -249,32 +249,60 @@ def find_by_order_id(session: Session, store_id: str, order_id: str) -> Checkout
     ).one_or_none()
 
 
-def cancel_checkout(session: Session, checkout_id: str, store_id: str) -> Checkout:
-    """Cancel a checkout nobody is paying: open only (a live attempt may still be paid)."""
-    checkout = get_checkout(session, checkout_id, store_id=store_id)
-    if checkout.status == CheckoutStatus.CANCELLED:
-        return checkout
-    if checkout.status != CheckoutStatus.OPEN or checkout.amount_paid:
-        raise Conflict(
-            "checkout_not_cancellable",
-            f"Only an open checkout with nothing paid can be cancelled; this one is "
-            f"{checkout.status}.",
-        )
-    from checkout.services.lifecycle import set_checkout_status
+SHOP_API = "shop API"  # who cancelled, in the timeline: "by shop API", "by operator alice"
 
+
+def cancel_checkout(
+    session: Session, checkout_id: str, store_id: str, *, by: str = SHOP_API
+) -> Checkout:
+    """The shop's cancel: an open checkout with nothing paid (a live attempt may be paid)."""
     try:
-        # Re-checked under the row lock: a payment may have started a moment ago.
-        set_checkout_status(
-            session, checkout, CheckoutStatus.CANCELLED, source=EventSource.OPERATOR
-        )
-    except TransitionError:
+        checkout, _was = cancel_unpaid(session, checkout_id, store_id, by=by)
+    except Conflict:
         session.rollback()
-        raise Conflict(
-            "checkout_not_cancellable",
-            "A payment started on this checkout; it cannot be cancelled.",
-        ) from None
+        raise
     session.commit()
     return checkout
+
+
+def cancel_unpaid(
+    session: Session,
+    checkout_id: str,
+    store_id: str | None,
+    *,
+    by: str,
+    allow_pending: bool = False,
+) -> tuple[Checkout, str | None]:
+    """Cancel a checkout with nothing paid, in the caller's transaction (the caller commits).
+
+    Open only, or also pending with `allow_pending` (an operator: the live attempt is still
+    reconciled, and money it brings later is kept and flagged on the cancelled checkout).
+    Returns the checkout and the status it had, or None if it was already cancelled (nothing
+    changed). Raises Conflict for anything else; the caller rolls back.
+    """
+    from checkout.services.lifecycle import lock_checkout, set_checkout_status
+
+    checkout = get_checkout(session, checkout_id, store_id=store_id)
+    # Decided under the row lock: a payment may have started or been paid a moment ago.
+    lock_checkout(session, checkout)
+    if checkout.status == CheckoutStatus.CANCELLED:
+        return checkout, None
+    allowed = (
+        (CheckoutStatus.OPEN, CheckoutStatus.PENDING) if allow_pending else (CheckoutStatus.OPEN,)
+    )
+    if checkout.status not in allowed or checkout.amount_paid:
+        which = "an open or pending" if allow_pending else "an open"
+        raise Conflict(
+            "checkout_not_cancellable",
+            f"Only {which} checkout with nothing paid can be cancelled; this one is "
+            f"{checkout.status}"
+            + (f" with {checkout.paid_money} paid." if checkout.amount_paid else "."),
+        )
+    was = checkout.status
+    set_checkout_status(
+        session, checkout, CheckoutStatus.CANCELLED, source=EventSource.OPERATOR, detail=f"by {by}"
+    )
+    return checkout, was
 
 
 def _ensure_store(session: Session, store: StoreConfig) -> None:

@@ -28,11 +28,16 @@ PERSONAL_KEYS = frozenset(
         "name", "firstname", "lastname", "fullname", "realname", "payer", "payername",
         "username", "customername", "mobile", "mobileno", "phone", "phoneno", "phonenumber",
         "tel", "email", "mail", "dateofbirth", "birthdate", "birthday", "dob", "ipaddress",
-        "ip", "clientip", "payerip", "idnumber", "idcard",
+        "ip", "clientip", "payerip", "idnumber", "idcard", "birth", "surname", "givenname",
+        "holder", "holdername", "cellphone",
     }
 )  # fmt: skip
+# The same keys with the prefixes bodies put before them (payerEmail, customer_mobile).
+PERSONAL_PREFIXES = ("payer", "customer", "buyer", "user", "client", "shopper", "account")
 # Keys that hold credentials or signatures, wherever the word appears in them.
-SECRET_KEY_PARTS = re.compile(r"sign|token|secret|password|apikey|privatekey|authorization")
+SECRET_KEY_PARTS = re.compile(
+    r"sign|token|secret|password|apikey|privatekey|authorization|cookie|session"
+)
 
 
 def _normal(key: str) -> str:
@@ -46,11 +51,20 @@ def _hint(value: Any) -> str:
     return f"{text[0]}***" if len(text) > 2 else "***"
 
 
+def _personal(normal: str) -> bool:
+    if normal in PERSONAL_KEYS:
+        return True
+    return any(
+        normal.startswith(prefix) and normal[len(prefix) :] in PERSONAL_KEYS
+        for prefix in PERSONAL_PREFIXES
+    )
+
+
 def mask_value(key: str, value: Any) -> Any:
     normal = _normal(key)
     if SECRET_KEY_PARTS.search(normal):
         return "***" if value not in (None, "") else value
-    if normal in PERSONAL_KEYS and isinstance(value, str | int) and value != "":
+    if _personal(normal) and isinstance(value, str | int) and value != "":
         return _hint(value)
     return mask_structure(value)
 
@@ -79,6 +93,20 @@ def mask_body(body: bytes | None) -> str | None:
     if len(masked) > BODY_LIMIT:
         masked = masked[:BODY_LIMIT] + f"... ({len(masked) - BODY_LIMIT} more characters)"
     return masked
+
+
+def mask_headers(headers: dict[str, str] | None) -> str:
+    """Stored request headers as they may be shown: signatures, tokens, cookies hidden,
+    personal values shortened, the rest masked as log text."""
+    if not headers:
+        return ""
+    masked = mask_structure({str(k): v for k, v in headers.items()})
+    return mask_text(json.dumps(masked, ensure_ascii=False, indent=1, sort_keys=True))
+
+
+def mask_ip(ip: str | None) -> str:
+    """A payer's IP as provider calls show it: a hint, never the address."""
+    return str(mask_value("ip", ip)) if ip else ""
 
 
 def record_exchanges(

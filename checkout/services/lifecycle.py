@@ -39,6 +39,9 @@ class Verdict(StrEnum):
 
 
 PAID_LATE = "paid late"  # review_reason for money that arrived after an expiry
+PAID_AFTER_FAILED = "paid after failed"  # money the provider reports for a failed attempt
+# Final attempt statuses that money may still move, and the review flag it gets.
+_LATE_MONEY = {AttemptStatus.EXPIRED: PAID_LATE, AttemptStatus.FAILED: PAID_AFTER_FAILED}
 
 
 def _record_event(
@@ -110,7 +113,9 @@ def lock_checkout(session: Session, checkout: Checkout) -> None:
         return  # read under lock earlier in this transaction: nobody else can have changed it
     session.flush()
     session.refresh(
-        checkout, attribute_names=["status", "amount_paid", "event_seq"], with_for_update=True
+        checkout,
+        attribute_names=["status", "amount_paid", "event_seq", "review_reason"],
+        with_for_update=True,
     )
     mark_checkout_locked(session, checkout)
 
@@ -253,9 +258,9 @@ def apply_update(
     """Apply a provider's status to an attempt (locked by the caller) and its checkout.
 
     The caller commits. Amounts decide between paid and partially paid; an amount
-    that cannot be matched flags the attempt for review and moves nothing. Money for
-    an expired attempt or checkout is kept and flagged "paid late"; every other final
-    status never moves.
+    that cannot be matched flags the attempt (and its checkout) for review and moves
+    nothing. Money for an expired or failed attempt, or an expired checkout, is kept and
+    flagged ("paid late", "paid after failed"); every other final status never moves.
     """
     target = update.status
     paid = update.amount_paid
@@ -263,24 +268,27 @@ def apply_update(
         attempt.platform_trade_no = update.platform_trade_no
     if target in (AttemptStatus.PAID, AttemptStatus.PARTIALLY_PAID):
         if paid is None or paid.currency != attempt.currency or paid.amount <= 0:
-            attempt.review_reason = f"provider reported {target} with unusable amount {paid}"
+            flag_attempt(
+                session, attempt, f"provider reported {target} with unusable amount {paid}"
+            )
             return Verdict.AMOUNT_MISMATCH
         if paid.amount < attempt.amount:
             target = AttemptStatus.PARTIALLY_PAID
         else:
             target = AttemptStatus.PAID
             if paid.amount > attempt.amount:
-                attempt.review_reason = f"overpaid: {paid} received for {attempt.money}"
+                flag_attempt(session, attempt, f"overpaid: {paid} received for {attempt.money}")
 
     current = AttemptStatus(attempt.status)
     if current == target:
         return Verdict.DUPLICATE if target in ATTEMPT_FINAL else Verdict.NO_CHANGE
-    paid_late = current == AttemptStatus.EXPIRED and target in (
+    late = _LATE_MONEY.get(current)
+    paid_late = late is not None and target in (
         AttemptStatus.PAID,
         AttemptStatus.PARTIALLY_PAID,
     )
     if current in ATTEMPT_FINAL and not paid_late:
-        attempt.review_reason = f"provider reported {target} after {current}"
+        flag_attempt(session, attempt, f"provider reported {target} after {current}")
         return Verdict.CONFLICT
     if target in ATTEMPT_LIVE:
         # Only "the provider has it" news moves anything: an unknown create did arrive.
@@ -290,12 +298,13 @@ def apply_update(
             return Verdict.ACCEPTED
         return Verdict.NO_CHANGE
 
-    set_attempt_status(session, attempt, target, source=source)
+    set_attempt_status(session, attempt, target, source=source, detail=late if paid_late else None)
     attempt.provider_status = update.provider_status
     if update.failure_message:
         attempt.failure_message = update.failure_message[:500]
     if paid_late:
-        attempt.review_reason = _flag(attempt.review_reason, PAID_LATE)
+        assert late is not None
+        attempt.review_reason = _flag(attempt.review_reason, late)
     checkout = attempt.checkout
     if target in (AttemptStatus.PAID, AttemptStatus.PARTIALLY_PAID):
         assert paid is not None
@@ -304,26 +313,38 @@ def apply_update(
         checkout.amount_paid = (checkout.amount_paid or 0) + paid.amount
         done = checkout.amount_paid >= checkout.amount
         settled = CheckoutStatus.PAID if done else CheckoutStatus.PARTIALLY_PAID
+        if paid_late and late is not None:
+            checkout.review_reason = _flag(checkout.review_reason, late)
         if checkout.status == CheckoutStatus.EXPIRED:
             # The shopper paid after the deadline: the money is real, keep the sale.
             checkout.review_reason = _flag(checkout.review_reason, PAID_LATE)
             set_checkout_status(session, checkout, settled, source=source, detail=PAID_LATE)
         elif checkout.status in CHECKOUT_FINAL:
             # Money for a checkout that was already settled: never lose it, flag it.
-            checkout.review_reason = f"payment {attempt.trade_no} arrived while {checkout.status}"
+            checkout.review_reason = _flag(
+                checkout.review_reason,
+                f"payment {attempt.trade_no} arrived while {checkout.status}",
+            )
         else:
-            if paid_late:
-                checkout.review_reason = _flag(checkout.review_reason, PAID_LATE)
-            set_checkout_status(session, checkout, settled, source=source)
+            set_checkout_status(session, checkout, settled, source=source, detail=late)
     else:
         reopen_if_idle(session, checkout, source=source, now=now)
     return Verdict.ACCEPTED  # written by the caller's commit, in one flush
 
 
+def flag_attempt(session: Session, attempt: PaymentAttempt, reason: str) -> None:
+    """Flag an attempt for review, and its checkout with it ("attempt <trade_no>: <reason>"):
+    the console's list, its review filter, the daily summary and Resolve look at checkouts."""
+    attempt.review_reason = reason[:200]
+    checkout = attempt.checkout
+    lock_checkout(session, checkout)  # review_reason is read-modify-write
+    checkout.review_reason = _flag(checkout.review_reason, f"attempt {attempt.trade_no}: {reason}")
+
+
 def _flag(existing: str | None, reason: str) -> str:
     """Add a review reason without losing one already there (e.g. overpaid)."""
     if not existing:
-        return reason
+        return reason[:200]
     if reason in existing:
         return existing
     return f"{reason}; {existing}"[:200]

@@ -50,13 +50,13 @@ def receive_notify(
     own, unprocessed, before the error propagates: every notify that reached us is kept, and
     the provider, answered with an error, sends it again.
     """
-    message = _raw_message(provider.config.name, headers, body, remote_addr)
+    message = _raw_message(provider, headers, body, remote_addr)
     session.add(message)
     try:
         return _process(session, provider, message, headers, body)
     except Exception:
         session.rollback()
-        kept = _raw_message(provider.config.name, headers, body, remote_addr)
+        kept = _raw_message(provider, headers, body, remote_addr)
         kept.detail = "processing failed; the provider will retry"
         session.add(kept)
         session.commit()
@@ -64,15 +64,29 @@ def receive_notify(
 
 
 def _raw_message(
-    instance: str, headers: Mapping[str, str], body: bytes, remote_addr: str | None
+    provider: PaymentProvider, headers: Mapping[str, str], body: bytes, remote_addr: str | None
 ) -> NotifyMessage:
     return NotifyMessage(
-        provider=instance,
+        provider=provider.config.name,
         remote_addr=remote_addr,
         headers={_no_nul(k): _no_nul(v) for k, v in headers.items()},
         body=_no_nul(body.decode("utf-8", errors="replace")),
+        claimed_trade_no=_claimed_trade_no(provider, headers, body),
         verdict=Verdict.RECEIVED,
     )
+
+
+def _claimed_trade_no(
+    provider: PaymentProvider, headers: Mapping[str, str], body: bytes
+) -> str | None:
+    """What the body says it is about, before any check: the inbox shows a forged or
+    misrouted notify on the checkout it names. Best effort; it must never stop the store."""
+    try:
+        claimed = provider.claimed_trade_no(headers, body)
+    except Exception:
+        log.warning("claimed trade number unreadable provider=%s", provider.config.name)
+        return None
+    return _no_nul(claimed)[:64] if claimed else None
 
 
 def _process(
@@ -143,6 +157,7 @@ def _finish(
     message.verdict = verdict
     message.detail = _no_nul(detail or "")[:500] or None
     message.response_status = response.status
+    message.response_body = response.body[:1000]  # what the provider got from us
     session.commit()  # the acknowledgement goes out only after this commit
     if response.verdict not in ACKNOWLEDGED or ack is None:
         log.warning(

@@ -35,6 +35,7 @@ def enqueue_status_event(session: Session, checkout: Checkout) -> WebhookEvent:
     """
     checkout.event_seq = (checkout.event_seq or 0) + 1
     payload = checkout_event_payload(checkout, checkout.event_seq)
+    now = utcnow()
     event = WebhookEvent(
         store_id=checkout.store_id,
         checkout_id=checkout.id,
@@ -43,7 +44,8 @@ def enqueue_status_event(session: Session, checkout: Checkout) -> WebhookEvent:
         payload=payload,
         status="pending",
         attempts=0,
-        next_attempt_at=utcnow(),
+        next_attempt_at=now,
+        pending_since=now,
     )
     session.add(event)
     return event

@@ -328,3 +328,26 @@ def refresh_attempt(
     session.commit()
     session.expire_all()
     return True
+
+
+def query_now(
+    session: Session,
+    catalog: Catalog,
+    attempt: PaymentAttempt,
+    *,
+    grace: timedelta = DEFAULT_GRACE,
+    now: datetime | None = None,
+) -> None:
+    """An operator's "query the provider now": any attempt, whatever its status.
+
+    A failed or expired attempt is asked too: money the provider reports for it is kept
+    (the state machine's late-money rule) and flagged, which is how "the customer paid but
+    the order is open" gets fixed. The caller reloads what it shows.
+    """
+    now = now or utcnow()
+    session.commit()  # never hold a transaction (SQLite: the write lock) across the call
+    due = _Due(attempt.id, attempt.provider, attempt.trade_no, attempt.platform_trade_no)
+    answer = _ask(catalog, due)
+    _apply_answer(session, attempt.id, answer, now, grace)
+    session.commit()
+    session.expire_all()

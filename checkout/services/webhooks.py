@@ -289,9 +289,11 @@ def resend_event(session: Session, public_id: str) -> WebhookEvent:
     ).one_or_none()
     if event is None:
         raise NotFound("event_not_found", f"No webhook event {public_id!r}.")
+    now = utcnow()
     event.status = PENDING
     event.attempts = 0
-    event.next_attempt_at = utcnow()
+    event.next_attempt_at = now
+    event.pending_since = now  # the outbox's age counts from here, not from created_at
     event.locked_until = None
     event.delivered_at = None
     session.commit()

@@ -94,6 +94,9 @@ class DiamondPayProvider:
         return result
 
     # ------------------------------------------------------------ notify
+    def claimed_trade_no(self, headers: Mapping[str, str], body: bytes) -> str | None:
+        return mapping.claimed_trade_no(body)
+
     def parse_notify(self, headers: Mapping[str, str], body: bytes) -> PaymentUpdate:
         name = self.config.name
         try:

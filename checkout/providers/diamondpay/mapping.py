@@ -25,6 +25,7 @@ from checkout.providers.base import (
     PaymentUpdate,
     ProviderError,
     UnknownProviderStatus,
+    claimed_field,
 )
 from checkout.providers.diamondpay.signing import HMAC_SHA256
 
@@ -193,6 +194,11 @@ def create_result(
 
 
 # ---------------------------------------------------------------- notify
+def claimed_trade_no(body: bytes) -> str | None:
+    """The trade number an unverified notify body names (`payment_cl_id`), for the inbox only."""
+    return claimed_field(body, "payment_cl_id")
+
+
 def notify_update(body: Mapping[str, Any], provider: str = PROVIDER) -> PaymentUpdate:
     """Map a notify whose signature and platform_id were already checked."""
     missing = [k for k in NOTIFY_REQUIRED if _text(body.get(k)) is None]

@@ -103,6 +103,9 @@ class PayProProvider:
         payload = self._post(mapping.QUERY_PATH, mapping.query_body(trade_no, now_ms()))
         return mapping.query_update(self.settings, trade_no, payload)
 
+    def claimed_trade_no(self, headers: Mapping[str, str], body: bytes) -> str | None:
+        return mapping.claimed_trade_no(body)
+
     def parse_notify(self, headers: Mapping[str, str], body: bytes) -> PaymentUpdate:
         name = self.config.name
         try:

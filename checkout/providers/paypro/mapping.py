@@ -28,6 +28,7 @@ from checkout.providers.base import (
     ProviderConfig,
     ProviderError,
     UnknownProviderStatus,
+    claimed_field,
 )
 from checkout.providers.paypro.signing import field_text
 
@@ -390,6 +391,11 @@ def paid_amount(status: AttemptStatus, value: object, currency: str) -> Money | 
 
 
 # ---------------------------------------------------------------- notify
+def claimed_trade_no(body: bytes) -> str | None:
+    """The trade number an unverified notify body names (`tradeNo`), for the inbox only."""
+    return claimed_field(body, "tradeNo")
+
+
 def notify_update(fields: Mapping[str, Any], currency: str, instance: str) -> PaymentUpdate:
     """Map a notify body whose signature was already checked."""
     trade_no = field_text(fields.get("tradeNo"))

@@ -123,6 +123,9 @@ class TeemoPayProvider:
         answer = self._post(QUERY_PATH, mapping.build_query_body(trade_no))
         return mapping.parse_query_response(answer, trade_no, self.config.name)
 
+    def claimed_trade_no(self, headers: Mapping[str, str], body: bytes) -> str | None:
+        return mapping.claimed_trade_no(body)
+
     def parse_notify(self, headers: Mapping[str, str], body: bytes) -> PaymentUpdate:
         name = self.config.name
         lowered = {str(k).lower(): v for k, v in headers.items()}

@@ -20,6 +20,7 @@ from checkout.providers.base import (
     PaymentUpdate,
     ProviderError,
     UnknownProviderStatus,
+    claimed_field,
 )
 
 PROVIDER = "teemopay"
@@ -222,6 +223,11 @@ def parse_create_response(body: Any, provider: str = PROVIDER) -> CreateResult:
 def _failure_text(data: Mapping[str, Any]) -> str:
     # Create and query say `errorMsg`, callbacks `errorMessage`: accept either.
     return _text(data, "errorMsg") or _text(data, "errorMessage") or "payment failed"
+
+
+def claimed_trade_no(body: bytes) -> str | None:
+    """The trade number an unverified notify body names (`merchantOrderNo`), for the inbox only."""
+    return claimed_field(body, "merchantOrderNo")
 
 
 def parse_notify_body(body: Mapping[str, Any], provider: str = PROVIDER) -> PaymentUpdate:
