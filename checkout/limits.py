@@ -151,9 +151,11 @@ def init_limits(app: Flask, settings: Settings) -> Limiter:
     )(app.view_functions[login_endpoint])
 
     @limiter.request_filter
-    def shopper_page_reads() -> bool:
-        # Shopper pages limit only their form POST: skip the limiter's per-request lookups.
-        return request.method in ("GET", "HEAD") and request.blueprint == "pages"
+    def not_limited_here() -> bool:
+        # Skip the limiter's per-request lookups where it has nothing to count: shopper pages
+        # limit only their form POST, and notifies are counted by NotifyGuard.
+        blueprint = request.blueprint
+        return blueprint == "notify" or (blueprint == "pages" and request.method in ("GET", "HEAD"))
 
     limiter.init_app(app)
     app.extensions["checkout_limiter"] = limiter

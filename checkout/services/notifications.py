@@ -5,14 +5,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
 from checkout.domain.states import EventSource
-from checkout.models import NotifyMessage, PaymentAttempt
+from checkout.models import NotifyMessage, PaymentAttempt, utcnow
 from checkout.providers.base import Ack, NotifyError, PaymentProvider
 from checkout.services.lifecycle import Verdict, apply_update, mark_checkout_locked
+from checkout.services.settle import plan_settlement, read_locked, write_settlement
 
 log = logging.getLogger(__name__)
 
@@ -50,30 +52,36 @@ def receive_notify(
     own, unprocessed, before the error propagates: every notify that reached us is kept, and
     the provider, answered with an error, sends it again.
     """
-    message = _raw_message(provider, headers, body, remote_addr)
-    session.add(message)
+    raw = _raw_fields(provider, headers, body, remote_addr)
     try:
-        return _process(session, provider, message, headers, body)
+        return _process(session, provider, raw, headers, body)
     except Exception:
         session.rollback()
-        kept = _raw_message(provider, headers, body, remote_addr)
-        kept.detail = "processing failed; the provider will retry"
+        kept = NotifyMessage(**raw, detail="processing failed; the provider will retry")
         session.add(kept)
         session.commit()
         raise
 
 
-def _raw_message(
+def _raw_fields(
     provider: PaymentProvider, headers: Mapping[str, str], body: bytes, remote_addr: str | None
-) -> NotifyMessage:
-    return NotifyMessage(
-        provider=provider.config.name,
-        remote_addr=remote_addr,
-        headers={_no_nul(k): _no_nul(v) for k, v in headers.items()},
-        body=_no_nul(body.decode("utf-8", errors="replace")),
-        claimed_trade_no=_claimed_trade_no(provider, headers, body),
-        verdict=Verdict.RECEIVED,
-    )
+) -> dict[str, Any]:
+    """The notify as received (NotifyMessage's columns), before any verdict."""
+    return {
+        "provider": provider.config.name,
+        "remote_addr": remote_addr,
+        "headers": {_no_nul(k): _no_nul(v) for k, v in headers.items()},
+        "body": _no_nul(body.decode("utf-8", errors="replace")),
+        "claimed_trade_no": _claimed_trade_no(provider, headers, body),
+        "verdict": Verdict.RECEIVED,
+    }
+
+
+def _stored(session: Session, raw: dict[str, Any], **more: Any) -> NotifyMessage:
+    """The notify as an ORM row of this transaction (written at its commit)."""
+    message = NotifyMessage(**raw, **more)
+    session.add(message)
+    return message
 
 
 def _claimed_trade_no(
@@ -92,7 +100,7 @@ def _claimed_trade_no(
 def _process(
     session: Session,
     provider: PaymentProvider,
-    message: NotifyMessage,
+    raw: dict[str, Any],
     headers: Mapping[str, str],
     body: bytes,
 ) -> NotifyResponse:
@@ -100,12 +108,40 @@ def _process(
     try:
         update = provider.parse_notify(headers, body)
     except NotifyError as error:
+        message = _stored(session, raw)
         return _finish(session, message, Verdict(error.verdict), error.message, error.http_status)
 
-    message.trade_no = update.trade_no[:64]
-    # The attempt and its checkout in one query, both rows locked (concurrent duplicates
-    # queue here on PostgreSQL; SQLite serialises writers). The message is flushed with
-    # everything else at commit, not before this query.
+    trade_no = update.trade_no[:64]
+    # The attempt and its checkout, both rows locked (concurrent duplicates queue here on
+    # PostgreSQL; SQLite serialises writers). Expected money for a live attempt, nearly
+    # every notify on a busy day, is settled and stored in one write (services/settle.py).
+    row = read_locked(session, instance, update.trade_no)
+    if row is None:
+        message = _stored(session, raw, trade_no=trade_no)
+        return _finish(session, message, Verdict.UNKNOWN_TRADE, "no such trade number", 404)
+    ack = provider.notify_ack
+    settlement = plan_settlement(row, update)
+    if settlement is not None and ack is not None:
+        stored = {
+            **raw,
+            "trade_no": trade_no,
+            "verdict": Verdict.ACCEPTED,
+            "response_status": ack.status,
+            "response_body": ack.body[:1000],
+        }
+        write_settlement(session, settlement, stored, utcnow())
+        session.commit()  # the acknowledgement goes out only after this commit
+        log.info(
+            "notify provider=%s trade_no=%s status=%s verdict=%s",
+            instance,
+            trade_no,
+            update.status,
+            Verdict.ACCEPTED,
+        )
+        return NotifyResponse(ack.status, ack.body, ack.content_type, Verdict.ACCEPTED)
+
+    # Everything else goes through the general path (lifecycle.apply_update).
+    message = _stored(session, raw, trade_no=trade_no)
     with session.no_autoflush:
         attempt = session.scalars(
             select(PaymentAttempt)
@@ -129,7 +165,7 @@ def _process(
         update.status,
         verdict,
     )
-    return _finish(session, message, verdict, detail, None, provider.notify_ack)
+    return _finish(session, message, verdict, detail, None, ack)
 
 
 def _no_nul(text: str) -> str:
