@@ -1,15 +1,17 @@
 """gunicorn's settings file: `gunicorn -c gunicorn.conf.py wsgi:app --workers 4 ...` (README).
 
-The worker model lives here (docs/benchmarks.md says why and what it gives): gthread, 128
+The worker model lives here (docs/benchmarks.md says why and what it gives): gthread, 256
 threads per worker, and a worker accepts only as many connections as it has threads. A
 create-payment request spends almost all its time waiting for the provider (0.2 to 2 s), and
-a waiting thread holds no CPU, so 4 workers x 128 threads keep 512 shoppers' payments in
-flight while a page or a health check still finds a free thread; a worker with all threads
-busy stops accepting, so a new connection goes to one that has a free thread instead of
-queueing behind slow payments. Bind and the worker count stay on the command line
-(`--workers`, or WEB_CONCURRENCY). Each worker's database pool (`database_pool_size` +
-`database_max_overflow`, default 10 + 10) must fit PostgreSQL's max_connections times the
-workers: 4 workers x 20 stay under the default 100.
+a waiting thread holds no CPU, so 4 workers x 256 threads keep a thousand shoppers' payments
+in flight while a page or a health check still finds a free thread; a worker with all
+threads busy stops accepting, so a new connection goes to one that has a free thread instead
+of queueing behind slow payments. The app lets only a couple of creations per worker compute
+at once (`create_payment_turns`, checkout/concurrency.py): the rest wait for their provider
+or their turn without contending for the interpreter. Bind and the worker count stay on the
+command line (`--workers`, or WEB_CONCURRENCY). Each worker's database pool
+(`database_pool_size` + `database_max_overflow`, default 20 + 0) must fit PostgreSQL's
+max_connections times the workers: 4 workers x 20 stay under the default 100.
 
 Nothing else here acts unless PROMETHEUS_MULTIPROC_DIR is set.
 
@@ -27,7 +29,7 @@ import os
 import re
 
 worker_class = "gthread"
-threads = 128
+threads = 256
 worker_connections = threads  # gthread queues what it accepted beyond its threads: don't
 workers = int(os.environ.get("WEB_CONCURRENCY") or 4)
 

@@ -33,12 +33,12 @@ NOTES = Path(__file__).resolve().parent / "notes.md"
 LUA = Path(__file__).resolve().parent / "replay.lua"
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/bench"
-# The production settings of gunicorn.conf.py (gthread, 128 threads per worker, as many
+# The production settings of gunicorn.conf.py (gthread, 256 threads per worker, as many
 # connections as threads; why: there and in docs/benchmarks.md), written out so the report
 # shows them; BENCH_GUNICORN_WORKERS / _THREADS try others. Threads share a 20-connection
 # pool per worker, so 4 workers stay within PostgreSQL's 100 connections.
 WORKERS = int(os.environ.get("BENCH_GUNICORN_WORKERS", "4"))
-THREADS = int(os.environ.get("BENCH_GUNICORN_THREADS", "128"))
+THREADS = int(os.environ.get("BENCH_GUNICORN_THREADS", "256"))
 POOL_SIZE, MAX_OVERFLOW = 20, 0
 GUNICORN = [
     "-c", "gunicorn.conf.py",

@@ -21,9 +21,10 @@ from checkout.services.catalog import Catalog
 from checkout.services.checkouts import SUPPORTED_LOCALES
 
 ROOT = Path(__file__).resolve().parent.parent
-# Payment creations at work at once per process: enough to keep 2 cores busy between their
-# database round trips, few enough that a page never queues behind hundreds of them.
-DEFAULT_CREATE_TURNS = 8
+# Payment creations at work at once per process. Measured on 2 cores with 4 workers
+# (docs/benchmarks.md): 2 gave the most creates per second and the fastest pages beside
+# them; 4 and 8 spent more CPU per create on threads contending for the interpreter.
+DEFAULT_CREATE_TURNS = 2
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:

@@ -26,7 +26,13 @@ class UnderscoreHeadersHandler(WSGIRequestHandler):
 def make_sandbox_server(
     host: str, port: int, app: Callable[..., Any], *, threaded: bool = True
 ) -> BaseWSGIServer:
-    return make_server(host, port, app, threaded=threaded, request_handler=UnderscoreHeadersHandler)
+    server = make_server(
+        host, port, app, threaded=threaded, request_handler=UnderscoreHeadersHandler
+    )
+    # A provider takes hundreds of connections at once; werkzeug's backlog of 128 would drop
+    # some (the caller then waits a second for the SYN to be sent again).
+    server.socket.listen(1024)
+    return server
 
 
 def serve_in_thread(server: BaseWSGIServer) -> threading.Thread:
