@@ -186,7 +186,8 @@ class StateEvent(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     checkout_id: Mapped[str] = mapped_column(ForeignKey("checkouts.id"), index=True)
-    attempt_id: Mapped[int | None] = mapped_column(ForeignKey("payment_attempts.id"), index=True)
+    # Not indexed: the timeline is read by checkout, and rows are only ever added.
+    attempt_id: Mapped[int | None] = mapped_column(ForeignKey("payment_attempts.id"))
     kind: Mapped[str] = mapped_column(String(10))  # "checkout" | "attempt"
     from_status: Mapped[str | None] = mapped_column(String(20))  # None: the attempt was created
     to_status: Mapped[str] = mapped_column(String(20))
@@ -223,7 +224,7 @@ class NotifyMessage(Base):
     __tablename__ = "notify_messages"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    provider: Mapped[str] = mapped_column(String(64), index=True)
+    provider: Mapped[str] = mapped_column(String(64))  # not searched alone: no index
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     remote_addr: Mapped[str | None] = mapped_column(String(64))
     headers: Mapped[dict[str, str]] = mapped_column(JSON)
@@ -258,19 +259,23 @@ class WebhookEvent(Base):
     """The outbox: one row per event for a shop, written in the transaction that caused it."""
 
     __tablename__ = "webhook_events"
+    # The worker's query: pending events due now, oldest first (services/webhooks.py).
+    __table_args__ = (
+        Index("ix_webhook_events_status_next_attempt_at", "status", "next_attempt_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     public_id: Mapped[str] = mapped_column(
         String(40), unique=True, default=lambda: new_public_id("evt")
     )  # the webhook-id header
-    store_id: Mapped[str] = mapped_column(String(64), index=True)
+    store_id: Mapped[str] = mapped_column(String(64))
     checkout_id: Mapped[str] = mapped_column(ForeignKey("checkouts.id"), index=True)
     type: Mapped[str] = mapped_column(String(64))
     seq: Mapped[int] = mapped_column(Integer)  # per checkout, ever increasing
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
+    status: Mapped[str] = mapped_column(String(20), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
