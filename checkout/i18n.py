@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -116,6 +116,22 @@ def _request_translations() -> Any:
     if translations is None:
         translations = g._checkout_translations = get_translations()
     return translations
+
+
+def warm_up(app: Flask) -> None:
+    """Load each language's catalogs and Babel's locale data now (a worker starting), not in
+    its first requests: under load, a cold worker would load them in many threads at once."""
+    from checkout.forms import _wtforms_translations
+    from checkout.services.checkouts import SUPPORTED_LOCALES
+
+    for language in SUPPORTED_LOCALES:
+        with app.test_request_context("/", headers={"Accept-Language": language}):
+            g.checkout_locale = language
+            _request_translations()
+            _wtforms_translations(language)
+            for currency in ("KRW", "MXN"):
+                format_money(Money(100, currency), language)
+            format_local_datetime(datetime(2026, 1, 1, tzinfo=UTC), "Asia/Seoul", language)
 
 
 def missing_catalogs(directory: Path) -> list[str]:

@@ -198,3 +198,16 @@ def test_app_warns_without_compiled_catalogs(
     assert app is not None
     assert "compiled translations missing" in caplog.text and "es, ko" in caplog.text
     assert "pybabel compile -d checkout/translations" in caplog.text
+
+
+def test_warm_up_loads_every_language_before_the_first_request(live_app: LiveApp) -> None:
+    """What a worker does as it starts (wsgi.py): each language's amounts and catalogs."""
+    from checkout import i18n
+
+    i18n._format_amount.cache_clear()
+    i18n.warm_up(live_app.app)
+    cached = i18n._format_amount.cache_info().currsize
+    assert cached == 6  # 3 languages x 2 currencies, formatted once each
+    # What the pages then show comes from that work, not a second load.
+    assert format_money(Money(100, "KRW"), "ko") == "100원"
+    assert i18n._format_amount.cache_info().hits >= 1
