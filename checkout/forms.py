@@ -124,6 +124,17 @@ class PaymentForm(FlaskForm):
         return details
 
 
+# The fields' labels as message ids, for the page to translate with its request's catalog
+# (a lazy label goes through Flask-Babel's context lookups each time it is shown).
+FIELD_LABELS = {
+    "first_name": "First name",
+    "last_name": "Last name",
+    "email": "E-mail",
+    "mobile": "Mobile number",
+    "birth_date": "Date of birth",
+}
+
+
 def visible_fields(rules: PayerRules) -> dict[str, Need]:
     return {
         "first_name": rules.name,

@@ -24,7 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from checkout.domain.money import Money
-from checkout.domain.states import ATTEMPT_LIVE, AttemptStatus, CheckoutStatus
+from checkout.domain.states import AttemptStatus, CheckoutStatus, latest_of, live_of
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -122,12 +122,15 @@ class Checkout(Base):
     def paid_money(self) -> Money:
         return Money(self.amount_paid, self.currency)
 
+    @property
+    def store_name(self) -> str:
+        return self.store.name
+
     def live_attempt(self) -> PaymentAttempt | None:
-        live = [a for a in self.attempts if a.status in ATTEMPT_LIVE]
-        return live[-1] if live else None
+        return live_of(self.attempts)
 
     def latest_attempt(self) -> PaymentAttempt | None:
-        return self.attempts[-1] if self.attempts else None
+        return latest_of(self.attempts)
 
 
 class PaymentAttempt(Base):

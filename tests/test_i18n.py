@@ -211,3 +211,19 @@ def test_warm_up_loads_every_language_before_the_first_request(live_app: LiveApp
     # What the pages then show comes from that work, not a second load.
     assert format_money(Money(100, "KRW"), "ko") == "100원"
     assert i18n._format_amount.cache_info().hits >= 1
+
+
+def test_every_form_label_is_the_message_id_of_its_field(live_app: LiveApp) -> None:
+    """The page translates FIELD_LABELS itself; each must be its field's own label, so
+    both read the same in every language."""
+    from flask import g
+    from flask_babel import gettext
+
+    from checkout.forms import FIELD_LABELS, PaymentForm
+
+    for language in ("en", "ko", "es"):
+        with live_app.app.test_request_context("/"):
+            g.checkout_locale = language
+            for name, label in FIELD_LABELS.items():
+                lazy = getattr(PaymentForm, name).args[0]
+                assert str(lazy) == gettext(label), (language, name)

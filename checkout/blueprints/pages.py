@@ -27,10 +27,17 @@ from flask_babel import gettext as _
 from checkout.app import catalog_of, create_turns_of, settings_of
 from checkout.db import db
 from checkout.domain.states import ATTEMPT_FINAL, CHECKOUT_FINAL, AttemptStatus, CheckoutStatus
-from checkout.forms import PaymentForm, check_form_token, form_token, visible_fields
-from checkout.models import Checkout, PaymentAttempt
+from checkout.forms import (
+    FIELD_LABELS,
+    PaymentForm,
+    check_form_token,
+    form_token,
+    visible_fields,
+)
+from checkout.models import Checkout, PaymentAttempt, utcnow
 from checkout.providers.base import Payer, PayerRules
 from checkout.qr import qr_svg
+from checkout.services.checkout_views import AttemptView, CheckoutView, read_checkout
 from checkout.services.checkouts import expire_if_due, get_checkout
 from checkout.services.errors import CheckoutClosed, InvalidRequest, NotFound
 from checkout.services.ip_limits import check_paypro_ip
@@ -58,7 +65,8 @@ def index() -> Any:
 
 
 def _load(checkout_id: str, page: bool = False) -> Checkout:
-    """The checkout, or 404. `page`: a shopper page the checkout's shop may frame."""
+    """The checkout as models (for what writes), or 404. `page`: a shopper page the
+    checkout's shop may frame."""
     # A read-only transaction, ended at once: shopper pages are mostly reads, and on SQLite a
     # reader then does not queue on the write lock. Whatever writes next begins its own.
     with db.reading() as session:
@@ -66,19 +74,37 @@ def _load(checkout_id: str, page: bool = False) -> Checkout:
             checkout = get_checkout(session, checkout_id)
         except NotFound:
             abort(404)
+    _page_context(checkout, page)
+    expire_if_due(db.session, checkout)
+    return checkout
+
+
+def _read(checkout_id: str, page: bool = False) -> CheckoutView | Checkout:
+    """The checkout as a page only reads it (one narrow query, services/checkout_views.py),
+    or 404. An open checkout past its deadline is expired first, as models."""
+    with db.reading() as session:
+        try:
+            view = read_checkout(session, checkout_id)
+        except NotFound:
+            abort(404)
+    if view.status == CheckoutStatus.OPEN and utcnow() >= view.expires_at:
+        return _load(checkout_id, page)
+    _page_context(view, page)
+    return view
+
+
+def _page_context(checkout: CheckoutView | Checkout, page: bool) -> None:
     g.checkout_locale = checkout.locale
     if page:
         store = settings_of(current_app).stores.get(checkout.store_id)
         g.frame_origins = store.allowed_origins if store else ()
         g.embed_checkout_id = checkout.id
-    expire_if_due(db.session, checkout)
-    return checkout
 
 
-def _store_name(checkout: Checkout) -> str:
-    """The store's name from the configuration (what the stores row mirrors): no query."""
+def _store_name(checkout: CheckoutView | Checkout) -> str:
+    """The store's name from the configuration (what the stores row mirrors)."""
     store = settings_of(current_app).stores.get(checkout.store_id)
-    return store.name if store is not None else checkout.store.name
+    return store.name if store is not None else checkout.store_name
 
 
 def _provider_today(rules: PayerRules) -> Any:
@@ -96,13 +122,18 @@ def checkout_page(checkout_id: str) -> Any:
 
 
 def _checkout_page(checkout_id: str) -> Any:
-    checkout = _load(checkout_id, page=True)
+    # A GET only reads; a POST may start a payment (models, written in its transaction).
+    checkout: CheckoutView | Checkout = (
+        _load(checkout_id, page=True) if request.method == "POST" else _read(checkout_id, True)
+    )
     if checkout.status in CHECKOUT_FINAL:
         return redirect(url_for(".return_page", checkout_id=checkout.id), 303)
     live = checkout.live_attempt()
     if live is not None and live.status == AttemptStatus.UNKNOWN:
         # A timed-out create may have gone through: ask before offering another attempt.
-        checkout, live = _resolve_unknown(checkout, live)
+        if not isinstance(checkout, Checkout):
+            checkout = _load(checkout_id, page=True)
+        checkout, live = _resolve_unknown(checkout, checkout.live_attempt())
         if checkout.status in CHECKOUT_FINAL:
             return redirect(url_for(".return_page", checkout_id=checkout.id), 303)
         if live is not None and live.status == AttemptStatus.UNKNOWN:
@@ -149,6 +180,7 @@ def _checkout_page(checkout_id: str) -> Any:
                 birth_date=details.birth_date,
                 ip_address=request.remote_addr or "",
             )
+            assert isinstance(checkout, Checkout)  # a POST loaded the models
             try:
                 # PayPro's per-IP daily rule, before anything is written or sent.
                 _check_ip_limit(checkout, method.provider, payer.ip_address)
@@ -184,6 +216,7 @@ def _checkout_page(checkout_id: str) -> Any:
         method=method,
         form=form,
         fields=visible_fields(rules),
+        labels=FIELD_LABELS,
         rules=rules,
         error=error,
         locale=_current_locale(),
@@ -243,9 +276,11 @@ UNKNOWN_PAGE_QUERY_AFTER = timedelta(seconds=3)  # the shopper's reloads, rate-l
 
 
 def _resolve_unknown(
-    checkout: Checkout, attempt: PaymentAttempt
+    checkout: Checkout, attempt: PaymentAttempt | None
 ) -> tuple[Checkout, PaymentAttempt | None]:
     """Query the provider about an attempt whose create timed out; reload what changed."""
+    if attempt is None:
+        return checkout, None
     grace = durations_from_config(settings_of(current_app).raw)[1]
     queried = refresh_attempt(
         db.session,
@@ -259,7 +294,9 @@ def _resolve_unknown(
     return checkout, checkout.live_attempt()
 
 
-def _continue_attempt(checkout: Checkout, attempt: PaymentAttempt) -> Any:
+def _continue_attempt(
+    checkout: CheckoutView | Checkout, attempt: AttemptView | PaymentAttempt
+) -> Any:
     """Send the shopper where the live attempt continues: never a second charge."""
     if attempt.status == AttemptStatus.UNKNOWN:
         return redirect(url_for(".checkout_page", checkout_id=checkout.id), 303)
@@ -270,7 +307,7 @@ def _continue_attempt(checkout: Checkout, attempt: PaymentAttempt) -> Any:
     return redirect(url_for(".return_page", checkout_id=checkout.id), 303)
 
 
-def _to_cashier(checkout: Checkout, url: str) -> Any:
+def _to_cashier(checkout: CheckoutView | Checkout, url: str) -> Any:
     """Send the shopper to the provider's cashier, out of the shop's frame if there is one.
 
     Cashiers refuse to be framed, and a redirect can only replace the frame. Browsers say where
@@ -287,7 +324,7 @@ def _to_cashier(checkout: Checkout, url: str) -> Any:
 @bp.get("/c/<checkout_id>/continue")
 def continue_page(checkout_id: str) -> Any:
     """Leaves the frame for the cashier: a link with target=_top, and checkout.js."""
-    checkout = _load(checkout_id, page=True)
+    checkout = _read(checkout_id, page=True)
     live = checkout.live_attempt()
     if live is not None and live.instructions:
         return redirect(url_for(".payment_page", checkout_id=checkout.id), 303)
@@ -311,7 +348,7 @@ def continue_page(checkout_id: str) -> Any:
 
 @bp.get("/c/<checkout_id>/pay")
 def payment_page(checkout_id: str) -> Any:
-    checkout = _load(checkout_id, page=True)
+    checkout = _read(checkout_id, page=True)
     attempt = next((a for a in reversed(checkout.attempts) if a.instructions), None)
     if attempt is None:
         return redirect(url_for(".checkout_page", checkout_id=checkout.id), 303)
@@ -336,6 +373,7 @@ def payment_page(checkout_id: str) -> Any:
         qr=qr_svg(qr_content) if qr_content else None,
         final=attempt.status in ATTEMPT_FINAL,
         sandbox_deposit_url=sandbox_deposit_url,
+        store_name=_store_name(checkout),
         method_name=_method_name(attempt.method),
         locale=_current_locale(),
     )
@@ -367,7 +405,7 @@ def return_page(checkout_id: str) -> Any:
 
 @bp.get("/c/<checkout_id>/status")
 def status_json(checkout_id: str) -> Any:
-    checkout = _load(checkout_id)
+    checkout = _read(checkout_id)
     attempt = checkout.latest_attempt()
     return jsonify(
         status=checkout.status,
@@ -387,7 +425,7 @@ def demo_shop_return() -> Any:
     return render_template("demo_return.html", args=request.args)
 
 
-def _provider_timezone(attempt: PaymentAttempt) -> str:
+def _provider_timezone(attempt: AttemptView | PaymentAttempt) -> str:
     """Times are shown in the provider's country (Korea, Mexico)."""
     method = settings_of(current_app).methods.get(attempt.method)
     provider = catalog_of(current_app).providers.get(attempt.provider)

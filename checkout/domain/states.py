@@ -12,7 +12,17 @@ Repeating the current status is a no-op.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import StrEnum
+from typing import Any, Protocol, TypeVar
+
+
+class _HasStatus(Protocol):
+    @property
+    def status(self) -> Any: ...
+
+
+_A = TypeVar("_A", bound=_HasStatus)
 
 
 class AttemptStatus(StrEnum):
@@ -168,3 +178,14 @@ def checkout_status_for_attempt(status: AttemptStatus) -> CheckoutStatus:
         AttemptStatus.FAILED: CheckoutStatus.OPEN,
         AttemptStatus.EXPIRED: CheckoutStatus.OPEN,
     }[status]
+
+
+def live_of(attempts: Sequence[_A]) -> _A | None:
+    """The live attempt of a checkout (the newest, should there be several), if any."""
+    live = [a for a in attempts if a.status in ATTEMPT_LIVE]
+    return live[-1] if live else None
+
+
+def latest_of(attempts: Sequence[_A]) -> _A | None:
+    """The newest attempt, if any (attempts are kept oldest first)."""
+    return attempts[-1] if attempts else None

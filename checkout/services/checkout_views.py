@@ -1,0 +1,155 @@
+"""Checkouts as the shopper's pages read them: one narrow query, plain frozen objects.
+
+A page GET (the form, the payment details, the status a page polls) only reads. Loading
+ORM objects for it (every column of the checkout and its attempts, the identity map, the
+unit of work's bookkeeping) was a third of the page's time; these views carry only what
+the pages show, from a single SELECT. Anything that writes (a payment, an expiry, a query
+to the provider) loads the models as before.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session
+
+from checkout.domain.money import Money
+from checkout.domain.states import latest_of, live_of
+from checkout.models import Checkout, PaymentAttempt, Store
+from checkout.services.errors import NotFound
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptView:
+    id: int
+    trade_no: str
+    status: str
+    method: str
+    provider: str
+    amount: int
+    currency: str
+    amount_paid: int | None
+    redirect_url: str | None
+    instructions: dict[str, Any] | None
+    platform_trade_no: str | None
+
+    @property
+    def money(self) -> Money:
+        return Money(self.amount, self.currency)
+
+
+@dataclass(frozen=True, slots=True)
+class CheckoutView:
+    id: str
+    store_id: str
+    store_name: str
+    order_id: str
+    amount: int
+    currency: str
+    amount_paid: int
+    description: str | None
+    cancel_url: str | None
+    prefill: dict[str, str] | None
+    locale: str | None
+    methods: list[str] | None
+    status: str
+    expires_at: datetime
+    attempts: tuple[AttemptView, ...]
+
+    @property
+    def money(self) -> Money:
+        return Money(self.amount, self.currency)
+
+    @property
+    def paid_money(self) -> Money:
+        return Money(self.amount_paid, self.currency)
+
+    def live_attempt(self) -> AttemptView | None:
+        return live_of(self.attempts)
+
+    def latest_attempt(self) -> AttemptView | None:
+        return latest_of(self.attempts)
+
+
+C, A = Checkout, PaymentAttempt
+_CHECKOUT_COLUMNS = (
+    C.id,
+    C.store_id,
+    Store.name.label("store_name"),
+    C.order_id,
+    C.amount,
+    C.currency,
+    C.amount_paid,
+    C.description,
+    C.cancel_url,
+    C.prefill,
+    C.locale,
+    C.methods,
+    C.status,
+    C.expires_at,
+)
+_ATTEMPT_COLUMNS = (
+    A.id.label("a_id"),
+    A.trade_no.label("a_trade_no"),
+    A.status.label("a_status"),
+    A.method.label("a_method"),
+    A.provider.label("a_provider"),
+    A.amount.label("a_amount"),
+    A.currency.label("a_currency"),
+    A.amount_paid.label("a_amount_paid"),
+    A.redirect_url.label("a_redirect_url"),
+    A.instructions.label("a_instructions"),
+    A.platform_trade_no.label("a_platform_trade_no"),
+)
+_READ = (
+    select(*_CHECKOUT_COLUMNS, *_ATTEMPT_COLUMNS)
+    .join(Store, Store.id == C.store_id)
+    .outerjoin(A, A.checkout_id == C.id)
+    .where(C.id == bindparam("checkout_id"))
+    .order_by(A.id)
+)
+
+
+def read_checkout(session: Session, checkout_id: str) -> CheckoutView:
+    """The checkout and its attempts (oldest first), or NotFound."""
+    rows = session.connection().execute(_READ, {"checkout_id": checkout_id}).all()
+    if not rows:
+        raise NotFound("checkout_not_found", "No such checkout.")
+    first = rows[0]
+    attempts = tuple(
+        AttemptView(
+            id=row.a_id,
+            trade_no=row.a_trade_no,
+            status=row.a_status,
+            method=row.a_method,
+            provider=row.a_provider,
+            amount=row.a_amount,
+            currency=row.a_currency,
+            amount_paid=row.a_amount_paid,
+            redirect_url=row.a_redirect_url,
+            instructions=row.a_instructions,
+            platform_trade_no=row.a_platform_trade_no,
+        )
+        for row in rows
+        if row.a_id is not None
+    )
+    return CheckoutView(
+        id=first.id,
+        store_id=first.store_id,
+        store_name=first.store_name,
+        order_id=first.order_id,
+        amount=first.amount,
+        currency=first.currency,
+        amount_paid=first.amount_paid or 0,
+        description=first.description,
+        cancel_url=first.cancel_url,
+        prefill=first.prefill,
+        locale=first.locale,
+        methods=first.methods,
+        status=first.status,
+        expires_at=first.expires_at,
+        attempts=attempts,
+    )
