@@ -399,9 +399,9 @@ def page_and_notify(
 ) -> dict[str, Any]:
     """Checkout page GET and notify throughput on one database against the bare app's.
 
-    Both servers run side by side and take turns, round after round (app, bare, app, bare),
-    so a slower moment of this shared machine weighs on both: each figure is the requests of
-    all its rounds over their time, beside its baseline's over the same rounds.
+    The app and the bare app take turns, round after round (app then bare, then bare then
+    app), so a slower moment of this shared machine weighs on both: each figure is the
+    requests of all its rounds over their time, beside its baseline's over the same rounds.
     """
     app_port, sandbox_port = free_port(), free_port()
     env = base_env(work, database_url, app_port, sandbox_port)
@@ -443,26 +443,38 @@ def page_and_notify(
     )
     notes.metadata.create_all(engine)
     engine.dispose()
-    sandbox_server = server([*flask, "sandbox"], env, logs / "sandbox.log", sandbox)
-    app_server = server(gunicorn("wsgi:app", app_port), env, logs / "app.log", base + "/")
-    with sandbox_server, app_server:
-        size = len(requests.get(f"{base}/c/{page_id}", timeout=10).content)
-        extra["page_bytes"] = size
-        bare_env["BENCH_PAGE_BYTES"] = str(size)
-        bare_server = server(
+
+    def app_server() -> Any:
+        return server(gunicorn("wsgi:app", app_port), env, logs / "app.log", base + "/")
+
+    def bare_server() -> Any:
+        return server(
             gunicorn("bench.bare_app:app", bare_port), bare_env, logs / "bare.log", bare + "/page"
         )
-        with bare_server:
+
+    runs: dict[str, list[dict]] = {}
+    with server([*flask, "sandbox"], env, logs / "sandbox.log", sandbox):
+        with app_server():
+            size = len(requests.get(f"{base}/c/{page_id}", timeout=10).content)
+        extra["page_bytes"] = size
+        bare_env["BENCH_PAGE_BYTES"] = str(size)
+        with bare_server():
             extra["bare_bytes"] = len(requests.get(f"{bare}/page", timeout=10).content)
-            runs: dict[str, list[dict]] = {}
-            for i in range(ROUNDS):
-                turns = [("notify_app", base, notify_files[i]), ("notify_bare", bare, bare_notify)]
-                if page:
-                    turns = [("page_app", base, page_file), ("page_bare", bare, bare_page), *turns]
-                for name, url, requests_file in turns:
-                    settle_database(database_url, work)
-                    log(f"{name} on {label}, round {i + 1} of {ROUNDS}, {DURATION} s")
-                    runs.setdefault(name, []).append(wrk(url, requests_file, 64))
+        # One server at a time (both pools together would pass PostgreSQL's 100
+        # connections), app first in one round and bare first in the next.
+        for i in range(ROUNDS):
+            app_turn = ("app", app_server, base, page_file, notify_files[i])
+            bare_turn = ("bare", bare_server, bare, bare_page, bare_notify)
+            for who, start, url, page_requests, notify_requests in (
+                (app_turn, bare_turn) if i % 2 == 0 else (bare_turn, app_turn)
+            ):
+                with start():
+                    kinds = [("page", page_requests)] if page else []
+                    for kind, requests_file in [*kinds, ("notify", notify_requests)]:
+                        settle_database(database_url, work)
+                        log(f"{kind} {who} on {label}, round {i + 1} of {ROUNDS}, {DURATION} s")
+                        result = wrk(url, requests_file, 64)
+                        runs.setdefault(f"{kind}_{who}", []).append(result)
     for name, rounds in runs.items():
         results[f"{name}_{label}"] = combined(rounds)
     return extra

@@ -153,9 +153,12 @@ def init_limits(app: Flask, settings: Settings) -> Limiter:
     @limiter.request_filter
     def not_limited_here() -> bool:
         # Skip the limiter's per-request lookups where it has nothing to count: shopper pages
-        # limit only their form POST, and notifies are counted by NotifyGuard.
+        # limit only their form POST, notifies are counted by NotifyGuard, and health checks
+        # and metrics (asked every few seconds) have no limit.
         blueprint = request.blueprint
-        return blueprint == "notify" or (blueprint == "pages" and request.method in ("GET", "HEAD"))
+        return blueprint in ("notify", "ops") or (
+            blueprint == "pages" and request.method in ("GET", "HEAD")
+        )
 
     limiter.init_app(app)
     app.extensions["checkout_limiter"] = limiter
