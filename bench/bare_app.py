@@ -2,7 +2,8 @@
 
 Served by gunicorn with the same settings as the checkout (`gunicorn bench.bare_app:app`).
 BENCH_PAGE_BYTES: how big the rendered page is (the checkout page's size, measured first);
-DATABASE_URL: where `POST /notify` inserts one row per request.
+DATABASE_URL: where `POST /notify` inserts one row per request and `GET /page-read` reads
+one by primary key before rendering (a second, informative floor: a page of a stored record).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import os
 
 from flask import Flask, render_template, request
 from jinja2 import DictLoader
-from sqlalchemy import Column, Integer, MetaData, Table, Text, create_engine, event, insert
+from sqlalchemy import Column, Integer, MetaData, Table, Text, create_engine, event, insert, select
 
 PAGE_BYTES = int(os.environ.get("BENCH_PAGE_BYTES", "20000"))
 ROW = '<div class="row"><span>{{ name }}</span> <em>{{ i }}</em> lorem ipsum dolor sit</div>\n'
@@ -34,11 +35,20 @@ if url.startswith("sqlite"):
         dbapi_conn.execute("PRAGMA journal_mode=WAL")  # as the checkout's engine (checkout/db.py)
 else:
     engine = create_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=0)  # as the app
+# Reads as the checkout's pages read (checkout/db.py reading()): PostgreSQL in autocommit.
+READ_OPTIONS = {} if url.startswith("sqlite") else {"isolation_level": "AUTOCOMMIT"}
+metadata = MetaData()
 notes = Table(
     "bench_bare_notify",
-    MetaData(),
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("body", Text),
+)
+shops = Table(  # one row, read by primary key for /page-read
+    "bench_bare_page",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", Text),
 )
 
 
@@ -46,6 +56,16 @@ notes = Table(
 def page() -> str:
     return render_template(
         "page.html", title="Checkout", name="Demo Shop", rows=max(1, PAGE_BYTES // ROW_BYTES)
+    )
+
+
+@app.get("/page-read")
+def page_read() -> str:
+    """The page after one read by primary key (what a page of a stored record needs)."""
+    with engine.connect().execution_options(**READ_OPTIONS) as conn:
+        name = conn.execute(select(shops.c.name).where(shops.c.id == 1)).scalar_one()
+    return render_template(
+        "page.html", title="Checkout", name=name, rows=max(1, PAGE_BYTES // ROW_BYTES)
     )
 
 

@@ -434,14 +434,17 @@ def page_and_notify(
         work / f"bare-notify-{label}.txt", [("POST", "/notify", b[2], "") for b in notifies]
     )
     bare_page = write_requests(work / "bare-page.txt", [("GET", "/page", "", "")])
-    from sqlalchemy import create_engine
+    bare_page_read = write_requests(work / "bare-page-read.txt", [("GET", "/page-read", "", "")])
+    from sqlalchemy import create_engine, insert
 
-    from bench.bare_app import notes
+    from bench.bare_app import metadata, shops
 
     engine = create_engine(
         bare_env["DATABASE_URL"].replace("postgresql://", "postgresql+psycopg://")
     )
-    notes.metadata.create_all(engine)
+    metadata.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(insert(shops).values(id=1, name="Demo Shop"))
     engine.dispose()
 
     def app_server() -> Any:
@@ -463,13 +466,14 @@ def page_and_notify(
         # One server at a time (both pools together would pass PostgreSQL's 100
         # connections), app first in one round and bare first in the next.
         for i in range(ROUNDS):
-            app_turn = ("app", app_server, base, page_file, notify_files[i])
-            bare_turn = ("bare", bare_server, bare, bare_page, bare_notify)
-            for who, start, url, page_requests, notify_requests in (
+            app_turn = ("app", app_server, base, [("page", page_file)], notify_files[i])
+            bare_pages = [("page", bare_page), ("pageread", bare_page_read)]
+            bare_turn = ("bare", bare_server, bare, bare_pages, bare_notify)
+            for who, start, url, pages, notify_requests in (
                 (app_turn, bare_turn) if i % 2 == 0 else (bare_turn, app_turn)
             ):
                 with start():
-                    kinds = [("page", page_requests)] if page else []
+                    kinds = pages if page else []
                     for kind, requests_file in [*kinds, ("notify", notify_requests)]:
                         settle_database(database_url, work)
                         log(f"{kind} {who} on {label}, round {i + 1} of {ROUNDS}, {DURATION} s")
@@ -748,6 +752,12 @@ def table(r: dict, extra: dict) -> list[str]:
             f"{extra['bare_bytes']} B); errors {pa['errors']} | {pa['rps']:.0f} | "
             f"{pb['rps']:.0f} | {ratio(pa['rps'], pb['rps'])} | >= 0.5: "
             f"{verdict(pa['rps'] >= 0.5 * pb['rps'])} |"
+        )
+        pr = r[f"pageread_bare_{db}"]
+        rows.append(
+            f"| the same, against a bare page that first reads one row by key from {db} "
+            f"(informative) | {pa['rps']:.0f} | {pr['rps']:.0f} | {ratio(pa['rps'], pr['rps'])}"
+            " | - |"
         )
         rows.append(
             f"| checkout page GET on {db} p50 / p99, ms | {pa['p50_us'] / 1000:.1f} / "
