@@ -55,6 +55,15 @@ def create_demo_checkout(app: Flask, currency: str, amount: int, order_id: str) 
         return f"{settings.public_base_url}/c/{checkout.id}"
 
 
+def _read_password(from_stdin: bool) -> str:
+    """A new password: one line of standard input (scripts), or asked twice at a terminal."""
+    import sys
+
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
 def _set_operator_active(app: Flask, name: str, active: bool) -> None:
     from checkout.db import db
     from checkout.services.admin import OperatorError, set_operator_active
@@ -221,15 +230,10 @@ def register(app: Flask) -> None:
     @click.option("--password-stdin", is_flag=True, help="read the password from standard input")
     def create_operator_cmd(name: str, password_stdin: bool) -> None:
         """Create an operator of the console (/admin); asks for the password."""
-        import sys
-
         from checkout.db import db
         from checkout.services.admin import OperatorError, create_operator
 
-        if password_stdin:
-            password = sys.stdin.readline().rstrip("\r\n")
-        else:
-            password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+        password = _read_password(password_stdin)
         with db.bound(app).session_factory() as session:
             try:
                 operator = create_operator(session, name, password)
@@ -255,15 +259,10 @@ def register(app: Flask) -> None:
     def reset_operator_password_cmd(name: str, password_stdin: bool) -> None:
         """Set an operator's password (asked twice, or read from standard input); their
         open sessions end."""
-        import sys
-
         from checkout.db import db
         from checkout.services.admin import OperatorError, reset_password
 
-        if password_stdin:
-            password = sys.stdin.readline().rstrip("\r\n")
-        else:
-            password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+        password = _read_password(password_stdin)
         with db.bound(app).session_factory() as session:
             try:
                 operator = reset_password(session, name, password)

@@ -165,9 +165,6 @@ class PaymentAttempt(Base):
     query_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_queried_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_query_error: Mapped[str | None] = mapped_column(String(200))
-    # How long the provider took to answer the create call (or to fail it), in ms; the
-    # operator console's providers page shows its p50/p95. None: not called (yet).
-    provider_latency_ms: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -71,7 +71,18 @@ def gunicorn_app(tmp_path: Path) -> Iterator[str]:
             log.close()
 
 
-def test_pay_through_gunicorn_sync_worker_and_separate_sandbox(gunicorn_app: str) -> None:
+def _logs(tmp_path: Path) -> str:
+    """Both servers' logs, for a failure's message (they live in other processes)."""
+    return "\n".join(
+        f"--- {name}\n" + (tmp_path / name).read_text()[-4000:]
+        for name in ("gunicorn.log", "sandbox.log")
+        if (tmp_path / name).exists()
+    )
+
+
+def test_pay_through_gunicorn_sync_worker_and_separate_sandbox(
+    gunicorn_app: str, tmp_path: Path
+) -> None:
     created = requests.post(
         f"{gunicorn_app}/api/v1/checkouts",
         headers={"Authorization": "Bearer sk_test_demo"},
@@ -87,7 +98,7 @@ def test_pay_through_gunicorn_sync_worker_and_separate_sandbox(gunicorn_app: str
     checkout = created.json()
     shopper = Shopper(checkout["url"])
     resp = shopper.submit("kakaopay", KR_PAYER)
-    assert resp.status_code == 303, resp.text
+    assert resp.status_code == 303, resp.text[-2000:] + _logs(tmp_path)
     paid = requests.post(resp.headers["Location"], data={"action": "pay"}, timeout=10)
     assert paid.status_code == 200  # followed the cashier's redirect to our return page
     assert "Payment received" in paid.text or "Waiting" in paid.text

@@ -57,7 +57,11 @@ def receive_notify(
         return _process(session, provider, raw, headers, body)
     except Exception:
         session.rollback()
-        kept = NotifyMessage(**raw, detail="processing failed; the provider will retry")
+        kept = NotifyMessage(
+            **raw,
+            claimed_trade_no=_claimed_trade_no(provider, headers, body),
+            detail="processing failed; the provider will retry",
+        )
         session.add(kept)
         session.commit()
         raise
@@ -66,13 +70,14 @@ def receive_notify(
 def _raw_fields(
     provider: PaymentProvider, headers: Mapping[str, str], body: bytes, remote_addr: str | None
 ) -> dict[str, Any]:
-    """The notify as received (NotifyMessage's columns), before any verdict."""
+    """The notify as received (NotifyMessage's columns), before any verdict. The trade
+    number it claims is added where it is stored: a verified notify names its own, any other
+    is read from the body without trusting it (_claimed_trade_no)."""
     return {
         "provider": provider.config.name,
         "remote_addr": remote_addr,
         "headers": {_no_nul(k): _no_nul(v) for k, v in headers.items()},
         "body": _no_nul(body.decode("utf-8", errors="replace")),
-        "claimed_trade_no": _claimed_trade_no(provider, headers, body),
         "verdict": Verdict.RECEIVED,
     }
 
@@ -108,7 +113,8 @@ def _process(
     try:
         update = provider.parse_notify(headers, body)
     except NotifyError as error:
-        message = _stored(session, raw)
+        claimed = _claimed_trade_no(provider, headers, body)
+        message = _stored(session, raw, claimed_trade_no=claimed)
         return _finish(session, message, Verdict(error.verdict), error.message, error.http_status)
 
     trade_no = update.trade_no[:64]
@@ -117,7 +123,7 @@ def _process(
     # every notify on a busy day, is settled and stored in one write (services/settle.py).
     row = read_locked(session, instance, update.trade_no)
     if row is None:
-        message = _stored(session, raw, trade_no=trade_no)
+        message = _stored(session, raw, trade_no=trade_no, claimed_trade_no=trade_no)
         return _finish(session, message, Verdict.UNKNOWN_TRADE, "no such trade number", 404)
     ack = provider.notify_ack
     settlement = plan_settlement(row, update)
@@ -125,6 +131,7 @@ def _process(
         stored = {
             **raw,
             "trade_no": trade_no,
+            "claimed_trade_no": trade_no,
             "verdict": Verdict.ACCEPTED,
             "response_status": ack.status,
             "response_body": ack.body[:1000],
@@ -141,7 +148,7 @@ def _process(
         return NotifyResponse(ack.status, ack.body, ack.content_type, Verdict.ACCEPTED)
 
     # Everything else goes through the general path (lifecycle.apply_update).
-    message = _stored(session, raw, trade_no=trade_no)
+    message = _stored(session, raw, trade_no=trade_no, claimed_trade_no=trade_no)
     with session.no_autoflush:
         attempt = session.scalars(
             select(PaymentAttempt)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass
@@ -138,7 +137,6 @@ def start_payment(
         description=checkout.description,
         expires_at=checkout.expires_at,
     )
-    started = time.perf_counter()
     # The calls as sent and answered are stored with the outcome, for the operators.
     with capture_exchanges() as exchanges:
         try:
@@ -152,8 +150,7 @@ def start_payment(
                 error.provider,
                 attempt.trade_no,
             )
-            latency = _ms_since(started)
-            _record_unknown(session, attempt, error.code, error.message, latency, exchanges)
+            _record_unknown(session, attempt, error.code, error.message, exchanges)
             return StartOutcome(attempt, resumed=False)
         except ProviderError as error:
             log.warning(
@@ -163,18 +160,24 @@ def start_payment(
                 error.code,
                 error.retryable,
             )
-            latency = _ms_since(started)
-            _record_failure(session, attempt, error.code, error.message, latency, exchanges)
+            _record_failure(session, attempt, error.code, error.message, exchanges)
             raise PaymentNotStarted(attempt, error) from error
-    _record_result(session, attempt, result, _ms_since(started), exchanges)
+    _record_result(session, attempt, result, exchanges)
     if attempt.status == AttemptStatus.FAILED:
         raise PaymentNotStarted(attempt, None)
     return StartOutcome(attempt, resumed=False)
 
 
-def _ms_since(started: float) -> int:
-    """Milliseconds since `started` (perf_counter): the provider's create latency."""
-    return round((time.perf_counter() - started) * 1000)
+def _take_answer(session: Session, attempt: PaymentAttempt, exchanges: list[Exchange]) -> None:
+    """Re-read the attempt under its row lock, as the notify handler does (one query), and
+    keep the calls made for it. A notify may have changed it while the provider answered."""
+    session.scalars(
+        select(PaymentAttempt)
+        .where(PaymentAttempt.id == attempt.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
+    record_exchanges(session, attempt.id, "create", exchanges)
 
 
 def _record_failure(
@@ -182,13 +185,10 @@ def _record_failure(
     attempt: PaymentAttempt,
     code: str,
     message: str,
-    latency_ms: int,
     exchanges: list[Exchange],
 ) -> None:
-    session.expire_all()  # a notify may have changed the rows while the provider answered
-    _lock(session, attempt)
-    attempt.provider_latency_ms = latency_ms
-    record_exchanges(session, attempt.id, "create", exchanges)
+    session.expire_all()  # reopen_if_idle looks at every attempt of the checkout
+    _take_answer(session, attempt, exchanges)
     attempt.failure_code = code[:64]
     attempt.failure_message = message[:500]
     if attempt.status == AttemptStatus.CREATING:
@@ -204,13 +204,10 @@ def _record_unknown(
     attempt: PaymentAttempt,
     code: str,
     message: str,
-    latency_ms: int,
     exchanges: list[Exchange],
 ) -> None:
     session.expire_all()  # a notify may already have settled it while we waited
-    _lock(session, attempt)
-    attempt.provider_latency_ms = latency_ms
-    record_exchanges(session, attempt.id, "create", exchanges)
+    _take_answer(session, attempt, exchanges)
     if attempt.status == AttemptStatus.CREATING:
         attempt.failure_code = code[:64]
         attempt.failure_message = message[:500]
@@ -224,16 +221,12 @@ def _record_result(
     session: Session,
     attempt: PaymentAttempt,
     result: CreateResult,
-    latency_ms: int,
     exchanges: list[Exchange],
 ) -> None:
-    # A notify may have changed the attempt while the provider answered: re-read it under its
-    # lock. The checkout is re-read under its own lock if it has to move (reopen_if_idle).
+    # The checkout is re-read under its own lock if it has to move (reopen_if_idle).
     if result.status == AttemptStatus.FAILED:
         session.expire_all()  # reopen_if_idle looks at every attempt of the checkout
-    _lock(session, attempt)
-    attempt.provider_latency_ms = latency_ms
-    record_exchanges(session, attempt.id, "create", exchanges)
+    _take_answer(session, attempt, exchanges)
     attempt.platform_trade_no = result.platform_trade_no
     attempt.provider_status = result.provider_status
     attempt.redirect_url = result.redirect_url
@@ -258,16 +251,6 @@ def _record_result(
         else:
             set_attempt_status(session, attempt, AttemptStatus.PENDING, source=EventSource.CREATE)
     session.commit()
-
-
-def _lock(session: Session, attempt: PaymentAttempt) -> None:
-    """Re-read the attempt under a row lock, as the notify handler does (one query)."""
-    session.scalars(
-        select(PaymentAttempt)
-        .where(PaymentAttempt.id == attempt.id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).one()
 
 
 def instructions_to_json(instructions: PaymentInstructions) -> dict[str, Any]:

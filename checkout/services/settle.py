@@ -198,27 +198,38 @@ _UPDATE_CHECKOUT = (
         updated_at=bindparam("s_now"),
     )
 )
+
+
+def _event_params(attempt: str, kind: str, before: str, after: str) -> dict[str, str]:
+    """A timeline row's columns and the parameters that fill them."""
+    return {
+        "checkout_id": "s_checkout_id",
+        "attempt_id": attempt,
+        "kind": kind,
+        "from_status": before,
+        "to_status": after,
+        "source": "s_source",
+        "detail": "s_no_detail",
+        "created_at": "s_now",
+    }
+
+
+def _bound(params: dict[str, str]) -> dict[str, Any]:
+    return {
+        column: bindparam(name, type_=StateEvent.__table__.c[column].type)
+        for column, name in params.items()
+    }
+
+
+_ATTEMPT_EVENT_PARAMS = _event_params(
+    "s_attempt_id", "s_attempt_kind", "s_attempt_from", "s_attempt_to"
+)
+_CHECKOUT_EVENT_PARAMS = _event_params(
+    "s_no_attempt", "s_checkout_kind", "s_checkout_from", "s_checkout_to"
+)
 # One statement per timeline row: SQLAlchemy compiles a multi-row VALUES anew every time.
-_INSERT_ATTEMPT_EVENT = insert(StateEvent).values(
-    checkout_id=bindparam("s_checkout_id"),
-    attempt_id=bindparam("s_attempt_id"),
-    kind=bindparam("s_attempt_kind"),
-    from_status=bindparam("s_attempt_from"),
-    to_status=bindparam("s_attempt_to"),
-    source=bindparam("s_source"),
-    detail=bindparam("s_no_detail"),
-    created_at=bindparam("s_now"),
-)
-_INSERT_CHECKOUT_EVENT = insert(StateEvent).values(
-    checkout_id=bindparam("s_checkout_id"),
-    attempt_id=bindparam("s_no_attempt"),
-    kind=bindparam("s_checkout_kind"),
-    from_status=bindparam("s_checkout_from"),
-    to_status=bindparam("s_checkout_to"),
-    source=bindparam("s_source"),
-    detail=bindparam("s_no_detail"),
-    created_at=bindparam("s_now"),
-)
+_INSERT_ATTEMPT_EVENT = insert(StateEvent).values(_bound(_ATTEMPT_EVENT_PARAMS))
+_INSERT_CHECKOUT_EVENT = insert(StateEvent).values(_bound(_CHECKOUT_EVENT_PARAMS))
 _INSERT_WEBHOOK = insert(WebhookEvent).values(
     public_id=bindparam("s_webhook_public_id"),
     store_id=bindparam("s_store_id"),
@@ -258,24 +269,9 @@ _SEQUENCE: tuple[Executable, ...] = (
 # parts run in no set order, so the checkout's timeline row is read off the attempt's
 # (its id then comes second, as in the timeline's order).
 _ATTEMPT_EVENT = _INSERT_ATTEMPT_EVENT.returning(StateEvent.id).cte("settled_attempt_event")
-_CHECKOUT_EVENT_PARAMS = {
-    "checkout_id": "s_checkout_id",
-    "attempt_id": "s_no_attempt",
-    "kind": "s_checkout_kind",
-    "from_status": "s_checkout_from",
-    "to_status": "s_checkout_to",
-    "source": "s_source",
-    "detail": "s_no_detail",
-    "created_at": "s_now",
-}
 _CHECKOUT_EVENT_AFTER = insert(StateEvent).from_select(
     list(_CHECKOUT_EVENT_PARAMS),
-    select(
-        *(
-            bindparam(name, type_=StateEvent.__table__.c[column].type)
-            for column, name in _CHECKOUT_EVENT_PARAMS.items()
-        )
-    ).select_from(_ATTEMPT_EVENT),
+    select(*_bound(_CHECKOUT_EVENT_PARAMS).values()).select_from(_ATTEMPT_EVENT),
 )
 _ONE_STATEMENT = _INSERT_MESSAGE.add_cte(
     _UPDATE_ATTEMPT.cte("settled_attempt"),
