@@ -159,7 +159,10 @@ class PaymentAttempt(Base):
     payer_email: Mapped[str | None] = mapped_column(String(320))
     payer_mobile: Mapped[str | None] = mapped_column(String(32))
     payer_ip: Mapped[str | None] = mapped_column(String(64))
-    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the provider's, if any
+    # Past this (the provider's deadline or the checkout's, whichever is first) the attempt
+    # gets one last query and then expires (services/reconcile.py).
+    deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Reconciliation: when to ask the provider next, how often we asked, the last outcome.
     next_query_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     query_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
@@ -175,11 +178,32 @@ class PaymentAttempt(Base):
         return Money(self.amount, self.currency)
 
 
+class PaymentReceipt(Base):
+    """Money received for an attempt: one row per provider transfer id, or one running-total
+    row (transfer_key "total") for a provider that reports the order's total. The attempt's
+    and the checkout's amount_paid are the sums of these rows (domain/ledger.py)."""
+
+    __tablename__ = "payment_receipts"
+    __table_args__ = (
+        UniqueConstraint("attempt_id", "transfer_key", name="uq_payment_receipts_attempt_key"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    checkout_id: Mapped[str] = mapped_column(ForeignKey("checkouts.id"))
+    attempt_id: Mapped[int] = mapped_column(ForeignKey("payment_attempts.id"))
+    transfer_key: Mapped[str] = mapped_column(String(64))
+    amount: Mapped[int] = mapped_column(BigInteger)  # minor units
+    currency: Mapped[str] = mapped_column(String(3))
+    source: Mapped[str] = mapped_column(String(20))  # EventSource that brought it
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class StateEvent(Base):
     """One status change of a checkout or an attempt: the audit trail and the API timeline.
 
-    Written only by `services.lifecycle.set_checkout_status` / `set_attempt_status`, in the
-    transaction of the change; a repeated status writes nothing.
+    Written only by the ledger writer (services/ledger.py), in the transaction of the change;
+    a repeated status writes nothing.
     """
 
     __tablename__ = "state_events"

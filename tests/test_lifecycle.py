@@ -1,5 +1,5 @@
-"""Applying provider updates: amounts, repeats, contradictions, the timeline, unknown
-outcomes, late money (services.lifecycle, services.reconcile)."""
+"""The ledger writer on a real database (services/ledger.py) and reconciliation; the rules
+themselves are tested without a database in test_ledger_rules.py."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from checkout.domain.ledger import MoneyReporting, Transfer, Verdict, provider_reported
 from checkout.domain.money import Money
 from checkout.domain.states import (
     AttemptStatus,
@@ -25,24 +26,23 @@ from checkout.models import (
     Base,
     Checkout,
     PaymentAttempt,
+    PaymentReceipt,
     StateEvent,
     Store,
     WebhookEvent,
     utcnow,
 )
 from checkout.providers.base import OrderNotFound, PaymentUpdate, ProviderError
-from checkout.services.lifecycle import (
-    Verdict,
-    apply_update,
-    set_attempt_status,
-    set_checkout_status,
-)
+from checkout.services.ledger import load_state, write_plan
 from checkout.services.reconcile import UNKNOWN_SETTLE, query_backoff, reconcile_due
 
 
 @pytest.fixture
 def session(tmp_path: Path) -> Iterator[Session]:
-    engine = create_engine(f"sqlite:///{tmp_path / 'l.sqlite3'}")
+    """SQLite, or the PostgreSQL of TEST_DATABASE_URL (the writer's one-statement path)."""
+    from tests.conftest import _database_url
+
+    engine = create_engine(_database_url(tmp_path))
     Base.metadata.create_all(engine)
     with Session(engine, expire_on_commit=False) as s:
         yield s
@@ -69,171 +69,77 @@ def make_attempt(
     return attempt
 
 
-def update(status: AttemptStatus, amount: int | None, currency: str = "KRW") -> PaymentUpdate:
-    paid = Money(amount, currency) if amount is not None else None
-    return PaymentUpdate("T1", status, "x", paid)
-
-
-def test_paid_in_full(session: Session) -> None:
-    attempt = make_attempt(session)
-    assert apply_update(session, attempt, update(AttemptStatus.PAID, 10000)) == Verdict.ACCEPTED
-    assert attempt.status == "paid" and attempt.checkout.status == "paid"
-    assert attempt.checkout.amount_paid == 10000 and attempt.review_reason is None
-    # The same news again changes nothing.
-    assert apply_update(session, attempt, update(AttemptStatus.PAID, 10000)) == Verdict.DUPLICATE
-    assert attempt.checkout.amount_paid == 10000
-
-
-def test_less_is_partial_even_when_the_provider_says_paid(session: Session) -> None:
-    attempt = make_attempt(session)
-    apply_update(session, attempt, update(AttemptStatus.PAID, 4000))
-    assert attempt.status == "partially_paid" and attempt.checkout.status == "partially_paid"
-    assert attempt.amount_paid == 4000
-
-
-def test_more_is_paid_and_flagged(session: Session) -> None:
-    attempt = make_attempt(session)
-    apply_update(session, attempt, update(AttemptStatus.PAID, 12000))
-    assert attempt.status == "paid" and "overpaid" in (attempt.review_reason or "")
-
-
-@pytest.mark.parametrize(
-    "news", [update(AttemptStatus.PAID, None), update(AttemptStatus.PAID, 10000, "MXN")]
-)
-def test_unusable_amount_moves_nothing_and_is_flagged(
-    session: Session, news: PaymentUpdate
-) -> None:
-    attempt = make_attempt(session)
-    assert apply_update(session, attempt, news) == Verdict.AMOUNT_MISMATCH
-    assert attempt.status == "pending" and attempt.checkout.status == "pending"
-    assert attempt.review_reason
-
-
-def test_money_for_a_failed_attempt_is_kept_and_flagged(session: Session) -> None:
-    attempt = make_attempt(session)
-    apply_update(session, attempt, update(AttemptStatus.FAILED, None))
-    assert attempt.checkout.status == "open"  # the shopper may try again
-    assert apply_update(session, attempt, update(AttemptStatus.PAID, 10000)) == Verdict.ACCEPTED
-    assert attempt.status == "paid" and attempt.checkout.status == "paid"
-    assert attempt.amount_paid == 10000 and attempt.checkout.amount_paid == 10000
-    assert attempt.review_reason == "paid after failed"
-    assert attempt.checkout.review_reason == "paid after failed"
-    session.flush()
-    assert events(session)[-2:] == [
-        ("attempt", "failed", "paid", "notify"),
-        ("checkout", "open", "paid", "notify"),
-    ]
-    queued = session.scalars(select(WebhookEvent).order_by(WebhookEvent.id)).all()
-    assert queued[-1].type == "checkout.paid"
-    assert queued[-1].payload["data"]["review_reason"] == "paid after failed"
-
-
-def test_part_of_the_money_for_a_failed_attempt_is_partially_paid(session: Session) -> None:
-    attempt = make_attempt(session)
-    apply_update(session, attempt, update(AttemptStatus.FAILED, None))
-    assert apply_update(session, attempt, update(AttemptStatus.PAID, 4000)) == Verdict.ACCEPTED
-    assert attempt.status == "partially_paid" and attempt.checkout.status == "partially_paid"
-    assert "paid after failed" in (attempt.checkout.review_reason or "")
-
-
-@pytest.mark.parametrize(
-    ("news", "verdict", "reason"),
-    [
-        (update(AttemptStatus.PAID, 12000), Verdict.ACCEPTED, "overpaid: 12000 KRW"),
-        (update(AttemptStatus.PAID, None), Verdict.AMOUNT_MISMATCH, "unusable amount"),
-        (update(AttemptStatus.PAID, 10000, "MXN"), Verdict.AMOUNT_MISMATCH, "unusable amount"),
-    ],
-)
-def test_every_attempt_flag_also_flags_its_checkout(
-    session: Session, news: PaymentUpdate, verdict: Verdict, reason: str
-) -> None:
-    attempt = make_attempt(session)
-    attempt.checkout.review_reason = "customer called"  # an operator's flag stays
-    assert apply_update(session, attempt, news) == verdict
-    assert reason in (attempt.review_reason or "")
-    flag = attempt.checkout.review_reason or ""
-    assert flag.startswith(f"attempt T1: {attempt.review_reason}")
-    assert flag.endswith("; customer called")
-
-
-def test_a_conflict_flags_the_attempt_and_its_checkout(session: Session) -> None:
-    attempt = make_attempt(session)
-    apply_update(session, attempt, update(AttemptStatus.PAID, 10000))
-    assert apply_update(session, attempt, update(AttemptStatus.FAILED, None)) == Verdict.CONFLICT
-    assert attempt.review_reason == "provider reported failed after paid"
-    assert attempt.checkout.review_reason == "attempt T1: provider reported failed after paid"
-    assert attempt.status == "paid" and attempt.checkout.status == "paid"
-
-
-def test_still_pending_is_no_change(session: Session) -> None:
-    attempt = make_attempt(session)
-    assert apply_update(session, attempt, update(AttemptStatus.PENDING, None)) == Verdict.NO_CHANGE
-
-
-def test_money_for_a_settled_checkout_is_kept_and_flagged(session: Session) -> None:
-    first = make_attempt(session)
-    apply_update(session, first, update(AttemptStatus.PAID, 10000))
-    second = make_attempt(session, "T2", first.checkout)
-    assert apply_update(session, second, update(AttemptStatus.PAID, 10000)) == Verdict.ACCEPTED
-    assert second.status == "paid"
-    assert first.checkout.status == "paid" and first.checkout.amount_paid == 20000
-    assert "arrived while paid" in (first.checkout.review_reason or "")
-
-
-# ---------------------------------------------------------------- timeline, unknown, late money
 def events(session: Session) -> list[tuple[str, str | None, str, str]]:
     rows = session.scalars(select(StateEvent).order_by(StateEvent.id)).all()
     return [(e.kind, e.from_status, e.to_status, e.source) for e in rows]
 
 
-def test_changes_are_recorded_once_with_their_source(session: Session) -> None:
-    attempt = make_attempt(session)
-    apply_update(session, attempt, update(AttemptStatus.PAID, 10000), source=EventSource.QUERY)
-    apply_update(session, attempt, update(AttemptStatus.PAID, 10000))  # a repeat: nothing
-    assert not set_checkout_status(
-        session, attempt.checkout, CheckoutStatus.PAID, source=EventSource.OPERATOR
+def apply(session: Session, attempt: PaymentAttempt, news: PaymentUpdate, **kw: object) -> Verdict:
+    """A provider's word through the ledger, as a notify applies it (services/ledger.py)."""
+    session.commit()
+    state = load_state(session, attempt.checkout_id)
+    assert state is not None
+    plan = provider_reported(
+        state,
+        attempt.id,
+        news,
+        kw.get("reporting", MoneyReporting.TOTAL),
+        EventSource.NOTIFY,
+        utcnow(),  # type: ignore[arg-type]
     )
-    assert not set_attempt_status(session, attempt, AttemptStatus.PAID, source=EventSource.OPERATOR)
-    session.flush()
-    assert events(session) == [
-        ("attempt", "pending", "paid", "query"),
-        ("checkout", "pending", "paid", "query"),
-    ]
+    write_plan(session, state, plan, utcnow())
+    session.commit()
+    session.expire_all()
+    return plan.verdict
 
 
-@pytest.mark.parametrize(
-    ("start", "news"),
-    [
-        (AttemptStatus.FAILED, update(AttemptStatus.PENDING, None)),
-        (AttemptStatus.PAID, update(AttemptStatus.FAILED, None)),
-        (AttemptStatus.PAID, update(AttemptStatus.PARTIALLY_PAID, 5000)),
-        (AttemptStatus.PARTIALLY_PAID, update(AttemptStatus.FAILED, None)),
-        (AttemptStatus.EXPIRED, update(AttemptStatus.FAILED, None)),
-        (AttemptStatus.EXPIRED, update(AttemptStatus.PENDING, None)),
-    ],
-)
-def test_other_final_statuses_never_move(
-    session: Session, start: AttemptStatus, news: PaymentUpdate
-) -> None:
+def paid(amount: int, *transfers: tuple[str, int]) -> PaymentUpdate:
+    return PaymentUpdate(
+        "T1",
+        AttemptStatus.PAID,
+        "x",
+        Money(amount, "KRW"),
+        transfers=tuple(Transfer(t, Money(a, "KRW")) for t, a in transfers),
+    )
+
+
+def test_the_writer_keeps_rows_sums_timeline_and_events_together(session: Session) -> None:
+    """What the rule decides is what the tables hold: money rows and their sums, the
+    timeline in order, one shop event per change with growing seq."""
     attempt = make_attempt(session)
-    attempt.status = start
-    session.flush()
-    assert apply_update(session, attempt, news) == Verdict.CONFLICT
-    assert attempt.status == start and events(session) == []
-
-
-def test_money_after_expiry_is_kept_and_flagged(session: Session) -> None:
-    attempt = make_attempt(session)
-    attempt.status = AttemptStatus.EXPIRED
-    attempt.checkout.status = CheckoutStatus.EXPIRED
-    session.flush()
-    assert apply_update(session, attempt, update(AttemptStatus.PAID, 12000)) == Verdict.ACCEPTED
+    transfers = {"reporting": MoneyReporting.TRANSFERS}
+    assert apply(session, attempt, paid(4000, ("P1", 4000)), **transfers) == Verdict.ACCEPTED
+    assert apply(session, attempt, paid(4000, ("P1", 4000)), **transfers) == Verdict.DUPLICATE
+    assert apply(session, attempt, paid(6000, ("P2", 6000)), **transfers) == Verdict.ACCEPTED
+    receipts = session.scalars(select(PaymentReceipt).order_by(PaymentReceipt.id)).all()
+    assert [(r.transfer_key, r.amount) for r in receipts] == [("P1", 4000), ("P2", 6000)]
+    assert attempt.amount_paid == 10000 == attempt.checkout.amount_paid
     assert attempt.status == "paid" and attempt.checkout.status == "paid"
-    assert (attempt.review_reason or "").startswith("paid late; overpaid")
-    assert attempt.checkout.review_reason == (
-        "paid late; attempt T1: overpaid: 12000 KRW received for 10000 KRW"
-    )
-    assert attempt.checkout.amount_paid == 12000
+    assert events(session) == [
+        ("attempt", "pending", "partially_paid", "notify"),
+        ("checkout", "pending", "partially_paid", "notify"),
+        ("attempt", "partially_paid", "paid", "notify"),
+        ("checkout", "partially_paid", "paid", "notify"),
+    ]
+    queued = session.scalars(select(WebhookEvent).order_by(WebhookEvent.id)).all()
+    assert [(e.type, e.seq) for e in queued] == [
+        ("checkout.partially_paid", 1),
+        ("checkout.paid", 2),
+    ]
+    assert queued[-1].payload["data"]["amount_paid"] == 10000
+    assert attempt.checkout.event_seq == 2
+
+
+def test_money_after_a_cancel_reaches_the_shop(session: Session) -> None:
+    attempt = make_attempt(session)
+    attempt.checkout.status = CheckoutStatus.CANCELLED
+    session.commit()
+    assert apply(session, attempt, paid(10000)) == Verdict.ACCEPTED
+    assert attempt.checkout.status == "cancelled" and attempt.checkout.amount_paid == 10000
+    [event] = session.scalars(select(WebhookEvent)).all()
+    assert event.type == "checkout.payment_received"
+    assert event.payload["data"]["amount_paid"] == 10000
+    assert "arrived while cancelled" in event.payload["data"]["review_reason"]
 
 
 def test_unknown_is_live_and_moves_only_where_allowed() -> None:
@@ -250,15 +156,6 @@ def test_unknown_is_live_and_moves_only_where_allowed() -> None:
         checkout_transition(CheckoutStatus.EXPIRED, CheckoutStatus.OPEN)
     with pytest.raises(TransitionError):
         checkout_transition(CheckoutStatus.CANCELLED, CheckoutStatus.PAID)
-
-
-def test_unknown_becomes_pending_when_the_provider_has_it(session: Session) -> None:
-    attempt = make_attempt(session)
-    attempt.status = AttemptStatus.UNKNOWN
-    session.flush()
-    news = update(AttemptStatus.PENDING, None)
-    assert apply_update(session, attempt, news, source=EventSource.QUERY) == Verdict.ACCEPTED
-    assert attempt.status == "pending" and attempt.checkout.status == "pending"
 
 
 def test_query_backoff() -> None:

@@ -20,9 +20,11 @@ from werkzeug.wrappers import Request, Response
 from checkout.app import settings_of
 from checkout.db import db as app_db
 from checkout.db import make_engine
-from checkout.domain.states import CheckoutStatus, EventSource
+from checkout.domain.ledger import flag_for_review, resolve_review
+from checkout.domain.states import EventSource
 from checkout.models import Checkout, WebhookDelivery, WebhookEvent, utcnow
-from checkout.services.lifecycle import set_checkout_status
+from checkout.services.checkouts import cancel_unpaid
+from checkout.services.ledger import load_state, write_plan
 from checkout.services.webhooks import RETRY_SCHEDULE, deliver_due
 from tests.conftest import LiveApp
 from tests.support.live import LiveServer, serve
@@ -239,12 +241,12 @@ def test_two_workers_never_deliver_an_event_twice(live_app: LiveApp, receiver: R
     # 40 events on one checkout (OPEN <-> PENDING), seq 1..40.
     made = create_checkout(live_app.url)
     with live_app.session() as session:
-        checkout = session.get(Checkout, made["id"])
-        assert checkout is not None
-        for _ in range(20):
-            set_checkout_status(session, checkout, CheckoutStatus.PENDING, source=OPERATOR)
-            set_checkout_status(session, checkout, CheckoutStatus.OPEN, source=OPERATOR)
-            session.commit()
+        for n in range(20):  # 40 changes the shop hears of, through the one ledger
+            for decide in (lambda s, n=n: flag_for_review(s, f"look {n}", "op"), resolve_review):
+                state = load_state(session, made["id"])
+                assert state is not None
+                write_plan(session, state, decide(state), utcnow())
+                session.commit()
     queued = events(live_app)
     assert [e.seq for e in queued] == list(range(1, 41))
     receiver.delay = 0.01  # let the workers overlap
@@ -285,13 +287,12 @@ def test_two_workers_never_deliver_an_event_twice(live_app: LiveApp, receiver: R
 def test_one_event_per_real_change(live_app: LiveApp) -> None:
     made = create_checkout(live_app.url)
     with live_app.session() as session:
-        checkout = session.get(Checkout, made["id"])
-        assert checkout is not None
-        assert set_checkout_status(session, checkout, CheckoutStatus.CANCELLED, source=OPERATOR)
-        assert not set_checkout_status(
-            session, checkout, CheckoutStatus.CANCELLED, source=OPERATOR
-        )  # no-op
+        _checkout, was = cancel_unpaid(session, made["id"], None, by="test")
         session.commit()
+        assert was == "open"
+        _checkout, was = cancel_unpaid(session, made["id"], None, by="test")  # no-op
+        session.commit()
+        assert was is None
     [event] = events(live_app)
     assert event.type == "checkout.cancelled" and event.seq == 1
     assert event.payload["data"]["status"] == "cancelled"

@@ -486,40 +486,15 @@ def resend_webhook(checkout_id: str) -> Any:
 def mark_review(checkout_id: str) -> Any:
     item, form = _action(checkout_id)
     reason = (form.reason.data or "").strip() or "marked by an operator"
-    previous = item.review_reason
-    item.review_reason = f"{reason} ({operator_name()})"[:200]
-    admin_service.record_action(
-        db.session,
-        operator_name(),
-        "mark_review",
-        item.id,
-        detail=f"{reason}" + (f"; was: {previous}" if previous else ""),
-    )
-    db.session.commit()
-    flash("Marked for review.")
+    flash(admin_service.operator_mark_review(db.session, operator_name(), item.id, reason))
     return _back(item.id)
 
 
 @bp.post("/checkouts/<checkout_id>/resolve")
 def resolve_review(checkout_id: str) -> Any:
     item, form = _action(checkout_id)
-    previous = item.review_reason
-    item.review_reason = None
     note = (form.reason.data or "").strip()
-    cleared = [f"{a.trade_no}: {a.review_reason}" for a in item.attempts if a.review_reason]
-    admin_service.record_action(
-        db.session,
-        operator_name(),
-        "resolve_review",
-        item.id,
-        detail=f"resolved by {operator_name()}: {previous or '(attempts only)'}"
-        + (f"; attempts: {', '.join(cleared)}" if cleared else "")
-        + (f"; note: {note}" if note else ""),
-    )
-    for attempt in item.attempts:  # the attempts' flags are part of the same review
-        attempt.review_reason = None
-    db.session.commit()
-    flash(f"Review resolved by {operator_name()}.")
+    flash(admin_service.operator_resolve_review(db.session, operator_name(), item.id, note))
     return _back(item.id)
 
 

@@ -9,9 +9,9 @@ from flask import Blueprint, Response, abort, current_app, request
 
 from checkout.app import catalog_of
 from checkout.db import db
+from checkout.domain.ledger import Verdict
 from checkout.limits import notify_guard, notify_identity, notify_too_many
 from checkout.metrics import metrics_of
-from checkout.services.lifecycle import Verdict
 from checkout.services.notifications import receive_notify
 
 bp = Blueprint("notify", __name__, url_prefix="/notify")

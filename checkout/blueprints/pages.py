@@ -40,7 +40,7 @@ from checkout.qr import qr_svg
 from checkout.services.checkout_views import AttemptView, CheckoutView, read_checkout
 from checkout.services.checkouts import expire_if_due, get_checkout
 from checkout.services.errors import CheckoutClosed, InvalidRequest, NotFound
-from checkout.services.ip_limits import check_paypro_ip
+from checkout.services.ip_limits import IpLimitReached, IpLimitVerdict
 from checkout.services.payments import (
     PaymentNotStarted,
     instructions_from_json,
@@ -182,8 +182,6 @@ def _checkout_page(checkout_id: str) -> Any:
             )
             assert isinstance(checkout, Checkout)  # a POST loaded the models
             try:
-                # PayPro's per-IP daily rule, before anything is written or sent.
-                _check_ip_limit(checkout, method.provider, payer.ip_address)
                 outcome = start_payment(
                     db.session,
                     catalog,
@@ -195,8 +193,8 @@ def _checkout_page(checkout_id: str) -> Any:
                     waiting=create_turns_of(current_app).given_back,
                     loaded=checkout,
                 )
-            except IpLimitReached as exc:
-                error = exc.message
+            except IpLimitReached as exc:  # PayPro's per-IP rule: nothing was created
+                error = _ip_limit_message(exc.verdict)
             except PaymentNotStarted as exc:
                 error = _payment_error_message(exc)
             except (CheckoutClosed, InvalidRequest):
@@ -223,41 +221,21 @@ def _checkout_page(checkout_id: str) -> Any:
     ), status
 
 
-class IpLimitReached(Exception):
-    """The payer's IP used up a provider's daily allowance; nothing was created."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-def _check_ip_limit(checkout: Checkout, instance: str, payer_ip: str) -> None:
-    """Raise IpLimitReached if PayPro would refuse this IP today (services/ip_limits.py)."""
-    if checkout.live_attempt() is not None:
-        return  # start_payment resumes the live attempt: nothing new goes to the provider
-    providers = settings_of(current_app).providers
-    config = providers.get(instance)
-    if config is None:
-        return
-    with db.reading() as session:  # a read: no write lock (SQLite) or transaction yet
-        verdict = check_paypro_ip(session, providers, config, payer_ip)
-    if verdict.allowed:
-        return
+def _ip_limit_message(verdict: IpLimitVerdict) -> str:
+    """Why PayPro's per-IP daily rule refused this payer (services/ip_limits.py)."""
     if verdict.reason == "successes":
-        text = _(
+        return _(
             "This payment method accepts at most %(count)d payments a day from one internet "
             "connection, and that many were made today. Nothing was charged. Please choose "
             "another method or try again tomorrow.",
             count=verdict.max_successes,
         )
-    else:
-        text = _(
-            "This payment method accepts at most %(count)d payment attempts a day from one "
-            "internet connection, and that many were made today. Nothing was charged. Please "
-            "choose another method or try again tomorrow.",
-            count=verdict.max_attempts,
-        )
-    raise IpLimitReached(text)
+    return _(
+        "This payment method accepts at most %(count)d payment attempts a day from one "
+        "internet connection, and that many were made today. Nothing was charged. Please "
+        "choose another method or try again tomorrow.",
+        count=verdict.max_attempts,
+    )
 
 
 def _payment_error_message(exc: PaymentNotStarted) -> str:

@@ -6,10 +6,59 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
+from enum import StrEnum
 
 from email_validator import EmailNotValidError, validate_email
 
-from checkout.providers.base import Need, PayerRules, full_name
+
+class Need(StrEnum):
+    REQUIRED = "required"
+    OPTIONAL = "optional"
+    HIDDEN = "hidden"
+
+
+@dataclass(frozen=True)
+class PayerRules:
+    """What a method asks of the shopper, validated as the provider would."""
+
+    name: Need = Need.REQUIRED
+    email: Need = Need.REQUIRED
+    mobile: Need = Need.OPTIONAL
+    birth_date: Need = Need.HIDDEN
+    mobile_country: str = "KR"  # "KR": 11 digits from 010; "MX": 10 digits
+    name_max_length: int | None = None  # on the joined full name
+    name_letters_only: bool = False  # letters (any script, incl. Hangul) and spaces
+    min_age: int | None = None
+    max_age: int | None = None
+    timezone: str = "Asia/Seoul"  # for age and dates in the provider's country
+
+
+@dataclass(frozen=True)
+class Payer:
+    first_name: str
+    last_name: str
+    email: str | None
+    mobile: str | None
+    birth_date: date | None
+    ip_address: str
+
+    @property
+    def full_name(self) -> str:
+        return full_name(self.first_name, self.last_name)
+
+
+def full_name(first: str, last: str) -> str:
+    """Korean names run family name first with no space; others 'first last'."""
+    first, last = first.strip(), last.strip()
+    if _is_hangul(first + last):
+        return f"{last}{first}"
+    return f"{first} {last}".strip()
+
+
+def _is_hangul(text: str) -> bool:
+    letters = [c for c in text if not c.isspace()]
+    return bool(letters) and all("\uac00" <= c <= "\ud7a3" for c in letters)
+
 
 KR_MOBILE = re.compile(r"^010\d{8}$")
 MX_MOBILE = re.compile(r"^\d{10}$")

@@ -4,7 +4,8 @@ Every status change goes through `attempt_transition` / `checkout_transition`;
 a final status never moves, with one exception: money is never dropped. Money that the
 provider reports after an attempt expired or failed is kept, so an EXPIRED or FAILED
 attempt may still become PAID or PARTIALLY_PAID ("paid late", "paid after failed", both
-flagged for review), and an EXPIRED checkout may still become PAID or PARTIALLY_PAID.
+flagged for review), an EXPIRED checkout may still become PAID or PARTIALLY_PAID, and a
+PARTIALLY_PAID attempt or checkout becomes PAID when the rest of the money arrives.
 An operator may cancel a PENDING checkout with nothing paid (its live attempt is still
 reconciled; money arriving later is kept on the cancelled checkout and flagged).
 Repeating the current status is a no-op.
@@ -94,6 +95,8 @@ _ATTEMPT_ALLOWED: dict[AttemptStatus, frozenset[AttemptStatus]] = {
             AttemptStatus.EXPIRED,
         }
     ),
+    # More money for a part-paid order (a second transfer into the same VA).
+    AttemptStatus.PARTIALLY_PAID: frozenset({AttemptStatus.PAID}),
     # A deposit that lands after the VA expired is still the shopper's money: kept, flagged.
     AttemptStatus.EXPIRED: frozenset({AttemptStatus.PAID, AttemptStatus.PARTIALLY_PAID}),
     # So is money the provider reports for an attempt we had marked failed (a create answer
@@ -125,6 +128,8 @@ _CHECKOUT_ALLOWED: dict[CheckoutStatus, frozenset[CheckoutStatus]] = {
     ),
     # Paid late: money for an attempt that was live when the checkout expired.
     CheckoutStatus.EXPIRED: frozenset({CheckoutStatus.PAID, CheckoutStatus.PARTIALLY_PAID}),
+    # The rest of the money arrives (a second transfer): never dropped.
+    CheckoutStatus.PARTIALLY_PAID: frozenset({CheckoutStatus.PAID}),
 }
 
 

@@ -8,11 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
+from checkout.domain.ledger import MoneyReporting
+from checkout.domain.ledger import PaymentUpdate as PaymentUpdate  # re-exported
+from checkout.domain.ledger import Transfer as Transfer
 from checkout.domain.money import Money
+from checkout.domain.payer import Need as Need  # the shopper's data lives in the domain
+from checkout.domain.payer import Payer as Payer
+from checkout.domain.payer import PayerRules as PayerRules
+from checkout.domain.payer import full_name as full_name
 from checkout.domain.states import AttemptStatus
 
 
@@ -103,55 +110,6 @@ class ProviderConfig:
 
 
 # ---------------------------------------------------------------- shopper data
-class Need(StrEnum):
-    REQUIRED = "required"
-    OPTIONAL = "optional"
-    HIDDEN = "hidden"
-
-
-@dataclass(frozen=True)
-class PayerRules:
-    """What a method asks of the shopper, validated as the provider would."""
-
-    name: Need = Need.REQUIRED
-    email: Need = Need.REQUIRED
-    mobile: Need = Need.OPTIONAL
-    birth_date: Need = Need.HIDDEN
-    mobile_country: str = "KR"  # "KR": 11 digits from 010; "MX": 10 digits
-    name_max_length: int | None = None  # on the joined full name
-    name_letters_only: bool = False  # letters (any script, incl. Hangul) and spaces
-    min_age: int | None = None
-    max_age: int | None = None
-    timezone: str = "Asia/Seoul"  # for age and dates in the provider's country
-
-
-@dataclass(frozen=True)
-class Payer:
-    first_name: str
-    last_name: str
-    email: str | None
-    mobile: str | None
-    birth_date: date | None
-    ip_address: str
-
-    @property
-    def full_name(self) -> str:
-        return full_name(self.first_name, self.last_name)
-
-
-def full_name(first: str, last: str) -> str:
-    """Korean names run family name first with no space; others 'first last'."""
-    first, last = first.strip(), last.strip()
-    if _is_hangul(first + last):
-        return f"{last}{first}"
-    return f"{first} {last}".strip()
-
-
-def _is_hangul(text: str) -> bool:
-    letters = [c for c in text if not c.isspace()]
-    return bool(letters) and all("\uac00" <= c <= "\ud7a3" for c in letters)
-
-
 # ---------------------------------------------------------------- requests and results
 @dataclass(frozen=True)
 class PaymentRequest:
@@ -200,19 +158,6 @@ class CreateResult:
 
 
 @dataclass(frozen=True)
-class PaymentUpdate:
-    """A provider's word on an attempt, from a notify or a query."""
-
-    trade_no: str
-    status: AttemptStatus
-    provider_status: str
-    amount_paid: Money | None  # what was actually paid, when the provider says
-    platform_trade_no: str | None = None
-    failure_message: str | None = None
-    raw: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
 class Ack:
     """The exact HTTP answer a provider expects when a notify was taken."""
 
@@ -227,6 +172,7 @@ class PaymentProvider(Protocol):
     config: ProviderConfig
     currency: str  # the one currency this instance takes
     notify_ack: Ack
+    money_reporting: MoneyReporting  # one row per transfer, or the order's running total
 
     def payer_rules(self, method: MethodConfig) -> PayerRules: ...
 

@@ -207,6 +207,20 @@ class SandboxState:
             order.status = status
             order.paid = paid
             order.extra["completed_at"] = datetime.now(UTC)
+            if paid is not None:
+                order.extra.setdefault("transfers", []).append((new_transfer_id(), paid))
+        self.simulators[order.provider].send_notify(self, order)
+
+    def deposit_more(self, order: SandboxOrder, amount: Money) -> None:
+        """A further transfer into a part-paid virtual account (one more notify: TeemoPay's
+        names the transfer, the others report the new total)."""
+        with self.lock:
+            if not order.is_va or order.status != OrderStatus.PARTIAL or order.paid is None:
+                raise ValueError(f"order {order.id} takes no further deposit")
+            order.paid = Money(order.paid.amount + amount.amount, amount.currency)
+            order.extra.setdefault("transfers", []).append((new_transfer_id(), amount))
+            if order.paid.amount >= order.amount.amount:
+                order.status = OrderStatus.PAID
         self.simulators[order.provider].send_notify(self, order)
 
     def resend_notify(self, order: SandboxOrder) -> None:
@@ -272,6 +286,14 @@ def _cashier_blueprint(state: SandboxState) -> Blueprint:
     def act(provider: str, order_id: str) -> Any:
         order = load(provider, order_id)
         action = request.form.get("action", "")
+        if action == "rest" and order.status == OrderStatus.PARTIAL and order.paid is not None:
+            # The shopper transfers the rest into the same virtual account.
+            try:
+                rest = Money(order.amount.amount - order.paid.amount, order.amount.currency)
+                state.deposit_more(order, rest)
+            except ValueError:
+                abort(409)
+            return render_template("sandbox/cashier.html", order=order)
         if order.status != OrderStatus.PENDING:
             return render_template("sandbox/cashier.html", order=order, error="already final"), 409
         outcomes = {
@@ -290,6 +312,11 @@ def _cashier_blueprint(state: SandboxState) -> Blueprint:
         return render_template("sandbox/cashier.html", order=order)
 
     return bp
+
+
+def new_transfer_id() -> str:
+    """A provider's id for one transfer into an order (TeemoPay's paymentOrderNo)."""
+    return "P" + "".join(str(secrets.randbelow(10)) for _ in range(19))
 
 
 def partial_amount(amount: Money) -> Money:

@@ -354,13 +354,22 @@ def query(state: SandboxState) -> Response:
         "platFormTradeNo": order.id,
         "status": code,
         "message": message,
-        # Paid orders report what came in; open or failed ones what was asked.
-        "amount": whole_units(order.paid if settled else order.amount),
         "successTime": success_time(order),
         "channelCode": order.extra.get("channel_code"),
         "wayCode": order.extra.get("way_code"),
     }
+    data.update(query_amounts(order, settled))
     return answer(CODE_ACCEPTED, "success", {k: v for k, v in data.items() if v is not None})
+
+
+def query_amounts(order: SandboxOrder, settled: bool) -> dict[str, Any]:
+    """Korea's query answers `orderAmount` and `payAmount` (money received; Corrections), in
+    a decimal string as PayPro sends them ("9998989.0000"); Mexico's pages use `amount`
+    (paid orders what came in, open or failed ones what was asked)."""
+    if order.extra.get("country") == "KR":
+        paid = whole_units(order.paid) if settled and order.paid is not None else "0"
+        return {"orderAmount": f"{whole_units(order.amount)}.0000", "payAmount": f"{paid}.0000"}
+    return {"amount": whole_units(order.paid if settled else order.amount)}
 
 
 # ---------------------------------------------------------------- notify

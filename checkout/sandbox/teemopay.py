@@ -279,10 +279,15 @@ def callback_fields(order: SandboxOrder) -> dict[str, Any]:
     paid = order.paid if order.status != OrderStatus.FAILED else None
     paid_amount = paid or Money(0, CURRENCY)
     completed = order.extra.get("completed_at") or datetime.now(UTC)
-    # paymentOrderNo: the channel's reference, fixed once the order is settled.
-    payment_order_no = order.extra.setdefault(
-        "payment_order_no", "P" + "".join(str(secrets.randbelow(10)) for _ in range(19))
-    )
+    # One callback per transfer (Corrections): paymentOrderNo and paymentAmount are the
+    # latest transfer's, not the order's.
+    transfers = order.extra.get("transfers") or []
+    if transfers and order.status != OrderStatus.FAILED:
+        payment_order_no, paid_amount = transfers[-1]
+    else:
+        payment_order_no = order.extra.setdefault(
+            "payment_order_no", "P" + "".join(str(secrets.randbelow(10)) for _ in range(19))
+        )
     fields: dict[str, Any] = {
         "merchantOrderNo": order.trade_no,
         "tradeNo": order.id,
@@ -400,4 +405,12 @@ def query_data(order: SandboxOrder) -> dict[str, Any]:
     }
     if order.status == OrderStatus.FAILED:
         data["errorMsg"] = order.extra.get("error_message", "Payment failed")
+    data["statementList"] = [
+        {
+            "paymentSingleOrderNo": transfer_id,
+            "paymentStatementAmount": amount_text(amount),
+            "paymentStatementStatus": STATUS_PAID,
+        }
+        for transfer_id, amount in order.extra.get("transfers") or []
+    ]
     return data

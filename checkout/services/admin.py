@@ -144,6 +144,52 @@ def operator_cancel(session: Session, operator: str, checkout_id: str) -> str:
     return outcome
 
 
+def operator_mark_review(session: Session, operator: str, checkout_id: str, reason: str) -> str:
+    """Flag the checkout for review (the shop hears of it: checkout.review_required)."""
+    from checkout.domain.ledger import flag_for_review
+    from checkout.services.ledger import load_state, write_plan
+
+    session.rollback()
+    state = load_state(session, checkout_id)
+    if state is None:
+        return "No such checkout."
+    write_plan(session, state, flag_for_review(state, reason, operator), utcnow())
+    previous = state.review_reason
+    record_action(
+        session,
+        operator,
+        "mark_review",
+        checkout_id,
+        detail=f"{reason}" + (f"; was: {previous}" if previous else ""),
+    )
+    session.commit()
+    return "Marked for review."
+
+
+def operator_resolve_review(session: Session, operator: str, checkout_id: str, note: str) -> str:
+    """Clear the checkout's review flag and its attempts' (checkout.review_resolved)."""
+    from checkout.domain.ledger import resolve_review
+    from checkout.services.ledger import load_state, write_plan
+
+    session.rollback()
+    state = load_state(session, checkout_id)
+    if state is None:
+        return "No such checkout."
+    write_plan(session, state, resolve_review(state), utcnow())
+    cleared = [f"{a.trade_no}: {a.review_reason}" for a in state.attempts if a.review_reason]
+    record_action(
+        session,
+        operator,
+        "resolve_review",
+        checkout_id,
+        detail=f"resolved by {operator}: {state.review_reason or '(attempts only)'}"
+        + (f"; attempts: {', '.join(cleared)}" if cleared else "")
+        + (f"; note: {note}" if note else ""),
+    )
+    session.commit()
+    return f"Review resolved by {operator}."
+
+
 # ---------------------------------------------------------------- search
 @dataclass
 class CheckoutFilter:

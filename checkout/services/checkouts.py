@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 
 from checkout.config import StoreConfig
 from checkout.domain.money import CURRENCY_EXPONENT, Money
-from checkout.domain.states import CheckoutStatus, EventSource
+from checkout.domain.states import CheckoutStatus
 from checkout.models import Checkout, PaymentAttempt, Store, utcnow
 from checkout.services.catalog import Catalog
 from checkout.services.errors import Conflict, InvalidRequest, NotFound
@@ -280,29 +280,35 @@ def cancel_unpaid(
     Returns the checkout and the status it had, or None if it was already cancelled (nothing
     changed). Raises Conflict for anything else; the caller rolls back.
     """
-    from checkout.services.lifecycle import lock_checkout, set_checkout_status
+    from checkout.domain.ledger import LedgerRefusal, cancel
+    from checkout.services.ledger import load_state, write_plan
 
-    checkout = get_checkout(session, checkout_id, store_id=store_id)
-    # Decided under the row lock: a payment may have started or been paid a moment ago.
-    lock_checkout(session, checkout)
-    if checkout.status == CheckoutStatus.CANCELLED:
-        return checkout, None
-    allowed = (
-        (CheckoutStatus.OPEN, CheckoutStatus.PENDING) if allow_pending else (CheckoutStatus.OPEN,)
-    )
-    if checkout.status not in allowed or checkout.amount_paid:
-        which = "an open or pending" if allow_pending else "an open"
-        raise Conflict(
-            "checkout_not_cancellable",
-            f"Only {which} checkout with nothing paid can be cancelled; this one is "
-            f"{checkout.status}"
-            + (f" with {checkout.paid_money} paid." if checkout.amount_paid else "."),
+    get_checkout(session, checkout_id, store_id=store_id)  # 404 for another store's
+    session.rollback()
+    state = load_state(session, checkout_id)  # decided under the row lock
+    if state is None:
+        raise NotFound("checkout_not_found", "No such checkout.")
+    try:
+        plan = cancel(state, by, allow_pending=allow_pending)
+    except LedgerRefusal as refusal:
+        raise Conflict(refusal.code, refusal.message) from refusal
+    write_plan(session, state, plan, utcnow())
+    was = None if state.status == CheckoutStatus.CANCELLED else str(state.status)
+    return _reloaded(session, checkout_id), was
+
+
+def _reloaded(session: Session, checkout_id: str) -> Checkout:
+    """The checkout as this transaction now sees it (the ledger writes with Core)."""
+    return (
+        session.scalars(
+            select(Checkout)
+            .where(Checkout.id == checkout_id)
+            .options(joinedload(Checkout.attempts))
+            .execution_options(populate_existing=True)
         )
-    was = checkout.status
-    set_checkout_status(
-        session, checkout, CheckoutStatus.CANCELLED, source=EventSource.OPERATOR, detail=f"by {by}"
+        .unique()
+        .one()
     )
-    return checkout, was
 
 
 def _ensure_store(session: Session, store: StoreConfig) -> None:
@@ -335,22 +341,26 @@ def get_checkout(session: Session, checkout_id: str, store_id: str | None = None
 
 
 def expire_if_due(session: Session, checkout: Checkout, now: datetime | None = None) -> bool:
-    """Move an open checkout past its expiry to EXPIRED; True if it changed."""
-    from checkout.services.lifecycle import lock_checkout, set_checkout_status
+    """Move an open checkout past its expiry to EXPIRED; True if it changed. `checkout` is
+    refreshed when it changed."""
+    from checkout.domain.ledger import checkout_deadline_passed
+    from checkout.services.ledger import load_state, write_plan
 
     now = now or utcnow()
     if checkout.status != CheckoutStatus.OPEN or now < checkout.expires_at:
         return False
-    # Re-check under the row lock: a concurrent request may have expired or claimed it.
-    lock_checkout(session, checkout)
-    if checkout.status != CheckoutStatus.OPEN:
-        session.commit()  # release the lock
+    session.rollback()
+    state = load_state(session, checkout.id)  # decided under the row lock
+    if state is None:
+        session.rollback()
         return False
-    changed = set_checkout_status(
-        session, checkout, CheckoutStatus.EXPIRED, source=EventSource.EXPIRY
-    )
+    plan = checkout_deadline_passed(state, now)
+    write_plan(session, state, plan, now)
     session.commit()
-    return changed
+    if plan.checkout is None:
+        return False
+    session.refresh(checkout)
+    return True
 
 
 def mask_email(email: str | None) -> str | None:

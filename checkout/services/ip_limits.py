@@ -85,3 +85,34 @@ def check_paypro_ip(
     elif attempts >= max_attempts:
         reason = "attempts"
     return IpLimitVerdict(reason is None, attempts, successes, max_attempts, max_successes, reason)
+
+
+class IpLimitReached(Exception):
+    """The payer's IP used up PayPro's daily allowance; nothing was created."""
+
+    def __init__(self, verdict: IpLimitVerdict) -> None:
+        super().__init__(f"payer IP over PayPro's daily {verdict.reason} limit")
+        self.verdict = verdict
+
+
+def claim_paypro_ip(
+    session: Session,
+    providers: Mapping[str, ProviderConfig],
+    instance: ProviderConfig,
+    payer_ip: str,
+) -> None:
+    """Inside the transaction that claims the checkout: count this IP's attempts under a lock
+    held until the attempt is written, so parallel submits from one IP cannot all pass.
+
+    PostgreSQL: a transaction-level advisory lock on the IP; SQLite: the write transaction
+    (BEGIN IMMEDIATE) already lets one writer in at a time. Raises IpLimitReached.
+    """
+    if instance.type != "paypro" or not payer_ip:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            select(func.pg_advisory_xact_lock(func.hashtextextended(f"paypro-ip:{payer_ip}", 0)))
+        )
+    verdict = check_paypro_ip(session, providers, instance, payer_ip)
+    if not verdict.allowed:
+        raise IpLimitReached(verdict)

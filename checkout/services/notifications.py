@@ -7,14 +7,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session
 
+from checkout.domain.ledger import Verdict, provider_reported
 from checkout.domain.states import EventSource
-from checkout.models import NotifyMessage, PaymentAttempt, utcnow
+from checkout.models import NotifyMessage, utcnow
 from checkout.providers.base import Ack, NotifyError, PaymentProvider
-from checkout.services.lifecycle import Verdict, apply_update, mark_checkout_locked
-from checkout.services.settle import plan_settlement, read_locked, write_settlement
+from checkout.services.ledger import load_state_for_trade, write_plan
 
 log = logging.getLogger(__name__)
 
@@ -118,61 +117,49 @@ def _process(
         return _finish(session, message, Verdict(error.verdict), error.message, error.http_status)
 
     trade_no = update.trade_no[:64]
-    # The attempt and its checkout, both rows locked (concurrent duplicates queue here on
-    # PostgreSQL; SQLite serialises writers). Expected money for a live attempt, nearly
-    # every notify on a busy day, is settled and stored in one write (services/settle.py).
-    row = read_locked(session, instance, update.trade_no)
-    if row is None:
+    # The checkout, its attempts and money under the checkout's row lock (concurrent
+    # duplicates queue here on PostgreSQL; SQLite serialises writers); the rule decides; the
+    # ledger writes every effect and the stored notify together (one statement on PostgreSQL).
+    found = load_state_for_trade(session, instance, update.trade_no)
+    if found is None:
         message = _stored(session, raw, trade_no=trade_no, claimed_trade_no=trade_no)
         return _finish(session, message, Verdict.UNKNOWN_TRADE, "no such trade number", 404)
-    ack = provider.notify_ack
-    settlement = plan_settlement(row, update)
-    if settlement is not None and ack is not None:
-        stored = {
-            **raw,
-            "trade_no": trade_no,
-            "claimed_trade_no": trade_no,
-            "verdict": Verdict.ACCEPTED,
-            "response_status": ack.status,
-            "response_body": ack.body[:1000],
-        }
-        write_settlement(session, settlement, stored, utcnow())
-        session.commit()  # the acknowledgement goes out only after this commit
-        log.info(
-            "notify provider=%s trade_no=%s status=%s verdict=%s",
-            instance,
-            trade_no,
-            update.status,
-            Verdict.ACCEPTED,
-        )
-        return NotifyResponse(ack.status, ack.body, ack.content_type, Verdict.ACCEPTED)
-
-    # Everything else goes through the general path (lifecycle.apply_update).
-    message = _stored(session, raw, trade_no=trade_no, claimed_trade_no=trade_no)
-    with session.no_autoflush:
-        attempt = session.scalars(
-            select(PaymentAttempt)
-            .where(PaymentAttempt.trade_no == update.trade_no, PaymentAttempt.provider == instance)
-            .options(joinedload(PaymentAttempt.checkout, innerjoin=True))
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        ).one_or_none()
-    if attempt is None:
-        return _finish(session, message, Verdict.UNKNOWN_TRADE, "no such trade number", 404)
-    mark_checkout_locked(session, attempt.checkout)
-    message.attempt_id = attempt.id
-    verdict = apply_update(session, attempt, update, source=EventSource.NOTIFY)
-    detail = (
-        attempt.review_reason if verdict in (Verdict.CONFLICT, Verdict.AMOUNT_MISMATCH) else None
+    state, attempt_id = found
+    now = utcnow()
+    plan = provider_reported(
+        state, attempt_id, update, provider.money_reporting, EventSource.NOTIFY, now
     )
+    response = _response(plan.verdict, None, provider.notify_ack)
+    detail = plan.detail if plan.verdict in (Verdict.CONFLICT, Verdict.AMOUNT_MISMATCH) else None
+    stored = {
+        **raw,
+        "received_at": now,
+        "trade_no": trade_no,
+        "claimed_trade_no": trade_no,
+        "attempt_id": attempt_id,
+        "verdict": plan.verdict,
+        "detail": _no_nul(detail or "")[:500] or None,
+        "response_status": response.status,
+        "response_body": response.body[:1000],
+    }
+    write_plan(session, state, plan, now, notify=stored)
+    session.commit()  # the acknowledgement goes out only after this commit
     log.info(
         "notify provider=%s trade_no=%s status=%s verdict=%s",
         instance,
-        attempt.trade_no,
+        trade_no,
         update.status,
-        verdict,
+        plan.verdict,
     )
-    return _finish(session, message, verdict, detail, None, ack)
+    return response
+
+
+def _response(verdict: Verdict, status: int | None, ack: Ack | None) -> NotifyResponse:
+    if verdict in ACKNOWLEDGED and ack is not None:
+        return NotifyResponse(ack.status, ack.body, ack.content_type, verdict)
+    return NotifyResponse(
+        status or 400, verdict.value.replace("_", " "), "text/plain; charset=utf-8", verdict
+    )
 
 
 def _no_nul(text: str) -> str:
@@ -191,12 +178,7 @@ def _finish(
     status: int | None,
     ack: Ack | None = None,
 ) -> NotifyResponse:
-    if verdict in ACKNOWLEDGED and ack is not None:
-        response = NotifyResponse(ack.status, ack.body, ack.content_type, verdict)
-    else:
-        response = NotifyResponse(
-            status or 400, verdict.value.replace("_", " "), "text/plain; charset=utf-8", verdict
-        )
+    response = _response(verdict, status, ack)
     message.verdict = verdict
     message.detail = _no_nul(detail or "")[:500] or None
     message.response_status = response.status

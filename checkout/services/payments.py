@@ -1,4 +1,6 @@
-"""Starting a payment: one live attempt per checkout, the provider called outside any lock."""
+"""Starting a payment: one live attempt per checkout, the provider called outside any lock.
+
+Every status change here is decided by domain/ledger.py and written by services/ledger.py."""
 
 from __future__ import annotations
 
@@ -13,9 +15,21 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from checkout.domain.ledger import (
+    CheckoutState,
+    CreateAnswer,
+    LedgerRefusal,
+    NewAttempt,
+    Plan,
+    checkout_deadline_passed,
+    claim,
+    create_answered,
+    create_refused,
+    create_unknown,
+)
 from checkout.domain.money import Money
-from checkout.domain.states import CHECKOUT_FINAL, AttemptStatus, EventSource
-from checkout.models import Checkout, PaymentAttempt
+from checkout.domain.states import CHECKOUT_FINAL, AttemptStatus, CheckoutStatus, EventSource
+from checkout.models import Checkout, PaymentAttempt, utcnow
 from checkout.providers.base import (
     CreateResult,
     Payer,
@@ -26,15 +40,11 @@ from checkout.providers.base import (
 )
 from checkout.providers.http import Exchange, capture_exchanges
 from checkout.services.catalog import Catalog
-from checkout.services.checkouts import expire_if_due, get_checkout
+from checkout.services.checkouts import get_checkout
 from checkout.services.errors import CheckoutClosed, InvalidRequest
 from checkout.services.exchanges import record_exchanges
-from checkout.services.lifecycle import (
-    claim_checkout,
-    record_attempt_created,
-    reopen_if_idle,
-    set_attempt_status,
-)
+from checkout.services.ip_limits import claim_paypro_ip
+from checkout.services.ledger import load_state, write_plan
 
 log = logging.getLogger(__name__)
 
@@ -77,65 +87,83 @@ def start_payment(
     waiting: Callable[[], AbstractContextManager[Any]] = nullcontext,
     loaded: Checkout | None = None,
 ) -> StartOutcome:
-    """Create the attempt, call the provider, record its answer (two transactions).
+    """Claim the checkout for a new attempt, call the provider, record its answer.
 
-    `waiting` wraps the provider call (the web layer gives back its turn there:
-    checkout/concurrency.py). `loaded`: the checkout as the caller read it in this request;
-    reused unless it has a live attempt (then read again: what to resume must be current).
-    A stale copy is otherwise harmless: the claim below only moves a checkout that is open.
+    Two transactions around the provider call, never a lock held across it. `waiting` wraps
+    the call (the web layer gives back its turn there: checkout/concurrency.py). `loaded`: the
+    checkout as the caller read it in this request, for the methods it offers (they never
+    change); its status is read again under the lock. Raises CheckoutClosed, InvalidRequest,
+    IpLimitReached (nothing created) or PaymentNotStarted (the provider refused).
     """
-    if loaded is not None and loaded.id == checkout_id and loaded.live_attempt() is None:
-        checkout = loaded
-    else:
+    checkout = loaded if loaded is not None and loaded.id == checkout_id else None
+    if checkout is None:
         checkout = get_checkout(session, checkout_id)
-    expire_if_due(session, checkout)
-    if checkout.status in CHECKOUT_FINAL:
-        raise CheckoutClosed("checkout_closed", f"This checkout is {checkout.status}.")
-    live = checkout.live_attempt()
-    if live is not None:
-        return StartOutcome(live, resumed=True)
-
     offered = {m.code: m for m in catalog.methods_for(checkout.money, checkout.methods)}
+    money, description = checkout.money, checkout.description
+    session.rollback()  # end any read: the claim below begins the write transaction
+    now = utcnow()
+    state = load_state(session, checkout_id)
+    if state is None:
+        raise CheckoutClosed("checkout_not_found", "No such checkout.")
+    if state.status == CheckoutStatus.OPEN and now >= state.expires_at:
+        write_plan(session, state, checkout_deadline_passed(state, now), now)
+        session.commit()
+        raise CheckoutClosed("checkout_closed", "This checkout is expired.")
+    if state.status in CHECKOUT_FINAL:
+        session.rollback()
+        raise CheckoutClosed("checkout_closed", f"This checkout is {state.status}.")
+    live = state.live_attempts()
+    if live:
+        session.rollback()
+        return StartOutcome(_attempt(session, live[-1].id), resumed=True)
     method = offered.get(method_code)
     if method is None:
-        raise InvalidRequest("method_not_available", "This payment method is not available.")
-
-    # Claim the checkout: only one request can move it from OPEN to PENDING.
-    if not claim_checkout(session, checkout):
         session.rollback()
-        checkout = get_checkout(session, checkout_id)
-        session.refresh(checkout)
-        live = checkout.live_attempt()
-        if live is not None:
-            return StartOutcome(live, resumed=True)
-        raise CheckoutClosed("checkout_busy", "This checkout cannot take a payment now.")
-    attempt = PaymentAttempt(
-        checkout_id=checkout.id,
-        trade_no=new_trade_no(),
-        provider=method.provider,
-        method=method.code,
-        amount=checkout.amount,
-        currency=checkout.currency,
-        status=AttemptStatus.CREATING,
-        payer_name=payer.full_name,
-        payer_email=payer.email,
-        payer_mobile=payer.mobile,
-        payer_ip=payer.ip_address,
-    )
-    session.add(attempt)
-    record_attempt_created(session, attempt)
-    session.commit()  # the attempt exists before any provider call
-
+        raise InvalidRequest("method_not_available", "This payment method is not available.")
     provider = catalog.provider_for(method)
+    try:
+        # PayPro's per-IP daily rule, counted and claimed in this one transaction.
+        configs = {name: p.config for name, p in catalog.providers.items()}
+        claim_paypro_ip(session, configs, provider.config, payer.ip_address)
+        plan = claim(
+            state,
+            NewAttempt(
+                trade_no=new_trade_no(),
+                provider=method.provider,
+                method=method.code,
+                amount=state.amount,
+                currency=state.currency,
+                payer={
+                    "payer_name": payer.full_name,
+                    "payer_email": payer.email,
+                    "payer_mobile": payer.mobile,
+                    "payer_ip": payer.ip_address,
+                },
+                deadline_at=state.expires_at,
+            ),
+        )
+    except LedgerRefusal as refusal:  # pending with nothing live: another request is at work
+        session.rollback()
+        raise CheckoutClosed(
+            "checkout_busy", "This checkout cannot take a payment now."
+        ) from refusal
+    except BaseException:
+        session.rollback()
+        raise
+    attempt_id = write_plan(session, state, plan, now)
+    assert attempt_id is not None
+    session.commit()  # the attempt exists before any provider call
+    attempt = _attempt(session, attempt_id)
+
     request = PaymentRequest(
         trade_no=attempt.trade_no,
-        amount=checkout.money,
+        amount=money,
         method=method,
         payer=payer,
         notify_url=notify_url,
         return_url=return_url,
-        description=checkout.description,
-        expires_at=checkout.expires_at,
+        description=description,
+        expires_at=state.expires_at,
     )
     # The calls as sent and answered are stored with the outcome, for the operators.
     with capture_exchanges() as exchanges:
@@ -150,8 +178,16 @@ def start_payment(
                 error.provider,
                 attempt.trade_no,
             )
-            _record_unknown(session, attempt, error.code, error.message, exchanges)
-            return StartOutcome(attempt, resumed=False)
+            _record(
+                session,
+                checkout_id,
+                attempt_id,
+                exchanges,
+                lambda s, e=error: create_unknown(
+                    s, attempt_id, e.code, e.message, EventSource.CREATE
+                ),
+            )
+            return StartOutcome(_attempt(session, attempt_id), resumed=False)
         except ProviderError as error:
             log.warning(
                 "create_payment failed provider=%s trade_no=%s code=%s retryable=%s",
@@ -160,96 +196,68 @@ def start_payment(
                 error.code,
                 error.retryable,
             )
-            _record_failure(session, attempt, error.code, error.message, exchanges)
-            raise PaymentNotStarted(attempt, error) from error
-    _record_result(session, attempt, result, exchanges)
+            _record(
+                session,
+                checkout_id,
+                attempt_id,
+                exchanges,
+                lambda s, e=error: create_refused(s, attempt_id, e.code, e.message, utcnow()),
+            )
+            raise PaymentNotStarted(_attempt(session, attempt_id), error) from error
+    answer = create_answer_of(result)
+    _record(
+        session,
+        checkout_id,
+        attempt_id,
+        exchanges,
+        lambda s: create_answered(s, attempt_id, answer, utcnow()),
+    )
+    attempt = _attempt(session, attempt_id)
     if attempt.status == AttemptStatus.FAILED:
         raise PaymentNotStarted(attempt, None)
     return StartOutcome(attempt, resumed=False)
 
 
-def _take_answer(session: Session, attempt: PaymentAttempt, exchanges: list[Exchange]) -> None:
-    """Re-read the attempt under its row lock, as the notify handler does (one query), and
-    keep the calls made for it. A notify may have changed it while the provider answered."""
-    session.scalars(
+def create_answer_of(result: CreateResult) -> CreateAnswer:
+    """The provider's create answer as the ledger's rule takes it."""
+    instructions = result.instructions
+    return CreateAnswer(
+        status=result.status,
+        platform_trade_no=result.platform_trade_no,
+        provider_status=result.provider_status,
+        redirect_url=result.redirect_url,
+        instructions=instructions_to_json(instructions) if instructions is not None else None,
+        expires_at=instructions.expires_at if instructions is not None else None,
+        failure_code=result.failure_code,
+        failure_message=result.failure_message,
+    )
+
+
+def _attempt(session: Session, attempt_id: int) -> PaymentAttempt:
+    """The attempt as committed now (the ledger writes with Core statements)."""
+    attempt = session.scalars(
         select(PaymentAttempt)
-        .where(PaymentAttempt.id == attempt.id)
-        .with_for_update()
+        .where(PaymentAttempt.id == attempt_id)
         .execution_options(populate_existing=True)
     ).one()
-    record_exchanges(session, attempt.id, "create", exchanges)
+    session.commit()  # end the read
+    return attempt
 
 
-def _record_failure(
+def _record(
     session: Session,
-    attempt: PaymentAttempt,
-    code: str,
-    message: str,
+    checkout_id: str,
+    attempt_id: int,
     exchanges: list[Exchange],
+    decide: Callable[[CheckoutState], Plan],
 ) -> None:
-    session.expire_all()  # reopen_if_idle looks at every attempt of the checkout
-    _take_answer(session, attempt, exchanges)
-    attempt.failure_code = code[:64]
-    attempt.failure_message = message[:500]
-    if attempt.status == AttemptStatus.CREATING:
-        set_attempt_status(
-            session, attempt, AttemptStatus.FAILED, source=EventSource.CREATE, detail=code
-        )
-        reopen_if_idle(session, attempt.checkout, source=EventSource.CREATE)
-    session.commit()
-
-
-def _record_unknown(
-    session: Session,
-    attempt: PaymentAttempt,
-    code: str,
-    message: str,
-    exchanges: list[Exchange],
-) -> None:
-    session.expire_all()  # a notify may already have settled it while we waited
-    _take_answer(session, attempt, exchanges)
-    if attempt.status == AttemptStatus.CREATING:
-        attempt.failure_code = code[:64]
-        attempt.failure_message = message[:500]
-        set_attempt_status(
-            session, attempt, AttemptStatus.UNKNOWN, source=EventSource.CREATE, detail=code
-        )
-    session.commit()
-
-
-def _record_result(
-    session: Session,
-    attempt: PaymentAttempt,
-    result: CreateResult,
-    exchanges: list[Exchange],
-) -> None:
-    # The checkout is re-read under its own lock if it has to move (reopen_if_idle).
-    if result.status == AttemptStatus.FAILED:
-        session.expire_all()  # reopen_if_idle looks at every attempt of the checkout
-    _take_answer(session, attempt, exchanges)
-    attempt.platform_trade_no = result.platform_trade_no
-    attempt.provider_status = result.provider_status
-    attempt.redirect_url = result.redirect_url
-    if result.instructions is not None:
-        attempt.instructions = instructions_to_json(result.instructions)
-        attempt.expires_at = result.instructions.expires_at
-    if result.status == AttemptStatus.FAILED:
-        attempt.failure_code = (result.failure_code or "declined")[:64]
-        attempt.failure_message = (result.failure_message or "")[:500]
-    if attempt.status == AttemptStatus.CREATING:
-        # A notify may already have settled it while we waited; then keep that. A create
-        # answer never carries the amount received, so "paid" waits for the notify/query.
-        if result.status == AttemptStatus.FAILED:
-            set_attempt_status(
-                session,
-                attempt,
-                AttemptStatus.FAILED,
-                source=EventSource.CREATE,
-                detail=attempt.failure_code,
-            )
-            reopen_if_idle(session, attempt.checkout, source=EventSource.CREATE)
-        else:
-            set_attempt_status(session, attempt, AttemptStatus.PENDING, source=EventSource.CREATE)
+    """Decide on the provider's answer under the checkout's lock (a notify may have changed
+    the attempt while the provider answered), write it and the calls made for it."""
+    session.rollback()
+    state = load_state(session, checkout_id)
+    assert state is not None
+    write_plan(session, state, decide(state), utcnow())
+    record_exchanges(session, attempt_id, "create", exchanges)
     session.commit()
 
 

@@ -22,6 +22,16 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
+from checkout.domain.ledger import (
+    CheckoutState,
+    MoneyReporting,
+    Verdict,
+    create_unknown,
+    deadline_passed,
+    not_found_at_provider,
+    provider_reported,
+    stale_create_age,
+)
 from checkout.domain.states import (
     ATTEMPT_QUERYABLE,
     AttemptStatus,
@@ -34,13 +44,7 @@ from checkout.providers.http import Exchange, capture_exchanges
 from checkout.services.catalog import Catalog
 from checkout.services.checkouts import expire_if_due, get_checkout
 from checkout.services.exchanges import record_exchanges
-from checkout.services.lifecycle import (
-    Verdict,
-    apply_update,
-    expire_attempt,
-    reopen_if_idle,
-    set_attempt_status,
-)
+from checkout.services.ledger import load_state, write_plan
 
 log = logging.getLogger(__name__)
 
@@ -131,13 +135,14 @@ def reconcile_due(
     """
     now = now or utcnow()
     report = ReconcileReport()
+    report.changed += _unstick_creating(session_factory, catalog, now, batch)
     for due in _claim_due(session_factory, now, after, grace, batch):
         answer = _ask(catalog, due)
         report.queried += 1
         if answer.error is not None:
             report.failed_queries += 1
         with session_factory() as session:
-            if _apply_answer(session, due.id, answer, now, grace):
+            if _apply_answer(session, catalog, due.id, answer, now, grace):
                 report.changed += 1
             session.commit()
     report.expired_checkouts = _expire_open_checkouts(session_factory, now, batch)
@@ -150,6 +155,49 @@ def reconcile_due(
             report.expired_checkouts,
         )
     return report
+
+
+def _unstick_creating(
+    session_factory: SessionFactory, catalog: Catalog, now: datetime, batch: int
+) -> int:
+    """Attempts left `creating` longer than a create call can take (the process making the
+    call died) become `unknown`: the payment may exist at the provider, so they are queried
+    like any timed-out create."""
+    moved = 0
+    with session_factory() as session:
+        candidates = session.execute(
+            select(PaymentAttempt.id, PaymentAttempt.checkout_id, PaymentAttempt.provider)
+            .where(PaymentAttempt.status == AttemptStatus.CREATING)
+            .order_by(PaymentAttempt.created_at)
+            .limit(batch)
+        ).all()
+        session.rollback()
+        for attempt_id, checkout_id, provider_name in candidates:
+            provider = catalog.providers.get(provider_name)
+            limit = (
+                stale_create_age(provider.config.connect_timeout, provider.config.read_timeout)
+                if provider is not None
+                else stale_create_age(5, 20)
+            )
+            state = load_state(session, checkout_id)
+            if state is None:
+                session.rollback()
+                continue
+            attempt = state.attempt(attempt_id)
+            if attempt.status != AttemptStatus.CREATING or now - attempt.created_at < limit:
+                session.rollback()
+                continue
+            plan = create_unknown(
+                state,
+                attempt_id,
+                "create_interrupted",
+                "the create call never recorded an answer",
+                EventSource.EXPIRY,
+            )
+            write_plan(session, state, plan, now)
+            session.commit()
+            moved += 1
+    return moved
 
 
 def _claim_due(
@@ -174,8 +222,8 @@ def _claim_due(
                     PaymentAttempt.next_query_at.is_(None),
                     PaymentAttempt.next_query_at <= now,
                     and_(
-                        PaymentAttempt.expires_at.is_not(None),
-                        PaymentAttempt.expires_at <= now - grace,
+                        PaymentAttempt.deadline_at.is_not(None),
+                        PaymentAttempt.deadline_at <= now - grace,
                     ),
                 ),
             )
@@ -187,7 +235,7 @@ def _claim_due(
         for attempt in attempts:
             attempt.query_count = (attempt.query_count or 0) + 1
             attempt.next_query_at = now + query_backoff(
-                attempt.query_count, now, attempt.expires_at
+                attempt.query_count, now, attempt.deadline_at
             )
             due.append(
                 _Due(attempt.id, attempt.provider, attempt.trade_no, attempt.platform_trade_no)
@@ -213,58 +261,83 @@ def _ask(catalog: Catalog, due: _Due) -> _Answer:
 
 
 def _apply_answer(
-    session: Session, attempt_id: int, answer: _Answer, now: datetime, grace: timedelta
+    session: Session,
+    catalog: Catalog,
+    attempt_id: int,
+    answer: _Answer,
+    now: datetime,
+    grace: timedelta,
 ) -> bool:
-    """Apply one query's answer under the attempt's row lock; True if its status moved."""
-    attempt = session.scalars(
-        select(PaymentAttempt).where(PaymentAttempt.id == attempt_id).with_for_update()
-    ).one()
+    """Apply one query's answer under the checkout's row lock; True if the attempt moved.
+
+    The rule decides (domain/ledger.py): the provider's word, or "not found", and then, past
+    the attempt's deadline plus `grace`, its expiry (the query was its last chance)."""
+    session.rollback()
+    checkout_id = session.scalar(
+        select(PaymentAttempt.checkout_id).where(PaymentAttempt.id == attempt_id)
+    )
+    if checkout_id is None:
+        return False
+    state = load_state(session, checkout_id)
+    assert state is not None
+    attempt = state.attempt(attempt_id)
     before = attempt.status
-    record_exchanges(session, attempt.id, "query", answer.exchanges)
-    attempt.last_queried_at = now
-    attempt.last_query_error = answer.error[:200] if answer.error else None
+    record_exchanges(session, attempt_id, "query", answer.exchanges)
+    query_error = answer.error[:200] if answer.error else None
     if answer.update is not None:
-        verdict = apply_update(session, attempt, answer.update, source=EventSource.QUERY, now=now)
+        provider = catalog.providers.get(attempt.provider)
+        reporting = provider.money_reporting if provider is not None else MoneyReporting.TOTAL
+        plan = provider_reported(
+            state, attempt_id, answer.update, reporting, EventSource.QUERY, now
+        )
         log.info(
             "query trade_no=%s status=%s verdict=%s",
             attempt.trade_no,
             answer.update.status,
-            verdict,
+            plan.verdict,
         )
-        if verdict == Verdict.CONFLICT:
-            attempt.last_query_error = (attempt.review_reason or "conflict")[:200]
+        if plan.verdict == Verdict.CONFLICT:
+            query_error = (plan.detail or "conflict")[:200]
     elif answer.not_found:
-        if attempt.status == AttemptStatus.UNKNOWN and now - attempt.created_at >= UNKNOWN_SETTLE:
-            # The timed-out create never reached the provider: nothing can be paid.
-            attempt.failure_code = "not_found"
-            attempt.failure_message = "the provider has no such payment"
-            set_attempt_status(
-                session,
-                attempt,
-                AttemptStatus.FAILED,
-                source=EventSource.QUERY,
-                detail="not found at the provider",
-            )
-            reopen_if_idle(session, attempt.checkout, source=EventSource.QUERY, now=now)
-        elif attempt.status == AttemptStatus.PENDING:
-            attempt.last_query_error = "the provider has no such order"
-    _expire_if_overdue(session, attempt, answer, now, grace)
-    session.flush()
-    return attempt.status != before
+        settled = now - attempt.created_at >= UNKNOWN_SETTLE
+        plan = not_found_at_provider(state, attempt_id, settled, now)
+        if attempt.status == AttemptStatus.PENDING:
+            query_error = "the provider has no such order"
+    else:
+        plan = None
+    if plan is not None:
+        write_plan(session, state, plan, now)
+        state = load_state(session, checkout_id) or state  # as written, for the deadline
+    _expire_if_overdue(session, state, attempt_id, answer, now, grace)
+    session.execute(
+        update(PaymentAttempt)
+        .where(PaymentAttempt.id == attempt_id)
+        .values(last_queried_at=now, last_query_error=query_error)
+    )
+    after = session.scalar(select(PaymentAttempt.status).where(PaymentAttempt.id == attempt_id))
+    return after != before
 
 
 def _expire_if_overdue(
-    session: Session, attempt: PaymentAttempt, answer: _Answer, now: datetime, grace: timedelta
+    session: Session,
+    state: CheckoutState,
+    attempt_id: int,
+    answer: _Answer,
+    now: datetime,
+    grace: timedelta,
 ) -> None:
-    """A VA still unpaid at expires_at + grace expires, once the provider had its say."""
-    if attempt.status != AttemptStatus.PENDING or attempt.expires_at is None:
+    """An attempt still live at its deadline + grace expires, once the provider had its say
+    (a VA past its expiry, a cashier payment the shopper abandoned)."""
+    attempt = state.attempt(attempt_id)
+    if attempt.status not in ATTEMPT_QUERYABLE or attempt.deadline_at is None:
         return
-    deadline = attempt.expires_at + grace
+    deadline = attempt.deadline_at + grace
     if now < deadline:
         return
     if answer.error is not None and now < deadline + EXPIRE_WITHOUT_ANSWER_AFTER:
-        return  # the last-chance query failed: ask again before giving up on the VA
-    expire_attempt(session, attempt, now=now)
+        return  # the last-chance query failed: ask again before giving up on the attempt
+    detail = "va expired" if attempt.status == AttemptStatus.PENDING else "deadline passed"
+    write_plan(session, state, deadline_passed(state, attempt_id, now, detail), now)
 
 
 def _expire_open_checkouts(session_factory: SessionFactory, now: datetime, batch: int) -> int:
@@ -324,7 +397,7 @@ def refresh_attempt(
         return False
     due = _Due(attempt.id, attempt.provider, attempt.trade_no, attempt.platform_trade_no)
     answer = _ask(catalog, due)
-    _apply_answer(session, attempt.id, answer, now, grace)
+    _apply_answer(session, catalog, attempt.id, answer, now, grace)
     session.commit()
     session.expire_all()
     return True
@@ -348,6 +421,6 @@ def query_now(
     session.commit()  # never hold a transaction (SQLite: the write lock) across the call
     due = _Due(attempt.id, attempt.provider, attempt.trade_no, attempt.platform_trade_no)
     answer = _ask(catalog, due)
-    _apply_answer(session, attempt.id, answer, now, grace)
+    _apply_answer(session, catalog, attempt.id, answer, now, grace)
     session.commit()
     session.expire_all()

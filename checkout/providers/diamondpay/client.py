@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from checkout.domain.ledger import MoneyReporting
 from checkout.domain.money import Money
 from checkout.providers.base import (
     Ack,
@@ -36,6 +37,7 @@ class DiamondPayProvider:
 
     currency = mapping.CURRENCY
     notify_ack = Ack('{"error_code": "0000"}', content_type="application/json")
+    money_reporting = MoneyReporting.TOTAL  # real_amount: what the order received
 
     def __init__(
         self,

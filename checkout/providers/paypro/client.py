@@ -7,6 +7,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from checkout.domain.ledger import MoneyReporting
 from checkout.domain.money import Money
 from checkout.providers.base import (
     Ack,
@@ -44,6 +45,7 @@ class PayProProvider:
     """One configured PayPro instance (Korea paymentLink, Mexico paymentLink or payInApi)."""
 
     notify_ack = Ack("OK")  # PayPro stops retrying only on this plain-text body
+    money_reporting = MoneyReporting.TOTAL  # amount / payAmount: paid for the order
 
     def __init__(self, config: ProviderConfig) -> None:
         self.config = config

@@ -346,7 +346,7 @@ def query_body(trade_no: str, timestamp_ms: int) -> dict[str, str]:
 
 
 def query_update(settings: PayProSettings, trade_no: str, payload: Any) -> PaymentUpdate:
-    """Map a query response; only data.status and data.amount decide anything."""
+    """Map a query response; only data.status and the money received decide anything."""
     instance = settings.instance
     try:
         data = check_accepted(instance, payload)
@@ -360,7 +360,7 @@ def query_update(settings: PayProSettings, trade_no: str, payload: Any) -> Payme
     if status is None:
         raise UnknownProviderStatus(instance, code or "missing_status", "unknown data.status")
     try:
-        paid = paid_amount(status, data.get("amount"), settings.currency)
+        paid = paid_amount(status, query_paid_field(data), settings.currency)
     except MoneyError as exc:
         raise ProviderError(instance, "invalid_amount", str(exc), retryable=False) from exc
     return PaymentUpdate(
@@ -372,6 +372,13 @@ def query_update(settings: PayProSettings, trade_no: str, payload: Any) -> Payme
         failure_message=description(data) if status == AttemptStatus.FAILED else None,
         raw=dict(payload),
     )
+
+
+def query_paid_field(data: Mapping[str, Any]) -> object:
+    """Money received in a query answer: `data.payAmount` (the Korea query's field, beside
+    `orderAmount`: Corrections), else `data.amount` where a region's page uses that."""
+    pay_amount = data.get("payAmount")
+    return pay_amount if pay_amount not in (None, "") else data.get("amount")
 
 
 def is_order_not_found(code: str) -> bool:

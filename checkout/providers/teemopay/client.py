@@ -12,6 +12,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from checkout.domain.ledger import MoneyReporting
 from checkout.domain.money import Money, MoneyError
 from checkout.providers.base import (
     Ack,
@@ -60,6 +61,8 @@ class TeemoPayProvider:
 
     currency = mapping.CURRENCY
     notify_ack = Ack("SUCCESS")  # exactly this, upper case, or TeemoPay retries
+    # One callback per transfer into the VA (paymentOrderNo, paymentAmount): Corrections.
+    money_reporting = MoneyReporting.TRANSFERS
 
     def __init__(
         self,

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from checkout.domain.ledger import Transfer
 from checkout.domain.money import Money, MoneyError
 from checkout.domain.states import AttemptStatus
 from checkout.providers.base import (
@@ -247,6 +248,12 @@ def parse_notify_body(body: Mapping[str, Any], provider: str = PROVIDER) -> Paym
             amount_paid = Money.from_major(body["paymentAmount"], CURRENCY)
         except MoneyError as exc:
             raise MalformedNotify(provider, f"unreadable paymentAmount: {exc}") from exc
+    transfer_id = _text(body, "paymentOrderNo")
+    transfers = (
+        (Transfer(transfer_id, amount_paid),)
+        if amount_paid is not None and transfer_id is not None
+        else ()
+    )
     return PaymentUpdate(
         trade_no=trade_no,
         status=status,
@@ -255,6 +262,7 @@ def parse_notify_body(body: Mapping[str, Any], provider: str = PROVIDER) -> Paym
         platform_trade_no=_text(body, "tradeNo"),
         failure_message=_failure_text(body) if status == AttemptStatus.FAILED else None,
         raw=dict(body),
+        transfers=transfers,
     )
 
 
@@ -293,4 +301,37 @@ def parse_query_response(body: Any, trade_no: str, provider: str = PROVIDER) -> 
         platform_trade_no=_text(data, "tradeNo"),
         failure_message=_failure_text(data) if status == AttemptStatus.FAILED else None,
         raw=dict(body),
+        transfers=statement_transfers(data, provider) if status == AttemptStatus.PAID else (),
     )
+
+
+STATEMENT_PAID = "2"  # paymentStatementStatus of a transfer that succeeded
+
+
+def statement_transfers(data: Mapping[str, Any], provider: str = PROVIDER) -> tuple[Transfer, ...]:
+    """The query's `statementList[]`: each transfer into the order with its own id
+    (`paymentSingleOrderNo`) and amount (`paymentStatementAmount`); only successful ones
+    (`paymentStatementStatus` 2). Empty when the answer lists none: then `amount` (the
+    order's total) is what counts."""
+    statements = data.get("statementList")
+    if not isinstance(statements, list):
+        return ()
+    transfers = []
+    for item in statements[:100]:
+        if (
+            not isinstance(item, Mapping)
+            or _status_key(item.get("paymentStatementStatus")) != STATEMENT_PAID
+        ):
+            continue
+        transfer_id = _text(item, "paymentSingleOrderNo")
+        if transfer_id is None:
+            raise _bad_response("statement without paymentSingleOrderNo", provider)
+        try:
+            transfers.append(
+                Transfer(
+                    transfer_id, Money.from_major(item.get("paymentStatementAmount"), CURRENCY)
+                )
+            )
+        except MoneyError as exc:
+            raise _bad_response(f"unreadable paymentStatementAmount: {exc}", provider) from exc
+    return tuple(transfers)

@@ -1,0 +1,306 @@
+"""The one writer: reads a checkout under its row lock and persists what the rule decided.
+
+`load_state` / `load_state_for_trade` read the checkout, all its attempts and its money rows
+into a `domain.ledger.CheckoutState`, the checkout's row locked for the transaction
+(PostgreSQL `FOR UPDATE`; SQLite's write transaction holds the whole file). The lock is taken
+by its own small statement first: a joined `FOR UPDATE` that waits for another writer
+re-reads only the locked row, not the rows joined to it, so it could decide on stale attempts.
+
+`write_plan` writes a `domain.ledger.Plan` with Core statements: the attempts, the checkout,
+the money rows, the timeline, the shop's events (the outbox) and, for a notify, the stored
+message. On PostgreSQL they go as one statement (data-modifying WITH), one round trip; on
+SQLite one after the other. Every change of status or money in the app goes through here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Executable, insert, select, update
+from sqlalchemy.orm import Session
+
+from checkout.domain.ledger import (
+    NEW_ATTEMPT,
+    AttemptState,
+    CheckoutState,
+    Plan,
+    Receipt,
+    ShopEvent,
+)
+from checkout.domain.states import AttemptStatus, CheckoutStatus
+from checkout.models import (
+    Checkout,
+    NotifyMessage,
+    PaymentAttempt,
+    PaymentReceipt,
+    StateEvent,
+    WebhookEvent,
+    new_public_id,
+)
+from checkout.services.outbox import event_payload
+
+A, C, R = PaymentAttempt, Checkout, PaymentReceipt
+
+_CHECKOUT_COLUMNS = (
+    C.id,
+    C.store_id,
+    C.order_id,
+    C.status,
+    C.amount,
+    C.currency,
+    C.amount_paid,
+    C.review_reason,
+    C.event_seq,
+    C.expires_at,
+)
+_ATTEMPT_COLUMNS = (
+    A.id.label("a_id"),
+    A.trade_no.label("a_trade_no"),
+    A.provider.label("a_provider"),
+    A.method.label("a_method"),
+    A.status.label("a_status"),
+    A.amount.label("a_amount"),
+    A.currency.label("a_currency"),
+    A.amount_paid.label("a_amount_paid"),
+    A.review_reason.label("a_review_reason"),
+    A.platform_trade_no.label("a_platform_trade_no"),
+    A.created_at.label("a_created_at"),
+    A.deadline_at.label("a_deadline_at"),
+)
+_RECEIPT_COLUMNS = (
+    R.attempt_id.label("r_attempt_id"),
+    R.transfer_key.label("r_transfer_key"),
+    R.amount.label("r_amount"),
+)
+
+
+def _lock(session: Session, checkout_id_clause: Any) -> str | None:
+    return session.execute(
+        select(C.id).where(C.id == checkout_id_clause).with_for_update()
+    ).scalar_one_or_none()
+
+
+def load_state(session: Session, checkout_id: str) -> CheckoutState | None:
+    """The checkout with its attempts and money rows, its row locked; None if unknown."""
+    if _lock(session, checkout_id) is None:
+        return None
+    return _read(session, checkout_id)
+
+
+def load_state_for_trade(
+    session: Session, provider: str, trade_no: str
+) -> tuple[CheckoutState, int] | None:
+    """The state of the checkout owning attempt `trade_no` at `provider`, locked, and the
+    attempt's id; None if no such attempt."""
+    owner = (
+        select(A.checkout_id)
+        .where(A.trade_no == trade_no, A.provider == provider)
+        .scalar_subquery()
+    )
+    checkout_id = _lock(session, owner)
+    if checkout_id is None:
+        return None
+    state = _read(session, checkout_id)
+    attempt = next((a for a in state.attempts if a.trade_no == trade_no), None)
+    if attempt is None or attempt.provider != provider:
+        return None
+    return state, attempt.id
+
+
+def _read(session: Session, checkout_id: str) -> CheckoutState:
+    rows = session.execute(
+        select(*_CHECKOUT_COLUMNS, *_ATTEMPT_COLUMNS, *_RECEIPT_COLUMNS)
+        .outerjoin(A, A.checkout_id == C.id)
+        .outerjoin(R, R.attempt_id == A.id)
+        .where(C.id == checkout_id)
+        .order_by(A.id, R.id)
+    ).all()
+    first = rows[0]
+    attempts: dict[int, AttemptState] = {}
+    receipts: list[Receipt] = []
+    for row in rows:
+        if row.a_id is not None and row.a_id not in attempts:
+            attempts[row.a_id] = AttemptState(
+                id=row.a_id,
+                trade_no=row.a_trade_no,
+                provider=row.a_provider,
+                method=row.a_method,
+                status=AttemptStatus(row.a_status),
+                amount=row.a_amount,
+                currency=row.a_currency,
+                amount_paid=row.a_amount_paid or 0,
+                review_reason=row.a_review_reason,
+                platform_trade_no=row.a_platform_trade_no,
+                created_at=row.a_created_at,
+                deadline_at=row.a_deadline_at,
+            )
+        if row.r_attempt_id is not None:
+            receipts.append(Receipt(row.r_attempt_id, row.r_transfer_key, row.r_amount))
+    return CheckoutState(
+        id=first.id,
+        store_id=first.store_id,
+        order_id=first.order_id,
+        status=CheckoutStatus(first.status),
+        amount=first.amount,
+        currency=first.currency,
+        amount_paid=first.amount_paid or 0,
+        review_reason=first.review_reason,
+        event_seq=first.event_seq or 0,
+        expires_at=first.expires_at,
+        attempts=tuple(attempts.values()),
+        receipts=tuple(receipts),
+    )
+
+
+def write_plan(
+    session: Session,
+    state: CheckoutState,
+    plan: Plan,
+    now: datetime,
+    *,
+    notify: Mapping[str, Any] | None = None,
+) -> int | None:
+    """Persist `plan` in the caller's transaction (the caller commits). `notify`: the
+    notify message's columns, stored in the same statement. Returns the new attempt's id
+    when the plan created one."""
+    new_id = None
+    if plan.new_attempt is not None:
+        new = plan.new_attempt
+        new_id = session.execute(
+            insert(A)
+            .values(
+                checkout_id=state.id,
+                trade_no=new.trade_no,
+                provider=new.provider,
+                method=new.method,
+                amount=new.amount,
+                currency=new.currency,
+                status=AttemptStatus.CREATING,
+                deadline_at=new.deadline_at,
+                query_count=0,
+                created_at=now,
+                updated_at=now,
+                **new.payer,
+            )
+            .returning(A.id)
+        ).scalar_one()
+
+    def attempt_id(value: int | None) -> int | None:
+        return new_id if value == NEW_ATTEMPT and new_id is not None else value
+
+    statements: list[Executable] = []
+    for change in plan.attempts:
+        statements.append(
+            update(A)
+            .where(A.id == attempt_id(change.attempt_id))
+            .values(**_plain(change.values), updated_at=now)
+        )
+    if plan.checkout is not None:
+        statements.append(
+            update(C).where(C.id == state.id).values(**_plain(plan.checkout.values), updated_at=now)
+        )
+    for receipt in plan.receipts:
+        if receipt.new:
+            statements.append(
+                insert(R).values(
+                    checkout_id=state.id,
+                    attempt_id=receipt.attempt_id,
+                    transfer_key=receipt.transfer_key,
+                    amount=receipt.amount,
+                    currency=state.currency,
+                    source=str(receipt.source),
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+        else:
+            statements.append(
+                update(R)
+                .where(R.attempt_id == receipt.attempt_id, R.transfer_key == receipt.transfer_key)
+                .values(amount=receipt.amount, updated_at=now)
+            )
+    if plan.timeline:
+        # One INSERT: ids follow the rows' order, which is the timeline's.
+        statements.append(
+            insert(StateEvent).values(
+                [
+                    {
+                        "checkout_id": state.id,
+                        "attempt_id": attempt_id(entry.attempt_id),
+                        "kind": entry.kind,
+                        "from_status": str(entry.from_status) if entry.from_status else None,
+                        "to_status": str(entry.to_status),
+                        "source": str(entry.source),
+                        "detail": entry.detail[:500] if entry.detail else None,
+                        "created_at": now,
+                    }
+                    for entry in plan.timeline
+                ]
+            )
+        )
+    if plan.events:
+        statements.append(insert(WebhookEvent).values(_events(state, plan, plan.events, now)))
+    if notify is not None:
+        statements.append(insert(NotifyMessage).values(**notify))
+    _execute(session, statements)
+    return new_id
+
+
+def _plain(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        k: (str(v) if isinstance(v, AttemptStatus | CheckoutStatus) else v)
+        for k, v in values.items()
+    }
+
+
+def _events(
+    state: CheckoutState, plan: Plan, events: Sequence[ShopEvent], now: datetime
+) -> list[dict[str, Any]]:
+    rows = []
+    for event in events:
+        payload = event_payload(
+            event.type,
+            event.seq,
+            checkout_id=state.id,
+            order_id=state.order_id,
+            status=str(plan.after.status),
+            amount=state.amount,
+            amount_paid=plan.after.amount_paid,
+            currency=state.currency,
+            review_reason=plan.after.review_reason,
+            extra=event.data,
+        )
+        rows.append(
+            {
+                "public_id": new_public_id("evt"),
+                "store_id": state.store_id,
+                "checkout_id": state.id,
+                "type": event.type,
+                "seq": event.seq,
+                "payload": payload,
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": now,
+                "pending_since": now,
+                "created_at": now,
+            }
+        )
+    return rows
+
+
+def _execute(session: Session, statements: list[Executable]) -> None:
+    if not statements:
+        return
+    connection = session.connection()
+    if connection.dialect.name == "postgresql" and len(statements) > 1:
+        # One round trip: every write but the last as a data-modifying CTE of the last.
+        *first, last = statements
+        combined = last.add_cte(  # type: ignore[attr-defined]
+            *(s.cte(f"ledger_{i}") for i, s in enumerate(first))  # type: ignore[attr-defined]
+        )
+        connection.execute(combined)
+        return
+    for statement in statements:
+        connection.execute(statement)
