@@ -19,32 +19,23 @@ from tests.support.shopper import KR_PAYER, Shopper, create_checkout, get_checko
 from tests.test_concurrent_notify import AMOUNT, paid_notify
 
 
-@pytest.mark.parametrize("path", ["settlement", "general"])
 def test_failed_processing_keeps_the_raw_message_and_changes_nothing(
-    live_app: LiveApp, monkeypatch: pytest.MonkeyPatch, path: str
+    live_app: LiveApp, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Both ways a notify is applied: the one-write settlement of expected money
-    (services/settle.py) and the general path (lifecycle.apply_update)."""
+    """The one writer (services/ledger.py) wrote every effect, then the process failed before
+    the commit: nothing of it is left."""
     checkout = create_checkout(live_app.url, amount=AMOUNT, currency="KRW")
     assert Shopper(checkout["url"]).submit("kakaopay", KR_PAYER).status_code == 303
     [order] = live_app.sandbox.state.orders.values()
     body, headers = paid_notify(order.trade_no, order.id, creds.PAYPRO_APP_SECRET)
     url = f"{live_app.url}/notify/paypro_kr"
-    real_apply, real_write = notifications.apply_update, notifications.write_settlement
-
-    def failing_apply(session, attempt, update, **kwargs):  # type: ignore[no-untyped-def]
-        real_apply(session, attempt, update, **kwargs)  # changes made, then a crash
-        raise RuntimeError("database went away")
+    real_write = notifications.write_plan
 
     def failing_write(*args, **kwargs):  # type: ignore[no-untyped-def]
         real_write(*args, **kwargs)  # written, then a crash before the commit
         raise RuntimeError("database went away")
 
-    if path == "general":
-        monkeypatch.setattr(notifications, "plan_settlement", lambda row, update: None)
-        monkeypatch.setattr(notifications, "apply_update", failing_apply)
-    else:
-        monkeypatch.setattr(notifications, "write_settlement", failing_write)
+    monkeypatch.setattr(notifications, "write_plan", failing_write)
     first = requests.post(url, data=body, headers=headers, timeout=10)
     assert first.status_code == 500  # not the ack: the provider retries
 
