@@ -13,7 +13,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from checkout.concurrency import CreateTurns
 from checkout.config import Settings, build_settings, load_raw
-from checkout.extensions import babel, csrf, db
+from checkout.extensions import babel, csrf, db, settings_of
 from checkout.logging_setup import install_masking, register_secrets, secrets_of_config
 from checkout.providers.base import PaymentProvider
 from checkout.providers.registry import build_provider
@@ -233,15 +233,3 @@ def _refuse_nul(app: Flask) -> None:
             error = {"code": "invalid_request", "message": "NUL characters are not accepted."}
             return jsonify(error=error), 400
         return "NUL characters are not accepted.", 400
-
-
-def create_turns_of(app: Flask) -> CreateTurns:
-    return app.extensions["create_turns"]
-
-
-def settings_of(app: Flask) -> Settings:
-    return app.extensions["settings"]
-
-
-def catalog_of(app: Flask) -> Catalog:
-    return app.extensions["catalog"]

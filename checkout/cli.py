@@ -31,8 +31,8 @@ def upgrade_database(database_url: str) -> None:
 
 def create_demo_checkout(app: Flask, currency: str, amount: int, order_id: str) -> str:
     """Create a checkout for the sandbox demo store and return its URL."""
-    from checkout.app import catalog_of, settings_of
     from checkout.db import db
+    from checkout.extensions import catalog_of, settings_of
     from checkout.services.checkouts import create_checkout, parse_new_checkout
 
     settings = settings_of(app)
@@ -88,7 +88,7 @@ def register(app: Flask) -> None:
     @click.option("--port", default=None, type=int, help="default: the port of sandbox_url")
     def sandbox(host: str | None, port: int | None) -> None:
         """Serve the provider simulators (run beside gunicorn in sandbox mode)."""
-        from checkout.app import settings_of
+        from checkout.extensions import settings_of
         from checkout.sandbox import create_sandbox_app
         from checkout.sandbox.from_settings import sandbox_config_from_settings
         from checkout.sandbox.serving import make_sandbox_server
@@ -124,8 +124,8 @@ def register(app: Flask) -> None:
         import signal
         import threading
 
-        from checkout.app import catalog_of, settings_of
         from checkout.db import db
+        from checkout.extensions import catalog_of, settings_of
         from checkout.services.reconcile import durations_from_config, reconcile_due
         from checkout.services.webhooks import run_worker
 
@@ -165,8 +165,8 @@ def register(app: Flask) -> None:
         import signal
         import threading
 
-        from checkout.app import catalog_of, settings_of
         from checkout.db import db
+        from checkout.extensions import catalog_of, settings_of
         from checkout.services.reconcile import durations_from_config, reconcile_due
 
         factory = db.bound(app).session_factory

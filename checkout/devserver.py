@@ -12,8 +12,8 @@ import sys
 from urllib.parse import urlsplit
 
 from checkout import create_app
-from checkout.app import settings_of
 from checkout.cli import create_demo_checkout, upgrade_database
+from checkout.extensions import settings_of
 from checkout.logging_setup import configure_logging
 from checkout.sandbox import create_sandbox_app
 from checkout.sandbox.from_settings import sandbox_config_from_settings

@@ -1,11 +1,35 @@
-"""Flask extensions, bound to an app with init_app in create_app."""
+"""Flask extensions, bound to an app with init_app in create_app, and the accessors for what
+create_app keeps in `app.extensions` (blueprints import these, never checkout.app)."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from flask import Flask
 from flask_babel import Babel
 from flask_wtf import CSRFProtect
 
 from checkout.db import db
 
+if TYPE_CHECKING:
+    from checkout.concurrency import CreateTurns
+    from checkout.config import Settings
+    from checkout.services.catalog import Catalog
+
 csrf = CSRFProtect()
 babel = Babel()
 
-__all__ = ["babel", "csrf", "db"]
+
+def settings_of(app: Flask) -> Settings:
+    return app.extensions["settings"]
+
+
+def catalog_of(app: Flask) -> Catalog:
+    return app.extensions["catalog"]
+
+
+def create_turns_of(app: Flask) -> CreateTurns:
+    return app.extensions["create_turns"]
+
+
+__all__ = ["babel", "catalog_of", "create_turns_of", "csrf", "db", "settings_of"]

@@ -70,7 +70,7 @@ def test_the_second_transfer_is_found_by_the_query_when_its_callback_is_lost(
     assert get_checkout(live_app.url, checkout["id"])["status"] == "partially_paid"
     with live_app.session() as session:  # a partly paid VA is final: ask the provider now
         attempt = session.scalars(select(PaymentAttempt)).one()
-    from checkout.app import catalog_of
+    from checkout.extensions import catalog_of
     from checkout.services.reconcile import query_now
 
     with live_app.app.app_context(), live_app.session() as session:

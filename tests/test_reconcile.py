@@ -9,7 +9,7 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from checkout.app import catalog_of
+from checkout.extensions import catalog_of
 from checkout.models import PaymentAttempt, utcnow
 from checkout.sandbox.core import OrderStatus
 from checkout.services.reconcile import reconcile_due

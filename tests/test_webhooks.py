@@ -17,11 +17,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from standardwebhooks import Webhook, WebhookVerificationError
 from werkzeug.wrappers import Request, Response
 
-from checkout.app import settings_of
 from checkout.db import db as app_db
 from checkout.db import make_engine
 from checkout.domain.ledger import flag_for_review, resolve_review
 from checkout.domain.states import EventSource
+from checkout.extensions import settings_of
 from checkout.models import Checkout, WebhookDelivery, WebhookEvent, utcnow
 from checkout.services.checkouts import cancel_unpaid
 from checkout.services.ledger import load_state, write_plan

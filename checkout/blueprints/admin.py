@@ -422,7 +422,7 @@ def _back(checkout_id: str) -> Any:
 
 @bp.post("/checkouts/<checkout_id>/query")
 def query_provider(checkout_id: str) -> Any:
-    from checkout.app import catalog_of
+    from checkout.extensions import catalog_of
     from checkout.services.reconcile import query_now
 
     item, form = _action(checkout_id)

@@ -9,9 +9,9 @@ from typing import Any
 from flask import Blueprint, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from checkout.app import catalog_of, settings_of
 from checkout.config import StoreConfig
 from checkout.db import db
+from checkout.extensions import catalog_of, settings_of
 from checkout.models import Checkout
 from checkout.services.checkouts import (
     attempt_summary,

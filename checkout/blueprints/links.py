@@ -9,8 +9,8 @@ from typing import Any
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 
-from checkout.app import catalog_of, settings_of
 from checkout.db import db
+from checkout.extensions import catalog_of, settings_of
 from checkout.services.checkouts import create_checkout, get_checkout, parse_new_checkout
 from checkout.services.errors import Conflict, InvalidRequest, NotFound
 from checkout.services.links import signed_return_url, verify_pay_link

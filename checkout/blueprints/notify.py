@@ -7,9 +7,9 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, request
 
-from checkout.app import catalog_of
 from checkout.db import db
 from checkout.domain.ledger import Verdict
+from checkout.extensions import catalog_of
 from checkout.limits import notify_guard, notify_identity, notify_too_many
 from checkout.metrics import metrics_of
 from checkout.services.notifications import receive_notify

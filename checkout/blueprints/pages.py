@@ -24,9 +24,9 @@ from flask import (
 )
 from flask_babel import gettext as _
 
-from checkout.app import catalog_of, create_turns_of, settings_of
 from checkout.db import db
 from checkout.domain.states import ATTEMPT_FINAL, CHECKOUT_FINAL, AttemptStatus, CheckoutStatus
+from checkout.extensions import catalog_of, create_turns_of, settings_of
 from checkout.forms import (
     FIELD_LABELS,
     PaymentForm,
