@@ -163,6 +163,9 @@ class PaymentAttempt(Base):
     # Past this (the provider's deadline or the checkout's, whichever is first) the attempt
     # gets one last query and then expires (services/reconcile.py).
     deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The shopper chose another way to pay while this attempt was live: it no longer holds the
+    # checkout, but it is still reconciled until final and money it brings is kept.
+    abandoned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Reconciliation: when to ask the provider next, how often we asked, the last outcome.
     next_query_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     query_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

@@ -70,7 +70,7 @@ from checkout.services.catalog import Catalog
 from checkout.services.checkouts import NewCheckout, cancel_checkout, create_checkout
 from checkout.services.errors import CheckoutClosed, Conflict, InvalidRequest
 from checkout.services.notifications import receive_notify
-from checkout.services.payments import PaymentNotStarted, start_payment
+from checkout.services.payments import PaymentNotStarted, choose_another_way, start_payment
 from checkout.services.reconcile import query_now, reconcile_due
 
 GRACE = timedelta(minutes=15)
@@ -334,6 +334,12 @@ class LedgerHistories(RuleBasedStateMachine):
             with contextlib.suppress(Conflict):
                 cancel_checkout(session, checkout, STORE.id)
 
+    @rule(checkout=checkouts)
+    def pay_another_way(self, checkout: str) -> None:
+        """The shopper leaves the live attempt to choose again (it is still reconciled)."""
+        with self.session() as session:
+            choose_another_way(session, checkout)
+
     @rule(checkout=checkouts, resolve=st.booleans())
     def operator_review(self, checkout: str, resolve: bool) -> None:
         with self.session() as session:
@@ -388,7 +394,9 @@ class LedgerHistories(RuleBasedStateMachine):
                 else:
                     previous = last.get(key, "open" if event.kind == "checkout" else None)
                     assert event.from_status == previous, (key, event.from_status, previous)
-                    if event.kind == "attempt":
+                    if event.from_status == event.to_status:  # a note (an abandonment)
+                        assert event.kind == "attempt" and event.detail
+                    elif event.kind == "attempt":
                         assert attempt_transition(
                             AttemptStatus(event.from_status), AttemptStatus(event.to_status)
                         )

@@ -408,3 +408,21 @@ def test_sequence_numbers_only_grow() -> None:
         seqs += [e.seq for e in plan.events]
         state = fold(state, plan)
     assert seqs == [1, 2, 3]
+
+
+def test_paying_another_way_reopens_and_the_old_attempt_still_counts() -> None:
+    from checkout.domain.ledger import abandon
+
+    state = checkout(attempt())
+    plan = abandon(state, 1, NOW)
+    after = fold(state, plan)
+    assert after.status == C.OPEN and after.attempts[0].status == S.PENDING
+    assert after.attempts[0].abandoned and events(plan) == ["checkout.open"]
+    assert not after.live_attempts()  # it no longer holds the checkout
+    with pytest.raises(LedgerRefusal):
+        abandon(after, 1, NOW)  # once
+    with pytest.raises(LedgerRefusal):
+        abandon(checkout(attempt(status=S.UNKNOWN)), 1, NOW)  # it may be paid already
+    # Its money still settles the checkout.
+    paid = fold(after, report(after, update(S.PAID, 10000)))
+    assert paid.status == C.PAID and paid.amount_paid == 10000

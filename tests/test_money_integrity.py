@@ -7,6 +7,7 @@ import threading
 from datetime import timedelta
 
 import pytest
+import requests
 from sqlalchemy import select
 
 from checkout.models import PaymentAttempt, PaymentReceipt, WebhookEvent, utcnow
@@ -180,3 +181,49 @@ def test_parallel_submits_from_one_ip_never_pass_the_daily_rule(live_app: LiveAp
     with live_app.session() as session:
         assert len(session.scalars(select(PaymentAttempt)).all()) == 10
     assert answers.count(303) == 10 and answers.count(422) == 6
+
+
+def test_pay_another_way_then_both_pay(live_app: LiveApp) -> None:
+    """KakaoPay's cashier opened, then the shopper chooses bank transfer instead: the first
+    attempt no longer holds the checkout but is still reconciled; when both end up paid the
+    checkout is paid, the extra is flagged a duplicate payment and the shop hears of it."""
+    made = create_checkout(live_app.url, amount=15000, currency="KRW")
+    shopper = Shopper(made["url"])
+    first = shopper.submit(KAKAOPAY.method, KAKAOPAY.payer)
+    assert first.status_code == 303 and first.headers["Location"].startswith(live_app.sandbox.url)
+    page = shopper.http.get(f"{live_app.url}/c/{made['id']}/return")
+    assert 'id="another-way"' in page.text
+    token = CSRF_RE.search(page.text)
+    assert token
+    again = shopper.http.post(
+        f"{live_app.url}/c/{made['id']}/another-way",
+        data={"csrf_token": token.group(1)},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert again.status_code == 303
+    data = get_checkout(live_app.url, made["id"])
+    assert data["status"] == "open" and data["payment_attempts"][0]["status"] == "pending"
+    assert any(
+        e["kind"] == "attempt" and e["from"] == e["to"] == "pending" for e in data["events"]
+    )  # the abandonment is on the timeline
+    # A forged or replayed switch without the form's token changes nothing.
+    bad = requests.post(f"{live_app.url}/c/{made['id']}/another-way", data={}, timeout=10)
+    assert bad.status_code == 400
+
+    second = shopper.submit(PAYPRO_VA.method, PAYPRO_VA.payer)
+    assert second.status_code == 303 and second.headers["Location"].endswith("/pay")
+    # Double submit and a second tab land on the live attempt: never a third.
+    shopper.submit(PAYPRO_VA.method, PAYPRO_VA.payer)
+    assert len(get_checkout(live_app.url, made["id"])["payment_attempts"]) == 2
+
+    state = live_app.sandbox.state
+    orders = sorted(state.orders.values(), key=lambda o: o.created_at)
+    for order in orders:
+        state.settle(order, OrderStatus.PAID, order.amount)
+        assert state.notifier.wait_idle(10)
+    data = get_checkout(live_app.url, made["id"])
+    assert data["status"] == "paid" and data["amount_paid"] == 30000
+    assert "duplicate payment" in (data["review_reason"] or "")
+    events = shop_events(live_app, made["id"])
+    assert events[-1][0] == "checkout.payment_received" and events[-1][2] == 30000

@@ -43,6 +43,7 @@ from checkout.services.errors import CheckoutClosed, InvalidRequest, NotFound
 from checkout.services.ip_limits import IpLimitReached, IpLimitVerdict
 from checkout.services.payments import (
     PaymentNotStarted,
+    choose_another_way,
     instructions_from_json,
     start_payment,
 )
@@ -299,6 +300,17 @@ def _to_cashier(checkout: CheckoutView | Checkout, url: str) -> Any:
     return redirect(url_for(".continue_page", checkout_id=checkout.id), 303)
 
 
+@bp.post("/c/<checkout_id>/another-way")
+def another_way(checkout_id: str) -> Any:
+    """ "Pay another way": leave the live attempt and choose again (services/payments.py)."""
+    if not check_form_token(
+        current_app.config["SECRET_KEY"], checkout_id, request.form.get("csrf_token")
+    ):
+        return _message(_("Your session expired. Please submit the form again."), 400)
+    choose_another_way(db.session, checkout_id)
+    return redirect(url_for(".checkout_page", checkout_id=checkout_id), 303)
+
+
 @bp.get("/c/<checkout_id>/continue")
 def continue_page(checkout_id: str) -> Any:
     """Leaves the frame for the cashier: a link with target=_top, and checkout.js."""
@@ -318,6 +330,7 @@ def continue_page(checkout_id: str) -> Any:
         "continue.html",
         checkout=checkout,
         cashier_url=url,
+        another_way_token=_another_way_token(checkout, live),
         store_name=_store_name(checkout),
         method_name=_method_name(live.method),
         locale=_current_locale(),
@@ -350,6 +363,7 @@ def payment_page(checkout_id: str) -> Any:
         ),
         qr=qr_svg(qr_content) if qr_content else None,
         final=attempt.status in ATTEMPT_FINAL,
+        another_way_token=_another_way_token(checkout, attempt),
         sandbox_deposit_url=sandbox_deposit_url,
         store_name=_store_name(checkout),
         method_name=_method_name(attempt.method),
@@ -376,6 +390,7 @@ def return_page(checkout_id: str) -> Any:
         checkout=checkout,
         attempt=attempt,
         final=final,
+        another_way_token=_another_way_token(checkout, checkout.live_attempt()),
         store_name=_store_name(checkout),
         locale=_current_locale(),
     )
@@ -410,6 +425,15 @@ def _provider_timezone(attempt: AttemptView | PaymentAttempt) -> str:
     if method is None or provider is None:
         return "UTC"
     return provider.payer_rules(method).timezone
+
+
+def _another_way_token(checkout: CheckoutView | Checkout, attempt: Any) -> str | None:
+    """A form token for "pay another way" while a pending attempt holds the checkout."""
+    if checkout.status != CheckoutStatus.PENDING or attempt is None:
+        return None
+    if attempt.status != AttemptStatus.PENDING or attempt.abandoned_at is not None:
+        return None
+    return form_token(current_app.config["SECRET_KEY"], checkout.id)
 
 
 def _message(text: str, status: int) -> Any:

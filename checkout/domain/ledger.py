@@ -144,6 +144,7 @@ class AttemptState:
     created_at: datetime
     deadline_at: datetime | None = None
     method: str = ""
+    abandoned: bool = False  # the shopper chose another way: it no longer holds the checkout
 
 
 @dataclass(frozen=True)
@@ -170,7 +171,8 @@ class CheckoutState:
         raise KeyError(attempt_id)
 
     def live_attempts(self) -> tuple[AttemptState, ...]:
-        return tuple(a for a in self.attempts if a.status in ATTEMPT_LIVE)
+        """The live attempts that hold the checkout (not abandoned)."""
+        return tuple(a for a in self.attempts if a.status in ATTEMPT_LIVE and not a.abandoned)
 
 
 # ---------------------------------------------------------------- the plan
@@ -289,6 +291,8 @@ class _Draft:
         attempt = self.attempts.get(attempt_id)
         if attempt is not None:
             known = {k: v for k, v in values.items() if k in AttemptState.__dataclass_fields__}
+            if "abandoned_at" in values:
+                known["abandoned"] = values["abandoned_at"] is not None
             self.attempts[attempt_id] = replace(attempt, **known)
 
     def move_attempt(
@@ -323,7 +327,7 @@ class _Draft:
         checkout expires, past its deadline)."""
         if self.status != CheckoutStatus.PENDING:
             return
-        if any(a.status in ATTEMPT_LIVE for a in self.attempts.values()):
+        if any(a.status in ATTEMPT_LIVE and not a.abandoned for a in self.attempts.values()):
             return
         if now >= self.state.expires_at:
             self.move(CheckoutStatus.EXPIRED, EventSource.EXPIRY)
@@ -402,6 +406,29 @@ def claim(state: CheckoutState, new: NewAttempt) -> Plan:
             f"{new.method} via {new.provider}",
         )
     )
+    return draft.plan(Verdict.ACCEPTED)
+
+
+def abandon(state: CheckoutState, attempt_id: int, now: datetime) -> Plan:
+    """The shopper chooses another way to pay while this attempt is live (pending): it stops
+    holding the checkout (which reopens for the new choice), is still reconciled until final,
+    and money it brings later is kept (a second payment is flagged as a duplicate). Refused for
+    an attempt whose outcome is unknown (it may be paid already) or that is not live."""
+    attempt = state.attempt(attempt_id)
+    if attempt.status != AttemptStatus.PENDING or attempt.abandoned:
+        raise LedgerRefusal("attempt_not_switchable", f"the attempt is {attempt.status}")
+    draft = _Draft(state)
+    draft.set(attempt_id, abandoned_at=now)
+    draft.timeline.append(
+        TimelineEntry(
+            attempt_id,
+            attempt.status,
+            attempt.status,
+            EventSource.SHOPPER,
+            "abandoned: the shopper chose another way to pay",
+        )
+    )
+    draft.reopen_if_idle(EventSource.SHOPPER, now)
     return draft.plan(Verdict.ACCEPTED)
 
 

@@ -186,8 +186,11 @@ def checkout_status_for_attempt(status: AttemptStatus) -> CheckoutStatus:
 
 
 def live_of(attempts: Sequence[_A]) -> _A | None:
-    """The live attempt of a checkout (the newest, should there be several), if any."""
-    live = [a for a in attempts if a.status in ATTEMPT_LIVE]
+    """The attempt that holds the checkout: the newest live one the shopper has not
+    abandoned for another way to pay (an abandoned one is still reconciled), if any."""
+    live = [
+        a for a in attempts if a.status in ATTEMPT_LIVE and getattr(a, "abandoned_at", None) is None
+    ]
     return live[-1] if live else None
 
 

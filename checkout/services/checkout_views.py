@@ -35,6 +35,7 @@ class AttemptView:
     redirect_url: str | None
     instructions: dict[str, Any] | None
     platform_trade_no: str | None
+    abandoned_at: datetime | None = None  # the shopper chose another way to pay
 
     @property
     def money(self) -> Money:
@@ -103,6 +104,7 @@ _ATTEMPT_COLUMNS = (
     A.redirect_url.label("a_redirect_url"),
     A.instructions.label("a_instructions"),
     A.platform_trade_no.label("a_platform_trade_no"),
+    A.abandoned_at.label("a_abandoned_at"),
 )
 _READ = (
     select(*_CHECKOUT_COLUMNS, *_ATTEMPT_COLUMNS)
@@ -132,6 +134,7 @@ def read_checkout(session: Session, checkout_id: str) -> CheckoutView:
             redirect_url=row.a_redirect_url,
             instructions=row.a_instructions,
             platform_trade_no=row.a_platform_trade_no,
+            abandoned_at=row.a_abandoned_at,
         )
         for row in rows
         if row.a_id is not None

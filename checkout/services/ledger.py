@@ -68,6 +68,7 @@ _ATTEMPT_COLUMNS = (
     A.platform_trade_no.label("a_platform_trade_no"),
     A.created_at.label("a_created_at"),
     A.deadline_at.label("a_deadline_at"),
+    A.abandoned_at.label("a_abandoned_at"),
 )
 _RECEIPT_COLUMNS = (
     R.attempt_id.label("r_attempt_id"),
@@ -135,6 +136,7 @@ def _read(session: Session, checkout_id: str) -> CheckoutState:
                 platform_trade_no=row.a_platform_trade_no,
                 created_at=row.a_created_at,
                 deadline_at=row.a_deadline_at,
+                abandoned=row.a_abandoned_at is not None,
             )
         if row.r_attempt_id is not None:
             receipts.append(Receipt(row.r_attempt_id, row.r_transfer_key, row.r_amount))

@@ -21,6 +21,7 @@ from checkout.domain.ledger import (
     LedgerRefusal,
     NewAttempt,
     Plan,
+    abandon,
     checkout_deadline_passed,
     claim,
     create_answered,
@@ -216,6 +217,29 @@ def start_payment(
     if attempt.status == AttemptStatus.FAILED:
         raise PaymentNotStarted(attempt, None)
     return StartOutcome(attempt, resumed=False)
+
+
+def choose_another_way(session: Session, checkout_id: str) -> bool:
+    """The shopper leaves the live attempt (a cashier opened, bank details shown) to pay
+    another way: it stops holding the checkout, which reopens for the new choice; it is still
+    reconciled until final, and money it brings later is kept (a second payment is flagged as
+    a duplicate). False when there is nothing to leave (nothing live, or an attempt whose
+    outcome is unknown: it may be paid already)."""
+    session.rollback()
+    state = load_state(session, checkout_id)
+    live = state.live_attempts() if state is not None else ()
+    if state is None or not live:
+        session.rollback()
+        return False
+    now = utcnow()
+    try:
+        plan = abandon(state, live[-1].id, now)
+    except LedgerRefusal:
+        session.rollback()
+        return False
+    write_plan(session, state, plan, now)
+    session.commit()
+    return True
 
 
 def create_answer_of(result: CreateResult) -> CreateAnswer:

@@ -1,4 +1,4 @@
-"""money received as rows (payment_receipts), every attempt with a deadline
+"""money received as rows (payment_receipts), every attempt with a deadline, abandoned attempts
 
 Revision ID: 0011_h13
 Revises: 0010
@@ -34,6 +34,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('payment_attempts', schema=None) as batch_op:
         batch_op.add_column(sa.Column('deadline_at', sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('abandoned_at', sa.DateTime(timezone=True), nullable=True))
     # Money already received becomes one running-total row per attempt; deadlines are the
     # provider's or the checkout's, whichever is first.
     op.execute(
@@ -53,5 +54,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     with op.batch_alter_table('payment_attempts', schema=None) as batch_op:
+        batch_op.drop_column('abandoned_at')
         batch_op.drop_column('deadline_at')
     op.drop_table('payment_receipts')

@@ -96,6 +96,8 @@ def fold(state: CheckoutState, plan: Plan, new_attempt_id: int = 99) -> Checkout
         known = {k: v for k, v in change.values.items() if k in AttemptState.__dataclass_fields__}
         if "status" in known:
             known["status"] = AttemptStatus(known["status"])
+        if "abandoned_at" in change.values:
+            known["abandoned"] = change.values["abandoned_at"] is not None
         attempts[index] = replace(attempts[index], **known)
     receipts = {(r.attempt_id, r.transfer_key): r for r in state.receipts}
     for receipt in plan.receipts:
