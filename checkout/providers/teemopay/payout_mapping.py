@@ -140,6 +140,19 @@ def bank_name(bank_code: str) -> str | None:
     return BANK_NAMES.get(bank_code)
 
 
+def parse_fee(value: Any) -> Money | None:
+    """The fee (`serviceAmount`) as KRW, or None when absent or not whole won.
+
+    The documented refund callback carries `"serviceAmount": "10.50"` (more/teemopay.md
+    section 4): fees are computed with a rate and may have fractions KRW cannot hold. A fee
+    moves no money of ours, so its exact text stays in `raw` and the notify is still read.
+    """
+    try:
+        return parse_amount(value)
+    except MoneyError:
+        return None
+
+
 def parse_amount(value: Any) -> Money | None:
     """An amount string such as "1000.00" as KRW; None when absent or null."""
     if value is None or value == "":
@@ -246,7 +259,7 @@ def _update(
 ) -> PayoutUpdate:
     try:
         amount = parse_amount(data.get("amount"))
-        fee = parse_amount(data.get("serviceAmount"))
+        fee = parse_fee(data.get("serviceAmount"))
     except MoneyError as exc:
         if malformed is not None:
             raise MalformedNotify(instance, f"bad amount: {exc}") from exc
