@@ -551,3 +551,63 @@ def test_diamondpay_hmac_platform_refuses_md5_notify() -> None:
         payouts.parse_payout_notify({}, json.dumps(hmac_signed).encode()).status
         == PayoutStatus.SUCCEEDED
     )
+
+
+# ---------------------------------------------------------------- hostile notifies
+def _all_payout_clients(tmp_path: Any) -> list[Any]:
+    from checkout.providers.paypro.payout_client import PayProPayouts
+    from checkout.providers.teemopay.payout_client import TeemoPayPayouts
+    from checkout.sandbox.keys import ensure_teemopay_keys
+
+    keys = ensure_teemopay_keys(tmp_path)
+    return [
+        PayProPayouts(
+            ProviderConfig(
+                "paypro_kr",
+                "paypro",
+                "https://p.example",
+                {"country": "KR", "merchant_no": "M1", "app_secret": "s", "sub_merchant_no": "S"},
+            )
+        ),
+        TeemoPayPayouts.from_config(
+            ProviderConfig(
+                "teemopay_kr",
+                "teemopay",
+                "https://t.example",
+                {
+                    "app_code": "APP1",
+                    "merchant_name": "Shop",
+                    "private_key_file": str(keys.merchant_private),
+                    "platform_public_key_file": str(keys.platform_public),
+                },
+            )
+        ),
+        DiamondPayPayouts.from_config(
+            ProviderConfig(
+                "diamondpay_kr",
+                "diamondpay",
+                "https://d.example",
+                {"platform_id": "PF0002", "key": "k", "api_token": "t"},
+            )
+        ),
+    ]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"null",
+        b"[1, 2]",
+        b"\xff\xfe",
+        b"[" * 100_000,
+        b'{"a":' * 50_000 + b"1" + b"}" * 50_000,
+        b'{"tradeNo": "PO1", "status": "0000", "sign": "' + b"a" * 1_000_000 + b'"}',
+    ],
+)
+def test_hostile_notifies_are_refused_cleanly(tmp_path: Any, body: bytes) -> None:
+    headers = {"appCode": "APP1", "nonce": "n" * 32}
+    for client in _all_payout_clients(tmp_path):
+        with pytest.raises((MalformedNotify, InvalidSignature)):
+            client.parse_payout_notify(headers, body)
+        assert client.notify_kind(headers, body) in ("payin", "payout")

@@ -84,7 +84,7 @@ class DiamondPayPayouts:
         p = self._provider
         try:
             data = mapping.parse_json(body)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep JSON
             raise MalformedNotify(name, "body is not JSON") from exc
         if not isinstance(data, dict):
             raise MalformedNotify(name, "body is not a JSON object")

@@ -72,7 +72,7 @@ class PayProPayouts:
         name = self.config.name
         try:
             fields = parse_json(body)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep JSON
             raise MalformedNotify(name, "body is not JSON") from exc
         if not isinstance(fields, dict):
             raise MalformedNotify(name, "body is not a JSON object")

@@ -81,7 +81,7 @@ class TeemoPayPayouts:
         lowered = {str(k).lower(): v for k, v in headers.items()}
         try:
             data = mapping.parse_json(body)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep JSON
             raise MalformedNotify(name, "callback body is not JSON") from exc
         if not isinstance(data, dict):
             raise MalformedNotify(name, "callback body is not a JSON object")
