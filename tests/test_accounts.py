@@ -197,3 +197,31 @@ def test_bad_keys_and_tokens() -> None:
     with pytest.raises(AccountCipherError):
         cipher.decrypt_json(cipher.encrypt("[1, 2]"))
     assert "key" not in repr(cipher).lower().replace("keys=", "")
+
+
+def test_refund_domain_modules_import_no_flask_orm_or_providers() -> None:
+    # Read the modules' own imports (importing `checkout` itself loads the app factory).
+    import ast
+    from pathlib import Path
+
+    domain = Path(__file__).resolve().parent.parent / "checkout" / "domain"
+    for name in ("accounts.py", "account_crypto.py", "refunds.py"):
+        tree = ast.parse((domain / name).read_text())
+        imported = [
+            alias.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Import)
+            for alias in node.names
+        ] + [node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
+        assert imported, name
+        for module in imported:
+            assert not module.startswith(
+                ("flask", "sqlalchemy", "requests", "checkout.providers")
+            ), (
+                name,
+                module,
+            )
+            assert not module.startswith("checkout.") or module.startswith("checkout.domain"), (
+                name,
+                module,
+            )
