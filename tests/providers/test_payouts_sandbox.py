@@ -7,6 +7,7 @@ receiver that verifies it with our parser; queries, balances, refusals and fault
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -444,3 +445,13 @@ def test_teemopay_payout_returned_after_success(
         assert payouts.query_payout(req.payout_no).status == PayoutStatus.FAILED
     finally:
         receiver.server.shutdown()
+
+
+def test_control_listing_masks_accounts_and_unknown_payouts_404(harness: Harness) -> None:
+    req = payout_request(harness.receiver.url, account="110123458888")
+    harness.payouts.create_payout(req)
+    listed = requests.get(f"{harness.sandbox.url}/_sandbox/payouts", timeout=5).json()["payouts"]
+    assert [p["account"] for p in listed] == ["****8888"]
+    assert "110123458888" not in json.dumps(listed)
+    missing = f"{harness.sandbox.url}/_sandbox/payouts/{harness.name}/PO-none"
+    assert requests.post(missing, json={"outcome": "fail"}, timeout=5).status_code == 404

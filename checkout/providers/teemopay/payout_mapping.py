@@ -68,7 +68,7 @@ PAYOUT_REFUSALS: dict[str, RefusalReason] = {
     CODE_UNSUPPORTED_BANK: RefusalReason.UNSUPPORTED_BANK,
 }
 RETRY_LATER = "412"  # "Please try again later" [doc]
-ORDER_NOT_FOUND_CODES = frozenset({"400", "434"})  # en page 400, zh page 434 [conflict]
+ORDER_NOT_FOUND_CODES = frozenset({"400", "434"})  # see is_payout_not_found()
 
 # The Korea payout bank list, 32 entries, as published (more/teemopay.md section 9.1) [doc].
 KOREA_PAYOUT_BANKS: tuple[Bank, ...] = tuple(
@@ -127,6 +127,13 @@ def unwrap_payout_answer(body: Any) -> Any:
     if isinstance(body, Mapping) and "code" not in body and "merchantOrderNo" in body:
         return {"code": int(SUCCESS_CODE), "msg": "success", "data": dict(body)}
     return body
+
+
+def is_payout_not_found(code: str) -> bool:
+    """INFERRED from a [conflict] (more/teemopay.md section 3): an unknown merchantOrderNo is
+    `{"code": 400, "msg": "Order not found"}` on the English page and `434 Merchant order
+    not exist` on the Chinese one; both are read as "no such payout"."""
+    return code in ORDER_NOT_FOUND_CODES
 
 
 def is_payout_callback(body: Mapping[str, Any]) -> bool:
@@ -283,7 +290,7 @@ def payout_query_update(body: Any, payout_no: str, instance: str) -> PayoutUpdat
     try:
         data = accepted_payout_data(body, instance)
     except ProviderError as exc:
-        if exc.code in ORDER_NOT_FOUND_CODES:
+        if is_payout_not_found(exc.code):
             raise OrderNotFound(instance, exc.code, exc.message) from exc
         raise
     _check_order_no(instance, data, payout_no)
