@@ -455,3 +455,74 @@ def test_control_listing_masks_accounts_and_unknown_payouts_404(harness: Harness
     assert "110123458888" not in json.dumps(listed)
     missing = f"{harness.sandbox.url}/_sandbox/payouts/{harness.name}/PO-none"
     assert requests.post(missing, json={"outcome": "fail"}, timeout=5).status_code == 404
+
+
+def test_concurrent_creates_of_one_payout_number_send_it_once(harness: Harness) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    req = payout_request(harness.receiver.url)
+    clients = [harness.make() for _ in range(6)]  # one session each, as separate workers
+
+    def attempt(client: PayoutProvider) -> str:
+        try:
+            client.create_payout(req)
+        except DuplicatePayout:
+            return "duplicate"
+        return "accepted"
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        outcomes = sorted(pool.map(attempt, clients))
+    assert outcomes == ["accepted"] + ["duplicate"] * 5
+    assert (
+        len([p for p in harness.sandbox.state.payouts.all() if p.payout_no == req.payout_no]) == 1
+    )
+
+
+def test_paypro_mexico_payout_to_a_clabe(
+    sandbox: RunningSandbox, teemopay_keys: TeemoPayKeyFiles
+) -> None:
+    from checkout.providers.payouts import AccountType
+
+    sandbox.state.config.payout_settle_after = 0.1
+    config = payout_config("paypro", sandbox.provider_url("paypro"), teemopay_keys)
+    mx = build_payout_provider(
+        ProviderConfig(
+            "paypro_mx",
+            "paypro",
+            config.base_url,
+            {
+                "country": "MX",
+                "merchant_no": creds.PAYPRO_MERCHANT_NO,
+                "app_secret": creds.PAYPRO_APP_SECRET,
+            },
+            sandbox=True,
+        )
+    )
+    receiver = Receiver(mx)
+    receiver.server = serve(receiver.app())
+    try:
+        req = PayoutRequest(
+            payout_no=new_payout_no(),
+            amount=Money(25000, "MXN"),  # 250.00 pesos
+            destination=BankAccount(
+                "BANXICO", "646180110400000007", "Ana Lopez", AccountType.CLABE
+            ),
+            notify_url=receiver.url,
+        )
+        mx.create_payout(req)
+        (update,) = receiver.wait_for(1)
+        assert update.status == PayoutStatus.SUCCEEDED
+        assert update.amount_sent == Money(25000, "MXN")
+        assert mx.query_payout(req.payout_no).amount_sent == Money(25000, "MXN")
+        assert mx.balance().available == Money(100_000_00 - 25000, "MXN")
+        with pytest.raises(UnsupportedBank):
+            mx.create_payout(
+                PayoutRequest(
+                    new_payout_no(),
+                    Money(100, "MXN"),
+                    BankAccount("NOBANK", "646180110400000007", "Ana Lopez", AccountType.CLABE),
+                    receiver.url,
+                )
+            )
+    finally:
+        receiver.server.shutdown()
