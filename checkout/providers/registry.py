@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from checkout.providers.base import PaymentProvider, ProviderConfig
+from checkout.providers.payouts import PayoutProvider
 
 
 def _builders() -> dict[str, Callable[[ProviderConfig], PaymentProvider]]:
@@ -24,4 +25,22 @@ def build_provider(config: ProviderConfig) -> PaymentProvider:
             f"provider {config.name!r}: unknown type {config.type!r} "
             f"(expected one of {', '.join(PROVIDER_TYPES)})"
         ) from None
+    return builder(config)
+
+
+def build_payout_provider(config: ProviderConfig) -> PayoutProvider:
+    """The payout side of a configured instance (checkout.providers.payouts)."""
+    from checkout.providers.diamondpay.payout_client import DiamondPayPayouts
+    from checkout.providers.paypro.payout_client import PayProPayouts
+    from checkout.providers.teemopay.payout_client import TeemoPayPayouts
+
+    builders: dict[str, Callable[[ProviderConfig], PayoutProvider]] = {
+        "paypro": PayProPayouts,
+        "teemopay": TeemoPayPayouts.from_config,
+        "diamondpay": DiamondPayPayouts.from_config,
+    }
+    try:
+        builder = builders[config.type]
+    except KeyError:
+        raise ValueError(f"provider {config.name!r}: no payouts for type {config.type!r}") from None
     return builder(config)

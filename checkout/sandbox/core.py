@@ -16,6 +16,7 @@ from flask import Blueprint, Flask, abort, redirect, render_template, request
 
 from checkout.domain.money import Money
 from checkout.sandbox.faults import Fault, FaultBook, make_fault
+from checkout.sandbox.payouts import PayoutBook, SandboxPayout
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,12 @@ class SandboxConfig:
     notify_timeout: float = 5.0
     # Amounts (major units) above which create answers the provider's limit error.
     max_amount: int = 50_000_000
+    # Payouts (checkout/sandbox/payouts.py): each merchant's starting balance per currency
+    # (major units; pay-ins paid in the sandbox add to it) and how long one is processing.
+    payout_opening_balance: dict[str, int] = field(
+        default_factory=lambda: {"KRW": 10_000_000, "MXN": 100_000}
+    )
+    payout_settle_after: float = 0.5
 
 
 class OrderStatus:
@@ -151,6 +158,10 @@ class Notifier:
     def stop(self) -> None:
         self._stop.set()
 
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
 
 class ProviderSimulator(Protocol):
     """What a provider module gives the shared cashier."""
@@ -158,6 +169,8 @@ class ProviderSimulator(Protocol):
     name: str
 
     def send_notify(self, state: SandboxState, order: SandboxOrder) -> None: ...
+
+    def send_payout_notify(self, state: SandboxState, payout: SandboxPayout) -> None: ...
 
 
 class SandboxState:
@@ -174,6 +187,7 @@ class SandboxState:
         # Transport faults (timeouts, broken answers): see checkout/sandbox/faults.py.
         self.faults = FaultBook()
         self.seen_nonces: dict[str, float] = {}
+        self.payouts = PayoutBook(self)  # merchants' balances and payouts
 
     # -- orders
     def new_id(self, prefix: str) -> str:
@@ -209,6 +223,8 @@ class SandboxState:
             order.extra["completed_at"] = datetime.now(UTC)
             if paid is not None:
                 order.extra.setdefault("transfers", []).append((new_transfer_id(), paid))
+        if paid is not None and status in (OrderStatus.PAID, OrderStatus.PARTIAL):
+            self.payouts.credit(order.provider, order.merchant, paid)  # pay-ins feed payouts
         self.simulators[order.provider].send_notify(self, order)
 
     def deposit_more(self, order: SandboxOrder, amount: Money) -> None:
@@ -221,6 +237,7 @@ class SandboxState:
             order.extra.setdefault("transfers", []).append((new_transfer_id(), amount))
             if order.paid.amount >= order.amount.amount:
                 order.status = OrderStatus.PAID
+        self.payouts.credit(order.provider, order.merchant, amount)
         self.simulators[order.provider].send_notify(self, order)
 
     def resend_notify(self, order: SandboxOrder) -> None:
@@ -328,7 +345,7 @@ def partial_amount(amount: Money) -> Money:
 
 def create_sandbox_app(config: SandboxConfig | None = None) -> Flask:
     """The WSGI app serving every simulator; `app.extensions['sandbox']` is its state."""
-    from checkout.sandbox import diamondpay, faults, paypro, teemopay
+    from checkout.sandbox import diamondpay, faults, payouts, paypro, teemopay
 
     state = SandboxState(config or SandboxConfig())
     app = Flask(__name__)
@@ -336,6 +353,7 @@ def create_sandbox_app(config: SandboxConfig | None = None) -> Flask:
     app.extensions["sandbox"] = state
     app.register_blueprint(_cashier_blueprint(state))
     faults.register(app, state)
+    payouts.register(app, state)
     for module in (paypro, teemopay, diamondpay):
         simulator = module.Simulator()
         state.simulators[simulator.name] = simulator

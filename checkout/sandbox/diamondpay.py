@@ -24,6 +24,7 @@ from checkout.providers.diamondpay import signing
 from checkout.providers.diamondpay.mapping import SERVICE_IDS
 from checkout.sandbox import faults
 from checkout.sandbox.core import DiamondPlatform, OrderStatus, SandboxOrder, SandboxState
+from checkout.sandbox.payouts import KOREA_BANK_CODES, PayoutRefusal, PayoutState, SandboxPayout
 
 NAME = "diamondpay"
 
@@ -134,8 +135,160 @@ def _hundredths(money: Money | None) -> int:
     return money.amount * 100 if money else 0  # KRW has no minor unit
 
 
+# ---------------------------------------------------------------- payouts
+PAYOUT_SERVICE = "SVC0004"
+INVALID_AUTHORIZATION = "0006"  # [doc] balance pages
+UNSUPPORTED_BANK = "0012"  # INFERRED: third-party integration logs
+INSUFFICIENT_BALANCE = "0018"  # INFERRED: third-party integration logs
+PAYOUT_ERRORS: dict[str, str] = {
+    INVALID_AUTHORIZATION: "Invalid Authorization!",
+    UNSUPPORTED_BANK: "Unsupported bank!",
+    INSUFFICIENT_BALANCE: "Merchant balance insufficient!",
+    ORDER_NOT_FOUND: "Order not found!",
+}
+PAYOUT_REFUSALS = {
+    PayoutRefusal.DUPLICATE: DUPLICATE_ORDER,
+    PayoutRefusal.UNSUPPORTED_BANK: UNSUPPORTED_BANK,
+    PayoutRefusal.INSUFFICIENT_BALANCE: INSUFFICIENT_BALANCE,
+}
+PAYOUT_REQUIRED = (
+    "platform_id",
+    "service_id",
+    "payout_cl_id",
+    "amount",
+    "bank_name",
+    "name",
+    "number",
+    "phone_number",
+    "currency",
+    "request_time",
+    "sign",
+)
+# Query and notify `status` [doc]: 1 pending, 2 processing, 3 success, 4 cancelled.
+PAYOUT_STATUS = {
+    PayoutState.PROCESSING: 2,
+    PayoutState.SUCCEEDED: 3,
+    PayoutState.FAILED: 4,
+    PayoutState.RETURNED: 4,
+}
+
+
+def _payout_error(code: str, detail: str | None = None) -> Response:
+    message = PAYOUT_ERRORS.get(code) or ERRORS.get(code, "Error")
+    return _answer({"error_code": code, "error_msg": f"{message}: {detail}" if detail else message})
+
+
+def _payout_create(state: SandboxState) -> Response:
+    try:
+        body = json.loads(request.get_data(), parse_float=Decimal)
+    except (ValueError, UnicodeDecodeError):
+        raise CreateRefused(PARAM_ERROR, "body is not JSON") from None
+    if not isinstance(body, dict):
+        raise CreateRefused(PARAM_ERROR, "body is not a JSON object")
+    missing = [k for k in PAYOUT_REQUIRED if signing.value_text(body.get(k)) == ""]
+    if missing:
+        raise CreateRefused(PARAM_ERROR, f"missing {', '.join(missing)}")
+    platform_id = _text_field(body, "platform_id", 6)
+    platform = state.config.diamond_platforms.get(platform_id)
+    if platform is None:
+        raise CreateRefused(UNKNOWN_PLATFORM)
+    try:
+        sign_type = signing.normalise_sign_type(body.get("sign_type"))
+    except ValueError:
+        raise CreateRefused(PARAM_ERROR, "sign_type must be MD5 or HMAC-SHA256") from None
+    if not signing.verify(body, platform.key):
+        raise CreateRefused(SIGNATURE_FAILED)
+    if body["service_id"] != PAYOUT_SERVICE:
+        raise CreateRefused(SERVICE_UNAVAILABLE)
+    if body["currency"] != "krw":
+        raise CreateRefused(PARAM_ERROR, "currency must be krw")
+    payout_no = _text_field(body, "payout_cl_id", 64)
+    bank_code = _text_field(body, "bank_name", 16)
+    name = _text_field(body, "name", 16)
+    number = _text_field(body, "number", 32)
+    phone = _text_field(body, "phone_number", 11)
+    if not number.isdigit() or not phone.isdigit():
+        raise CreateRefused(PARAM_ERROR, "number and phone_number must be digits")
+    amount = _wire_int(body["amount"], 10)
+    if amount <= 0 or amount % 100:
+        raise CreateRefused(PARAM_ERROR, "amount must be a positive multiple of 100")
+    notify_url = body.get("notify_url") or None
+    if notify_url is not None:
+        notify_url = _text_field(body, "notify_url", 256)
+        parts = urlsplit(notify_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise CreateRefused(PARAM_ERROR, "notify_url must be an http or https URL")
+    request_time = _wire_int(body["request_time"], 10)
+    if abs(time.time() - request_time) > REQUEST_TIME_SKEW:
+        raise CreateRefused(REQUEST_EXPIRED)
+    try:
+        payout = state.payouts.open(
+            NAME,
+            platform_id,
+            payout_no,
+            Money(amount // 100, "KRW"),
+            bank_code=bank_code,
+            account_number=number,
+            holder_name=name,
+            notify_url=notify_url,
+            banks=KOREA_BANK_CODES,
+            id_prefix="POT",
+            extra={"sign_type": sign_type if body.get("sign_type") else None},
+        )
+    except PayoutRefusal as refusal:
+        return _payout_error(PAYOUT_REFUSALS[refusal.reason])
+    return _answer({"error_code": OK, "data": {"payout_id": payout.id}})
+
+
+def _payout_data(payout: SandboxPayout) -> dict[str, Any]:
+    status = PAYOUT_STATUS[payout.status]
+    return {
+        "payout_id": payout.id,
+        "payout_cl_id": payout.payout_no,
+        "amount": _hundredths(payout.amount),
+        "fee": 0,
+        "status": status,
+        "error_msg": payout.failure_message if status == 4 else "",
+        "create_time": _unix(payout.created_at),
+        "success_time": _unix(payout.completed_at) if status == 3 else None,
+    }
+
+
+def _payout_notify_body(payout: SandboxPayout, platform: DiamondPlatform) -> dict[str, Any]:
+    data = _payout_data(payout)
+    body: dict[str, Any] = {
+        "payout_id": payout.id,
+        "payout_cl_id": payout.payout_no,
+        "platform_id": payout.merchant,
+        "amount": data["amount"],
+        "fee": 0,
+        "status": data["status"],
+        "error_msg": data["error_msg"] or None,
+        "create_time": data["create_time"],
+        "update_time": _unix(payout.completed_at) or int(time.time()),
+    }
+    body = {k: v for k, v in body.items() if v is not None}
+    sign_type = payout.extra.get("sign_type")
+    if sign_type:
+        body["sign_type"] = sign_type
+    body["sign"] = signing.sign(body, platform.key, sign_type or signing.MD5)
+    return body
+
+
 class Simulator:
     name = NAME
+
+    def send_payout_notify(self, state: SandboxState, payout: SandboxPayout) -> None:
+        """POST the signed payout result until `{"error_code": "0000"}` [doc]."""
+        if not payout.notify_url:
+            return
+        platform = state.config.diamond_platforms[payout.merchant]
+
+        def build() -> tuple[dict[str, str], bytes]:
+            body = _payout_notify_body(payout, platform)
+            return {"Content-Type": "application/json;charset=utf-8"}, json.dumps(body).encode()
+
+        state.notifier.deliver(payout.id, payout.notify_url, build, acknowledged)
 
     def send_notify(self, state: SandboxState, order: SandboxOrder) -> None:
         """POST the result to notify_url until the merchant answers error_code 0000."""
@@ -212,7 +365,53 @@ def blueprint(state: SandboxState) -> Blueprint:
             }
         )
 
-    faults.install(bp, state, NAME, {"create": "create", "query": "query"})
+    @bp.post("/gateway/api/v2/payouts")
+    def payout_create() -> Response:
+        try:
+            return _payout_create(state)
+        except CreateRefused as refused:
+            return _error(refused.code, refused.detail)
+
+    @bp.get("/gateway/api/v2/payouts/<payout_cl_id>")
+    def payout_query(payout_cl_id: str) -> Response:
+        platform_id = _find_platform(state, request.headers.get("Authorization", ""))
+        if platform_id is None:
+            return _payout_error(INVALID_AUTHORIZATION)
+        payout = state.payouts.find(NAME, platform_id, payout_cl_id)
+        if payout is None:
+            return _payout_error(ORDER_NOT_FOUND)
+        return _answer({"error_code": OK, "data": _payout_data(payout)})
+
+    @bp.get("/gateway/api/v2/platforms/balance")
+    def balance() -> Response:
+        platform_id = _find_platform(state, request.headers.get("Authorization", ""))
+        if platform_id is None:
+            return _payout_error(INVALID_AUTHORIZATION)
+        available, frozen = state.payouts.balance(NAME, platform_id, "KRW")
+        total = _hundredths(available) + _hundredths(frozen)
+        return _answer(
+            {
+                "error_code": OK,
+                "data": {
+                    "platform_id": platform_id,
+                    "total_balance": total,
+                    "total_frozen_balance": _hundredths(frozen),
+                },
+            }
+        )
+
+    faults.install(
+        bp,
+        state,
+        NAME,
+        {
+            "create": "create",
+            "query": "query",
+            "payout_create": "payout",
+            "payout_query": "payout_query",
+            "balance": "balance",
+        },
+    )
     return bp
 
 

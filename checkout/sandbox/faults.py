@@ -1,7 +1,8 @@
 """Fault injection for the simulators: the ways a real provider's API misbehaves.
 
 `SandboxState.inject_fault(provider, kind, endpoint=..., count=..., delay=...)` queues a
-fault; the next matching call to that provider's `create` (or `query`) endpoint suffers it.
+fault; the next matching call to that provider's endpoint suffers it: `create`, `query`,
+`payout` (payout create), `payout_query` or `balance` (the balance inquiry).
 
 | kind | the provider acts? | what the caller sees |
 |---|---|---|
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
     from checkout.sandbox.core import SandboxState
 
 PROVIDERS = ("paypro", "teemopay", "diamondpay")
-ENDPOINTS = ("create", "query")
+ENDPOINTS = ("create", "query", "payout", "payout_query", "balance")
 # Faults that let the simulator act first and spoil only the answer.
 AFTER_ACTING = frozenset({"read_timeout", "truncated_json", "connection_reset"})
 BEFORE_ACTING = frozenset({"slow", "http_500", "html_error", "malformed_json"})
@@ -148,7 +149,7 @@ class FaultBook:
 def install(bp: Blueprint, state: SandboxState, provider: str, endpoints: dict[str, str]) -> None:
     """Apply `state`'s faults to a simulator blueprint.
 
-    `endpoints` maps the blueprint's view names to "create" or "query".
+    `endpoints` maps the blueprint's view names to one of ENDPOINTS.
     """
 
     @bp.before_request

@@ -29,6 +29,13 @@ from checkout.domain.money import Money
 from checkout.providers.paypro import signing
 from checkout.sandbox import faults
 from checkout.sandbox.core import OrderStatus, SandboxOrder, SandboxState
+from checkout.sandbox.payouts import (
+    KOREA_BANK_CODES,
+    MEXICO_WAY_CODES,
+    PayoutRefusal,
+    PayoutState,
+    SandboxPayout,
+)
 
 NAME = "paypro"
 
@@ -397,8 +404,177 @@ def notify_accepted(resp: requests.Response) -> bool:
     return resp.status_code == 200 and resp.text == "OK"
 
 
+# ---------------------------------------------------------------- payouts
+# Refusal codes: not documented by PayPro, INFERRED (the client's payout_refusal_reason).
+PAYOUT_REFUSAL_CODES = {
+    PayoutRefusal.DUPLICATE: (CODE_DUPLICATE_TRADE_NO, "tradeNo already exists"),
+    PayoutRefusal.INSUFFICIENT_BALANCE: ("0100006", "INSUFFICIENT_BALANCE"),
+    PayoutRefusal.UNSUPPORTED_BANK: ("0100007", "BANK_NOT_SUPPORTED"),
+}
+MX_ACCOUNT_TYPES = ("DebitCard", "CLABE")
+
+
+def payout_create(state: SandboxState) -> Response:
+    """`POST /v1/paypro/payOut`: Korea (`bankCode`) or Mexico (`wayCode`) fields."""
+    merchant, _secret, body = authenticate(state)
+    korea = "bankCode" in body or "bankAccountNo" in body
+    if korea:
+        _require(
+            body,
+            "tradeNo",
+            "amount",
+            "bankCode",
+            "bankAccountNo",
+            "customerName",
+            "mobile",
+            "email",
+            "notifyUrl",
+        )
+        if not EMAIL.fullmatch(_text(body, "email")):
+            raise Refused(CODE_PARAM_ERROR, "email is invalid")
+        bank, account, banks = (
+            _text(body, "bankCode"),
+            _text(body, "bankAccountNo"),
+            KOREA_BANK_CODES,
+        )
+    else:
+        _require(
+            body,
+            "tradeNo",
+            "wayCode",
+            "amount",
+            "customerName",
+            "customerAccountType",
+            "customerAccount",
+            "notifyUrl",
+        )
+        if _text(body, "customerAccountType") not in MX_ACCOUNT_TYPES:
+            raise Refused(CODE_PARAM_ERROR, "customerAccountType must be DebitCard or CLABE")
+        bank, account, banks = (
+            _text(body, "wayCode"),
+            _text(body, "customerAccount"),
+            MEXICO_WAY_CODES,
+        )
+    if not account.isdigit():
+        raise Refused(CODE_PARAM_ERROR, "account must be digits")
+    _check_url(body, "notifyUrl")
+    amount = check_amount(body, "KRW" if korea else "MXN", state)
+    try:
+        payout = state.payouts.open(
+            NAME,
+            merchant,
+            _text(body, "tradeNo"),
+            amount,
+            bank_code=bank,
+            account_number=account,
+            holder_name=_text(body, "customerName"),
+            notify_url=_text(body, "notifyUrl"),
+            banks=frozenset(banks),
+            id_prefix="PO",
+            extra={"country": "KR" if korea else "MX", "remark": body.get("remark")},
+        )
+    except PayoutRefusal as refusal:
+        raise Refused(*PAYOUT_REFUSAL_CODES[refusal.reason]) from None
+    # INFERRED answer (the page's response table is not visible): PayPro's usual data.
+    data = {
+        "tradeNo": payout.payout_no,
+        "platFormTradeNo": payout.id,
+        "status": STATUS_PROCESSING,
+        "message": "PROCESSING",
+        "remark": body.get("remark"),
+    }
+    return answer(CODE_ACCEPTED, "success", {k: v for k, v in data.items() if v is not None})
+
+
+def payout_status_of(payout: SandboxPayout) -> tuple[str, str]:
+    return {
+        PayoutState.SUCCEEDED: (STATUS_PAID, "SUCCESS"),
+        PayoutState.FAILED: (STATUS_FAILED, payout.failure_message or "REJECTED_TRANSACTION"),
+        PayoutState.RETURNED: (STATUS_FAILED, payout.failure_message or "REJECTED_TRANSACTION"),
+    }.get(payout.status, (STATUS_PROCESSING, "PROCESSING"))
+
+
+def _float_units(amount: Money) -> float:
+    # The query table types these as float: whole units, exact as a float.
+    return float(amount.to_decimal())
+
+
+def payout_query(state: SandboxState) -> Response:
+    merchant, _secret, body = authenticate(state)
+    _require(body, "tradeNo")
+    payout = state.payouts.find(NAME, merchant, _text(body, "tradeNo"))
+    if payout is None:
+        raise Refused(CODE_ORDER_NOT_FOUND, "order does not exist")
+    code, message = payout_status_of(payout)
+    sent = (
+        payout.amount
+        if payout.status == PayoutState.SUCCEEDED
+        else Money(0, payout.amount.currency)
+    )
+    data: dict[str, Any] = {
+        "platFormTradeNo": payout.id,
+        "tradeNo": payout.payout_no,
+        "orderAmount": _float_units(payout.amount),
+        "payAmount": _float_units(sent),
+        "status": code,
+        "message": message,
+    }
+    if payout.extra.get("country") == "MX" and payout.completed_at and code == STATUS_PAID:
+        data["successTime"] = local_text(payout.completed_at, MEXICO)
+    return answer(CODE_ACCEPTED, "success", data)
+
+
+def balance(state: SandboxState) -> Response:
+    """`POST /v1/paypro/queryBalance`: strings with 4 decimals, as the example."""
+    merchant, _secret, _body = authenticate(state)
+    currency = "MXN" if state.payouts.find_currency(NAME, merchant) == "MXN" else "KRW"
+    available, frozen = state.payouts.balance(NAME, merchant, currency)
+    return answer(
+        CODE_ACCEPTED,
+        "success",
+        {
+            "availableAmount": f"{available.to_decimal():.4f}",
+            "unsettledAmount": "0.0000",
+            "freezeAmount": f"{frozen.to_decimal():.4f}",
+        },
+    )
+
+
+def payout_notify_body(payout: SandboxPayout, secret: str) -> dict[str, Any]:
+    """The same notify as pay-ins (one URL carries both [doc]), for the payout."""
+    code, message = payout_status_of(payout)
+    body: dict[str, Any] = {
+        "status": code,
+        "message": message,
+        "platFormTradeNo": payout.id,
+        "tradeNo": payout.payout_no,
+        "amount": whole_units(payout.amount) if code == STATUS_PAID else "0",
+        "successTime": (
+            local_text(payout.completed_at, KST if payout.extra.get("country") == "KR" else MEXICO)
+            if code == STATUS_PAID and payout.completed_at
+            else None
+        ),
+        "remark": payout.extra.get("remark"),
+        "timestamp": now_ms(),
+    }
+    body = {k: v for k, v in body.items() if v is not None and v != ""}
+    body[signing.SIGN_FIELD] = signing.sign(body, secret)
+    return body
+
+
 class Simulator:
     name = NAME
+
+    def send_payout_notify(self, state: SandboxState, payout: SandboxPayout) -> None:
+        if not payout.notify_url:
+            return
+
+        def build() -> tuple[dict[str, str], bytes]:
+            secret = state.config.paypro_merchants[payout.merchant]
+            body = payout_notify_body(payout, secret)
+            return {"Content-Type": "application/json"}, json.dumps(body).encode("utf-8")
+
+        state.notifier.deliver(payout.id, payout.notify_url, build, notify_accepted)
 
     def send_notify(self, state: SandboxState, order: SandboxOrder) -> None:
         if not order.notify_url:
@@ -436,10 +612,29 @@ def blueprint(state: SandboxState) -> Blueprint:
     def query_pay_in_result() -> Response:
         return guarded(lambda: query(state))
 
+    @bp.post("/v1/paypro/payOut")
+    def pay_out() -> Response:
+        return guarded(lambda: payout_create(state))
+
+    @bp.post("/v1/paypro/queryPayOutResult")
+    def query_pay_out_result() -> Response:
+        return guarded(lambda: payout_query(state))
+
+    @bp.post("/v1/paypro/queryBalance")
+    def query_balance() -> Response:
+        return guarded(lambda: balance(state))
+
     faults.install(
         bp,
         state,
         NAME,
-        {"payment_link": "create", "pay_in_api": "create", "query_pay_in_result": "query"},
+        {
+            "payment_link": "create",
+            "pay_in_api": "create",
+            "query_pay_in_result": "query",
+            "pay_out": "payout",
+            "query_pay_out_result": "payout_query",
+            "query_balance": "balance",
+        },
     )
     return bp

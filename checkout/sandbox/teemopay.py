@@ -15,14 +15,17 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import requests
 from flask import Blueprint, Response, request
 
 from checkout.domain.money import Money
 from checkout.providers.teemopay import signing
+from checkout.providers.teemopay.payout_mapping import BANK_NAMES as KOREA_PAYOUT_BANK_NAMES
 from checkout.sandbox import faults
 from checkout.sandbox.core import OrderStatus, SandboxOrder, SandboxState, headers_lower
+from checkout.sandbox.payouts import KOREA_BANK_CODES, PayoutRefusal, PayoutState, SandboxPayout
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +34,7 @@ COUNTRY = "KR"
 CURRENCY = "KRW"
 PAYMENT_TYPE_VA = 801
 TIMESTAMP_SKEW_MS = 30_000
+KST = ZoneInfo("Asia/Seoul")
 NONCE_LENGTH = 32
 NONCE_TTL = 86_400.0
 MAX_EXPIRY_MS = 2 * 3600 * 1000
@@ -242,8 +246,162 @@ def validate_create(body: Mapping[str, Any]) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- the simulator
+# ---------------------------------------------------------------- payouts
+# Payout create errors, top-level `code` and `msg` as the Chinese Korea page lists them [doc].
+PAYOUT_ERRORS: dict[str, tuple[int, str]] = {
+    "field": (414, "Parameter validation error"),  # the page's `*`: field-specific
+    PayoutRefusal.INSUFFICIENT_BALANCE: (425, "Insufficient merchant balance"),
+    PayoutRefusal.DUPLICATE: (426, "merchant order duplicate"),
+    "no_callback": (427, "The callback notification address for collection must not be empty."),
+    "card_length": (430, "The card number length is incorrect."),
+    PayoutRefusal.UNSUPPORTED_BANK: (431, "The bank code does not supported."),
+    "account_type": (455, "The account type error."),
+    "id_type": (475, "The id card type is error"),
+}
+PAYOUT_NOT_FOUND = (434, "Merchant order not exist")  # zh page; en says 400 [conflict]
+PAYOUT_ACCOUNT_TYPE = 801
+PAYOUT_ID_TYPES = ("RRN", "CO")
+PAYOUT_STATUS = {
+    PayoutState.PROCESSING: 1,
+    PayoutState.SUCCEEDED: 2,
+    PayoutState.FAILED: 3,
+    PayoutState.RETURNED: 4,
+}
+PAYOUT_REAL_NAME = re.compile(r"^[^\W\d_]+([ .][^\W\d_]+)*$")  # no special characters
+ACCOUNT_DIGITS = re.compile(r"^\d{6,20}$")  # INFERRED bounds behind error 430
+
+
+def payout_refusal(key: str, detail: str = "") -> Refusal:
+    code, message = PAYOUT_ERRORS[key]
+    return Refusal(message, code, detail)
+
+
+def validate_payout(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The payout create fields, checked as the Korea payout page describes."""
+    try:
+        order_no = _text_field(body, "merchantOrderNo", 32, required=True)
+        amount = _text_field(body, "amount", 20, required=True) or ""
+        bank_code = _text_field(body, "bankCode", 50, required=True) or ""
+        bank_name = _text_field(body, "bankName", 50, required=True) or ""
+        account = _text_field(body, "bankAccount", 50, required=True) or ""
+        real_name = _text_field(body, "realName", 40, required=True) or ""
+        id_type = _text_field(body, "idType", 50, required=True) or ""
+        callback = _text_field(body, "callbackUrl", 200, required=False)
+    except Refusal as refusal:
+        raise payout_refusal("field", refusal.detail) from None
+    if not AMOUNT.match(amount):
+        raise payout_refusal("field", "amount")
+    account_type = body.get("accountType")
+    if isinstance(account_type, bool) or account_type != PAYOUT_ACCOUNT_TYPE:
+        raise payout_refusal("account_type")
+    if not ACCOUNT_DIGITS.match(account):
+        raise payout_refusal("card_length")
+    if len(real_name) < 2 or not PAYOUT_REAL_NAME.match(real_name):
+        raise payout_refusal("field", "realName")
+    if id_type not in PAYOUT_ID_TYPES:
+        raise payout_refusal("id_type")
+    if callback is None:
+        raise payout_refusal("no_callback")  # the sandbox has no dashboard URL to fall back on
+    if not URL.match(callback):
+        raise payout_refusal("field", "callbackUrl")
+    if KOREA_PAYOUT_BANK_NAMES.get(bank_code, bank_name) != bank_name:
+        raise payout_refusal("field", "bankName does not match bankCode")
+    return {
+        "merchantOrderNo": order_no,
+        "amount": int(amount),
+        "bankCode": bank_code,
+        "bankAccount": account,
+        "realName": real_name,
+        "callbackUrl": callback,
+    }
+
+
+def open_payout(state: SandboxState, app_code: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+    amount = Money(int(fields["amount"]), CURRENCY)
+    try:
+        payout = state.payouts.open(
+            PROVIDER,
+            app_code,
+            fields["merchantOrderNo"],
+            amount,
+            bank_code=fields["bankCode"],
+            account_number=fields["bankAccount"],
+            holder_name=fields["realName"],
+            notify_url=fields["callbackUrl"],
+            banks=KOREA_BANK_CODES,
+            id_prefix="TF" + datetime.now(UTC).strftime("%y%m%d") + COUNTRY,
+            fee=service_fee(amount),
+        )
+    except PayoutRefusal as refusal:
+        raise payout_refusal(refusal.reason) from None
+    return {  # the Chinese page's envelope data, key order as its example
+        "amount": amount_text(amount),
+        "merchantOrderNo": payout.payout_no,
+        "status": PAYOUT_STATUS[PayoutState.PROCESSING],
+        "tradeNo": payout.id,
+    }
+
+
+def kst_text(moment: datetime | None) -> str | None:
+    """`yyyy-MM-dd HH:mm:ss` in Korea time (UTC+9) [doc]."""
+    if moment is None:
+        return None
+    return moment.astimezone(KST).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def payout_fields(payout: SandboxPayout, *, for_query: bool) -> dict[str, Any]:
+    """Query `data` or callback body (before signing). The query page has no status 4
+    [doc]: a returned payout reads 3 there (INFERRED), with error 1016."""
+    status = PAYOUT_STATUS[payout.status]
+    if for_query and status == 4:
+        status = 3
+    failed = payout.status in (PayoutState.FAILED, PayoutState.RETURNED)
+    fee = payout.fee or Money(0, CURRENCY)
+    shows_amount = for_query or payout.status != PayoutState.FAILED
+    fields: dict[str, Any] = {
+        "merchantOrderNo": payout.payout_no,
+        "tradeNo": payout.id,
+        # The failure callback example has null amounts [doc].
+        "amount": amount_text(payout.amount) if shows_amount else None,
+        "serviceAmount": amount_text(fee) if shows_amount else None,
+        "status": status,
+        "errorCode": int(payout.failure_code) if failed and payout.failure_code else None,
+        "errorMessage": payout.failure_message if failed else None,
+        "completeTime": kst_text(payout.completed_at),
+    }
+    if for_query:
+        fields["immService"] = "0.00"
+        fields["serviceRate"] = "0.010"
+    return fields
+
+
 class Simulator:
     name = PROVIDER
+
+    def send_payout_notify(self, state: SandboxState, payout: SandboxPayout) -> None:
+        """The signed payout callback, retried until a plain `SUCCESS` [doc]."""
+        private_pem = state.config.teemopay_private_key
+        if not payout.notify_url or private_pem is None:
+            return
+        private_key = signing.load_private_key(private_pem)
+        fields = payout_fields(payout, for_query=False)
+
+        def build() -> tuple[dict[str, str], bytes]:
+            nonce = secrets.token_hex(16)
+            body = {**fields, "sign": signing.sign(fields, nonce, private_key)}
+            headers = {
+                "Content-Type": "application/json",
+                "timestamp": str(now_ms()),
+                "nonce": nonce,
+                "country": COUNTRY,
+                "appCode": payout.merchant,
+            }
+            return headers, to_json(body)
+
+        def accepted(resp: requests.Response) -> bool:
+            return resp.status_code == 200 and resp.text == ACK
+
+        state.notifier.deliver(payout.id, payout.notify_url, build, accepted)
 
     def send_notify(self, state: SandboxState, order: SandboxOrder) -> None:
         """POST the signed callback to callbackUrl, retrying until a plain `SUCCESS`."""
@@ -345,7 +503,60 @@ def blueprint(state: SandboxState) -> Blueprint:
         except Refusal as refusal:
             return refuse(refusal, "query")
 
-    faults.install(bp, state, PROVIDER, {"create": "create", "query": "query"})
+    @bp.post("/api/pay/payout/create/v1")
+    def payout_create() -> Response:
+        try:
+            app_code, nonce = check_headers(state, request.headers)
+            body = read_signed_body(state, app_code, nonce)
+            fields = validate_payout(body)
+            return json_response(success_body(open_payout(state, app_code, fields)))
+        except Refusal as refusal:
+            return refuse(refusal, "payout")
+
+    @bp.post("/api/pay/payout/query/v1")
+    def payout_query() -> Response:
+        try:
+            app_code, nonce = check_headers(state, request.headers)
+            body = read_signed_body(state, app_code, nonce)
+            order_no = _text_field(body, "merchantOrderNo", 32, required=True) or ""
+            payout = state.payouts.find(PROVIDER, app_code, order_no)
+            if payout is None:
+                raise Refusal(PAYOUT_NOT_FOUND[1], PAYOUT_NOT_FOUND[0])
+            return json_response(success_body(payout_fields(payout, for_query=True)))
+        except Refusal as refusal:
+            return refuse(refusal, "payout_query")
+
+    @bp.post("/api/pay/merchant/balance")
+    def balance() -> Response:
+        try:
+            app_code, nonce = check_headers(state, request.headers)
+            read_signed_body(state, app_code, nonce)
+            available, frozen = state.payouts.balance(PROVIDER, app_code, CURRENCY)
+            total = Money(available.amount + frozen.amount, CURRENCY)
+            return json_response(
+                success_body(
+                    {
+                        "totalAmount": amount_text(total),
+                        "frozenAmount": amount_text(frozen),
+                        "availAmount": amount_text(available),
+                    }
+                )
+            )
+        except Refusal as refusal:
+            return refuse(refusal, "balance")
+
+    faults.install(
+        bp,
+        state,
+        PROVIDER,
+        {
+            "create": "create",
+            "query": "query",
+            "payout_create": "payout",
+            "payout_query": "payout_query",
+            "balance": "balance",
+        },
+    )
     return bp
 
 

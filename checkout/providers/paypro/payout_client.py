@@ -1,0 +1,99 @@
+"""PayPro payouts: transport and signing around `payout_mapping` (Korea and Mexico)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from checkout.providers.base import Ack, InvalidSignature, MalformedNotify, ProviderConfig
+from checkout.providers.http import ProviderHttp, parse_json
+from checkout.providers.payouts import (
+    Balance,
+    Bank,
+    NotifyKind,
+    PayoutRequest,
+    PayoutResult,
+    PayoutUpdate,
+    configured_banks,
+)
+from checkout.providers.paypro import mapping, payout_mapping, signing
+from checkout.providers.paypro.client import RETRYABLE_4XX, TRANSPORT_MESSAGES, now_ms
+
+log = logging.getLogger(__name__)
+
+
+class PayProPayouts:
+    """The payout side of one configured PayPro instance.
+
+    `settings.payout_banks` (optional, a table of bank code -> name) is the bank list:
+    PayPro's "Disbursement Bank Codes" page was not found (more/paypro.md section 0).
+    """
+
+    notify_ack = Ack("OK")  # the same plain-text OK as pay-in notifies [doc]
+
+    def __init__(self, config: ProviderConfig) -> None:
+        self.config = config
+        self.settings = mapping.settings_from_config(config)
+        self.currency = self.settings.currency
+        self._banks = configured_banks(config)
+        self._http = ProviderHttp.for_config(config, messages=TRANSPORT_MESSAGES)
+
+    def create_payout(self, request: PayoutRequest) -> PayoutResult:
+        body = payout_mapping.payout_body(self.settings, request, now_ms())
+        payload = self._post(payout_mapping.PAYOUT_PATH, body)
+        result = payout_mapping.payout_result(self.settings, request, payload)
+        log.info(
+            "paypro payout instance=%s payout_no=%s status=%s to=%s",
+            self.config.name,
+            request.payout_no,
+            result.status,
+            request.destination.masked(),
+        )
+        return result
+
+    def query_payout(self, payout_no: str) -> PayoutUpdate:
+        payload = self._post(
+            payout_mapping.PAYOUT_QUERY_PATH, payout_mapping.payout_query_body(payout_no, now_ms())
+        )
+        return payout_mapping.payout_query_update(self.settings, payout_no, payload)
+
+    def balance(self) -> Balance:
+        payload = self._post(payout_mapping.BALANCE_PATH, payout_mapping.balance_body(now_ms()))
+        return payout_mapping.balance_from(self.settings, payload)
+
+    def banks(self) -> tuple[Bank, ...] | None:
+        return self._banks
+
+    def notify_kind(self, headers: Mapping[str, str], body: bytes) -> NotifyKind:
+        return payout_mapping.notify_kind(body)
+
+    def parse_payout_notify(self, headers: Mapping[str, str], body: bytes) -> PayoutUpdate:
+        name = self.config.name
+        try:
+            fields = parse_json(body)
+        except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep JSON
+            raise MalformedNotify(name, "body is not JSON") from exc
+        if not isinstance(fields, dict):
+            raise MalformedNotify(name, "body is not a JSON object")
+        if not signing.verify(fields, self.settings.app_secret, fields.get(signing.SIGN_FIELD)):
+            raise InvalidSignature(name, "bad or missing sign")
+        return payout_mapping.payout_notify_update(fields, self.currency, name)
+
+    def _post(self, path: str, body: Mapping[str, Any]) -> Any:
+        """Sign and POST `body` with the `merchantNo` header; the parsed JSON answer."""
+        signed = dict(body)
+        signed[signing.SIGN_FIELD] = signing.sign(body, self.settings.app_secret)
+        resp = self._http.request(
+            "POST", path, json_body=signed, headers={"merchantNo": self.settings.merchant_no}
+        )
+        status = resp.status_code
+        if status != 200:
+            raise self._http.status_error(
+                resp,
+                f"PayPro answered HTTP {status}",
+                retryable=status >= 500 or status in RETRYABLE_4XX,
+            )
+        return self._http.read_json(
+            resp, code="invalid_response", message="PayPro answered non-JSON"
+        )
