@@ -26,6 +26,7 @@ from flask_babel import gettext as _
 
 from checkout.app import catalog_of, create_turns_of, settings_of
 from checkout.db import db
+from checkout.domain.routing import SkipReason
 from checkout.domain.states import ATTEMPT_FINAL, CHECKOUT_FINAL, AttemptStatus, CheckoutStatus
 from checkout.forms import (
     FIELD_LABELS,
@@ -40,8 +41,8 @@ from checkout.qr import qr_svg
 from checkout.services.checkout_views import AttemptView, CheckoutView, read_checkout
 from checkout.services.checkouts import expire_if_due, get_checkout
 from checkout.services.errors import CheckoutClosed, InvalidRequest, NotFound
-from checkout.services.ip_limits import check_paypro_ip
 from checkout.services.payments import (
+    NoRouteAvailable,
     PaymentNotStarted,
     instructions_from_json,
     start_payment,
@@ -157,8 +158,8 @@ def _checkout_page(checkout_id: str) -> Any:
         "method", methods[0].code
     )
     method = next((m for m in methods if m.code == chosen_code), methods[0])
-    provider = catalog.provider_for(method)
-    rules = provider.payer_rules(method)
+    # Several routes: every field one of them uses (checkout/domain/routing.py).
+    rules = catalog.payer_rules_for(method, checkout.money)
     form.method.data = method.code
     error: str | None = None
     secret_key = current_app.config["SECRET_KEY"]
@@ -181,22 +182,29 @@ def _checkout_page(checkout_id: str) -> Any:
                 ip_address=request.remote_addr or "",
             )
             assert isinstance(checkout, Checkout)  # a POST loaded the models
+            base_url = settings.public_base_url
             try:
-                # PayPro's per-IP daily rule, before anything is written or sent.
-                _check_ip_limit(checkout, method.provider, payer.ip_address)
+                # Routes the payer cannot use, PayPro's per-IP daily rule (our count) and
+                # open circuits are passed over before anything is written or sent.
                 outcome = start_payment(
                     db.session,
                     catalog,
                     checkout.id,
                     method.code,
                     payer,
-                    notify_url=f"{settings.public_base_url}/notify/{method.provider}",
-                    return_url=f"{settings.public_base_url}/c/{checkout.id}/return",
+                    notify_url=lambda instance: f"{base_url}/notify/{instance}",
+                    return_url=f"{base_url}/c/{checkout.id}/return",
                     waiting=create_turns_of(current_app).given_back,
                     loaded=checkout,
                 )
-            except IpLimitReached as exc:
-                error = exc.message
+            except NoRouteAvailable as exc:
+                error = _no_route_message(exc, methods)
+                if all(s.reason == SkipReason.PAYER_RULES for s in exc.skips):
+                    # Each route refused the details: show what the first one asks.
+                    first = catalog.routes_for(method, checkout.money)[0]
+                    first_rules = catalog.route_rules(method, first)
+                    form.check_payer(first_rules, _provider_today(first_rules))
+                    error = None
             except PaymentNotStarted as exc:
                 error = _payment_error_message(exc)
             except (CheckoutClosed, InvalidRequest):
@@ -223,41 +231,39 @@ def _checkout_page(checkout_id: str) -> Any:
     ), status
 
 
-class IpLimitReached(Exception):
-    """The payer's IP used up a provider's daily allowance; nothing was created."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-def _check_ip_limit(checkout: Checkout, instance: str, payer_ip: str) -> None:
-    """Raise IpLimitReached if PayPro would refuse this IP today (services/ip_limits.py)."""
-    if checkout.live_attempt() is not None:
-        return  # start_payment resumes the live attempt: nothing new goes to the provider
-    providers = settings_of(current_app).providers
-    config = providers.get(instance)
-    if config is None:
-        return
-    with db.reading() as session:  # a read: no write lock (SQLite) or transaction yet
-        verdict = check_paypro_ip(session, providers, config, payer_ip)
-    if verdict.allowed:
-        return
-    if verdict.reason == "successes":
-        text = _(
-            "This payment method accepts at most %(count)d payments a day from one internet "
-            "connection, and that many were made today. Nothing was charged. Please choose "
-            "another method or try again tomorrow.",
-            count=verdict.max_successes,
-        )
-    else:
-        text = _(
+def _no_route_message(exc: NoRouteAvailable, methods: list[Any]) -> str:
+    """Why the method cannot take the payment now, and what remains (checkout.html shows it
+    where other errors go). Our per-IP count keeps its own words: it resets tomorrow."""
+    ip_limits = [s for s in exc.skips if s.reason == SkipReason.IP_LIMIT]
+    if ip_limits and len(ip_limits) == len(exc.skips):
+        skip = ip_limits[0]
+        if skip.detail == "successes":
+            return _(
+                "This payment method accepts at most %(count)d payments a day from one "
+                "internet connection, and that many were made today. Nothing was charged. "
+                "Please choose another method or try again tomorrow.",
+                count=skip.limit or 0,
+            )
+        return _(
             "This payment method accepts at most %(count)d payment attempts a day from one "
             "internet connection, and that many were made today. Nothing was charged. Please "
             "choose another method or try again tomorrow.",
-            count=verdict.max_attempts,
+            count=skip.limit or 0,
         )
-    raise IpLimitReached(text)
+    locale = _current_locale()
+    text = _(
+        "%(method)s cannot take payments right now: none of its payment providers is "
+        "available. Nothing was charged.",
+        method=exc.method.display_name(locale),
+    )
+    retry_at = exc.retry_at
+    if retry_at is not None:
+        minutes = max(1, -(-int((retry_at - utcnow()).total_seconds()) // 60))
+        text += " " + _("Please try again in about %(minutes)d minutes.", minutes=minutes)
+    others = [m.display_name(locale) for m in methods if m.code != exc.method.code]
+    if others:
+        text += " " + _("You can also pay with: %(methods)s.", methods=", ".join(others))
+    return text
 
 
 def _payment_error_message(exc: PaymentNotStarted) -> str:
@@ -429,9 +435,10 @@ def _provider_timezone(attempt: AttemptView | PaymentAttempt) -> str:
     """Times are shown in the provider's country (Korea, Mexico)."""
     method = settings_of(current_app).methods.get(attempt.method)
     provider = catalog_of(current_app).providers.get(attempt.provider)
-    if method is None or provider is None:
+    routed = method.route_to(attempt.provider) if method is not None else None
+    if routed is None or provider is None:
         return "UTC"
-    return provider.payer_rules(method).timezone
+    return provider.payer_rules(routed).timezone
 
 
 def _message(text: str, status: int) -> Any:

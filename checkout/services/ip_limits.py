@@ -45,6 +45,15 @@ def day_start_utc(now: datetime, timezone: str) -> datetime:
     return datetime.combine(local_day, time.min, tzinfo=zone).astimezone(UTC)
 
 
+def next_day_start(instance: ProviderConfig, now: datetime | None = None) -> datetime:
+    """When the instance's day rule resets: the next local midnight, as aware UTC."""
+    from datetime import timedelta
+
+    country = str(instance.settings.get("country", "KR")).upper()
+    zone = COUNTRY_TIMEZONE.get(country, "Asia/Seoul")
+    return day_start_utc((now or datetime.now(UTC)) + timedelta(days=1), zone)
+
+
 def check_paypro_ip(
     session: Session,
     providers: Mapping[str, ProviderConfig],

@@ -67,8 +67,11 @@ def _record_event(
     )
 
 
-def record_attempt_created(session: Session, attempt: PaymentAttempt) -> None:
-    """The timeline's first attempt entry (none -> creating); the attempt must be flushed."""
+def record_attempt_created(
+    session: Session, attempt: PaymentAttempt, detail: str | None = None
+) -> None:
+    """The timeline's first attempt entry (none -> creating); the attempt must be flushed.
+    `detail`: the routing decision (checkout/domain/routing.py route_note), if any."""
     session.flush()
     _record_event(
         session,
@@ -77,7 +80,7 @@ def record_attempt_created(session: Session, attempt: PaymentAttempt) -> None:
         None,
         attempt.status,
         EventSource.SHOPPER,
-        f"{attempt.method} via {attempt.provider}",
+        detail or f"{attempt.method} via {attempt.provider}",
     )
 
 
