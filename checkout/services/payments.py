@@ -148,6 +148,8 @@ def start_payment(
             return StartOutcome(live, resumed=True)
         raise CheckoutClosed("checkout_busy", "This checkout cannot take a payment now.")
 
+    for skip in skips:  # routes passed over before the first call: fail-overs too
+        _count_failover(skip)
     total = len(method.candidates())
     for index, route in enumerate(routes):
         if index > 0:  # the first route's permit was taken before the claim
