@@ -133,7 +133,7 @@ def test_teemopay_refusals_fail_over_to_diamond_pay(
     assert sandbox_orders(live_app) == ["diamondpay"]
     assert checkout_moves(live_app, checkout_id) == [("open", "pending")]
     created = [d for d in timeline(live_app, checkout_id) if d and "route 3 of 3" in d]
-    assert created and "skipped paypro_kr: provider_refused 0100019, teemopay_kr: " in created[0]
+    assert created and created[0].endswith(f"skipped teemopay_kr: provider_refused {code})")
     page = requests.get(live_app.url + resp.headers["Location"], timeout=10)
     assert page.status_code == 200 and "KB" in page.text  # Diamond Pay's deposit details
 
@@ -318,3 +318,20 @@ def test_attempts_stay_within_the_checkout_after_fail_over(live_app: LiveApp) ->
     with live_app.session() as session:
         count = session.scalar(select(func.count(PaymentAttempt.id)))
     assert count == 2 and sandbox_orders(live_app) == ["teemopay"]
+
+
+@pytest.mark.app_config(circuit_breaker={"failures": 2, "cool_down_seconds": 600})
+def test_providers_page_shows_open_circuits_and_failovers_by_reason(live_app: LiveApp) -> None:
+    from tests.test_admin import add_operator, login
+
+    add_operator(live_app)
+    live_app.sandbox.state.inject_fault("paypro", "refuse", code="0100019", count=None)
+    for _ in range(3):
+        pay(live_app)  # two refusals, then skipped while open
+    page = login(live_app).get(f"{live_app.url}/admin/providers").text
+    row = page[page.index('id="circuit-paypro_kr"') :]
+    row = row[: row.index("</tr>")]
+    assert 'class="state">open<' in row and "consecutive_failures" in row
+    assert "circuit_open 1, provider_refused 2" in row
+    teemo = page[page.index('id="circuit-teemopay_kr"') :]
+    assert 'class="state">closed<' in teemo[: teemo.index("</tr>")]

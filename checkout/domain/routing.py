@@ -22,6 +22,7 @@ account and goes to the next route.
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
@@ -191,7 +192,8 @@ def failover_note(skip: Skip, next_provider: str | None) -> str:
 
 
 def route_note(method: str, provider: str, position: int, total: int, skips: Sequence[Skip]) -> str:
-    """The created event's detail: which route this attempt took and what was passed over."""
+    """The created event's detail: which route this attempt took and the routes passed over
+    since the attempt before it (so each decision is written, and counted, once)."""
     text = f"{method} via {provider}"
     if total > 1:
         text += f" (route {position} of {total}"
@@ -199,3 +201,21 @@ def route_note(method: str, provider: str, position: int, total: int, skips: Seq
             text += "; skipped " + ", ".join(s.describe() for s in skips)
         text += ")"
     return text
+
+
+_REASONS = frozenset(str(r) for r in SkipReason)
+_NOTE_SKIPS = re.compile(r"; skipped (?P<skips>.*)\)$")
+
+
+def skips_in_note(detail: str | None) -> list[tuple[str, str]]:
+    """(provider, reason) of each route a `route_note` says was passed over."""
+    match = _NOTE_SKIPS.search(detail or "")
+    if match is None:
+        return []
+    found = []
+    for part in match.group("skips").split(", "):
+        provider, _sep, rest = part.partition(": ")
+        reason = rest.split(" ", 1)[0]
+        if provider and reason in _REASONS:
+            found.append((provider, reason))
+    return found

@@ -151,6 +151,7 @@ def start_payment(
     for skip in skips:  # routes passed over before the first call: fail-overs too
         _count_failover(skip)
     total = len(method.candidates())
+    noted = 0  # each attempt's note lists the routes left since the one before it
     for index, route in enumerate(routes):
         if index > 0:  # the first route's permit was taken before the claim
             view, permit = catalog.circuits.acquire(session, route.provider)
@@ -172,13 +173,14 @@ def start_payment(
                 return_url,
                 waiting=waiting,
                 note=route_note(
-                    method.code, route.provider, _position(method, route), total, skips
+                    method.code, route.provider, _position(method, route), total, skips[noted:]
                 ),
                 last=last,
             )
         finally:
             permit.release()
             permit = None
+        noted = len(skips)
         if isinstance(outcome, StartOutcome):
             return outcome
         skips.append(outcome)  # refused without creating anything: on to the next route
