@@ -301,10 +301,12 @@ def test_no_route_left_says_so_and_what_remains(live_app: LiveApp) -> None:
     assert "You can also pay with: KakaoPay" in resp.text
     assert get_checkout(live_app.url, checkout_id)["payment_attempts"] == []
     assert checkout_moves(live_app, checkout_id) == []  # nothing written, nothing sent
-    ko = requests.get(
-        Shopper(create_checkout(live_app.url, locale="ko")["url"]).url, timeout=10
-    )  # the page still offers the method; its message is translated (tests/test_i18n.py)
-    assert ko.status_code == 200
+    # In the shopper's language (checkout/translations; tests/test_i18n.py checks them all).
+    korean = create_checkout(live_app.url, amount=20000, locale="ko")
+    resp = Shopper(korean["url"]).submit(METHOD, PAYER)
+    assert resp.status_code == 422
+    assert "현재 계좌이체(으)로 결제할 수 없습니다." in resp.text
+    assert "약 10분 후에 다시 시도해 주세요." in resp.text
 
 
 def test_attempts_stay_within_the_checkout_after_fail_over(live_app: LiveApp) -> None:
