@@ -274,8 +274,8 @@ def _start_at(
                 reopen=skip is None,
                 detail=failover_note(skip, None) if skip else None,
             )
-            if skip is not None:
-                return skip
+            if skip is not None and attempt.status == AttemptStatus.FAILED:
+                return skip  # (a notify that settled it meanwhile would keep it here)
             raise PaymentNotStarted(attempt, error) from error
     skip = None
     if result.status == AttemptStatus.FAILED:
