@@ -397,3 +397,42 @@ def test_routes_give_each_instance_the_method_with_its_own_options(tmp_path) -> 
     ]
     single = settings.methods["single"]
     assert single.routes == () and [x.provider for x in single.candidates()] == ["b"]
+
+
+# ---------------------------------------------------------------- the catalog per route
+class FakeProvider:
+    def __init__(self, name: str, whole_only: bool, rules: PayerRules) -> None:
+        self.currency = "MXN"
+        self.whole_only = whole_only
+        self.rules = rules
+        self.name = name
+
+    def supports_amount(self, amount: object) -> bool:
+        return not self.whole_only or amount.is_whole()  # type: ignore[attr-defined]
+
+    def payer_rules(self, method: object) -> PayerRules:
+        return self.rules
+
+
+def test_amount_rules_apply_per_route() -> None:
+    from checkout.domain.money import Money
+    from checkout.providers.base import MethodConfig
+    from checkout.services.catalog import Catalog
+
+    whole = PayerRules(name=Need.REQUIRED, email=Need.REQUIRED, mobile_country="MX")
+    cents = PayerRules(name=Need.REQUIRED, email=Need.HIDDEN, mobile_country="MX")
+    method = MethodConfig(
+        "spei", "pp", "SPEI", routes=(RouteConfig("pp", {}), RouteConfig("other", {}))
+    )
+    only_pp = MethodConfig("pp_only", "pp", "SPEI (PayPro)")
+    catalog = Catalog(
+        {"pp": FakeProvider("pp", True, whole), "other": FakeProvider("o", False, cents)},  # type: ignore[dict-item]
+        {"spei": method, "pp_only": only_pp},
+    )
+    centavos, pesos = Money(15050, "MXN"), Money(15000, "MXN")
+    assert [r.provider for r in catalog.routes_for(method, centavos)] == ["other"]
+    assert [r.provider for r in catalog.routes_for(method, pesos)] == ["pp", "other"]
+    assert [m.code for m in catalog.methods_for(centavos)] == ["spei"]  # PayPro-only is not
+    # The form asks what the routes that can take this amount ask.
+    assert catalog.payer_rules_for(method, centavos).email == Need.HIDDEN
+    assert catalog.payer_rules_for(method, pesos).email == Need.OPTIONAL
