@@ -19,6 +19,7 @@ from checkout.providers.base import PaymentProvider
 from checkout.providers.registry import build_provider
 from checkout.services.catalog import Catalog
 from checkout.services.checkouts import SUPPORTED_LOCALES
+from checkout.services.circuits import CircuitBreakers
 
 ROOT = Path(__file__).resolve().parent.parent
 # Payment creations at work at once per process. Measured on 2 cores with 4 workers
@@ -85,7 +86,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     providers: dict[str, PaymentProvider] = {
         name: build_provider(cfg) for name, cfg in settings.providers.items()
     }
-    app.extensions["catalog"] = Catalog(providers, settings.methods)
+    app.extensions["catalog"] = Catalog(providers, settings.methods, _circuit_breakers(settings))
     # Payment creations at work at once in this process (checkout/concurrency.py).
     app.extensions["create_turns"] = CreateTurns(
         _non_negative_int(raw, "create_payment_turns", DEFAULT_CREATE_TURNS)
@@ -121,6 +122,25 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _security_headers(app)
     _refuse_nul(app)
     return app
+
+
+def _circuit_breakers(settings: Settings) -> CircuitBreakers:
+    """The instances' breakers from [circuit_breaker] and [providers.<name>.circuit_breaker]."""
+    from checkout.config import ConfigError
+    from checkout.services.circuits import BreakerConfigError, breaker_settings_from_config
+
+    try:
+        per_instance = breaker_settings_from_config(
+            settings.raw, {name: cfg.settings for name, cfg in settings.providers.items()}
+        )
+    except BreakerConfigError as exc:
+        raise ConfigError(str(exc)) from None
+    # A probe held longer than any call can take belongs to a thread that died.
+    longest = max(
+        (cfg.connect_timeout + cfg.read_timeout for cfg in settings.providers.values()),
+        default=25.0,
+    )
+    return CircuitBreakers(per_instance, probe_timeout=longest + 10.0)
 
 
 def _non_negative_int(raw: Mapping[str, Any], key: str, default: int) -> int:

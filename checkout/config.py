@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from checkout.providers.base import MethodConfig, ProviderConfig
+from checkout.providers.base import MethodConfig, ProviderConfig, RouteConfig
 
 BUNDLED_SANDBOX_CONFIG = Path(__file__).with_name("sandbox.toml")
 ENV_PREFIX = "CHECKOUT__"  # CHECKOUT__PROVIDERS__PAYPRO_KR__APP_SECRET=... overrides a key
@@ -180,9 +180,11 @@ def build_settings(raw: Mapping[str, Any], instance_path: Path) -> Settings:
         providers[name] = _provider_config(name, table, sandbox, sandbox_url, instance_path)
     for code, table in method_tables.items():
         methods[code] = _method_config(code, table, providers)
-    # Each provider instance gets the methods that name it.
+    # Each provider instance gets the methods that route to it, as it sees them (its options).
     providers = {
-        name: _with_methods(cfg, tuple(m for m in methods.values() if m.provider == name))
+        name: _with_methods(
+            cfg, tuple(route for m in methods.values() if (route := m.route_to(name)))
+        )
         for name, cfg in providers.items()
     }
     stores = {
@@ -313,13 +315,66 @@ def _provider_config(
 def _method_config(
     code: str, table: Mapping[str, Any], providers: Mapping[str, ProviderConfig]
 ) -> MethodConfig:
+    name = str(table.get("name") or code)
+    names = {str(k): str(v) for k, v in dict(table.get("names", {})).items()}
+    if "routes" in table:
+        routes = _routes(code, table, providers)
+        first = routes[0]
+        return MethodConfig(
+            code=code,
+            provider=first.provider,
+            name=name,
+            options=first.options,
+            names=names,
+            routes=routes if len(routes) > 1 else (),
+        )
     provider = str(table.get("provider", ""))
     if provider not in providers:
         raise ConfigError(f"methods.{code}.provider names unknown provider instance {provider!r}")
-    name = str(table.get("name") or code)
-    names = {str(k): str(v) for k, v in dict(table.get("names", {})).items()}
     options = {k: v for k, v in table.items() if k not in ("provider", "name", "names")}
     return MethodConfig(code=code, provider=provider, name=name, options=options, names=names)
+
+
+def _routes(
+    code: str, table: Mapping[str, Any], providers: Mapping[str, ProviderConfig]
+) -> tuple[RouteConfig, ...]:
+    """`routes = [{provider = "...", weight = 3, <that provider's options>}, ...]`."""
+    where = f"methods.{code}.routes"
+    extra = set(table) - {"routes", "name", "names"}
+    if extra:
+        raise ConfigError(
+            f"methods.{code}: with routes, put {', '.join(sorted(extra))} in each route's table"
+        )
+    listed = table["routes"]
+    if not isinstance(listed, list) or not listed:
+        raise ConfigError(f'{where} must list at least one route, e.g. [{{provider = "..."}}]')
+    routes: list[RouteConfig] = []
+    currencies: set[str] = set()
+    for index, entry in enumerate(listed):
+        if not isinstance(entry, Mapping):
+            raise ConfigError(f"{where}[{index}] must be a table")
+        provider = str(entry.get("provider", ""))
+        if provider not in providers:
+            raise ConfigError(f"{where}[{index}].provider names unknown instance {provider!r}")
+        if any(r.provider == provider for r in routes):
+            raise ConfigError(f"{where}: {provider!r} is named twice")
+        weight = entry.get("weight")
+        if weight is not None and (
+            isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= 1000
+        ):
+            raise ConfigError(f"{where}[{index}].weight must be a whole number 0 to 1000")
+        currencies.add(_instance_currency(providers[provider]))
+        options = {k: v for k, v in entry.items() if k not in ("provider", "weight")}
+        routes.append(RouteConfig(provider, options, weight))
+    if len(currencies) > 1:
+        raise ConfigError(f"{where}: every route must take the same currency")
+    return tuple(routes)
+
+
+def _instance_currency(cfg: ProviderConfig) -> str:
+    """The currency an instance takes, as far as the configuration says (KRW, MXN)."""
+    country = str(cfg.settings.get("country") or "KR").upper()
+    return "MXN" if country == "MX" else "KRW"
 
 
 def _with_methods(cfg: ProviderConfig, methods: tuple[MethodConfig, ...]) -> ProviderConfig:

@@ -7,6 +7,9 @@
   (checkout/providers/http.py); `outcome` is `ok` for a 2xx answer, else as below.
 - `checkout_provider_errors_total{provider, outcome}` (counter): those calls without a 2xx
   answer (the same numbers as the histogram's non-`ok` counts, kept for existing alerts).
+- `checkout_provider_failovers_total{provider, reason}` (counter): payments that left an
+  instance for the method's next route (services/payments.py), by the instance left and
+  the reason (checkout/domain/routing.py SkipReason).
 - `checkout_notifies_total{provider, verdict}` (counter): every notify once its verdict is
   final (checkout/blueprints/notify.py).
 - Read from the database at scrape time: `checkout_checkouts{status}`,
@@ -107,6 +110,14 @@ class Metrics:
             ("provider", "outcome"),
             registry=registry,
         )
+        self.failovers = Counter(
+            "checkout_provider_failovers_total",
+            "Payments that left a provider instance for the method's next route, by the "
+            "instance left and why (unreachable, provider_refused, ip_limit, circuit_open, "
+            "payer_rules, amount).",
+            ("provider", "reason"),
+            registry=registry,
+        )
         self.notifies = Counter(
             "checkout_notifies_total",
             "Provider notifies, by provider instance and final verdict.",
@@ -141,6 +152,9 @@ class Metrics:
     def observe_notify(self, provider: str, verdict: str) -> None:
         self.notifies.labels(provider, verdict).inc()
 
+    def observe_failover(self, provider: str, reason: str) -> None:
+        self.failovers.labels(provider, reason).inc()
+
     # ------------------------------------------------------------ exposition
     def authorized(self, authorization: str | None) -> bool:
         """Without a metrics_token anyone may scrape; with one, `Bearer <token>` only."""
@@ -174,6 +188,15 @@ def observe_provider_call(provider: str, seconds: float, outcome: str) -> None:
         metrics = current_app.extensions.get(EXTENSION)
         if metrics is not None:
             metrics.observe_provider_call(provider, seconds, outcome)
+
+
+def observe_failover(provider: str, reason: str) -> None:
+    """A payment left `provider` for the next route (services/payments.py); not counted
+    outside an app context."""
+    if has_app_context():
+        metrics = current_app.extensions.get(EXTENSION)
+        if metrics is not None:
+            metrics.observe_failover(provider, reason)
 
 
 class DatabaseCollector:

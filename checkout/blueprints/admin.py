@@ -397,11 +397,17 @@ def notifies() -> Any:
 def providers() -> Any:
     settings = current_app.extensions["settings"]
     stats = admin_service.provider_stats(db.session)
+    names = sorted(settings.providers)
+    circuits = admin_service.circuit_views(
+        db.session, current_app.extensions["catalog"].circuits, names
+    )
     return render_template(
         "admin/providers.html",
-        providers=[settings.providers[name] for name in sorted(settings.providers)],
+        providers=[settings.providers[name] for name in names],
         methods=settings.methods,
         stats=stats,
+        circuits=circuits,
+        failovers=admin_service.failover_stats(db.session),
         windows=[label for label, _span in admin_service.STATS_WINDOWS],
     )
 

@@ -25,6 +25,7 @@ from flask import (
 from flask_babel import gettext as _
 
 from checkout.db import db
+from checkout.domain.routing import SkipReason
 from checkout.domain.states import ATTEMPT_FINAL, CHECKOUT_FINAL, AttemptStatus, CheckoutStatus
 from checkout.extensions import catalog_of, create_turns_of, settings_of
 from checkout.forms import (
@@ -40,8 +41,8 @@ from checkout.qr import qr_svg
 from checkout.services.checkout_views import AttemptView, CheckoutView, read_checkout
 from checkout.services.checkouts import expire_if_due, get_checkout
 from checkout.services.errors import CheckoutClosed, InvalidRequest, NotFound
-from checkout.services.ip_limits import IpLimitReached, IpLimitVerdict
 from checkout.services.payments import (
+    NoRouteAvailable,
     PaymentNotStarted,
     choose_another_way,
     instructions_from_json,
@@ -158,8 +159,8 @@ def _checkout_page(checkout_id: str) -> Any:
         "method", methods[0].code
     )
     method = next((m for m in methods if m.code == chosen_code), methods[0])
-    provider = catalog.provider_for(method)
-    rules = provider.payer_rules(method)
+    # Several routes: every field one of them uses (checkout/domain/routing.py).
+    rules = catalog.payer_rules_for(method, checkout.money)
     form.method.data = method.code
     error: str | None = None
     secret_key = current_app.config["SECRET_KEY"]
@@ -182,20 +183,29 @@ def _checkout_page(checkout_id: str) -> Any:
                 ip_address=request.remote_addr or "",
             )
             assert isinstance(checkout, Checkout)  # a POST loaded the models
+            base_url = settings.public_base_url
             try:
+                # Routes the payer cannot use, PayPro's per-IP daily rule (our count) and
+                # open circuits are passed over before anything is written or sent.
                 outcome = start_payment(
                     db.session,
                     catalog,
                     checkout.id,
                     method.code,
                     payer,
-                    notify_url=f"{settings.public_base_url}/notify/{method.provider}",
-                    return_url=f"{settings.public_base_url}/c/{checkout.id}/return",
+                    notify_url=lambda instance: f"{base_url}/notify/{instance}",
+                    return_url=f"{base_url}/c/{checkout.id}/return",
                     waiting=create_turns_of(current_app).given_back,
                     loaded=checkout,
                 )
-            except IpLimitReached as exc:  # PayPro's per-IP rule: nothing was created
-                error = _ip_limit_message(exc.verdict)
+            except NoRouteAvailable as exc:
+                error = _no_route_message(exc, methods)
+                if all(s.reason == SkipReason.PAYER_RULES for s in exc.skips):
+                    # Each route refused the details: show what the first one asks.
+                    first = catalog.routes_for(method, checkout.money)[0]
+                    first_rules = catalog.route_rules(method, first)
+                    form.check_payer(first_rules, _provider_today(first_rules))
+                    error = None
             except PaymentNotStarted as exc:
                 error = _payment_error_message(exc)
             except (CheckoutClosed, InvalidRequest):
@@ -222,21 +232,39 @@ def _checkout_page(checkout_id: str) -> Any:
     ), status
 
 
-def _ip_limit_message(verdict: IpLimitVerdict) -> str:
-    """Why PayPro's per-IP daily rule refused this payer (services/ip_limits.py)."""
-    if verdict.reason == "successes":
+def _no_route_message(exc: NoRouteAvailable, methods: list[Any]) -> str:
+    """Why the method cannot take the payment now, and what remains (checkout.html shows it
+    where other errors go). Our per-IP count keeps its own words: it resets tomorrow."""
+    ip_limits = [s for s in exc.skips if s.reason == SkipReason.IP_LIMIT]
+    if ip_limits and len(ip_limits) == len(exc.skips):
+        skip = ip_limits[0]
+        if skip.detail == "successes":
+            return _(
+                "This payment method accepts at most %(count)d payments a day from one "
+                "internet connection, and that many were made today. Nothing was charged. "
+                "Please choose another method or try again tomorrow.",
+                count=skip.limit or 0,
+            )
         return _(
-            "This payment method accepts at most %(count)d payments a day from one internet "
-            "connection, and that many were made today. Nothing was charged. Please choose "
-            "another method or try again tomorrow.",
-            count=verdict.max_successes,
+            "This payment method accepts at most %(count)d payment attempts a day from one "
+            "internet connection, and that many were made today. Nothing was charged. Please "
+            "choose another method or try again tomorrow.",
+            count=skip.limit or 0,
         )
-    return _(
-        "This payment method accepts at most %(count)d payment attempts a day from one "
-        "internet connection, and that many were made today. Nothing was charged. Please "
-        "choose another method or try again tomorrow.",
-        count=verdict.max_attempts,
+    locale = _current_locale()
+    text = _(
+        "%(method)s cannot take payments right now: none of its payment providers is "
+        "available. Nothing was charged.",
+        method=exc.method.display_name(locale),
     )
+    retry_at = exc.retry_at
+    if retry_at is not None:
+        minutes = max(1, -(-int((retry_at - utcnow()).total_seconds()) // 60))
+        text += " " + _("Please try again in about %(minutes)d minutes.", minutes=minutes)
+    others = [m.display_name(locale) for m in methods if m.code != exc.method.code]
+    if others:
+        text += " " + _("You can also pay with: %(methods)s.", methods=", ".join(others))
+    return text
 
 
 def _payment_error_message(exc: PaymentNotStarted) -> str:
@@ -422,9 +450,10 @@ def _provider_timezone(attempt: AttemptView | PaymentAttempt) -> str:
     """Times are shown in the provider's country (Korea, Mexico)."""
     method = settings_of(current_app).methods.get(attempt.method)
     provider = catalog_of(current_app).providers.get(attempt.provider)
-    if method is None or provider is None:
+    routed = method.route_to(attempt.provider) if method is not None else None
+    if routed is None or provider is None:
         return "UTC"
-    return provider.payer_rules(method).timezone
+    return provider.payer_rules(routed).timezone
 
 
 def _another_way_token(checkout: CheckoutView | Checkout, attempt: Any) -> str | None:

@@ -187,6 +187,7 @@ class NewAttempt:
     currency: str
     payer: Mapping[str, Any]  # payer_name, payer_email, payer_mobile, payer_ip
     deadline_at: datetime | None
+    note: str | None = None  # the timeline's note on it (its route, what was passed over)
 
 
 NEW_ATTEMPT = 0  # the attempt id that stands for the Plan's NewAttempt until it is written
@@ -396,6 +397,11 @@ def claim(state: CheckoutState, new: NewAttempt) -> Plan:
         raise LedgerRefusal("checkout_busy", f"the checkout is {state.status}")
     draft = _Draft(state)
     draft.move(CheckoutStatus.PENDING, EventSource.SHOPPER)
+    _add_attempt(draft, new)
+    return draft.plan(Verdict.ACCEPTED)
+
+
+def _add_attempt(draft: _Draft, new: NewAttempt) -> None:
     draft.new_attempt = new
     draft.timeline.append(
         TimelineEntry(
@@ -403,9 +409,28 @@ def claim(state: CheckoutState, new: NewAttempt) -> Plan:
             None,
             AttemptStatus.CREATING,
             EventSource.SHOPPER,
-            f"{new.method} via {new.provider}",
+            new.note or f"{new.method} via {new.provider}",
         )
     )
+
+
+def fail_over(
+    state: CheckoutState,
+    attempt_id: int,
+    code: str,
+    message: str,
+    detail: str,
+    new: NewAttempt,
+) -> Plan:
+    """The provider refused the create in a way that proves nothing was created there: the
+    attempt ends failed and the same submit goes on to the next route with a new attempt, the
+    checkout pending throughout (the shop hears nothing until the new attempt settles)."""
+    draft = _Draft(state)
+    if draft.attempts[attempt_id].status != AttemptStatus.CREATING:
+        raise LedgerRefusal("attempt_settled", "a notify settled the attempt meanwhile")
+    draft.set(attempt_id, failure_code=code[:64], failure_message=message[:500])
+    draft.move_attempt(attempt_id, AttemptStatus.FAILED, EventSource.CREATE, detail)
+    _add_attempt(draft, new)
     return draft.plan(Verdict.ACCEPTED)
 
 

@@ -35,6 +35,7 @@ class ProviderError(Exception):
         *,
         retryable: bool = False,
         http_status: int | None = None,
+        not_sent: bool = False,
     ) -> None:
         super().__init__(f"[{provider}] {code}: {message}")
         self.provider = provider
@@ -42,6 +43,9 @@ class ProviderError(Exception):
         self.message = message
         self.retryable = retryable
         self.http_status = http_status
+        # True only when the request provably never left: no connection was made (refused,
+        # connect timeout, name not resolved). Then nothing can exist at the provider.
+        self.not_sent = not_sent
 
 
 class ProviderTimeout(ProviderError):
@@ -80,19 +84,48 @@ class MalformedNotify(NotifyError):
 
 # ---------------------------------------------------------------- config
 @dataclass(frozen=True)
+class RouteConfig:
+    """One provider instance that can serve a method, with that provider's own options."""
+
+    provider: str  # provider instance name
+    options: Mapping[str, Any] = field(default_factory=dict)  # e.g. {"way_code": "VA"}
+    weight: int | None = None  # routes with a weight share traffic (checkout/domain/routing.py)
+
+
+@dataclass(frozen=True)
 class MethodConfig:
-    """A payment method the shopper can pick; it names its provider instance."""
+    """A payment method the shopper can pick; it names its provider instance(s).
+
+    `provider`/`options` are the first route's (a method with one route has only these);
+    `routes`, when the method names several instances, lists them all in priority order.
+    """
 
     code: str  # our code, unique across the app, e.g. "kakaopay"
     provider: str  # provider instance name, e.g. "paypro_kr"
     name: str  # display name, e.g. "KakaoPay"
     options: Mapping[str, Any] = field(default_factory=dict)  # provider-specific keys
     names: Mapping[str, str] = field(default_factory=dict)  # localised names: {"ko": "카카오페이"}
+    routes: tuple[RouteConfig, ...] = ()  # empty: the one route (provider, options)
 
     def display_name(self, locale: str | None = None) -> str:
         if locale and locale in self.names:
             return self.names[locale]
         return self.name
+
+    def candidates(self) -> tuple[RouteConfig, ...]:
+        """Every route, in configured order (one for the single `provider = ...` form)."""
+        return self.routes or (RouteConfig(self.provider, self.options),)
+
+    def via(self, route: RouteConfig) -> MethodConfig:
+        """This method as one route's provider sees it: that instance and its options."""
+        from dataclasses import replace
+
+        return replace(self, provider=route.provider, options=route.options, routes=())
+
+    def route_to(self, provider: str) -> MethodConfig | None:
+        """This method through `provider`, or None if no route names that instance."""
+        route = next((r for r in self.candidates() if r.provider == provider), None)
+        return self.via(route) if route is not None else None
 
 
 @dataclass(frozen=True)
@@ -177,6 +210,11 @@ class PaymentProvider(Protocol):
     def payer_rules(self, method: MethodConfig) -> PayerRules: ...
 
     def supports_amount(self, amount: Money) -> bool: ...
+
+    def refusal_created_nothing(self, code: str, message: str) -> bool:
+        """Whether a create refusal with this code (and message) is one the provider
+        documents as creating nothing, so the payment may go to another provider."""
+        ...
 
     def create_payment(self, request: PaymentRequest) -> CreateResult:
         """Call the provider. Raises ProviderError (ProviderTimeout on a timeout)."""

@@ -143,6 +143,18 @@ def _session_for(base_url: str) -> requests.Session:
     return session
 
 
+def connection_never_made(exc: requests.ConnectionError) -> bool:
+    """True when no connection was ever made (refused, unreachable, name not resolved), so
+    no byte of the request left. A reset or a dropped connection after sending is not: the
+    provider may have acted on what it got."""
+    from urllib3.exceptions import MaxRetryError, NewConnectionError
+
+    reason: object = exc.args[0] if exc.args else None
+    if isinstance(reason, MaxRetryError):
+        reason = reason.reason
+    return isinstance(reason, NewConnectionError)
+
+
 class ProviderHttp:
     """A provider instance's HTTP client: one session, its base URL and timeouts."""
 
@@ -220,6 +232,7 @@ class ProviderHttp:
                 self.messages.unreachable_code,
                 self._message(self.messages.unreachable, method, path, exc),
                 retryable=True,
+                not_sent=True,
             ) from exc
         except requests.Timeout as exc:
             outcome = "timeout"
@@ -237,6 +250,7 @@ class ProviderHttp:
                 self.messages.unreachable_code,
                 self._message(self.messages.unreachable, method, path, exc),
                 retryable=True,
+                not_sent=connection_never_made(exc),
             ) from exc
         except requests.RequestException as exc:
             raise ProviderError(

@@ -264,10 +264,19 @@ class SandboxState:
         count: int | None = 1,
         delay: float | None = None,
         status: int | None = None,
+        code: str | None = None,
+        message: str | None = None,
     ) -> Fault:
         """The next `count` calls to `provider`'s `endpoint` suffer `kind` (faults.py)."""
         fault = make_fault(
-            provider, kind, endpoint=endpoint, count=count, delay=delay, status=status
+            provider,
+            kind,
+            endpoint=endpoint,
+            count=count,
+            delay=delay,
+            status=status,
+            code=code,
+            message=message,
         )
         return self.faults.add(fault)
 

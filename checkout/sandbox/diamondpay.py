@@ -39,6 +39,13 @@ AMOUNT_LIMIT = "0006"  # inferred: amount above the platform's limit
 REQUEST_EXPIRED = "0007"  # inferred: request_time too far from now
 UNAUTHORIZED = "0008"  # inferred: query Authorization token not valid
 ORDER_NOT_FOUND = "0050"
+# Documented refusals and their messages (more/diamondpay.md section 8).
+REFUSAL_MESSAGES = {
+    "0004": "Signature verification failed!",
+    "0006": "Invalid Authorization!",
+    "0012": "Unsupported bank!",
+    "0018": "Insufficient merchant balance!",
+}
 
 ERRORS: dict[str, str] = {
     PARAM_ERROR: "Parameter error",
@@ -411,6 +418,9 @@ def blueprint(state: SandboxState) -> Blueprint:
             "payout_query": "payout_query",
             "balance": "balance",
         },
+        lambda code, message: _answer(
+            {"error_code": code, "error_msg": message or REFUSAL_MESSAGES.get(code, "Failed!")}
+        ),
     )
     return bp
 

@@ -13,14 +13,23 @@ fault; the next matching call to that provider's endpoint suffers it: `create`, 
 | `malformed_json` | no | HTTP 200, `application/json`, a body that is not JSON |
 | `truncated_json` | yes | HTTP 200, the real answer cut in half (Content-Length agrees) |
 | `connection_reset` | yes | the connection closed with no answer: `requests.ConnectionError` |
+| `refuse` | no | the provider's own refusal with `code` (and `message`): see below |
+
+`refuse` answers as each provider words a refusal, before anything is created:
+- PayPro: `{"code": <code>, "msg": ...}` (HTTP 200), e.g. `0100019` (the payee's daily
+  cap), `00029` (rejected), `5000` (system error: down or in maintenance);
+- TeemoPay: `{"code": <code>, "msg": ..., "data": null}`, e.g. `426` (duplicate order),
+  `412`, `500`; the code `3` answers an accepted create failed at once (`data.status` 3) with
+  `message` as `errorMsg` (default: the channel-maintenance message);
+- Diamond Pay: `{"error_code": <code>, "error_msg": ...}`, e.g. `0004`, `0006`, `0012`, `0018`.
 
 A connect timeout cannot come from a server that accepts the connection, so it is not a
 kind here: point the client at `UnansweredListener().url` instead, a loopback listener
 whose accept queue is full, so the kernel drops new SYNs and `connect()` times out.
 
 People running `python3 dev.py run` trigger faults with `POST /_sandbox/faults` (JSON
-`{"provider", "kind", "endpoint", "count", "delay", "status"}`); `GET` lists what is
-queued, `DELETE` clears it.
+`{"provider", "kind", "endpoint", "count", "delay", "status", "code", "message"}`); `GET`
+lists what is queued, `DELETE` clears it.
 """
 
 from __future__ import annotations
@@ -30,6 +39,7 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -42,11 +52,15 @@ PROVIDERS = ("paypro", "teemopay", "diamondpay")
 ENDPOINTS = ("create", "query", "payout", "payout_query", "balance")
 # Faults that let the simulator act first and spoil only the answer.
 AFTER_ACTING = frozenset({"read_timeout", "truncated_json", "connection_reset"})
-BEFORE_ACTING = frozenset({"slow", "http_500", "html_error", "malformed_json"})
+BEFORE_ACTING = frozenset({"slow", "http_500", "html_error", "malformed_json", "refuse"})
 KINDS = BEFORE_ACTING | AFTER_ACTING
 DEFAULT_DELAY = {"slow": 2.0, "read_timeout": 30.0}
 MAX_DELAY = 120.0  # a sandbox thread never sleeps longer than this
 MAX_COUNT = 1000
+MAX_CODE = 16  # characters of a refusal code
+MAX_MESSAGE = 200
+# A provider's refusal answer for `refuse`: (code, message or None) -> the response.
+Refusal = Callable[[str, str | None], Response]
 
 HTML_ERROR_PAGE = (
     "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
@@ -68,6 +82,8 @@ class Fault:
     remaining: int | None = 1  # None: every matching call until cleared
     delay: float = 0.0
     status: int | None = None  # http_500 / html_error: the HTTP status to answer
+    code: str | None = None  # refuse: the provider's refusal code
+    message: str | None = None  # refuse: its message (a default per provider when None)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -81,6 +97,8 @@ def make_fault(
     count: int | None = 1,
     delay: float | None = None,
     status: int | None = None,
+    code: str | None = None,
+    message: str | None = None,
 ) -> Fault:
     """A checked Fault; FaultError names what is wrong."""
     if kind == "connect_timeout":
@@ -101,6 +119,13 @@ def make_fault(
         raise FaultError(f"delay must be 0 to {MAX_DELAY:g} seconds")
     if status is not None and not 200 <= int(status) <= 599:
         raise FaultError("status must be an HTTP status (200 to 599)")
+    if kind == "refuse":
+        if not isinstance(code, str) or not code.isalnum() or not 1 <= len(code) <= MAX_CODE:
+            raise FaultError(f"refuse needs a code: 1 to {MAX_CODE} letters or digits")
+        if message is not None and (not isinstance(message, str) or len(message) > MAX_MESSAGE):
+            raise FaultError(f"message must be text of at most {MAX_MESSAGE} characters")
+    elif code is not None or message is not None:
+        raise FaultError("code and message go with kind refuse only")
     return Fault(
         provider,
         kind,
@@ -108,6 +133,8 @@ def make_fault(
         None if count is None else int(count),
         wait,
         None if status is None else int(status),
+        code,
+        message,
     )
 
 
@@ -146,10 +173,17 @@ class FaultBook:
 
 
 # ---------------------------------------------------------------- applying faults
-def install(bp: Blueprint, state: SandboxState, provider: str, endpoints: dict[str, str]) -> None:
+def install(
+    bp: Blueprint,
+    state: SandboxState,
+    provider: str,
+    endpoints: dict[str, str],
+    refusal: Refusal | None = None,
+) -> None:
     """Apply `state`'s faults to a simulator blueprint.
 
-    `endpoints` maps the blueprint's view names to one of ENDPOINTS.
+    `endpoints` maps the blueprint's view names to one of ENDPOINTS; `refusal` words the
+    provider's refusal for `refuse`.
     """
 
     @bp.before_request
@@ -167,6 +201,10 @@ def install(bp: Blueprint, state: SandboxState, provider: str, endpoints: dict[s
         if fault.kind == "slow":
             time.sleep(fault.delay)
             return None
+        if fault.kind == "refuse":
+            if refusal is None:
+                raise RuntimeError(f"the {provider} simulator words no refusal")
+            return refusal(fault.code or "", fault.message)
         return _error_answer(fault)
 
     @bp.after_request
@@ -216,7 +254,9 @@ def control_blueprint(state: SandboxState) -> Blueprint:
         data = request.get_json(silent=True)
         if not isinstance(data, dict):
             return jsonify(error="the body must be a JSON object"), 400
-        unknown = set(data) - {"provider", "kind", "endpoint", "count", "delay", "status"}
+        unknown = set(data) - {
+            "provider", "kind", "endpoint", "count", "delay", "status", "code", "message"
+        }  # fmt: skip
         if unknown:
             return jsonify(error=f"unknown keys: {', '.join(sorted(unknown))}"), 400
         try:
@@ -227,6 +267,8 @@ def control_blueprint(state: SandboxState) -> Blueprint:
                 count=data.get("count", 1),
                 delay=data.get("delay"),
                 status=data.get("status"),
+                code=data.get("code"),
+                message=data.get("message"),
             )
         except (FaultError, TypeError, ValueError) as exc:
             return jsonify(error=str(exc)), 400

@@ -42,6 +42,13 @@ NAME = "paypro"
 # Outer `code` values. "0000", "5000" and "0100019" are PayPro's; the rest are not
 # documented, so they are INFERRED placeholders, named so they are easy to correct.
 CODE_ACCEPTED = "0000"
+# The names PayPro gives its refusal codes (its error code page; 5000 from its overview).
+REFUSAL_NAMES = {
+    "0100019": "PAYEE_DAILY_CUMULATIVE_AMT_REACHED",
+    "00029": "REJECTED_TRANSACTION",
+    "00032": "UNKNOWN_ERROR",
+    "5000": "SYSTEM_ERROR",
+}
 CODE_DAILY_LIMIT = "0100019"  # PAYEE_DAILY_CUMULATIVE_AMT_REACHED
 CODE_PARAM_ERROR = "0100001"  # INFERRED: PARAMETER_ERROR
 CODE_SIGN_ERROR_INFERRED = "0100002"  # INFERRED: SIGN_ERROR (PayPro does not document it)
@@ -636,5 +643,6 @@ def blueprint(state: SandboxState) -> Blueprint:
             "query_pay_out_result": "payout_query",
             "query_balance": "balance",
         },
+        lambda code, message: answer(code, message or REFUSAL_NAMES.get(code, "FAILED"), None),
     )
     return bp

@@ -45,6 +45,13 @@ MSG_AMOUNT_LIMIT = "Transaction amount exceeds limit, kindly retry within allowe
 MSG_CHANNEL = "Channel request error, technicians will fix ASAP."
 MSG_NETWORK = "Unstable network, kindly retry later."
 MSG_INVALID = "Parameter validation error, kindly verify and retry."
+# Top-level refusal codes of the Korea error code page, with their messages.
+REFUSAL_MESSAGES = {
+    "412": "Please try again later",
+    "423": "This payment method is not supported",
+    "426": "merchant order duplicate",
+    "500": "Business Error",
+}
 # **Inferred** messages: TeemoPay names these cases but not their text.
 MSG_DUPLICATE = "Duplicate merchant order, kindly verify and retry."
 MSG_SIGNATURE = "Signature verification failed."
@@ -545,6 +552,15 @@ def blueprint(state: SandboxState) -> Blueprint:
         except Refusal as refusal:
             return refuse(refusal, "balance")
 
+    def refusal(code: str, message: str | None) -> Response:
+        if code == "3":  # accepted, then failed at once by the channel
+            body = request.get_json(silent=True)
+            order_no = body.get("merchantOrderNo") if isinstance(body, dict) else None
+            data = {"merchantOrderNo": order_no, "status": 3, "errorMsg": message or MSG_CHANNEL}
+            return json_response(success_body(data))
+        text = message or REFUSAL_MESSAGES.get(code, "Business Error")
+        return json_response(error_body(text, int(code) if code.isdigit() else 500))
+
     faults.install(
         bp,
         state,
@@ -556,6 +572,7 @@ def blueprint(state: SandboxState) -> Blueprint:
             "payout_query": "payout_query",
             "balance": "balance",
         },
+        refusal,
     )
     return bp
 

@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from checkout.domain.circuit import CircuitView
 from checkout.domain.money import Money
 from checkout.domain.payer import mobile_query_digits
 from checkout.domain.states import AttemptStatus
@@ -24,9 +25,11 @@ from checkout.models import (
     OperatorAction,
     PaymentAttempt,
     ProviderExchange,
+    StateEvent,
     WebhookEvent,
     utcnow,
 )
+from checkout.services.circuits import CircuitBreakers
 
 PAGE_SIZE = 50
 MIN_PASSWORD_LENGTH = 12
@@ -359,6 +362,40 @@ def provider_stats(
             entry.p50_ms = _duration_percentile(session, provider, since, 0.50, entry.calls)
             entry.p95_ms = _duration_percentile(session, provider, since, 0.95, entry.calls)
     return stats
+
+
+def failover_stats(
+    session: Session, now: datetime | None = None
+) -> dict[str, dict[str, dict[str, int]]]:
+    """Per provider instance, per window (STATS_WINDOWS): payments that left it for another
+    route, by reason, from the attempts' timeline (each created attempt's routing note)."""
+    from checkout.domain.routing import skips_in_note
+
+    now = now or utcnow()
+    longest = max(span for _label, span in STATS_WINDOWS)
+    rows = session.execute(
+        select(StateEvent.created_at, StateEvent.detail).where(
+            StateEvent.kind == "attempt",
+            StateEvent.from_status.is_(None),
+            StateEvent.created_at >= now - longest,
+            StateEvent.detail.like("%; skipped %"),
+        )
+    ).all()
+    stats: dict[str, dict[str, dict[str, int]]] = {}
+    for at, detail in rows:
+        for provider, reason in skips_in_note(detail):
+            for label, span in STATS_WINDOWS:
+                if at >= now - span:
+                    by_reason = stats.setdefault(provider, {}).setdefault(label, {})
+                    by_reason[reason] = by_reason.get(reason, 0) + 1
+    return stats
+
+
+def circuit_views(
+    session: Session, circuits: CircuitBreakers, names: list[str]
+) -> dict[str, CircuitView]:
+    """Each instance's circuit as the next payment would find it."""
+    return {name: circuits.view(session, name) for name in names}
 
 
 def _duration_percentile(

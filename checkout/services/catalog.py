@@ -3,27 +3,49 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from checkout.domain.money import Money
-from checkout.providers.base import MethodConfig, PaymentProvider
+from checkout.domain.routing import merge_payer_rules
+from checkout.providers.base import MethodConfig, PayerRules, PaymentProvider, RouteConfig
+from checkout.services.circuits import CircuitBreakers
 
 
 @dataclass(frozen=True)
 class Catalog:
     providers: Mapping[str, PaymentProvider]  # by instance name
     methods: Mapping[str, MethodConfig]  # by method code, in configured order
+    # Per-instance circuit breakers (services/circuits.py); default thresholds when not given.
+    circuits: CircuitBreakers = field(default_factory=lambda: CircuitBreakers({}))
 
     def provider_for(self, method: MethodConfig) -> PaymentProvider:
         return self.providers[method.provider]
 
+    def routes_for(self, method: MethodConfig, amount: Money) -> list[RouteConfig]:
+        """The method's routes (configured order) whose instance takes this amount."""
+        found = []
+        for route in method.candidates():
+            provider = self.providers[route.provider]
+            if provider.currency == amount.currency and provider.supports_amount(amount):
+                found.append(route)
+        return found
+
     def methods_for(self, amount: Money, allowed: list[str] | None = None) -> list[MethodConfig]:
-        """Methods whose provider takes this currency and amount, limited by the shop."""
+        """Methods with a route whose provider takes this currency and amount, limited by
+        the shop."""
         found = []
         for method in self.methods.values():
             if allowed is not None and method.code not in allowed:
                 continue
-            provider = self.providers[method.provider]
-            if provider.currency == amount.currency and provider.supports_amount(amount):
+            if self.routes_for(method, amount):
                 found.append(method)
         return found
+
+    def route_rules(self, method: MethodConfig, route: RouteConfig) -> PayerRules:
+        return self.providers[route.provider].payer_rules(method.via(route))
+
+    def payer_rules_for(self, method: MethodConfig, amount: Money) -> PayerRules:
+        """What the form asks for this method: its routes' rules merged
+        (checkout/domain/routing.py merge_payer_rules)."""
+        routes = self.routes_for(method, amount) or list(method.candidates())
+        return merge_payer_rules([self.route_rules(method, r) for r in routes])

@@ -45,6 +45,15 @@ def day_start_utc(now: datetime, timezone: str) -> datetime:
     return datetime.combine(local_day, time.min, tzinfo=zone).astimezone(UTC)
 
 
+def next_day_start(instance: ProviderConfig, now: datetime | None = None) -> datetime:
+    """When the instance's day rule resets: the next local midnight, as aware UTC."""
+    from datetime import timedelta
+
+    country = str(instance.settings.get("country", "KR")).upper()
+    zone = COUNTRY_TIMEZONE.get(country, "Asia/Seoul")
+    return day_start_utc((now or datetime.now(UTC)) + timedelta(days=1), zone)
+
+
 def check_paypro_ip(
     session: Session,
     providers: Mapping[str, ProviderConfig],
@@ -95,24 +104,12 @@ class IpLimitReached(Exception):
         self.verdict = verdict
 
 
-def claim_paypro_ip(
-    session: Session,
-    providers: Mapping[str, ProviderConfig],
-    instance: ProviderConfig,
-    payer_ip: str,
-) -> None:
-    """Inside the transaction that claims the checkout: count this IP's attempts under a lock
-    held until the attempt is written, so parallel submits from one IP cannot all pass.
-
-    PostgreSQL: a transaction-level advisory lock on the IP; SQLite: the write transaction
-    (BEGIN IMMEDIATE) already lets one writer in at a time. Raises IpLimitReached.
-    """
-    if instance.type != "paypro" or not payer_ip:
-        return
-    if session.get_bind().dialect.name == "postgresql":
+def lock_payer_ip(session: Session, payer_ip: str) -> None:
+    """Inside the transaction that claims a checkout: hold a lock on this payer IP until the
+    attempt is written, so parallel submits from one IP cannot all pass PayPro's rule
+    (counted after it with check_paypro_ip). PostgreSQL: a transaction-level advisory lock;
+    SQLite: the write transaction (BEGIN IMMEDIATE) already lets one writer in at a time."""
+    if payer_ip and session.get_bind().dialect.name == "postgresql":
         session.execute(
             select(func.pg_advisory_xact_lock(func.hashtextextended(f"paypro-ip:{payer_ip}", 0)))
         )
-    verdict = check_paypro_ip(session, providers, instance, payer_ip)
-    if not verdict.allowed:
-        raise IpLimitReached(verdict)

@@ -5,12 +5,14 @@ Every status change here is decided by domain/ledger.py and written by services/
 from __future__ import annotations
 
 import logging
+import random
 import secrets
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -27,24 +29,44 @@ from checkout.domain.ledger import (
     create_answered,
     create_refused,
     create_unknown,
+    fail_over,
 )
 from checkout.domain.money import Money
+from checkout.domain.routing import (
+    Skip,
+    SkipReason,
+    failover_note,
+    failover_reason,
+    order_routes,
+    payer_fits,
+    route_note,
+)
 from checkout.domain.states import CHECKOUT_FINAL, AttemptStatus, CheckoutStatus, EventSource
+from checkout.metrics import observe_failover
 from checkout.models import Checkout, PaymentAttempt, utcnow
 from checkout.providers.base import (
     CreateResult,
+    MethodConfig,
     Payer,
     PaymentInstructions,
     PaymentRequest,
+    ProviderConfig,
     ProviderError,
     ProviderTimeout,
+    RouteConfig,
 )
 from checkout.providers.http import Exchange, capture_exchanges
 from checkout.services.catalog import Catalog
 from checkout.services.checkouts import get_checkout
+from checkout.services.circuits import Permit
 from checkout.services.errors import CheckoutClosed, InvalidRequest
 from checkout.services.exchanges import record_exchanges
-from checkout.services.ip_limits import claim_paypro_ip
+from checkout.services.ip_limits import (
+    IpLimitVerdict,
+    check_paypro_ip,
+    lock_payer_ip,
+    next_day_start,
+)
 from checkout.services.ledger import load_state, write_plan
 
 log = logging.getLogger(__name__)
@@ -82,19 +104,27 @@ def start_payment(
     checkout_id: str,
     method_code: str,
     payer: Payer,
-    notify_url: str,
+    notify_url: str | Callable[[str], str],
     return_url: str,
     *,
     waiting: Callable[[], AbstractContextManager[Any]] = nullcontext,
     loaded: Checkout | None = None,
+    rng: random.Random | None = None,
 ) -> StartOutcome:
     """Claim the checkout for a new attempt, call the provider, record its answer.
 
-    Two transactions around the provider call, never a lock held across it. `waiting` wraps
-    the call (the web layer gives back its turn there: checkout/concurrency.py). `loaded`: the
-    checkout as the caller read it in this request, for the methods it offers (they never
-    change); its status is read again under the lock. Raises CheckoutClosed, InvalidRequest,
-    IpLimitReached (nothing created) or PaymentNotStarted (the provider refused).
+    Never a lock held across a provider call. `waiting` wraps the call (the web layer gives
+    back its turn there: checkout/concurrency.py). `loaded`: the checkout as the caller read
+    it in this request, for the methods it offers (they never change); its status is read
+    again under the lock. `notify_url`: a URL, or a function of the provider instance chosen.
+    `rng`: draws the order of weighted routes (tests pass a seeded one).
+
+    A method with several routes (checkout/domain/routing.py): routes that cannot take this
+    payment now are skipped before anything is written (NoRouteAvailable when none can); on
+    a refusal that proves nothing was created, the refused attempt ends failed and a new
+    attempt goes to the next route in the same submit, the checkout pending throughout (one
+    ledger plan: domain/ledger.fail_over). Raises CheckoutClosed, InvalidRequest,
+    NoRouteAvailable (nothing created) or PaymentNotStarted (the provider refused).
     """
     checkout = loaded if loaded is not None and loaded.id == checkout_id else None
     if checkout is None:
@@ -121,59 +151,156 @@ def start_payment(
     if method is None:
         session.rollback()
         raise InvalidRequest("method_not_available", "This payment method is not available.")
-    provider = catalog.provider_for(method)
+    if state.status != CheckoutStatus.OPEN:  # pending with nothing live: another request
+        session.rollback()
+        raise CheckoutClosed("checkout_busy", "This checkout cannot take a payment now.")
+
+    # Which routes may take it, decided in this transaction: PayPro's per-IP rule is counted
+    # under a lock on the IP held until the attempt is written (services/ip_limits.py).
+    lock_payer_ip(session, payer.ip_address)
+    routes, skips = _eligible_routes(session, catalog, money, method, payer, rng)
+    first = _next_route(session, catalog, routes, skips)
+    if first is None:
+        session.rollback()
+        for skip in skips:
+            _count_failover(skip)
+        raise NoRouteAvailable(method, skips)
+    route, permit = first
+    total = len(method.candidates())
     try:
-        # PayPro's per-IP daily rule, counted and claimed in this one transaction.
-        configs = {name: p.config for name, p in catalog.providers.items()}
-        claim_paypro_ip(session, configs, provider.config, payer.ip_address)
         plan = claim(
             state,
-            NewAttempt(
-                trade_no=new_trade_no(),
-                provider=method.provider,
-                method=method.code,
-                amount=state.amount,
-                currency=state.currency,
-                payer={
-                    "payer_name": payer.full_name,
-                    "payer_email": payer.email,
-                    "payer_mobile": payer.mobile,
-                    "payer_ip": payer.ip_address,
-                },
-                deadline_at=state.expires_at,
-            ),
+            _new_attempt(state, method, route, payer, _note(method, route, total, skips)),
         )
-    except LedgerRefusal as refusal:  # pending with nothing live: another request is at work
-        session.rollback()
-        raise CheckoutClosed(
-            "checkout_busy", "This checkout cannot take a payment now."
-        ) from refusal
+        attempt_id = write_plan(session, state, plan, now)
+        session.commit()  # the attempt exists before any provider call
     except BaseException:
         session.rollback()
+        permit.release()
         raise
-    attempt_id = write_plan(session, state, plan, now)
     assert attempt_id is not None
-    session.commit()  # the attempt exists before any provider call
-    attempt = _attempt(session, attempt_id)
+    for skip in skips:  # routes passed over before the first call: fail-overs too
+        _count_failover(skip)
+    noted = len(skips)
+    request_for = _RequestFor(method, money, description, payer, notify_url, return_url, state)
+    while True:
+        try:
+            outcome = _call_and_record(
+                session,
+                catalog,
+                checkout_id,
+                attempt_id,
+                route,
+                request_for,
+                waiting,
+                last=not routes,
+            )
+        finally:
+            permit.release()
+        if not isinstance(outcome, _Refused):
+            return outcome
+        skip = outcome.skip
+        skips.append(skip)
+        _count_failover(skip)
+        # On to the next route: the refused attempt ends failed and the next one starts in
+        # one plan, the checkout pending throughout.
+        session.rollback()
+        state = load_state(session, checkout_id)
+        assert state is not None
+        if state.attempt(attempt_id).status != AttemptStatus.CREATING:
+            session.rollback()  # a notify settled it meanwhile: it stays as it is
+            return StartOutcome(_attempt(session, attempt_id), resumed=False)
+        lock_payer_ip(session, payer.ip_address)
+        ahead = _next_route(session, catalog, routes, skips, recheck_ip=(catalog, payer))
+        now = utcnow()
+        if ahead is None:
+            write_plan(
+                session,
+                state,
+                create_refused(state, attempt_id, outcome.code, outcome.message, now),
+                now,
+            )
+            session.commit()
+            raise NoRouteAvailable(method, skips)
+        route, permit = ahead
+        note = _note(method, route, total, skips[noted:])
+        noted = len(skips)
+        try:
+            plan = fail_over(
+                state,
+                attempt_id,
+                outcome.code,
+                outcome.message,
+                failover_note(skip, None),
+                _new_attempt(state, method, route, payer, note),
+            )
+            attempt_id = write_plan(session, state, plan, now) or attempt_id
+            session.commit()
+        except BaseException:
+            session.rollback()
+            permit.release()
+            raise
 
-    request = PaymentRequest(
-        trade_no=attempt.trade_no,
-        amount=money,
-        method=method,
-        payer=payer,
-        notify_url=notify_url,
-        return_url=return_url,
-        description=description,
-        expires_at=state.expires_at,
-    )
-    # The calls as sent and answered are stored with the outcome, for the operators.
+
+@dataclass(frozen=True)
+class _RequestFor:
+    """What every route's PaymentRequest shares."""
+
+    method: MethodConfig
+    money: Money
+    description: str | None
+    payer: Payer
+    notify_url: str | Callable[[str], str]
+    return_url: str
+    state: CheckoutState
+
+    def build(self, trade_no: str, route: RouteConfig) -> PaymentRequest:
+        notify = self.notify_url
+        return PaymentRequest(
+            trade_no=trade_no,
+            amount=self.money,
+            method=self.method.via(route),
+            payer=self.payer,
+            notify_url=notify(route.provider) if callable(notify) else notify,
+            return_url=self.return_url,
+            description=self.description,
+            expires_at=self.state.expires_at,
+        )
+
+
+@dataclass(frozen=True)
+class _Refused:
+    """A refusal that proves nothing was created: the submit may go on to the next route."""
+
+    skip: Skip
+    code: str
+    message: str
+
+
+def _call_and_record(
+    session: Session,
+    catalog: Catalog,
+    checkout_id: str,
+    attempt_id: int,
+    route: RouteConfig,
+    request_for: _RequestFor,
+    waiting: Callable[[], AbstractContextManager[Any]],
+    *,
+    last: bool,
+) -> StartOutcome | _Refused:
+    """One provider call for the claimed attempt, and its answer through the ledger (or the
+    refusal that sends the submit on to the next route, recorded with the next attempt)."""
+    attempt = _attempt(session, attempt_id)
+    provider = catalog.providers[route.provider]
+    request = request_for.build(attempt.trade_no, route)
     with capture_exchanges() as exchanges:
         try:
             with waiting():
                 result = provider.create_payment(request)
         except ProviderTimeout as error:
-            # The request may have reached the provider: the payment may exist there.
-            # Failing it would let the shopper pay twice, so it stays live until a query tells.
+            # The request may have reached the provider: the payment may exist there. Failing
+            # it would let the shopper pay twice, so it stays live until a query tells; never
+            # a fail-over either, for the same reason.
             log.warning(
                 "create_payment timed out provider=%s trade_no=%s: outcome unknown",
                 error.provider,
@@ -197,6 +324,13 @@ def start_payment(
                 error.code,
                 error.retryable,
             )
+            reason = failover_reason(
+                error, provider.refusal_created_nothing(error.code, error.message)
+            )
+            skip = _failover(route, reason, error.code, last, exchanges)
+            if skip is not None:
+                _keep_exchanges(session, attempt_id, exchanges)
+                return _Refused(skip, error.code, error.message)
             _record(
                 session,
                 checkout_id,
@@ -205,6 +339,14 @@ def start_payment(
                 lambda s, e=error: create_refused(s, attempt_id, e.code, e.message, utcnow()),
             )
             raise PaymentNotStarted(_attempt(session, attempt_id), error) from error
+    if result.status == AttemptStatus.FAILED:
+        code = result.failure_code or "declined"
+        created_nothing = provider.refusal_created_nothing(code, result.failure_message or "")
+        reason = SkipReason.PROVIDER_REFUSED if created_nothing else None
+        skip = _failover(route, reason, code, last, exchanges)
+        if skip is not None:
+            _keep_exchanges(session, attempt_id, exchanges)
+            return _Refused(skip, code, result.failure_message or "")
     answer = create_answer_of(result)
     _record(
         session,
@@ -217,6 +359,149 @@ def start_payment(
     if attempt.status == AttemptStatus.FAILED:
         raise PaymentNotStarted(attempt, None)
     return StartOutcome(attempt, resumed=False)
+
+
+def _keep_exchanges(session: Session, attempt_id: int, exchanges: list[Exchange]) -> None:
+    session.rollback()
+    record_exchanges(session, attempt_id, "create", exchanges)
+    session.commit()
+
+
+def _new_attempt(
+    state: CheckoutState, method: MethodConfig, route: RouteConfig, payer: Payer, note: str | None
+) -> NewAttempt:
+    return NewAttempt(
+        trade_no=new_trade_no(),
+        provider=route.provider,
+        method=method.code,
+        amount=state.amount,
+        currency=state.currency,
+        payer={
+            "payer_name": payer.full_name,
+            "payer_email": payer.email,
+            "payer_mobile": payer.mobile,
+            "payer_ip": payer.ip_address,
+        },
+        deadline_at=state.expires_at,
+        note=note,
+    )
+
+
+def _note(method: MethodConfig, route: RouteConfig, total: int, skips: list[Skip]) -> str | None:
+    """The new attempt's timeline note: its route, and what was passed over before it."""
+    if total <= 1:
+        return None
+    return route_note(method.code, route.provider, _position(method, route), total, skips)
+
+
+def _next_route(
+    session: Session,
+    catalog: Catalog,
+    routes: list[RouteConfig],
+    skips: list[Skip],
+    *,
+    recheck_ip: tuple[Catalog, Payer] | None = None,
+) -> tuple[RouteConfig, Permit] | None:
+    """Take routes off the front of `routes` until one may be called now (its circuit lets
+    it, and, on a fail-over, the per-IP rule still does); the ones passed over go to
+    `skips`."""
+    configs = {name: p.config for name, p in catalog.providers.items()}
+    while routes:
+        route = routes.pop(0)
+        if recheck_ip is not None:
+            provider = catalog.providers[route.provider]
+            verdict = check_paypro_ip(session, configs, provider.config, recheck_ip[1].ip_address)
+            if not verdict.allowed:
+                skips.append(_ip_skip(route, provider.config, verdict))
+                continue
+        view, permit = catalog.circuits.acquire(session, route.provider)
+        if permit is None:
+            skips.append(Skip(route.provider, SkipReason.CIRCUIT_OPEN, None, view.retry_at))
+            continue
+        return route, permit
+    return None
+
+
+def _failover(
+    route: RouteConfig,
+    reason: SkipReason | None,
+    code: str,
+    last: bool,
+    exchanges: list[Exchange],
+) -> Skip | None:
+    """The Skip that moves on from `route`, or None (no proof nothing was created, or no
+    route left). A refusal's answer is stored as outcome "refused": the circuit breaker
+    counts it as a failure, the providers page shows it."""
+    if reason == SkipReason.PROVIDER_REFUSED and exchanges:
+        exchanges[-1] = replace(exchanges[-1], outcome=REFUSED_OUTCOME)
+    if reason is None or last:
+        return None
+    return Skip(route.provider, reason, code[:64])
+
+
+REFUSED_OUTCOME = "refused"  # provider_exchanges.outcome of a refusal that created nothing
+
+
+def _position(method: MethodConfig, route: RouteConfig) -> int:
+    return next(i for i, r in enumerate(method.candidates(), 1) if r.provider == route.provider)
+
+
+def _count_failover(skip: Skip) -> None:
+    log.info("payment fails over provider=%s reason=%s", skip.provider, skip.reason)
+    observe_failover(skip.provider, str(skip.reason))
+
+
+def _eligible_routes(
+    session: Session,
+    catalog: Catalog,
+    amount: Money,
+    method: MethodConfig,
+    payer: Payer,
+    rng: random.Random | None,
+) -> tuple[list[RouteConfig], list[Skip]]:
+    """The method's routes in the order to try, less those that cannot take this payment
+    now (amount, payer's details, our per-IP rule); circuits are checked at each turn."""
+    configs = {name: p.config for name, p in catalog.providers.items()}
+    routes: list[RouteConfig] = []
+    skips: list[Skip] = []
+    for route in order_routes(method.candidates(), rng):
+        provider = catalog.providers[route.provider]
+        if provider.currency != amount.currency or not provider.supports_amount(amount):
+            skips.append(Skip(route.provider, SkipReason.AMOUNT))
+            continue
+        rules = provider.payer_rules(method.via(route))
+        if not payer_fits(rules, payer, datetime.now(ZoneInfo(rules.timezone)).date()):
+            skips.append(Skip(route.provider, SkipReason.PAYER_RULES))
+            continue
+        verdict = check_paypro_ip(session, configs, provider.config, payer.ip_address)
+        if not verdict.allowed:
+            skips.append(_ip_skip(route, provider.config, verdict))
+            continue
+        routes.append(route)
+    return routes, skips
+
+
+def _ip_skip(route: RouteConfig, config: ProviderConfig, verdict: IpLimitVerdict) -> Skip:
+    limit = verdict.max_successes if verdict.reason == "successes" else verdict.max_attempts
+    return Skip(route.provider, SkipReason.IP_LIMIT, verdict.reason, next_day_start(config), limit)
+
+
+class NoRouteAvailable(Exception):
+    """No route of the method can take this payment now; nothing was written or sent
+    (or, after a fail-over, every attempt made ended failed and the checkout is open)."""
+
+    def __init__(self, method: MethodConfig, skips: list[Skip]) -> None:
+        super().__init__(f"no route for {method.code}: " + "; ".join(s.describe() for s in skips))
+        self.method = method
+        self.skips = skips
+
+    @property
+    def retry_at(self) -> datetime | None:
+        """When the soonest cause ends, if every cause has a known end."""
+        ends = [s.retry_at for s in self.skips]
+        if not ends or any(e is None for e in ends):
+            return None
+        return min(e for e in ends if e is not None)
 
 
 def choose_another_way(session: Session, checkout_id: str) -> bool:

@@ -76,6 +76,9 @@ class DiamondPayProvider:
             return False
         return mapping.to_hundredths(amount) <= mapping.MAX_WIRE_AMOUNT
 
+    def refusal_created_nothing(self, code: str, message: str) -> bool:
+        return mapping.refusal_created_nothing(code)
+
     # ------------------------------------------------------------ create
     def create_payment(self, request: PaymentRequest) -> CreateResult:
         body = mapping.create_body(

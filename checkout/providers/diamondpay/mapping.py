@@ -137,6 +137,20 @@ def create_body(
     return body
 
 
+# Diamond Pay's page says `error_code` 0000 means created; its documented refusals of a
+# create [doc, deposit and balance pages; 0012 and 0018 from third-party code, inferred]:
+# 0004 signature failed, 0006 invalid Authorization, 0012 unsupported bank, 0018 merchant
+# balance insufficient. Each refuses the request whole: nothing exists at Diamond Pay, so the
+# payment may go to another provider. Codes we made up ourselves ("bad_response",
+# "amount_mismatch", ...) are never in this set: they come with or after a creation.
+CREATED_NOTHING_CODES = frozenset({"0004", "0006", "0012", "0018"})
+
+
+def refusal_created_nothing(code: str) -> bool:
+    """Whether a create refused with `error_code` `code` proves nothing was created."""
+    return code in CREATED_NOTHING_CODES
+
+
 def error_from_response(response: Mapping[str, Any], provider: str = PROVIDER) -> ProviderError:
     """A refusal (`error_code` other than 0000) as a non-retryable ProviderError."""
     code = _text(response.get("error_code")) or "unknown"

@@ -80,6 +80,9 @@ class PayProProvider:
         # PayPro takes whole units only: MXN amounts with centavos cannot be sent.
         return amount.currency == self.currency and amount.amount > 0 and amount.is_whole()
 
+    def refusal_created_nothing(self, code: str, message: str) -> bool:
+        return mapping.refusal_created_nothing(code)
+
     # ------------------------------------------------------------ calls
     def create_payment(self, request: PaymentRequest) -> CreateResult:
         if not self.supports_amount(request.amount):

@@ -381,6 +381,20 @@ def query_paid_field(data: Mapping[str, Any]) -> object:
     return pay_amount if pay_amount not in (None, "") else data.get("amount")
 
 
+# Refusals of a create that PayPro documents, after which nothing payable exists at PayPro:
+# the payment may go to another provider. 0100019 PAYEE_DAILY_CUMULATIVE_AMT_REACHED (the
+# payee's daily cap) and 00029 REJECTED_TRANSACTION are on its error code page [doc]; 5000
+# (system error, PayPro down or in maintenance) is named in its overview but on no page read
+# [inferred]. 00032 UNKNOWN_ERROR is left out: it does not say what became of the request.
+CREATED_NOTHING_CODES = frozenset({"0100019", "00029", SYSTEM_ERROR})
+
+
+def refusal_created_nothing(code: str) -> bool:
+    """Whether a create refused with `code` (outer `code`, or `data.status` of an accepted
+    but failed create) proves that no payment exists at PayPro (see CREATED_NOTHING_CODES)."""
+    return code in CREATED_NOTHING_CODES
+
+
 def is_order_not_found(code: str) -> bool:
     """INFERRED: the query's refusal code for an unknown tradeNo (ORDER_NOT_EXIST); the
     pages name the error but not its number."""

@@ -103,6 +103,9 @@ class TeemoPayProvider:
     def supports_amount(self, amount: Money) -> bool:
         return amount.currency == self.currency and amount.amount > 0 and amount.is_whole()
 
+    def refusal_created_nothing(self, code: str, message: str) -> bool:
+        return mapping.refusal_created_nothing(code, message)
+
     # ------------------------------------------------------------ calls
     def create_payment(self, request: PaymentRequest) -> CreateResult:
         name = self.config.name

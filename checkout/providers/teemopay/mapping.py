@@ -266,6 +266,31 @@ def parse_notify_body(body: Mapping[str, Any], provider: str = PROVIDER) -> Paym
     )
 
 
+# Create refusals after which no payable order exists at TeemoPay, so the payment may go to
+# another provider. Top-level codes [doc, Korea error code page]: 412 "please try again
+# later", 423 "payment method not supported", 426 "merchant order duplicate" (our trade
+# numbers are new for every attempt and never sent twice, so this request was refused whole;
+# the order it collides with is not one we could show the shopper), 500 "business error".
+# An accepted create failed at once (`data.status` 3) with a documented channel message
+# [doc]: maintenance, unstable network, amount over the channel's limit.
+CREATED_NOTHING_CODES = frozenset({"412", "423", "426", "500"})
+CREATED_NOTHING_MESSAGES = (
+    "channel request error",
+    "unstable network",
+    "transaction amount exceeds limit",
+)
+FAILED_STATUS = "3"
+
+
+def refusal_created_nothing(code: str, message: str) -> bool:
+    """Whether a create refused with top-level `code`, or answered with `data.status` 3 and
+    `message`, proves that no payable order exists at TeemoPay (see the tables above)."""
+    if code in CREATED_NOTHING_CODES:
+        return True
+    text = message.strip().lower()
+    return code == FAILED_STATUS and any(text.startswith(p) for p in CREATED_NOTHING_MESSAGES)
+
+
 def is_order_not_found(message: str) -> bool:
     """INFERRED: TeemoPay refuses a query for an unknown merchantOrderNo with the message
     "Order does not exist." (no distinct code)."""
