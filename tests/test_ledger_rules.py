@@ -426,3 +426,20 @@ def test_paying_another_way_reopens_and_the_old_attempt_still_counts() -> None:
     # Its money still settles the checkout.
     paid = fold(after, report(after, update(S.PAID, 10000)))
     assert paid.status == C.PAID and paid.amount_paid == 10000
+
+
+def test_a_fail_over_ends_the_refused_attempt_and_starts_the_next_in_one_plan() -> None:
+    from checkout.domain.ledger import fail_over
+
+    state = checkout(attempt(status=S.CREATING))
+    plan = fail_over(state, 1, "0100019", "cap reached", "failover provider_refused", new_attempt())
+    after = fold(state, plan)
+    assert after.attempts[0].status == S.FAILED and after.attempts[1].status == S.CREATING
+    assert after.status == C.PENDING and not plan.events  # no bounce through open
+    assert timeline(plan) == [
+        ("attempt", "creating", "failed", "create"),
+        ("attempt", None, "creating", "shopper"),
+    ]
+    settled = checkout(attempt(status=S.PAID, amount_paid=10000), status=C.PAID)
+    with pytest.raises(LedgerRefusal):  # a notify settled it meanwhile: it stays
+        fail_over(settled, 1, "x", "y", "z", new_attempt())
