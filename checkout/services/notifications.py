@@ -116,6 +116,14 @@ def _process(
         claimed = _claimed_trade_no(provider, headers, body)
         message = _stored(session, raw, claimed_trade_no=claimed)
         return _finish(session, message, Verdict(error.verdict), error.message, error.http_status)
+    except Exception as error:  # untrusted bytes: any failure is "malformed"
+        # RecursionError, a mapping's TypeError on a strange shape, ...: never a 500 with
+        # a traceback per request; a 400 counted against the source's notify limit.
+        log.warning("notify unreadable provider=%s error=%s", instance, type(error).__name__)
+        claimed = _claimed_trade_no(provider, headers, body)
+        message = _stored(session, raw, claimed_trade_no=claimed)
+        detail = f"unreadable notify ({type(error).__name__})"
+        return _finish(session, message, Verdict.MALFORMED, detail, 400)
 
     trade_no = update.trade_no[:64]
     # The attempt and its checkout, both rows locked (concurrent duplicates queue here on
