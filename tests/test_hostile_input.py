@@ -223,7 +223,11 @@ def test_the_console_renders_any_stored_row_deep_bodies_included(live_app: LiveA
         assert page.status_code == 200, path
 
 
-@pytest.mark.parametrize("body", [*DEEP, b'{"order_id": ' + b"[" * 5000 + b"]" * 5000 + b"}"])
+@pytest.mark.parametrize(
+    "body",
+    [*DEEP, b'{"order_id": ' + b"[" * 5000 + b"]" * 5000 + b"}"],
+    ids=["open-brackets", "objects", "balanced", "in-a-field"],
+)
 def test_the_api_answers_a_deeply_nested_body_with_400(live_app: LiveApp, body: bytes) -> None:
     resp = requests.post(
         f"{live_app.url}/api/v1/checkouts",
