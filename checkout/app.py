@@ -55,6 +55,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         # steady load above the pool would open a connection (a server process) per request.
         DATABASE_POOL_SIZE=_non_negative_int(raw, "database_pool_size", 20),
         DATABASE_MAX_OVERFLOW=_non_negative_int(raw, "database_max_overflow", 0),
+        # Lock, statement, pool and SQLite waits, all far below gunicorn's 30 s (db.py).
+        DATABASE_TIMEOUTS=_database_timeouts(raw),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SECURE=secure,
         SESSION_COOKIE_SAMESITE="Lax",
@@ -154,6 +156,31 @@ def _non_negative_int(raw: Mapping[str, Any], key: str, default: int) -> int:
     if number < 0:
         raise ConfigError(f"{key} must not be negative")
     return number
+
+
+def _seconds(raw: Mapping[str, Any], key: str, default: float) -> float:
+    from checkout.config import ConfigError
+
+    value = raw.get(key, default)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key} must be a number of seconds, not {value!r}") from None
+    if not 0 <= number <= 600:
+        raise ConfigError(f"{key} must be between 0 and 600 seconds")
+    return number
+
+
+def _database_timeouts(raw: Mapping[str, Any]) -> Any:
+    from checkout.db import DatabaseTimeouts
+
+    default = DatabaseTimeouts()
+    return DatabaseTimeouts(
+        lock=_seconds(raw, "database_lock_timeout", default.lock),
+        statement=_seconds(raw, "database_statement_timeout", default.statement),
+        pool=_seconds(raw, "database_pool_timeout", default.pool),
+        sqlite_busy=_seconds(raw, "sqlite_busy_timeout", default.sqlite_busy),
+    )
 
 
 def _retention_days(value: Any) -> int:

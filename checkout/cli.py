@@ -127,7 +127,7 @@ def register(app: Flask) -> None:
         from checkout.db import db
         from checkout.extensions import catalog_of, settings_of
         from checkout.services.reconcile import durations_from_config, reconcile_due
-        from checkout.services.webhooks import run_worker
+        from checkout.services.webhooks import delivery_options_from_config, run_worker
 
         stop = threading.Event()
         # SIGTERM (systemd, docker stop) finishes the event in hand instead of dying mid-POST.
@@ -144,6 +144,7 @@ def register(app: Flask) -> None:
                 interval=interval,
                 batch=batch,
                 stop=stop,
+                options=delivery_options_from_config(settings_of(app).raw),
                 # Each round also asks providers about silent attempts and enforces expiry.
                 each_round=lambda: reconcile_due(
                     factory, catalog_of(app), after=after, grace=grace

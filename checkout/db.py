@@ -24,7 +24,28 @@ except ImportError:  # Windows: SQLite's own busy wait only
 _reading: ContextVar[bool] = ContextVar("checkout_db_reading", default=False)
 
 
-WRITE_WAIT_SECONDS = 30.0  # as long as SQLite's own busy timeout below
+WRITE_WAIT_SECONDS = 10.0  # default wait for a turn to write (SQLite), as its busy timeout
+
+
+@dataclass(frozen=True)
+class DatabaseTimeouts:
+    """How long one database wait may last, all well below gunicorn's 30 s worker timeout,
+    so a held lock costs the requests behind it an error they can retry, never the worker.
+
+    `lock`: PostgreSQL's lock_timeout (a row or table lock waited for); `statement`: its
+    statement_timeout (one statement's run); `pool`: a request's wait for a pooled
+    connection; `sqlite_busy`: SQLite's busy timeout and the wait for a write turn
+    (SQLiteWriteQueue). Seconds; 0 turns PostgreSQL's two off (never for production).
+    """
+
+    lock: float = 5.0
+    statement: float = 15.0
+    pool: float = 5.0
+    sqlite_busy: float = WRITE_WAIT_SECONDS
+
+
+class WriteTurnTimeout(TimeoutError):
+    """No turn to write to SQLite within the configured wait (a lock held too long)."""
 
 
 class SQLiteWriteQueue:
@@ -38,17 +59,18 @@ class SQLiteWriteQueue:
     then never has to be waited for, except against a program outside this app.
     """
 
-    def __init__(self, database_path: str) -> None:
+    def __init__(self, database_path: str, wait_seconds: float = WRITE_WAIT_SECONDS) -> None:
         self.path = database_path + ".write-lock"
+        self.wait_seconds = wait_seconds
         self._thread_lock = threading.RLock()
         self._depth = 0  # nested write transactions of the thread holding the lock
         self._fd: int | None = None
         self._pid = 0
 
     def acquire(self) -> None:
-        deadline = time.monotonic() + WRITE_WAIT_SECONDS
-        if not self._thread_lock.acquire(timeout=WRITE_WAIT_SECONDS):
-            raise TimeoutError(f"no turn to write to SQLite in {WRITE_WAIT_SECONDS:.0f} s")
+        deadline = time.monotonic() + self.wait_seconds
+        if not self._thread_lock.acquire(timeout=self.wait_seconds):
+            raise WriteTurnTimeout(f"no turn to write to SQLite in {self.wait_seconds:g} s")
         try:
             self._depth += 1
             if self._depth == 1:
@@ -78,8 +100,8 @@ class SQLiteWriteQueue:
                 return
             except BlockingIOError:
                 if time.monotonic() >= deadline:
-                    raise TimeoutError(
-                        f"no turn to write to SQLite in {WRITE_WAIT_SECONDS:.0f} s"
+                    raise WriteTurnTimeout(
+                        f"no turn to write to SQLite in {self.wait_seconds:g} s"
                     ) from None
                 time.sleep(pause)
                 pause = min(pause * 2, 0.002)
@@ -96,13 +118,28 @@ def _sqlite_file(url: str) -> str | None:
     return os.path.abspath(database)
 
 
-def make_engine(url: str, pool_size: int = 20, max_overflow: int = 0) -> Engine:
+def make_engine(
+    url: str,
+    pool_size: int = 20,
+    max_overflow: int = 0,
+    timeouts: DatabaseTimeouts | None = None,
+) -> Engine:
     """The engine for `url`. PostgreSQL: `pool_size` + `max_overflow` connections at most per
-    process (every gunicorn worker has its own pool; keep workers x both < max_connections)."""
+    process (every gunicorn worker has its own pool; keep workers x both < max_connections).
+    Every connection carries `timeouts` (DatabaseTimeouts)."""
+    timeouts = timeouts or DatabaseTimeouts()
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": timeouts.sqlite_busy},
+            pool_timeout=timeouts.pool,
+        )
         path = _sqlite_file(url)
-        queue = SQLiteWriteQueue(path) if path is not None and fcntl is not None else None
+        queue = (
+            SQLiteWriteQueue(path, timeouts.sqlite_busy)
+            if path is not None and fcntl is not None
+            else None
+        )
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -141,9 +178,46 @@ def make_engine(url: str, pool_size: int = 20, max_overflow: int = 0) -> Engine:
             _give_turn_back(record.info)
 
         return engine
-    return create_engine(
-        url, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow, pool_timeout=30
+    # Session settings sent with each connection's startup packet (no extra round trip): a
+    # statement waiting on a lock (an operator's psql, a slow transaction) fails after
+    # `lock` instead of holding its connection until the pool is empty; notifies answer
+    # that with a retryable 503 (services/notifications.py).
+    options = (
+        f"-c lock_timeout={round(timeouts.lock * 1000)}"
+        f" -c statement_timeout={round(timeouts.statement * 1000)}"
     )
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_timeout=timeouts.pool,
+        connect_args={"options": options},
+    )
+
+
+def is_lock_timeout(error: BaseException) -> bool:
+    """True for a wait that ran out (DatabaseTimeouts): PostgreSQL's lock_timeout (55P03)
+    or statement_timeout (57014), SQLite's "database is locked", no write turn, no pooled
+    connection. Such an error is worth retrying a moment later; nothing was written."""
+    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, WriteTurnTimeout | PoolTimeout):
+            return True
+        if isinstance(current, DBAPIError):
+            original = current.orig
+            code = getattr(original, "sqlstate", None) or getattr(original, "pgcode", None)
+            if code in ("55P03", "57014"):
+                return True
+            if "database is locked" in str(original):
+                return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def _give_turn_back(info: dict[str, Any]) -> None:
@@ -166,6 +240,7 @@ class Database:
             app.config["DATABASE_URL"],
             pool_size=app.config.get("DATABASE_POOL_SIZE", 20),
             max_overflow=app.config.get("DATABASE_MAX_OVERFLOW", 0),
+            timeouts=app.config.get("DATABASE_TIMEOUTS"),
         )
         app.extensions["db"] = BoundDatabase(engine, sessionmaker(engine, expire_on_commit=False))
         app.teardown_appcontext(self._close_session)

@@ -29,7 +29,16 @@ _SEP = r"(?:[\s.-]|%20|\+)?"  # a separator people type, also URL-encoded
 _START = r"(?:(?<![A-Za-z0-9_])|(?<=%3D)|(?<=%3d)|(?<=%20)|(?<=%2B)|(?<=%3A))"
 _END = r"(?![A-Za-z0-9_])"
 _PATTERNS: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(rf"[A-Za-z0-9._%+-]+{_EMAIL_AT}[A-Za-z0-9.-]+\.[A-Za-z]{{2,}}"), "<email>"),
+    # Linear on any input: a local part starts only where a run of its characters starts
+    # (the lookbehind), so a long run is scanned once, not once per position; and the mask
+    # runs on to the end of that run, so no address can hide in the tail of a match.
+    (
+        re.compile(
+            rf"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+{_EMAIL_AT}[A-Za-z0-9.-]+\.[A-Za-z]{{2,}}"
+            r"[A-Za-z0-9._%+@-]*+"
+        ),
+        "<email>",
+    ),
     # Korean mobiles: 010-1234-5678, 01012345678, +82 10 1234 5678, 821012345678.
     (
         re.compile(
@@ -84,7 +93,25 @@ def register_secrets(values: Iterable[Any]) -> None:
         _secrets_re = re.compile("|".join(re.escape(s) for s in ordered))
 
 
-def mask_text(text: str) -> str:
+# At most this much of one text is masked and shown; the rest is cut off first, so no log
+# line, stored body or page pays for more (bodies shown in the console cut far shorter).
+MASK_LIMIT = 64 * 1024
+# Masked beyond the cut, so a value straddling it is masked whole before the cut is made.
+_CUT_MARGIN = 320
+
+
+def mask_text(text: str, limit: int = MASK_LIMIT) -> str:
+    """`text` with personal data and secrets masked, cut to `limit` characters first.
+
+    Linear in min(len(text), limit): every pattern is free of quadratic backtracking.
+    """
+    if len(text) > limit:
+        masked = _mask_all(text[: limit + _CUT_MARGIN])
+        return masked[:limit] + f"... ({len(text) - limit} more characters)"
+    return _mask_all(text)
+
+
+def _mask_all(text: str) -> str:
     secrets_re = _secrets_re
     if secrets_re is not None:
         text = secrets_re.sub("<secret>", text)

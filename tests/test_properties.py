@@ -619,3 +619,162 @@ def test_pii_through_the_form_and_a_payment_stays_out_of_the_logs(prop_app: Prop
     assert lines  # something was logged (request lines at least)
     for value in [*SENSITIVE, PII_NAME.split()[0], PII_NAME.split()[1]]:
         assert all(value not in line for line in lines), value
+
+
+# ---------------------------------------------------------------- hostile shapes (issue 12)
+# Deep nesting, 256 KB runs of one character class, exotic digits and exponent forms:
+# the shapes that once cost a RecursionError 500, minutes of masking, or a 30 s conversion.
+HOSTILE_RUN_UNITS = ["a", "Z", "7", "@", ".", "@.", "%40", "a%40", "-", " ", "2 ", "+", "_"]
+hostile_run = st.lists(
+    st.tuples(st.sampled_from(HOSTILE_RUN_UNITS), st.integers(min_value=1, max_value=65_536)),
+    min_size=1,
+    max_size=4,
+).map(lambda parts: "".join(unit * count for unit, count in parts)[: 256 * 1024])
+deep_json = st.builds(
+    lambda opener, depth, tail: (opener * depth + tail).encode()[:200_000],  # < 256 KiB
+    st.sampled_from(["[", '{"a":', '[{"tradeNo":"x","n":', '{"amount":[']),
+    st.integers(min_value=33, max_value=60_000),
+    st.sampled_from(["", "1", "]" * 10, "}" * 10, '"x"']),
+)
+# Digits that are not ASCII (full-width, Arabic-Indic, Devanagari, ...), exponent forms,
+# signs, separators, blanks: never an amount.
+exotic_digit = st.characters(categories=["Nd"]).filter(lambda c: not "0" <= c <= "9")
+exotic_amount = st.one_of(
+    st.lists(exotic_digit, min_size=1, max_size=8).map("".join),
+    st.builds(
+        lambda m, e, sign: f"{m}{'eE'[e % 2]}{sign}{e}",
+        st.integers(min_value=1, max_value=99_999),
+        st.integers(min_value=0, max_value=999_999),
+        st.sampled_from(["", "+", "-"]),
+    ),
+    st.builds(
+        lambda pre, n, post: f"{pre}{n}{post}",
+        st.sampled_from(["+", "-", " ", "\t", "\u00a0", "\u200b", "_", "0x", "\ufeff"]),
+        st.integers(min_value=0, max_value=10**6),
+        st.sampled_from(["", " ", "_000", ".", "e3", "\n"]),
+    ),
+    st.sampled_from(["NaN", "Infinity", "-Infinity", "1e999999", "1e30", "9" * 40, ""]),
+)
+
+
+@EXAMPLES
+@given(text=hostile_run)
+def test_masking_hostile_runs_is_linear_and_bounded(text: str) -> None:
+    import time
+
+    from checkout.logging_setup import MASK_LIMIT, mask_text
+
+    started = time.perf_counter()
+    full = mask_text(text, limit=len(text) + 1)
+    shown = mask_text(text)
+    assert time.perf_counter() - started < 3.0  # linear: ~0.1 s per 256 KB here
+    assert len(shown) <= MASK_LIMIT + 40
+    assert len(full) <= len(text) * 7 + 7  # every match is replaced by a short token
+
+
+@EXAMPLES
+@given(body=deep_json)
+def test_deep_json_is_refused_by_the_shared_parser(body: bytes) -> None:
+    from checkout import jsonsafe
+    from checkout.services.exchanges import mask_body
+
+    with pytest.raises(jsonsafe.UnsafeJson):
+        jsonsafe.loads(body)
+    assert mask_body(body) is not None  # shown as text, never a crash
+
+
+@pytest.mark.parametrize("instance", INSTANCES)
+def test_notify_hostile_shapes(prop_app: PropApp, instance: str) -> None:
+    """Deep nesting and 256 KB runs at the notify door: a 400 or 401 verdict, stored, and
+    nothing moved; never a 500."""
+    trade_no = prop_app.trade_nos[instance]
+
+    @settings(EXAMPLES, max_examples=15)
+    @given(
+        body=st.one_of(
+            deep_json,
+            hostile_run.map(lambda run: _dumps({"tradeNo": trade_no, "x": run})[: 256 * 1024]),
+            hostile_run.map(lambda run: run.encode()[: 256 * 1024]),
+        )
+    )
+    def check(body: bytes) -> None:
+        before = snapshot(prop_app)
+        resp = _post_notify(prop_app, instance, body, {"Content-Type": "application/json"})
+        assert resp.status_code in (400, 401, 404), resp.text[:300]
+        after = snapshot(prop_app)
+        assert after.notifies == before.notifies + 1
+        assert _latest_verdict(prop_app) in FAILED_VERDICTS
+        assert (after.checkouts, after.attempts) == (before.checkouts, before.attempts)
+
+    check()
+
+
+@settings(EXAMPLES, max_examples=15)
+@given(body=deep_json)
+def test_api_deep_json_is_a_400(prop_app: PropApp, body: bytes) -> None:
+    before = snapshot(prop_app)
+    resp = prop_app.http.post(
+        f"{prop_app.url}/api/v1/checkouts",
+        data=body,
+        headers={**api_headers(), "Content-Type": "application/json"},
+        timeout=30,
+    )
+    assert resp.status_code == 400, resp.text[:300]
+    assert resp.json()["error"]["code"] == "invalid_json"
+    assert snapshot(prop_app) == before
+
+
+@EXAMPLES
+@given(value=exotic_amount)
+def test_exotic_amounts_are_refused_at_once(value: str) -> None:
+    import time
+
+    from checkout.domain.money import Money, MoneyError
+
+    for currency in ("KRW", "MXN"):
+        started = time.perf_counter()
+        with pytest.raises(MoneyError):
+            Money.parse_provider_amount(value, currency)
+        assert time.perf_counter() - started < 0.1
+
+
+@pytest.mark.parametrize("instance", ["paypro_kr", "paypro_mx_api", "diamondpay_kr"])
+def test_signed_notify_with_exotic_amounts_moves_no_money(prop_app: PropApp, instance: str) -> None:
+    """Genuinely signed paid notifies whose amounts are exotic digits, exponents, signs or
+    blanks: malformed (or amount_mismatch), never a 5xx, money unchanged."""
+    trade_no = prop_app.trade_nos[instance]
+    provider_type = PROVIDER_TYPE[instance]
+
+    @settings(EXAMPLES, max_examples=25)
+    @given(amount=exotic_amount)
+    def check(amount: str) -> None:
+        if provider_type == "paypro":
+            fields: dict[str, Any] = {
+                "status": "0000",
+                "tradeNo": trade_no,
+                "platFormTradeNo": "PP-prop",
+                "amount": amount,
+            }
+        else:
+            fields = {
+                "payment_id": trade_no,
+                "payment_cl_id": "DP-prop",
+                "platform_id": creds.DIAMOND_PLATFORM_ID,
+                "amount": amount,
+                "real_amount": amount,
+                "status": 2,
+                "sign_type": "HMAC-SHA256",
+            }
+        try:
+            signed = _sign(provider_type, fields)
+        except (TypeError, ValueError, AttributeError):
+            return
+        before = snapshot(prop_app)
+        resp = _post_notify(
+            prop_app, instance, _dumps(signed), {"Content-Type": "application/json"}
+        )
+        assert resp.status_code < 500, resp.text[:300]
+        assert _latest_verdict(prop_app) in ("malformed", "amount_mismatch")
+        assert money_state(snapshot(prop_app)) == money_state(before)
+
+    check()

@@ -577,7 +577,10 @@ def healthz() -> Any:
 
 @ops.get("/readyz")
 def readyz() -> Any:
-    if admin_service.database_ready(db.session):
+    # A read (SQLite: no write turn), so a writer holding the database does not fail it.
+    with db.reading() as session:
+        ready = admin_service.database_ready(session)
+    if ready:
         return Response("ready", mimetype="text/plain")
     return Response("database unavailable", status=503, mimetype="text/plain")
 

@@ -9,6 +9,7 @@ from typing import Any
 from flask import Blueprint, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from checkout import jsonsafe
 from checkout.config import StoreConfig
 from checkout.db import db
 from checkout.extensions import catalog_of, settings_of
@@ -117,7 +118,11 @@ def create() -> Any:
             )
             response.headers["Idempotent-Replayed"] = "true"
             return response
-    data = request.get_json(silent=True)
+    try:
+        # Bounded size and depth, every failure a 400 (checkout/jsonsafe.py).
+        data = jsonsafe.loads(request.get_data()) if request.is_json else None
+    except jsonsafe.UnsafeJson:
+        data = None
     if data is None:
         return _error(
             400, "invalid_json", "The body must be JSON (Content-Type: application/json)."

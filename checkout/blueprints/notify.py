@@ -40,6 +40,6 @@ def notify(instance: str) -> Any:
     )
     # The verdict is final here: stored and committed before the answer goes out.
     metrics_of(current_app).observe_notify(instance, str(result.verdict))
-    if result.verdict not in NEWS:
-        guard.count_refusal(source)
+    if result.verdict not in NEWS and result.verdict != Verdict.RECEIVED:
+        guard.count_refusal(source)  # RECEIVED: kept unjudged (rows busy), not refused
     return Response(result.body, status=result.status, content_type=result.content_type)

@@ -7,10 +7,16 @@ hundredths convert at their edge with the helpers here.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 CURRENCY_EXPONENT: dict[str, int] = {"KRW": 0, "MXN": 2}
+
+# The provider amount grammar: ASCII digits, an optional decimal part, both bounded.
+MAX_WHOLE_DIGITS = 15  # up to 999 trillion major units
+MAX_DECIMALS = 4  # PayPro's Corrections show "9998989.0000"
+_AMOUNT_TEXT = re.compile(rf"[0-9]{{1,{MAX_WHOLE_DIGITS}}}(?:\.[0-9]{{1,{MAX_DECIMALS}}})?")
 
 
 class MoneyError(ValueError):
@@ -51,25 +57,62 @@ class Money:
         return f"{self.to_decimal():.{self.exponent}f}"
 
     @classmethod
-    def from_major(cls, value: str | int | Decimal, currency: str) -> Money:
-        """Parse a provider's major-unit amount ('1000', '1000.00') exactly.
+    def parse_provider_amount(cls, value: object, currency: str) -> Money:
+        """A provider's major-unit amount, read by one strict grammar, exactly.
 
-        Raises MoneyError if it is not a number or has more precision than the
-        currency allows (e.g. '1000.50' KRW).
+        Accepted: a string of ASCII digits with an optional decimal part ("30000",
+        "1000.00", "9998989.0000"), a JSON integer, or a JSON fraction kept as Decimal
+        (`jsonsafe.loads`), within MAX_WHOLE_DIGITS whole digits and MAX_DECIMALS decimals.
+        Everything else raises MoneyError at once: exponents (1e30, 1e999999), signs
+        (+1, -1), '_', whitespace, non-ASCII digits (full-width, Arabic-Indic), NaN,
+        Infinity, booleans, floats, and more precision than the currency has ('1000.50'
+        KRW). Nothing is converted before its length is known, so no input is slow.
         """
-        try:
-            dec = Decimal(str(value).strip())
-        except (InvalidOperation, ValueError) as exc:
-            raise MoneyError(f"not an amount: {value!r}") from exc
-        if not dec.is_finite():
-            raise MoneyError(f"not an amount: {value!r}")
         exponent = CURRENCY_EXPONENT.get(currency)
         if exponent is None:
             raise MoneyError(f"unsupported currency {currency!r}")
+        dec = _amount_decimal(value)
         minor = dec.scaleb(exponent)
         if minor != minor.to_integral_value():
-            raise MoneyError(f"{value!r} has more decimals than {currency} allows")
+            raise MoneyError(f"{_shown(value)} has more decimals than {currency} allows")
         return cls(int(minor), currency)
+
+    @classmethod
+    def from_major(cls, value: object, currency: str) -> Money:
+        """Parse a provider's major-unit amount ('1000', '1000.00'): parse_provider_amount."""
+        return cls.parse_provider_amount(value, currency)
 
     def __str__(self) -> str:
         return f"{self.format_plain()} {self.currency}"
+
+
+def _shown(value: object) -> str:
+    """A refused value as an error message may quote it (bounded)."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:40] + "..."
+
+
+def _amount_decimal(value: object) -> Decimal:
+    """The exact Decimal of an amount in the provider grammar; raises MoneyError."""
+    if isinstance(value, str):
+        # fullmatch on ASCII [0-9] only; the length bound comes before any conversion.
+        if len(value) > MAX_WHOLE_DIGITS + 1 + MAX_DECIMALS or not _AMOUNT_TEXT.fullmatch(value):
+            raise MoneyError(f"not an amount: {_shown(value)}")
+        return Decimal(value)
+    if isinstance(value, bool):
+        raise MoneyError(f"not an amount: {value!r}")
+    if isinstance(value, int):
+        if value < 0 or value >= 10**MAX_WHOLE_DIGITS:
+            raise MoneyError(f"not an amount: {_shown(value)}")
+        return Decimal(value)
+    if isinstance(value, Decimal):
+        # A JSON number kept exact: finite, unsigned, no positive exponent (1E+30), a
+        # bounded number of decimals and digits. Checked on the tuple, not by converting.
+        if not value.is_finite():
+            raise MoneyError(f"not an amount: {_shown(value)}")
+        sign, digits, exp = value.as_tuple()
+        assert isinstance(exp, int)
+        if sign or exp > 0 or exp < -MAX_DECIMALS or len(digits) + exp > MAX_WHOLE_DIGITS:
+            raise MoneyError(f"not an amount: {_shown(value)}")
+        return value
+    raise MoneyError(f"not an amount: {_shown(value)}")

@@ -133,6 +133,15 @@ _CHECKOUT_ALLOWED: dict[CheckoutStatus, frozenset[CheckoutStatus]] = {
 }
 
 
+class WebhookStatus(StrEnum):
+    """Where a webhook event stands in the outbox (WebhookEvent.status)."""
+
+    PENDING = "pending"  # due now or at next_attempt_at
+    DELIVERED = "delivered"  # a 2xx answer came back
+    FAILED = "failed"  # the retry schedule ran out (an operator may resend)
+    SKIPPED = "skipped"  # the store has no webhook_url: kept as the audit trail
+
+
 class EventSource(StrEnum):
     """Who or what caused a status change (the `state_events.source` column)."""
 

@@ -238,11 +238,11 @@ def claimed_field(body: bytes, *keys: str) -> str | None:
     """Best effort, for the inbox only: the first of `keys` holding a string or integer in
     a JSON object body, cut to 64 characters; None for anything else. Never raises: the
     body is unverified and may be anything."""
-    import json
+    from checkout import jsonsafe
 
     try:
-        data = json.loads(body)
-    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        data = jsonsafe.loads(body)
+    except Exception:  # UnsafeJson, or anything else: the inbox simply shows no number
         return None
     if not isinstance(data, dict):
         return None

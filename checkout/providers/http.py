@@ -16,11 +16,11 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 import requests
 
+from checkout import jsonsafe
 from checkout.providers.base import ProviderConfig, ProviderError, ProviderTimeout
 
 JSON = "application/json"
@@ -87,12 +87,16 @@ def compact_json(body: Any) -> bytes:
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
+PROVIDER_BODY_LIMIT = 1024 * 1024  # a provider answer larger than this is no answer of theirs
+
+
 def parse_json(body: bytes | str) -> Any:
     """Decode a provider body; Decimal keeps fractional numbers' exact (signed) text.
 
-    Raises ValueError (UnicodeDecodeError included) when the body is not JSON.
+    Raises ValueError (jsonsafe.UnsafeJson) when the body is not JSON, nests too deep or
+    holds a number no provider sends (checkout/jsonsafe.py).
     """
-    return json.loads(body, parse_float=Decimal)
+    return jsonsafe.loads(body, max_bytes=PROVIDER_BODY_LIMIT)
 
 
 def decode_json(resp: requests.Response) -> Any | None:

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from checkout import jsonsafe
 from checkout.logging_setup import mask_text
 from checkout.models import ProviderExchange
 from checkout.providers.http import Exchange
@@ -84,15 +85,14 @@ def mask_body(body: bytes | None) -> str | None:
         return None
     text = body.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
     try:
-        parsed = json.loads(text)
+        # Bounded depth and size, so mask_structure's recursion is bounded too.
+        parsed = jsonsafe.loads(text)
     except ValueError:
         masked = text
     else:
-        masked = json.dumps(mask_structure(parsed), ensure_ascii=False)
-    masked = mask_text(masked)
-    if len(masked) > BODY_LIMIT:
-        masked = masked[:BODY_LIMIT] + f"... ({len(masked) - BODY_LIMIT} more characters)"
-    return masked
+        masked = json.dumps(mask_structure(parsed), ensure_ascii=False, default=str)
+    # Cut before masking: showing a 256 KB body costs what showing 8,000 characters does.
+    return mask_text(masked, limit=BODY_LIMIT)
 
 
 def mask_headers(headers: dict[str, str] | None) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from checkout.db import is_lock_timeout
 from checkout.domain.ledger import Verdict, provider_reported
 from checkout.domain.states import EventSource
 from checkout.models import NotifyMessage, utcnow
@@ -27,6 +28,13 @@ ACKNOWLEDGED = frozenset(
         Verdict.AMOUNT_MISMATCH,
     }
 )
+
+
+# A notify whose rows stayed locked past the lock timeout: stored unprocessed, and the
+# provider told to retry (every provider retries a non-2xx answer).
+BUSY_STATUS = 503
+BUSY_BODY = "busy, retry later"
+BUSY_DETAIL = "rows locked past the lock timeout; the provider will retry"
 
 
 @dataclass(frozen=True)
@@ -49,21 +57,41 @@ def receive_notify(
     The raw message is written in the same transaction as its effects (one commit, not two).
     If processing fails, that transaction is rolled back and the raw message is stored on its
     own, unprocessed, before the error propagates: every notify that reached us is kept, and
-    the provider, answered with an error, sends it again.
+    the provider, answered with an error, sends it again. Rows locked past the lock timeout
+    are such a failure, answered at once with a retryable 503 (BUSY_STATUS).
     """
     raw = _raw_fields(provider, headers, body, remote_addr)
     try:
         return _process(session, provider, raw, headers, body)
-    except Exception:
+    except Exception as error:
         session.rollback()
+        busy = is_lock_timeout(error)
         kept = NotifyMessage(
             **raw,
             claimed_trade_no=_claimed_trade_no(provider, headers, body),
-            detail="processing failed; the provider will retry",
+            detail=BUSY_DETAIL if busy else "processing failed; the provider will retry",
         )
+        if busy:
+            kept.response_status, kept.response_body = BUSY_STATUS, BUSY_BODY
         session.add(kept)
-        session.commit()
-        raise
+        try:
+            session.commit()
+        except Exception as store_error:
+            # SQLite held by a writer outside this app: not even the raw message can be
+            # written. The provider is told to retry; it still has the message.
+            session.rollback()
+            if not (busy and is_lock_timeout(store_error)):
+                raise
+            log.warning("notify busy provider=%s: not stored, database locked", kept.provider)
+            return NotifyResponse(
+                BUSY_STATUS, BUSY_BODY, "text/plain; charset=utf-8", Verdict.RECEIVED
+            )
+        if not busy:
+            raise
+        # Its rows were locked past lock_timeout (db.DatabaseTimeouts): answered at once
+        # with a retryable error, the message kept unprocessed; the provider sends it again.
+        log.warning("notify busy provider=%s id=%s: rows locked", provider.config.name, kept.id)
+        return NotifyResponse(BUSY_STATUS, BUSY_BODY, "text/plain; charset=utf-8", Verdict.RECEIVED)
 
 
 def _raw_fields(
@@ -115,6 +143,14 @@ def _process(
         claimed = _claimed_trade_no(provider, headers, body)
         message = _stored(session, raw, claimed_trade_no=claimed)
         return _finish(session, message, Verdict(error.verdict), error.message, error.http_status)
+    except Exception as error:  # untrusted bytes: any failure is "malformed"
+        # RecursionError, a mapping's TypeError on a strange shape, ...: never a 500 with
+        # a traceback per request; a 400 counted against the source's notify limit.
+        log.warning("notify unreadable provider=%s error=%s", instance, type(error).__name__)
+        claimed = _claimed_trade_no(provider, headers, body)
+        message = _stored(session, raw, claimed_trade_no=claimed)
+        detail = f"unreadable notify ({type(error).__name__})"
+        return _finish(session, message, Verdict.MALFORMED, detail, 400)
 
     trade_no = update.trade_no[:64]
     # The checkout, its attempts and money under the checkout's row lock (concurrent

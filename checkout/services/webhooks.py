@@ -5,25 +5,38 @@ LOCKED` on PostgreSQL so concurrent workers take disjoint rows), POSTed outside 
 transaction, and the outcome is written in another short transaction. A worker that
 dies mid-batch leaves its lease to expire; the event is then sent again under the same
 `webhook-id`, which shops use to drop duplicates.
+
+Every delivery has one total deadline (`webhook_deadline`, default 10 s) over connect,
+headers and the body read: a watchdog shuts the socket when it passes, so a shop that
+answers a byte at a time is cut off there. Deliveries run on a bounded pool of threads
+per worker (`webhook_threads`), at most `webhook_threads_per_store` of them for any one
+store, so one slow shop never holds back another shop's webhooks.
 """
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import json
 import logging
+import socket
+import ssl
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
-import requests
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 from standardwebhooks import Webhook
 
-from checkout.config import StoreConfig
+from checkout.config import ConfigError, StoreConfig
+from checkout.domain.states import WebhookStatus
 from checkout.models import WebhookDelivery, WebhookEvent, utcnow
 from checkout.services.errors import NotFound
 
@@ -45,7 +58,18 @@ RESPONSE_BODY_LIMIT = 1000  # WebhookDelivery.response_body
 ERROR_LIMIT = 200  # WebhookDelivery.error
 USER_AGENT = "checkout-webhooks/1"
 
-PENDING, DELIVERED, FAILED, SKIPPED = "pending", "delivered", "failed", "skipped"
+PENDING, DELIVERED, FAILED, SKIPPED = (
+    WebhookStatus.PENDING,
+    WebhookStatus.DELIVERED,
+    WebhookStatus.FAILED,
+    WebhookStatus.SKIPPED,
+)
+DEFAULT_TIMEOUT = (3.0, 10.0)  # connect, each read (seconds)
+DEFAULT_DEADLINE = 10.0  # seconds for one delivery in all: connect, headers, body
+DEFAULT_THREADS = 8  # deliveries at once per worker
+# Of which one store may hold at most this many. One keeps a store's events in order;
+# more deliver a busy store faster, in an order its payloads' `seq` restores.
+DEFAULT_THREADS_PER_STORE = 1
 
 SessionFactory = Callable[[], Session]  # a sessionmaker; one per worker thread
 
@@ -96,16 +120,117 @@ class _Outcome:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
+@dataclass(frozen=True)
+class DeliveryOptions:
+    """How a worker delivers: timeouts, the total deadline, and its pool's shape."""
+
+    timeout: tuple[float, float] = DEFAULT_TIMEOUT
+    deadline: float = DEFAULT_DEADLINE
+    threads: int = DEFAULT_THREADS
+    threads_per_store: int = DEFAULT_THREADS_PER_STORE
+
+
+def delivery_options_from_config(raw: Mapping[str, Any]) -> DeliveryOptions:
+    """`webhook_deadline` (seconds), `webhook_threads`, `webhook_threads_per_store`."""
+    try:
+        deadline = float(raw.get("webhook_deadline", DEFAULT_DEADLINE))
+        threads = int(raw.get("webhook_threads", DEFAULT_THREADS))
+        per_store = int(raw.get("webhook_threads_per_store", DEFAULT_THREADS_PER_STORE))
+    except (TypeError, ValueError):
+        raise ConfigError(
+            "webhook_deadline must be seconds; webhook_threads and"
+            " webhook_threads_per_store whole numbers"
+        ) from None
+    if not 0 < deadline <= 120:
+        raise ConfigError("webhook_deadline must be between 0 and 120 seconds")
+    if threads < 2 or not 1 <= per_store < threads:
+        raise ConfigError(
+            "webhook_threads must be at least 2 and webhook_threads_per_store between 1 and"
+            " webhook_threads - 1 (no store may take every thread)"
+        )
+    return DeliveryOptions(deadline=deadline, threads=threads, threads_per_store=per_store)
+
+
+@dataclass
+class _Lanes:
+    running: int = 0
+    waiting: deque[Callable[[], None]] = field(default_factory=deque)
+
+
+class DeliveryPool:
+    """A bounded pool of delivery threads where one store holds at most `per_store`.
+
+    Each store's jobs run in at most `per_store` lanes (a lane runs that store's jobs one
+    after another); other stores' lanes take the remaining threads, so a shop that is slow
+    or drips its answer delays only its own webhooks.
+    """
+
+    def __init__(self, threads: int, per_store: int) -> None:
+        if not 1 <= per_store < threads:
+            raise ValueError("per_store must be between 1 and threads - 1")
+        self.per_store = per_store
+        self._executor = ThreadPoolExecutor(threads, thread_name_prefix="webhook")
+        self._guard = threading.Condition()
+        self._stores: dict[str, _Lanes] = {}
+
+    def submit(self, store_id: str, job: Callable[[], None]) -> None:
+        with self._guard:
+            lanes = self._stores.setdefault(store_id, _Lanes())
+            if lanes.running >= self.per_store:
+                lanes.waiting.append(job)
+                return
+            lanes.running += 1
+        self._executor.submit(self._lane, store_id, job)
+
+    def _lane(self, store_id: str, job: Callable[[], None]) -> None:
+        while True:
+            try:
+                job()
+            except Exception:  # one delivery's failure must not end the lane
+                log.exception("webhook delivery failed store=%s", store_id)
+            with self._guard:
+                lanes = self._stores[store_id]
+                if not lanes.waiting:
+                    lanes.running -= 1
+                    if lanes.running == 0:
+                        del self._stores[store_id]
+                    self._guard.notify_all()
+                    return
+                job = lanes.waiting.popleft()
+
+    def busy_stores(self) -> set[str]:
+        """Stores with every lane taken: the next claim leaves their events for later."""
+        with self._guard:
+            return {
+                store
+                for store, lanes in self._stores.items()
+                if lanes.running >= self.per_store or lanes.waiting
+            }
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        with self._guard:
+            return self._guard.wait_for(lambda: not self._stores, timeout)
+
+    def shutdown(self) -> None:
+        self.wait_idle()
+        self._executor.shutdown(wait=True)
+
+
 def deliver_due(
     session_factory: SessionFactory,
     stores: Mapping[str, StoreConfig],
     *,
     now: datetime | None = None,
     batch: int = 10,
-    timeout: tuple[float, float] = (3, 10),
-    http: requests.Session | None = None,
+    timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+    deadline: float = DEFAULT_DEADLINE,
+    pool: DeliveryPool | None = None,
 ) -> int:
-    """Claim up to `batch` due events, send them, record each try; return how many.
+    """Claim up to `batch` due events and deliver them; return how many were claimed.
+
+    Without `pool`, a pool of this call's own delivers them and the call returns when all
+    are recorded. With the worker's `pool`, they are handed to it and the call returns at
+    once; stores whose lanes are all busy are left out of the claim.
 
     `now` is the scheduling clock (tests pass a future time instead of sleeping); it
     advances with real time during the call. Signatures always use the real clock.
@@ -116,45 +241,64 @@ def deliver_due(
     def clock() -> datetime:
         return base + timedelta(seconds=time.monotonic() - started)
 
-    claimed = _claim(session_factory, clock(), batch)
-    if not claimed:
-        return 0
-    own_http = http is None
-    http = http or requests.Session()
+    own_pool = pool is None
+    work = pool or DeliveryPool(DEFAULT_THREADS, DEFAULT_THREADS_PER_STORE)
     try:
+        claimed = _claim(session_factory, clock(), batch, exclude=work.busy_stores())
         for item in claimed:
-            store = stores.get(item.store_id)
-            if store is None or not store.webhook_url or not store.webhook_secret:
-                _finish_skipped(session_factory, item)
-                continue
-            lease = _renew(session_factory, item, clock())
-            if lease is None:  # our lease ran out and another worker took the event
-                continue
-            item = _Claimed(item.id, item.public_id, item.store_id, item.body, lease)
-            outcome = _post(http, store, item, timeout)
-            _record(session_factory, item, outcome, clock())
+            work.submit(
+                item.store_id,
+                lambda item=item: _deliver_one(
+                    session_factory, stores, item, clock, timeout, deadline
+                ),
+            )
     finally:
-        if own_http:
-            http.close()
+        if own_pool:
+            work.shutdown()
     return len(claimed)
 
 
-def _claim(session_factory: SessionFactory, now: datetime, batch: int) -> list[_Claimed]:
+def _deliver_one(
+    session_factory: SessionFactory,
+    stores: Mapping[str, StoreConfig],
+    item: _Claimed,
+    clock: Callable[[], datetime],
+    timeout: tuple[float, float],
+    deadline: float,
+) -> None:
+    store = stores.get(item.store_id)
+    if store is None or not store.webhook_url or not store.webhook_secret:
+        _finish_skipped(session_factory, item)
+        return
+    lease = _renew(session_factory, item, clock())
+    if lease is None:  # our lease ran out and another worker took the event
+        return
+    item = _Claimed(item.id, item.public_id, item.store_id, item.body, lease)
+    outcome = _post(store, item, timeout, deadline)
+    _record(session_factory, item, outcome, clock())
+
+
+def _claim(
+    session_factory: SessionFactory, now: datetime, batch: int, exclude: set[str] | None = None
+) -> list[_Claimed]:
     lease = now + LEASE
+    query = (
+        select(WebhookEvent)
+        .where(
+            WebhookEvent.status == PENDING,
+            WebhookEvent.next_attempt_at <= now,
+            or_(WebhookEvent.locked_until.is_(None), WebhookEvent.locked_until <= now),
+        )
+        .order_by(WebhookEvent.next_attempt_at, WebhookEvent.id)
+        .limit(batch)
+        # PostgreSQL: concurrent workers skip each other's rows instead of waiting;
+        # SQLite ignores this and serialises writers (BEGIN IMMEDIATE).
+        .with_for_update(skip_locked=True)
+    )
+    if exclude:
+        query = query.where(WebhookEvent.store_id.not_in(sorted(exclude)))
     with session_factory() as session, session.begin():
-        events = session.scalars(
-            select(WebhookEvent)
-            .where(
-                WebhookEvent.status == PENDING,
-                WebhookEvent.next_attempt_at <= now,
-                or_(WebhookEvent.locked_until.is_(None), WebhookEvent.locked_until <= now),
-            )
-            .order_by(WebhookEvent.next_attempt_at, WebhookEvent.id)
-            .limit(batch)
-            # PostgreSQL: concurrent workers skip each other's rows instead of waiting;
-            # SQLite ignores this and serialises writers (BEGIN IMMEDIATE).
-            .with_for_update(skip_locked=True)
-        ).all()
+        events = session.scalars(query).all()
         claimed = []
         for event in events:
             event.locked_until = lease
@@ -182,44 +326,113 @@ def _renew(session_factory: SessionFactory, item: _Claimed, now: datetime) -> da
     return lease if owned else None
 
 
+class _Watchdog:
+    """Shuts a connection's socket when the delivery's deadline passes, from a timer
+    thread: whatever the delivering thread is blocked in (connect, headers, a dripping
+    body) then fails at once."""
+
+    def __init__(self, seconds: float) -> None:
+        # The socket itself, not the connection's attribute: http.client drops that for a
+        # "Connection: close" answer while the response still reads from the socket.
+        self.sock: socket.socket | None = None
+        self.fired = threading.Event()
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _fire(self) -> None:
+        self.fired.set()
+        sock = self.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):  # already closed: nothing left to cut
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+
+def _connection(url: str, connect_timeout: float) -> tuple[http.client.HTTPConnection, str]:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("webhook_url must be an http(s) URL")
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    if parts.scheme == "https":
+        conn: http.client.HTTPConnection = http.client.HTTPSConnection(
+            parts.hostname,
+            parts.port,
+            timeout=connect_timeout,
+            context=ssl.create_default_context(),
+        )
+    else:
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=connect_timeout)
+    return conn, target
+
+
 def _post(
-    http: requests.Session, store: StoreConfig, item: _Claimed, timeout: tuple[float, float]
+    store: StoreConfig, item: _Claimed, timeout: tuple[float, float], deadline: float
 ) -> _Outcome:
+    """One POST, bounded by `deadline` seconds in all; the duration is measured after the
+    start of the body was read (what the delivery really took)."""
     assert store.webhook_url and store.webhook_secret
     headers = {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
         **signed_headers(store.webhook_secret, item.public_id, item.body, datetime.now(UTC)),
     }
+    connect_timeout, read_timeout = timeout
     started = time.monotonic()
     try:
-        with http.post(
-            store.webhook_url,
-            data=item.body.encode(),
-            headers=headers,
-            timeout=timeout,
-            allow_redirects=False,  # a redirect is not an acknowledgement
-            stream=True,  # read only the start of whatever the shop answers
-        ) as resp:
-            return _Outcome(resp.status_code, None, _ms_since(started), _start_of_body(resp))
-    except requests.Timeout as exc:
-        return _Outcome(None, f"timeout: {type(exc).__name__}", _ms_since(started), None)
-    except requests.RequestException as exc:
-        # The class name only: requests' messages embed the URL, which may carry a token.
-        return _Outcome(None, type(exc).__name__[:ERROR_LIMIT], _ms_since(started), None)
+        conn, target = _connection(store.webhook_url, min(connect_timeout, deadline))
+    except ValueError:
+        return _Outcome(None, "invalid webhook_url", _ms_since(started), None)
+    watchdog = _Watchdog(deadline)
+    status: int | None = None
+    try:
+        conn.connect()
+        watchdog.sock = conn.sock
+        if watchdog.fired.is_set() or conn.sock is None:  # connected just past the deadline
+            raise TimeoutError("deadline passed while connecting")
+        conn.sock.settimeout(read_timeout)
+        # No redirects are followed: a redirect is not an acknowledgement.
+        conn.request("POST", target, body=item.body.encode(), headers=headers)
+        resp = conn.getresponse()
+        status = resp.status
+        body = _start_of_body(resp, watchdog)
+        return _Outcome(status, None, _ms_since(started), body)
+    except (TimeoutError, OSError, http.client.HTTPException) as exc:
+        # The class name only: messages may quote the URL, which may carry a token.
+        if watchdog.fired.is_set():
+            error = f"timeout: deadline of {deadline:g} s passed"
+        elif isinstance(exc, TimeoutError):
+            error = f"timeout: {type(exc).__name__}"
+        else:
+            error = type(exc).__name__
+        return _Outcome(status, error[:ERROR_LIMIT], _ms_since(started), None)
+    finally:
+        watchdog.cancel()
+        conn.close()
 
 
-def _start_of_body(resp: requests.Response) -> str | None:
-    """At most RESPONSE_BODY_LIMIT characters; the status code is what counts."""
+def _start_of_body(resp: http.client.HTTPResponse, watchdog: _Watchdog) -> str | None:
+    """At most RESPONSE_BODY_LIMIT characters; the status code is what counts. A body
+    cut at the deadline is shown as far as it came."""
     data = bytearray()
     try:
-        for chunk in resp.iter_content(chunk_size=512):
-            data += chunk
-            if len(data) >= RESPONSE_BODY_LIMIT:
+        while len(data) < RESPONSE_BODY_LIMIT:
+            chunk = resp.read1(RESPONSE_BODY_LIMIT - len(data))
+            if not chunk:
                 break
-    except requests.RequestException as exc:
-        return f"<body unreadable: {type(exc).__name__}>"
-    text = bytes(data).decode(resp.encoding or "utf-8", errors="replace")
+            data += chunk
+    except (OSError, http.client.HTTPException) as exc:
+        reason = "deadline" if watchdog.fired.is_set() else type(exc).__name__
+        return f"<body cut: {reason}> " + bytes(data).decode("utf-8", errors="replace")
+    if watchdog.fired.is_set():  # the socket was shut: what came before the deadline
+        return "<body cut: deadline> " + bytes(data).decode("utf-8", errors="replace")
+    charset = resp.headers.get_content_charset() or "utf-8"
+    try:
+        text = bytes(data).decode(charset, errors="replace")
+    except LookupError:
+        text = bytes(data).decode("utf-8", errors="replace")
     return text[:RESPONSE_BODY_LIMIT]
 
 
@@ -310,20 +523,34 @@ def run_worker(
     batch: int = 10,
     stop: threading.Event | None = None,
     each_round: Callable[[], object] | None = None,
+    options: DeliveryOptions | None = None,
 ) -> int:
     """Deliver until `stop` is set (or, with `once`, until nothing is due); return the count.
 
-    A full batch means more may be waiting, so the loop goes on without sleeping;
-    otherwise it sleeps `interval` seconds (bounded, and woken early by `stop`).
-    `each_round` (e.g. reconciliation) runs once per idle round, errors logged.
+    Deliveries run on this worker's DeliveryPool (`options`). A full claim means more may
+    be waiting, so the loop goes on without sleeping; otherwise it sleeps `interval`
+    seconds (bounded, and woken early by `stop`). `each_round` (e.g. reconciliation) runs
+    once per idle round, errors logged. On stop, the deliveries in hand are finished
+    (each within its deadline).
     """
+    options = options or DeliveryOptions()
     stop = stop or threading.Event()
     pause = min(max(interval, 0.05), 60.0)
     total = 0
-    with requests.Session() as http:  # one connection pool for the worker's life
+    pool = DeliveryPool(options.threads, options.threads_per_store)
+    try:
         while not stop.is_set():
             try:
-                done = deliver_due(session_factory, stores, batch=batch, http=http)
+                done = deliver_due(
+                    session_factory,
+                    stores,
+                    batch=batch,
+                    timeout=options.timeout,
+                    deadline=options.deadline,
+                    pool=pool,
+                )
+                if once:
+                    pool.wait_idle()
             except Exception:
                 # A database hiccup must not end the worker; leases make the retry safe.
                 if once:
@@ -343,4 +570,6 @@ def run_worker(
             if once:
                 break
             stop.wait(pause)
+    finally:
+        pool.shutdown()
     return total

@@ -6,13 +6,13 @@ so a wire amount that is not a multiple of 100 cannot be real money and is refus
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import quote
 
+from checkout import jsonsafe
 from checkout.domain.money import Money, MoneyError
 from checkout.domain.states import AttemptStatus
 from checkout.providers.base import (
@@ -65,12 +65,13 @@ QUERY_STATUS: dict[str, AttemptStatus] = {
 NOTIFY_REQUIRED = ("payment_id", "payment_cl_id", "platform_id", "amount", "real_amount", "status")
 
 _DIGITS = re.compile(r"[0-9]+")
+MAX_WIRE_DIGITS = 18  # bounds any wire integer before it is converted
 
 
 # ---------------------------------------------------------------- values
 def parse_json(body: bytes | str) -> Any:
     """Parse a Diamond Pay body; fractional numbers stay Decimal so signatures keep their text."""
-    return json.loads(body, parse_float=Decimal)
+    return jsonsafe.loads(body)
 
 
 def wire_int(value: Any) -> int:
@@ -81,10 +82,10 @@ def wire_int(value: Any) -> int:
     if isinstance(value, bool):
         raise ValueError(f"not an integer: {value!r}")
     if isinstance(value, int):
-        if value < 0:
+        if value < 0 or value >= 10**MAX_WIRE_DIGITS:
             raise ValueError(f"negative: {value!r}")
         return value
-    if isinstance(value, str) and _DIGITS.fullmatch(value):
+    if isinstance(value, str) and len(value) <= MAX_WIRE_DIGITS and _DIGITS.fullmatch(value):
         return int(value)
     raise ValueError(f"not an integer: {value!r}")
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
+from checkout import jsonsafe
 from checkout.domain.ledger import Transfer
 from checkout.domain.money import Money, MoneyError
 from checkout.domain.states import AttemptStatus
@@ -65,7 +64,7 @@ class ExpiredRequest(ValueError):
 
 def parse_json(body: bytes | str) -> Any:
     """Decode a TeemoPay body, keeping decimals' text exact for signatures and amounts."""
-    return json.loads(body, parse_float=Decimal)
+    return jsonsafe.loads(body)
 
 
 def ms_to_datetime(ms: Any) -> datetime:
