@@ -64,13 +64,19 @@ from checkout.providers.base import (
     ProviderConfig,
     ProviderError,
     ProviderTimeout,
+    RouteConfig,
 )
 from checkout.services.admin import operator_cancel, operator_mark_review, operator_resolve_review
 from checkout.services.catalog import Catalog
 from checkout.services.checkouts import NewCheckout, cancel_checkout, create_checkout
 from checkout.services.errors import CheckoutClosed, Conflict, InvalidRequest
 from checkout.services.notifications import receive_notify
-from checkout.services.payments import PaymentNotStarted, choose_another_way, start_payment
+from checkout.services.payments import (
+    NoRouteAvailable,
+    PaymentNotStarted,
+    choose_another_way,
+    start_payment,
+)
 from checkout.services.reconcile import query_now, reconcile_due
 
 GRACE = timedelta(minutes=15)
@@ -100,10 +106,13 @@ class FakeProvider:
     def supports_amount(self, amount: Money) -> bool:
         return True
 
+    def refusal_created_nothing(self, code: str, message: str) -> bool:
+        return code == "refuse_nothing"  # the same submit fails over to the next route
+
     def create_payment(self, request: PaymentRequest) -> CreateResult:
         mode, self.next_create = self.next_create, "ok"
-        if mode == "refuse":
-            raise ProviderError(self.config.name, "refused", "not today")
+        if mode in ("refuse", "refuse_nothing"):  # the latter proves nothing was created
+            raise ProviderError(self.config.name, mode, "not today")
         self.orders[request.trade_no] = {"amount": request.amount.amount, "transfers": []}
         self.orders[request.trade_no]["status"] = "pending"
         if mode == "timeout":
@@ -192,6 +201,12 @@ class LedgerHistories(RuleBasedStateMachine):
             {
                 "by_total": MethodConfig("by_total", "total", "Total"),
                 "by_transfer": MethodConfig("by_transfer", "transfers", "Transfers"),
+                "routed": MethodConfig(
+                    "routed",
+                    "total",
+                    "Routed",
+                    routes=(RouteConfig("total", {}), RouteConfig("transfers", {})),
+                ),
             },
         )
         self.offset = timedelta(0)
@@ -234,18 +249,24 @@ class LedgerHistories(RuleBasedStateMachine):
 
     @rule(
         checkout=checkouts,
-        method=st.sampled_from(["by_total", "by_transfer"]),
-        mode=st.sampled_from(["ok", "ok", "ok", "refuse", "timeout", "die"]),
+        method=st.sampled_from(["by_total", "by_transfer", "routed"]),
+        mode=st.sampled_from(["ok", "ok", "ok", "refuse", "refuse_nothing", "timeout", "die"]),
     )
     def submit(self, checkout: str, method: str, mode: str) -> None:
-        provider = self.providers["total" if method == "by_total" else "transfers"]
+        provider = self.providers["transfers" if method == "by_transfer" else "total"]
         provider.next_create = mode
         with self.session() as session:
             try:
                 start_payment(
                     session, self.catalog, checkout, method, PAYER, "https://x/n", "https://x/r"
                 )
-            except (CheckoutClosed, PaymentNotStarted, InvalidRequest, WorkerDied):
+            except (
+                CheckoutClosed,
+                PaymentNotStarted,
+                InvalidRequest,
+                NoRouteAvailable,
+                WorkerDied,
+            ):
                 session.rollback()
         provider.next_create = "ok"
 
