@@ -198,10 +198,12 @@ def _is_web_url(url: str | None) -> bool:
 def payment_page(checkout_id: str) -> Any:
     checkout = _read(checkout_id)
     settings = settings_of(current_app)
-    details = payment_details(checkout, settings, catalog_of(current_app), current_language())
+    store_name = _store_name(checkout)
+    catalog, language = catalog_of(current_app), current_language()
+    details = payment_details(checkout, settings, catalog, language, store_name)
     if details is None:
         return redirect(url_for(".checkout_page", checkout_id=checkout.id), 303)
-    return render_template("payment.html", d=details, store_name=_store_name(checkout))
+    return render_template("payment.html", d=details, store_name=store_name)
 
 
 @bp.get("/c/<checkout_id>/return")

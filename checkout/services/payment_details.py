@@ -30,7 +30,8 @@ class PaymentDetails:
     bank: str | None  # in the page's language
     beneficiary: str | None
     zone: str  # the provider's zone: the deadline is shown there
-    expires_local: datetime | None
+    deadline: datetime  # aware UTC
+    expires_local: datetime
     qr: Markup | None
     barcode: Markup | None  # the cash reference, Code 128
     final: bool
@@ -40,7 +41,7 @@ class PaymentDetails:
 
 
 def payment_details(
-    checkout: CheckoutView, settings: Settings, catalog: Catalog, language: str
+    checkout: CheckoutView, settings: Settings, catalog: Catalog, language: str, store_name: str
 ) -> PaymentDetails | None:
     """The newest attempt with instructions, as the page shows it; None if there is none."""
     attempt = next((a for a in reversed(checkout.attempts) if a.instructions), None)
@@ -51,6 +52,8 @@ def payment_details(
     method = settings.methods.get(attempt.method)
     reference_code = ins.reference if ins.kind == InstructionKind.STORE_REFERENCE else None
     qr_content = ins.qr_content or ins.account_number or ins.reference
+    # The provider's deadline, else the checkout's: the attempt cannot outlive it.
+    deadline = min(d for d in (ins.expires_at, checkout.expires_at) if d is not None)
     return PaymentDetails(
         checkout=checkout,
         attempt=attempt,
@@ -59,9 +62,10 @@ def payment_details(
         bank=bank_name(
             ins.bank_code or clabe_bank_code(ins.account_number), ins.bank_name, language
         ),
-        beneficiary=ins.account_holder or (method.options.get("beneficiary") if method else None),
+        beneficiary=ins.account_holder or _beneficiary(attempt, settings, store_name),
         zone=zone,
-        expires_local=ins.expires_at.astimezone(ZoneInfo(zone)) if ins.expires_at else None,
+        deadline=deadline,
+        expires_local=deadline.astimezone(ZoneInfo(zone)),
         qr=qr_svg(qr_content) if qr_content else None,
         barcode=_barcode(reference_code),
         final=attempt.status in ATTEMPT_FINAL,
@@ -69,6 +73,14 @@ def payment_details(
         method_name=method.display_name(language) if method else attempt.method,
         where_to_pay=_where_to_pay(method.options if method else {}, language),
     )
+
+
+def _beneficiary(attempt: AttemptView, settings: Settings, store_name: str) -> str:
+    """Who the money goes to when the provider does not name the account's holder: the
+    provider collects for the merchant named in its configuration, else the store."""
+    config = settings.providers.get(attempt.provider)
+    named = config.settings.get("merchant_name") if config is not None else None
+    return str(named or store_name)
 
 
 def details_kind(ins: PaymentInstructions, currency: str, options: object) -> str:
