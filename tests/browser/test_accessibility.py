@@ -4,7 +4,8 @@
 The pages: the form, the form with errors, each kind of payment details (CLABE, cash
 reference, bank account, bank card, bank direct), the waiting page, the return page in each
 status (pending, paid, partially paid, failed, open, expired, cancelled), and the message
-pages (unknown page, bad pay link, the cashier interstitial). States are made over HTTP as a shop, a shopper and the provider would.
+pages (unknown page, bad pay link, the cashier interstitial). States are made over HTTP as
+a shop, a shopper and the provider would.
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ def shopper_pages(live_app: LiveApp, locale: str) -> dict[str, str]:
     ):
         checkout, _shopper, _resp = _submitted(live_app, flow_name, locale, method)
         pages[f"details-{kind}"] = f"{checkout['url']}/pay"
-    waiting, _s, resp = _submitted(live_app, "paypro_kr_link", locale)
+    waiting, _s, _resp = _submitted(live_app, "paypro_kr_link", locale)
     pages["return-pending"] = f"{waiting['url']}/return"
     pages["continue"] = f"{waiting['url']}/continue"
     for status, action in (("paid", "pay"), ("partially_paid", "part"), ("failed", "fail")):
