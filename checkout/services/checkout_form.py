@@ -16,6 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
 from checkout.config import Settings
@@ -47,9 +48,9 @@ class MethodKind(StrEnum):
 
 
 KIND_LABELS = {
-    MethodKind.EWALLET: "E-wallet",
-    MethodKind.BANK_TRANSFER: "Bank transfer",
-    MethodKind.CASH: "Cash",
+    MethodKind.EWALLET: _l("E-wallet"),
+    MethodKind.BANK_TRANSFER: _l("Bank transfer"),
+    MethodKind.CASH: _l("Cash"),
 }
 
 
@@ -86,7 +87,7 @@ class MethodChoice:
 @dataclass(frozen=True)
 class MethodGroup:
     kind: MethodKind
-    label: str  # message id (KIND_LABELS)
+    label: Any  # a lazy string (KIND_LABELS)
     methods: tuple[MethodChoice, ...]
 
 
