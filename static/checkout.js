@@ -122,7 +122,7 @@
               if (a && b) a.value = b.value;
             });
             form.action = url;
-            form.querySelectorAll("label.method").forEach(function (label) {
+            form.querySelectorAll("label.choice").forEach(function (label) {
               label.classList.toggle("current", label.contains(radio));
             });
             restore();
