@@ -89,7 +89,7 @@ def test_devserver_prints_working_checkout_urls(tmp_path: Path) -> None:
         namespace: dict[str, object] = {}
         blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
         exec(next(b for b in blocks if "def pay_link" in b), namespace)  # noqa: S102
-        usage = next(b for b in blocks if 'pay_link(base, "demo"' in b)
+        usage = next(b for b in blocks if '"sandbox-demo-link-secret"' in b)
         usage = usage.replace("http://127.0.0.1:5000", base).replace("print(", "link = (")
         exec(usage, namespace)  # noqa: S102 - our own README
         resp = requests.get(str(namespace["link"]), allow_redirects=False, timeout=5)
