@@ -24,6 +24,7 @@ from checkout.domain.payer import MOBILE_EXAMPLE, validate_payer
 from checkout.domain.states import CHECKOUT_FINAL, AttemptStatus
 from checkout.forms import ERROR_MESSAGES, FIELDS, FieldSpec, check_form_token, form_token
 from checkout.providers.base import MethodConfig, Need, Payer, PayerRules
+from checkout.providers.paypro.mapping import COUNTRY_TIMEZONE
 from checkout.services.catalog import Catalog
 from checkout.services.checkout_views import (
     AttemptView,
@@ -170,7 +171,7 @@ def checkout_form(ctx: FormContext, given: FormInput) -> FormOutcome:
     live = checkout.live_attempt()
     if live is not None and live.status == AttemptStatus.UNKNOWN:
         # A timed-out create may have gone through: ask before offering another attempt.
-        checkout = refresh_and_read(ctx.session, checkout, live, _refresh(ctx, True))
+        checkout = refresh_and_read(ctx.session, checkout, live, _query_unknown(ctx))
         live = checkout.live_attempt()
         if checkout.status in CHECKOUT_FINAL:
             return FormOutcome(Next.RETURN, checkout.id)
@@ -334,10 +335,18 @@ def _error_text(code: str, rules: PayerRules) -> str:
     return message % params if "%(" in message else message
 
 
-def _refresh(ctx: FormContext, unknown: bool) -> Callable[[Any], bool]:
+def _query_unknown(ctx: FormContext) -> Callable[[Any], bool]:
+    """Ask the provider about an attempt whose create timed out (the shopper's reloads,
+    rate-limited)."""
+
     def refresh(attempt: Any) -> bool:
-        interval = {"min_interval": UNKNOWN_PAGE_QUERY_AFTER} if unknown else {}
-        return refresh_attempt(ctx.session, ctx.catalog, attempt, grace=ctx.grace, **interval)
+        return refresh_attempt(
+            ctx.session,
+            ctx.catalog,
+            attempt,
+            min_interval=UNKNOWN_PAGE_QUERY_AFTER,
+            grace=ctx.grace,
+        )
 
     return refresh
 
@@ -367,14 +376,13 @@ def _ip_rule(
         for m in methods
         if providers[m.provider].type != "paypro"  # the rule covers every PayPro instance
     ]
-    zone = str(verdict_zone(config.settings.get("country")))
+    zone = paypro_zone(config.settings.get("country"))
     resets = day_start_utc(ctx.now() + timedelta(days=1), zone)
     return ip_rule_message(verdict, others, resets, zone)
 
 
-def verdict_zone(country: Any) -> str:
-    from checkout.providers.paypro.mapping import COUNTRY_TIMEZONE
-
+def paypro_zone(country: Any) -> str:
+    """The zone of a PayPro instance's country: its per-IP day starts at midnight there."""
     return COUNTRY_TIMEZONE.get(str(country or "KR").upper(), "Asia/Seoul")
 
 
