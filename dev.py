@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """The project's single entry point; needs only Python 3.11+.
 
-    python3 dev.py run     # the app on SQLite with the provider sandboxes; prints checkout URLs
+    python3 dev.py run     # the app on SQLite with the sandboxes, the webhook worker and a demo
+                           # shop; prints checkout URLs (--port N, --help)
     python3 dev.py test    # the whole test suite (TEST_DATABASE_URL=postgresql://... for PG)
     python3 dev.py lint    # ruff check and ruff format --check
     python3 dev.py bench   # the benchmarks (gunicorn + sandbox + wrk); writes docs/benchmarks.md
+    python3 dev.py audit   # Lighthouse on the shopper pages (needs node); writes docs/audit.md
 
 Each creates .venv and installs the project into it first when needed.
 """
@@ -74,13 +76,15 @@ def compile_translations(force: bool = False) -> None:
 
 def main(argv: list[str]) -> int:
     command, rest = (argv[0], argv[1:]) if argv else ("help", [])
-    if command not in ("run", "test", "lint", "bench"):
+    if command not in ("run", "test", "lint", "bench", "audit"):
         print(__doc__)
-        return 0 if command == "help" else 2
+        return 0 if command in ("help", "-h", "--help") else 2
     ensure_venv()
     os.chdir(ROOT)
     if command == "run":
         return subprocess.call([str(BIN / "python"), "-m", "checkout.devserver", *rest])
+    if command == "audit":  # not part of the tests; needs node and npm (lighthouse)
+        return subprocess.call([str(BIN / "python"), "-m", "bench.audit", *rest])
     if command == "test":
         return subprocess.call([str(BIN / "pytest"), "-q", *rest])
     if command == "bench":  # not part of the tests; needs wrk (installed if missing)

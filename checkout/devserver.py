@@ -1,26 +1,67 @@
-"""`python -m checkout.devserver`: the app on SQLite with the sandboxes, one command.
+"""`python -m checkout.devserver`: the whole loop on SQLite, one command.
 
-Migrates the database, serves the provider simulators on sandbox_url and the app
-on public_base_url (each its own threaded server, so the app calling a provider
-never waits on itself), and prints checkout URLs to open.
+Migrates the database, then serves: the provider simulators (sandbox_url), the webhook
+worker (a thread: delivers the shop's webhooks, reconciles silent attempts), the demo shop
+that receives and verifies those webhooks and shows them live, and the app on
+public_base_url (each server threaded, so the app calling a provider never waits on
+itself). Prints checkout URLs to open.
 """
 
 from __future__ import annotations
 
+import argparse
+import os
 import secrets
 import sys
+import threading
 from urllib.parse import urlsplit
 
-from checkout import create_app
-from checkout.cli import create_demo_checkout, upgrade_database
-from checkout.extensions import settings_of
-from checkout.logging_setup import configure_logging
-from checkout.sandbox import create_sandbox_app
-from checkout.sandbox.from_settings import sandbox_config_from_settings
-from checkout.sandbox.serving import make_sandbox_server, serve_in_thread
+DEFAULT_PORT = 5000
 
 
-def main() -> int:
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python3 dev.py run",
+        description=(
+            "The checkout in sandbox mode on SQLite, with every provider simulated, the "
+            "webhook worker and a demo shop receiving the webhooks."
+        ),
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help=(
+            f"the app's port (default {DEFAULT_PORT}, or public_base_url's); the provider "
+            "sandboxes take the next port, the demo shop the one after"
+        ),
+    )
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="the address to serve on (default 127.0.0.1)"
+    )
+    return parser.parse_args(argv)
+
+
+def apply_port(port: int, host: str) -> None:
+    """`--port`: the app, the sandboxes and the demo shop on three ports from `port`."""
+    os.environ["CHECKOUT_PUBLIC_BASE_URL"] = f"http://{host}:{port}"
+    os.environ["CHECKOUT_SANDBOX_URL"] = f"http://{host}:{port + 1}"
+    os.environ["CHECKOUT__STORES__DEMO__WEBHOOK_URL"] = f"http://{host}:{port + 2}/webhooks"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.port is not None:
+        apply_port(args.port, args.host)
+
+    from checkout import create_app
+    from checkout.cli import create_demo_checkout, upgrade_database
+    from checkout.extensions import settings_of
+    from checkout.logging_setup import configure_logging
+    from checkout.sandbox import create_sandbox_app
+    from checkout.sandbox.from_settings import sandbox_config_from_settings
+    from checkout.sandbox.serving import make_sandbox_server, serve_in_thread
+
     configure_logging()
     app = create_app()
     settings = settings_of(app)
@@ -36,6 +77,9 @@ def main() -> int:
         create_sandbox_app(sandbox_config_from_settings(settings)),
     )
     serve_in_thread(sandbox_server)
+    shop_url = start_demo_shop(settings)
+    stop = threading.Event()
+    threading.Thread(target=run_worker, args=(app, stop), daemon=True).start()
 
     tag = secrets.token_hex(3)
     krw = create_demo_checkout(app, "KRW", 15000, f"demo-krw-{tag}")
@@ -45,12 +89,53 @@ def main() -> int:
         "\n  Checkout is running in sandbox mode (no real money).\n"
         f"  Korean checkout (15,000 KRW): {krw}\n"
         f"  Mexican checkout (250.00 MXN): {mxn}\n"
-        f"  Provider sandboxes:           {settings.sandbox_url}\n"
+        f"  Provider sandboxes:           {settings.sandbox_url}/\n"
+        f"  Demo shop (webhooks, live):   {shop_url or '(no webhook_url on the first store)'}\n"
+        "  Webhook worker:               running in this process\n"
         "  Another checkout:  .venv/bin/flask --app wsgi create-checkout --currency KRW\n",
         flush=True,
     )
-    app.run(host=public.hostname, port=public.port or 5000, threaded=True, use_reloader=False)
+    try:
+        app.run(host=public.hostname, port=public.port or 5000, threaded=True, use_reloader=False)
+    finally:
+        stop.set()
     return 0
+
+
+def start_demo_shop(settings: object) -> str | None:
+    """Serve the demo shop where the first store's webhook_url points, if on this machine."""
+    from checkout.demo_shop import create_demo_shop_app
+    from checkout.sandbox.serving import make_sandbox_server, serve_in_thread
+
+    stores = getattr(settings, "stores", {})
+    store = next(iter(stores.values()), None)
+    url = urlsplit(store.webhook_url) if store is not None and store.webhook_url else None
+    if url is None or url.hostname not in ("127.0.0.1", "localhost") or not store.webhook_secret:
+        return None
+    server = make_sandbox_server(
+        url.hostname, url.port or 80, create_demo_shop_app(store.webhook_secret)
+    )
+    serve_in_thread(server)
+    return f"{url.scheme}://{url.netloc}/"
+
+
+def run_worker(app: object, stop: threading.Event) -> None:
+    """The `flask worker` loop, in a thread of this process."""
+    from checkout.app import catalog_of, settings_of
+    from checkout.db import db
+    from checkout.services.reconcile import durations_from_config, reconcile_due
+    from checkout.services.webhooks import run_worker as deliver
+
+    factory = db.bound(app).session_factory  # type: ignore[arg-type]
+    settings = settings_of(app)  # type: ignore[arg-type]
+    after, grace = durations_from_config(settings.raw)
+    deliver(
+        factory,
+        settings.stores,
+        interval=1.0,
+        stop=stop,
+        each_round=lambda: reconcile_due(factory, catalog_of(app), after=after, grace=grace),  # type: ignore[arg-type]
+    )
 
 
 if __name__ == "__main__":

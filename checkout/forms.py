@@ -1,24 +1,13 @@
-"""The shopper's form: our checkout-bound CSRF token, our pure rules for the fields."""
+"""The shopper's form: our checkout-bound CSRF token, the fields and their messages."""
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import hmac
 import time
-from datetime import date
-from typing import Any
+from dataclasses import dataclass
 
-from babel import support
-from flask import current_app
-from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
-from wtforms import EmailField, HiddenField, StringField, TelField
-from wtforms.i18n import messages_path
-
-from checkout.domain.payer import PayerDetails, validate_payer
-from checkout.providers.base import Need, PayerRules
 
 ERROR_MESSAGES = {
     "required": _l("This field is required."),
@@ -75,71 +64,22 @@ def _form_mac(secret_key: str, checkout_id: str, issued_at: int) -> str:
     return hmac.new(secret_key.encode(), message, hashlib.sha256).hexdigest()
 
 
-@functools.lru_cache(maxsize=16)
-def _wtforms_translations(locale: str) -> support.Translations:
-    return support.Translations.load(messages_path(), [locale], domain="wtforms")
+@dataclass(frozen=True)
+class FieldSpec:
+    """How a payer field is written out: its label (a message id the page translates with
+    its request's catalog) and its input's type, autocomplete and inputmode."""
+
+    label: str
+    input_type: str = "text"
+    autocomplete: str | None = None
+    inputmode: str | None = None
 
 
-class PaymentForm(FlaskForm):
-    class Meta:
-        csrf = False  # Flask-WTF's token needs the session cookie; see form_token above
-
-        def get_translations(self, form: Any) -> Any:
-            # Flask-WTF parses WTForms' .mo catalog again on every request (it caches on the
-            # request only): about a tenth of a page GET. The catalog never changes while the
-            # process runs, so keep one per locale.
-            if not current_app.config.get("WTF_I18N_ENABLED", True):
-                return super().get_translations(form)  # type: ignore[misc]
-            return _wtforms_translations(str(get_locale()))
-
-    # Rendered as <input id="csrf_token" name="csrf_token" type="hidden" value="...">.
-    csrf_token = HiddenField()
-    method = HiddenField()
-    first_name = StringField(_l("First name"), render_kw={"autocomplete": "given-name"})
-    last_name = StringField(_l("Last name"), render_kw={"autocomplete": "family-name"})
-    email = EmailField(_l("E-mail"), render_kw={"autocomplete": "email"})
-    mobile = TelField(_l("Mobile number"), render_kw={"autocomplete": "tel", "inputmode": "tel"})
-    # Kept as text: our own rules parse it, so a bad value gets our message.
-    birth_date = StringField(
-        _l("Date of birth"), render_kw={"type": "date", "autocomplete": "bday"}
-    )
-
-    def check_payer(self, rules: PayerRules, today: date) -> PayerDetails | None:
-        """Validate against the method's rules; put messages on the fields."""
-        data = {
-            name: str(getattr(self, name).data or "")
-            for name in ("first_name", "last_name", "email", "mobile", "birth_date")
-        }
-        details, errors = validate_payer(rules, data, today)
-        for name, code in errors.items():
-            message = ERROR_MESSAGES[code]
-            params = {
-                "n": rules.name_max_length,
-                "low": rules.min_age,
-                "high": rules.max_age,
-            }
-            getattr(self, name).errors = [
-                str(message) % params if "%(" in str(message) else str(message)
-            ]
-        return details
-
-
-# The fields' labels as message ids, for the page to translate with its request's catalog
-# (a lazy label goes through Flask-Babel's context lookups each time it is shown).
-FIELD_LABELS = {
-    "first_name": "First name",
-    "last_name": "Last name",
-    "email": "E-mail",
-    "mobile": "Mobile number",
-    "birth_date": "Date of birth",
+FIELDS = {
+    "first_name": FieldSpec(_l("First name"), "text", "given-name"),
+    "last_name": FieldSpec(_l("Last name"), "text", "family-name"),
+    "email": FieldSpec(_l("E-mail"), "email", "email"),
+    "mobile": FieldSpec(_l("Mobile number"), "tel", "tel", "tel"),
+    # Kept as text for our own rules: a bad value gets our message.
+    "birth_date": FieldSpec(_l("Date of birth"), "date", "bday"),
 }
-
-
-def visible_fields(rules: PayerRules) -> dict[str, Need]:
-    return {
-        "first_name": rules.name,
-        "last_name": rules.name,
-        "email": rules.email,
-        "mobile": rules.mobile,
-        "birth_date": rules.birth_date,
-    }

@@ -121,14 +121,12 @@ def _request_translations() -> Any:
 def warm_up(app: Flask) -> None:
     """Load each language's catalogs and Babel's locale data now (a worker starting), not in
     its first requests: under load, a cold worker would load them in many threads at once."""
-    from checkout.forms import _wtforms_translations
     from checkout.services.checkouts import SUPPORTED_LOCALES
 
     for language in SUPPORTED_LOCALES:
         with app.test_request_context("/", headers={"Accept-Language": language}):
             g.checkout_locale = language
             _request_translations()
-            _wtforms_translations(language)
             for currency in ("KRW", "MXN"):
                 format_money(Money(100, currency), language)
             format_local_datetime(datetime(2026, 1, 1, tzinfo=UTC), "Asia/Seoul", language)

@@ -64,6 +64,83 @@
   }
   tell({ type: "checkout.ready" });
 
+  // In a frame, tell embed.js our height so the frame fits its content (nothing cut off).
+  if (framed && checkoutId) {
+    var lastHeight = 0;
+    var sendHeight = function () {
+      var height = Math.ceil(document.documentElement.getBoundingClientRect().height);
+      if (height && height !== lastHeight) {
+        lastHeight = height;
+        tell({ type: "checkout.resize", height: height });
+      }
+    };
+    if (window.ResizeObserver) new ResizeObserver(sendHeight).observe(document.documentElement);
+    window.addEventListener("load", sendHeight);
+    sendHeight();
+  }
+
+  // The form: an error summary takes focus; a method change swaps the fields in place,
+  // keeping what was typed; what was typed is kept for this tab (a failed payment at the
+  // provider brings the shopper back to an empty form otherwise).
+  var summary = document.getElementById("error-summary");
+  if (summary) summary.focus();
+  var form = document.getElementById("payment-form");
+  if (form && checkoutId) setUpForm(form);
+
+  function setUpForm(form) {
+    var storeKey = "checkout:" + checkoutId + ":payer";
+    var saved = {};
+    try { saved = JSON.parse(sessionStorage.getItem(storeKey) || "{}") || {}; } catch (e) { saved = {}; }
+    function fields() { return form.querySelectorAll("#payer-fields input[name]"); }
+    function remember() {
+      fields().forEach(function (input) { saved[input.name] = input.value; });
+      try { sessionStorage.setItem(storeKey, JSON.stringify(saved)); } catch (e) { /* private mode */ }
+    }
+    function restore() {
+      fields().forEach(function (input) {
+        if (!input.value && saved[input.name]) input.value = saved[input.name];
+      });
+    }
+    restore();
+    form.addEventListener("input", remember);
+    var busy = null;
+    form.querySelectorAll("input[name=method]").forEach(function (radio) {
+      radio.addEventListener("change", function () {
+        remember();
+        var url = form.dataset.pageUrl + "?method=" + encodeURIComponent(radio.value);
+        var request = busy = fetch(url, { headers: { Accept: "text/html" } })
+          .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
+          .then(function (html) {
+            if (request !== busy) return; // a later change won
+            var next = new DOMParser().parseFromString(html, "text/html");
+            var fieldsNow = document.getElementById("payer-fields");
+            var fieldsNext = next.getElementById("payer-fields");
+            if (!fieldsNow || !fieldsNext) { postSwitch(); return; }
+            fieldsNow.replaceWith(document.importNode(fieldsNext, true));
+            ["csrf_token", "shown_method"].forEach(function (id) {
+              var a = document.getElementById(id), b = next.getElementById(id);
+              if (a && b) a.value = b.value;
+            });
+            form.action = url;
+            form.querySelectorAll("label.choice").forEach(function (label) {
+              label.classList.toggle("current", label.contains(radio));
+            });
+            restore();
+            try { history.replaceState(null, "", url); } catch (e) { /* file: or sandboxed */ }
+          })
+          .catch(postSwitch);
+      });
+    });
+    function postSwitch() { // as without JavaScript: the server shows the method's fields
+      var flag = document.createElement("input");
+      flag.type = "hidden";
+      flag.name = "switch";
+      flag.value = "1";
+      form.appendChild(flag);
+      form.submit();
+    }
+  }
+
   // The provider's cashier refuses to be framed: leave the frame for it.
   var cashier = document.getElementById("continue-to-cashier");
   if (cashier && /^https?:\/\//i.test(cashier.href)) {
@@ -79,6 +156,9 @@
 
   var live = document.getElementById("live-status");
   if (!live) return;
+  if (/paid$/.test(live.dataset.status || "") && checkoutId) {
+    try { sessionStorage.removeItem("checkout:" + checkoutId + ":payer"); } catch (e) { /* none */ }
+  }
   tellStatus(live.dataset.status);
   if (live.dataset.final === "true") return;
   var tries = 0;

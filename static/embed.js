@@ -8,7 +8,8 @@
 // Events: checkout.ready (a page of the checkout loaded), checkout.status (with `status`:
 // open, pending, paid, partially_paid, expired, cancelled; may repeat), checkout.redirect
 // (the shopper goes to the provider's payment page: this page navigates there), and
-// checkout.closed (the shopper closed the overlay). Trust only your server's view of a
+// checkout.closed (the shopper closed the overlay). A mounted frame takes the height of its
+// page (the page posts it; only from the checkout's origin), unless {height} fixes it. Trust only your server's view of a
 // payment (the API or the webhook), never these events.
 (function () {
   "use strict";
@@ -39,6 +40,14 @@
     var copy = { type: data.type, checkout_id: String(data.checkout_id || "") };
     if (copy.checkout_id) frame.checkoutId = copy.checkout_id;
     if (typeof data.status === "string") copy.status = data.status;
+    if (data.type === "checkout.resize") {
+      // The page's own height: the frame fits its content unless the shop fixed a height.
+      var height = Number(data.height);
+      if (!frame.fixedHeight && isFinite(height) && height > 0) {
+        frame.iframe.style.height = Math.min(Math.max(Math.ceil(height), 200), 20000) + "px";
+      }
+      return;
+    }
     if (data.type === "checkout.redirect") {
       if (typeof data.url !== "string" || !/^https?:\/\//i.test(data.url)) return;
       copy.url = data.url;
@@ -73,6 +82,8 @@
     if (!target) throw new Error("Checkout.mount: no element " + element);
     var frame = makeFrame(url, options && options.title);
     var iframe = frame.iframe;
+    // The page sends its height (checkout.resize) and the frame follows; {height} fixes it.
+    frame.fixedHeight = Boolean(options && options.height);
     iframe.style.height = (options && options.height) || "640px";
     target.appendChild(iframe);
     return { iframe: iframe, unmount: function () { forget(frame); } };
@@ -98,6 +109,7 @@
       "font-size:24px;line-height:1;cursor:pointer;padding:4px 10px";
     var frame = makeFrame(url, options && options.title);
     var iframe = frame.iframe;
+    frame.fixedHeight = true; // the overlay's box scrolls its frame
     iframe.style.height = "100%";
     box.appendChild(close);
     box.appendChild(iframe);

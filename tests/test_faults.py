@@ -35,7 +35,9 @@ BY_PROVIDER = [
     next(f for f in FLOWS if f.name == name)
     for name in ("paypro_kr_link", "teemopay_kr", "diamondpay_kr")
 ]
-NOT_ANSWERING = "The payment provider is not answering right now. Nothing was charged."
+NOT_ANSWERING = (
+    "The payment provider did not answer, so this payment did not start. Nothing was charged."
+)
 CHECKING = "We are checking your earlier payment with the payment provider."
 
 # kind -> (does the simulator act before the answer is spoilt, failure codes per provider type)

@@ -17,9 +17,24 @@ from checkout.services.links import signed_return_url, verify_pay_link
 
 bp = Blueprint("links", __name__)
 
+# Each refusal names its reason (the shop's developer reads these pages too).
 _MESSAGES = {
     "link_expired": _l("This payment link has expired. Please ask the shop for a new one."),
     "order_id_conflict": _l("This payment link does not match the order it names."),
+    "links_disabled": _l("This shop does not accept payment links (it has no link secret)."),
+    "link_incomplete": _l(
+        "This payment link is incomplete: it needs order_id, amount, currency, return_url, "
+        "expires and sig."
+    ),
+    "link_bad_signature": _l("This payment link's signature does not match: it was changed."),
+    "return_url_not_allowed": _l(
+        "This payment link's return address is not on the shop's allowed origins."
+    ),
+    "invalid_return_url": _l("This payment link's return address is not a valid web address."),
+    "invalid_amount": _l("This payment link's amount is not valid."),
+    "invalid_currency": _l("This payment link's currency is not supported."),
+    "invalid_order_id": _l("This payment link's order id is not valid."),
+    "no_method_available": _l("No payment method accepts this payment link's amount."),
 }
 _INVALID_LINK = _l("This payment link is not valid.")
 

@@ -1,15 +1,15 @@
 """The shopper's pages: checkout form, payment details (VA) page, return page.
 
-These pages may be framed by the checkout's shop (its `allowed_origins`): `_load(...,
-page=True)` puts the origins on `g`, from where the security headers (frame-ancestors) and the
-templates (postMessage targets) take them.
+Routes parse and render only: the form's use case is services/checkout_form.py, the pages
+read the checkout through one read model (services/checkout_views.py). These pages may be
+framed by the checkout's shop (its `allowed_origins`): `_page_context` puts the origins on
+`g`, from where the security headers (frame-ancestors) and the templates (postMessage
+targets) take them.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from flask import (
     Blueprint,
@@ -25,32 +25,31 @@ from flask import (
 from flask_babel import gettext as _
 
 from checkout.db import db
-from checkout.domain.routing import SkipReason
-from checkout.domain.states import ATTEMPT_FINAL, CHECKOUT_FINAL, AttemptStatus, CheckoutStatus
+from checkout.domain.states import CHECKOUT_FINAL, AttemptStatus, CheckoutStatus
 from checkout.extensions import catalog_of, create_turns_of, settings_of
-from checkout.forms import (
-    FIELD_LABELS,
-    PaymentForm,
-    check_form_token,
-    form_token,
-    visible_fields,
+from checkout.forms import check_form_token, form_token
+from checkout.i18n import current_language
+from checkout.services.checkout_form import (
+    PAYER_FIELDS,
+    FormContext,
+    FormInput,
+    FormOutcome,
+    Next,
+    checkout_form,
 )
-from checkout.models import Checkout, PaymentAttempt, utcnow
-from checkout.providers.base import Payer, PayerRules
-from checkout.qr import qr_svg
-from checkout.services.checkout_views import AttemptView, CheckoutView, read_checkout
-from checkout.services.checkouts import expire_if_due, get_checkout
-from checkout.services.errors import CheckoutClosed, InvalidRequest, NotFound
-from checkout.services.payments import (
-    NoRouteAvailable,
-    PaymentNotStarted,
-    choose_another_way,
-    instructions_from_json,
-    start_payment,
+from checkout.services.checkout_views import (
+    AttemptView,
+    CheckoutView,
+    read_page_checkout,
+    refresh_and_read,
 )
+from checkout.services.errors import NotFound
+from checkout.services.payment_details import payment_details
+from checkout.services.payments import choose_another_way
 from checkout.services.reconcile import durations_from_config, refresh_attempt
 
 bp = Blueprint("pages", __name__)
+_POSTED = ("csrf_token", "method", "shown_method", "switch", *PAYER_FIELDS)
 
 
 @bp.app_context_processor
@@ -63,269 +62,115 @@ def embed_context() -> dict[str, Any]:
 
 @bp.get("/")
 def index() -> Any:
-    return render_template("index.html", sandbox=settings_of(current_app).sandbox)
+    settings = settings_of(current_app)
+    return render_template("index.html", sandbox=settings.sandbox, settings=settings)
 
 
-def _load(checkout_id: str, page: bool = False) -> Checkout:
-    """The checkout as models (for what writes), or 404. `page`: a shopper page the
-    checkout's shop may frame."""
-    # A read-only transaction, ended at once: shopper pages are mostly reads, and on SQLite a
-    # reader then does not queue on the write lock. Whatever writes next begins its own.
-    with db.reading() as session:
-        try:
-            checkout = get_checkout(session, checkout_id)
-        except NotFound:
-            abort(404)
-    _page_context(checkout, page)
-    expire_if_due(db.session, checkout)
-    return checkout
+@bp.route("/c/<checkout_id>", methods=["GET", "POST"])
+def checkout_page(checkout_id: str) -> Any:
+    given = FormInput(
+        checkout_id=checkout_id,
+        posted={k: request.form.get(k, "") for k in _POSTED} if request.method == "POST" else None,
+        method_param=request.args.get("method"),
+        payer_ip=request.remote_addr or "",
+    )
+    if given.posted is None:
+        return _form_answer(given)
+    # A submitted form may start a payment: it works in turns with the other payments of this
+    # process, and gives its turn back while the provider answers (checkout/concurrency.py).
+    with create_turns_of(current_app).taken():
+        return _form_answer(given)
 
 
-def _read(checkout_id: str, page: bool = False) -> CheckoutView | Checkout:
-    """The checkout as a page only reads it (one narrow query, services/checkout_views.py),
-    or 404. An open checkout past its deadline is expired first, as models."""
-    with db.reading() as session:
-        try:
-            view = read_checkout(session, checkout_id)
-        except NotFound:
-            abort(404)
-    if view.status == CheckoutStatus.OPEN and utcnow() >= view.expires_at:
-        return _load(checkout_id, page)
-    _page_context(view, page)
+def _form_answer(given: FormInput) -> Any:
+    try:
+        outcome = checkout_form(_form_context(), given)
+    except NotFound:
+        abort(404)
+    return _answer(outcome)
+
+
+def _answer(outcome: FormOutcome) -> Any:
+    if outcome.next == Next.FORM and outcome.page is not None:
+        view = outcome.page.checkout
+        html = render_template("checkout.html", page=outcome.page, store_name=_store_name(view))
+        return html, outcome.status
+    if outcome.next == Next.CONTINUE and outcome.attempt is not None:
+        return _continue_attempt(outcome.checkout_id, outcome.attempt)
+    if outcome.next == Next.RETURN:
+        return redirect(url_for(".return_page", checkout_id=outcome.checkout_id), 303)
+    if outcome.next == Next.RELOAD:
+        return redirect(url_for(".checkout_page", checkout_id=outcome.checkout_id), 303)
+    return _message(outcome.message or "", outcome.status)
+
+
+def _form_context() -> FormContext:
+    settings = settings_of(current_app)
+    return FormContext(
+        session=db.session,
+        catalog=catalog_of(current_app),
+        settings=settings,
+        secret_key=current_app.config["SECRET_KEY"],
+        grace=durations_from_config(settings.raw)[1],
+        waiting=create_turns_of(current_app).given_back,
+        opened=_opened,
+    )
+
+
+def _read(checkout_id: str, page: bool = True) -> CheckoutView:
+    """The checkout as the shopper's pages read it (expired first if due), or 404."""
+    try:
+        view = read_page_checkout(db.session, checkout_id)
+    except NotFound:
+        abort(404)
+    g.checkout_locale = view.locale
+    if page:
+        _page_context(view)
     return view
 
 
-def _page_context(checkout: CheckoutView | Checkout, page: bool) -> None:
+def _opened(checkout: CheckoutView) -> str:
+    """The form's checkout is read: its page's context and language."""
+    _page_context(checkout)
+    return current_language()
+
+
+def _page_context(checkout: CheckoutView) -> None:
     g.checkout_locale = checkout.locale
-    if page:
-        store = settings_of(current_app).stores.get(checkout.store_id)
-        g.frame_origins = store.allowed_origins if store else ()
-        g.embed_checkout_id = checkout.id
+    store = settings_of(current_app).stores.get(checkout.store_id)
+    g.frame_origins = store.allowed_origins if store else ()
+    g.embed_checkout_id = checkout.id
 
 
-def _store_name(checkout: CheckoutView | Checkout) -> str:
+def _store_name(checkout: CheckoutView) -> str:
     """The store's name from the configuration (what the stores row mirrors)."""
     store = settings_of(current_app).stores.get(checkout.store_id)
     return store.name if store is not None else checkout.store_name
 
 
-def _provider_today(rules: PayerRules) -> Any:
-    return datetime.now(ZoneInfo(rules.timezone)).date()
-
-
-@bp.route("/c/<checkout_id>", methods=["GET", "POST"])
-def checkout_page(checkout_id: str) -> Any:
-    if request.method != "POST":
-        return _checkout_page(checkout_id)
-    # A submitted form may start a payment: it works in turns with the other payments of this
-    # process, and gives its turn back while the provider answers (checkout/concurrency.py).
-    with create_turns_of(current_app).taken():
-        return _checkout_page(checkout_id)
-
-
-def _checkout_page(checkout_id: str) -> Any:
-    # A GET only reads; a POST may start a payment (models, written in its transaction).
-    checkout: CheckoutView | Checkout = (
-        _load(checkout_id, page=True) if request.method == "POST" else _read(checkout_id, True)
-    )
-    if checkout.status in CHECKOUT_FINAL:
-        return redirect(url_for(".return_page", checkout_id=checkout.id), 303)
-    live = checkout.live_attempt()
-    if live is not None and live.status == AttemptStatus.UNKNOWN:
-        # A timed-out create may have gone through: ask before offering another attempt.
-        if not isinstance(checkout, Checkout):
-            checkout = _load(checkout_id, page=True)
-        checkout, live = _resolve_unknown(checkout, checkout.live_attempt())
-        if checkout.status in CHECKOUT_FINAL:
-            return redirect(url_for(".return_page", checkout_id=checkout.id), 303)
-        if live is not None and live.status == AttemptStatus.UNKNOWN:
-            return _message(
-                _(
-                    "We are checking your earlier payment with the payment provider. "
-                    "Nothing more will be charged. Please try again in a moment."
-                ),
-                200,
-            )
-    if live is not None and request.method == "GET":
-        return _continue_attempt(checkout, live)
-
-    catalog = catalog_of(current_app)
-    methods = catalog.methods_for(checkout.money, checkout.methods)
-    if not methods:
-        return _message(_("No payment method is available for this order."), 409)
-    # What the shop already knows fills the form; what the shopper types wins.
-    form = PaymentForm(data=checkout.prefill or None)
-    chosen_code = (form.method.data if request.method == "POST" else None) or request.args.get(
-        "method", methods[0].code
-    )
-    method = next((m for m in methods if m.code == chosen_code), methods[0])
-    # Several routes: every field one of them uses (checkout/domain/routing.py).
-    rules = catalog.payer_rules_for(method, checkout.money)
-    form.method.data = method.code
-    error: str | None = None
-    secret_key = current_app.config["SECRET_KEY"]
-    # Our own token, bound to this checkout (see checkout/forms.py): no cookie is needed, so
-    # the form works in a shop's iframe with third-party cookies blocked.
-    token_ok = request.method == "POST" and check_form_token(
-        secret_key, checkout.id, form.csrf_token.data
-    )
-
-    if token_ok and form.validate_on_submit():
-        details = form.check_payer(rules, _provider_today(rules))
-        if details is not None:
-            settings = settings_of(current_app)
-            payer = Payer(
-                first_name=details.first_name,
-                last_name=details.last_name,
-                email=details.email,
-                mobile=details.mobile,
-                birth_date=details.birth_date,
-                ip_address=request.remote_addr or "",
-            )
-            assert isinstance(checkout, Checkout)  # a POST loaded the models
-            base_url = settings.public_base_url
-            try:
-                # Routes the payer cannot use, PayPro's per-IP daily rule (our count) and
-                # open circuits are passed over before anything is written or sent.
-                outcome = start_payment(
-                    db.session,
-                    catalog,
-                    checkout.id,
-                    method.code,
-                    payer,
-                    notify_url=lambda instance: f"{base_url}/notify/{instance}",
-                    return_url=f"{base_url}/c/{checkout.id}/return",
-                    waiting=create_turns_of(current_app).given_back,
-                    loaded=checkout,
-                )
-            except NoRouteAvailable as exc:
-                error = _no_route_message(exc, methods)
-                if all(s.reason == SkipReason.PAYER_RULES for s in exc.skips):
-                    # Each route refused the details: show what the first one asks.
-                    first = catalog.routes_for(method, checkout.money)[0]
-                    first_rules = catalog.route_rules(method, first)
-                    form.check_payer(first_rules, _provider_today(first_rules))
-                    error = None
-            except PaymentNotStarted as exc:
-                error = _payment_error_message(exc)
-            except (CheckoutClosed, InvalidRequest):
-                return redirect(url_for(".checkout_page", checkout_id=checkout.id), 303)
-            else:
-                return _continue_attempt(checkout, outcome.attempt)
-    elif request.method == "POST" and not token_ok:
-        error = _("Your session expired. Please submit the form again.")
-
-    form.csrf_token.data = form_token(secret_key, checkout.id)  # a fresh one with every form
-    status = 422 if request.method == "POST" else 200
-    return render_template(
-        "checkout.html",
-        checkout=checkout,
-        store_name=_store_name(checkout),
-        methods=methods,
-        method=method,
-        form=form,
-        fields=visible_fields(rules),
-        labels=FIELD_LABELS,
-        rules=rules,
-        error=error,
-        locale=_current_locale(),
-    ), status
-
-
-def _no_route_message(exc: NoRouteAvailable, methods: list[Any]) -> str:
-    """Why the method cannot take the payment now, and what remains (checkout.html shows it
-    where other errors go). Our per-IP count keeps its own words: it resets tomorrow."""
-    ip_limits = [s for s in exc.skips if s.reason == SkipReason.IP_LIMIT]
-    if ip_limits and len(ip_limits) == len(exc.skips):
-        skip = ip_limits[0]
-        if skip.detail == "successes":
-            return _(
-                "This payment method accepts at most %(count)d payments a day from one "
-                "internet connection, and that many were made today. Nothing was charged. "
-                "Please choose another method or try again tomorrow.",
-                count=skip.limit or 0,
-            )
-        return _(
-            "This payment method accepts at most %(count)d payment attempts a day from one "
-            "internet connection, and that many were made today. Nothing was charged. Please "
-            "choose another method or try again tomorrow.",
-            count=skip.limit or 0,
-        )
-    locale = _current_locale()
-    text = _(
-        "%(method)s cannot take payments right now: none of its payment providers is "
-        "available. Nothing was charged.",
-        method=exc.method.display_name(locale),
-    )
-    retry_at = exc.retry_at
-    if retry_at is not None:
-        minutes = max(1, -(-int((retry_at - utcnow()).total_seconds()) // 60))
-        text += " " + _("Please try again in about %(minutes)d minutes.", minutes=minutes)
-    others = [m.display_name(locale) for m in methods if m.code != exc.method.code]
-    if others:
-        text += " " + _("You can also pay with: %(methods)s.", methods=", ".join(others))
-    return text
-
-
-def _payment_error_message(exc: PaymentNotStarted) -> str:
-    if exc.error is not None and exc.error.retryable:
-        return _(
-            "The payment provider is not answering right now. Nothing was charged. "
-            "Please try again in a moment or choose another method."
-        )
-    return _(
-        "The payment provider could not start this payment. Nothing was charged. "
-        "Please check your details or choose another method."
-    )
-
-
-UNKNOWN_PAGE_QUERY_AFTER = timedelta(seconds=3)  # the shopper's reloads, rate-limited
-
-
-def _resolve_unknown(
-    checkout: Checkout, attempt: PaymentAttempt | None
-) -> tuple[Checkout, PaymentAttempt | None]:
-    """Query the provider about an attempt whose create timed out; reload what changed."""
-    if attempt is None:
-        return checkout, None
-    grace = durations_from_config(settings_of(current_app).raw)[1]
-    queried = refresh_attempt(
-        db.session,
-        catalog_of(current_app),
-        attempt,
-        min_interval=UNKNOWN_PAGE_QUERY_AFTER,
-        grace=grace,
-    )
-    if queried:
-        checkout = get_checkout(db.session, checkout.id)
-    return checkout, checkout.live_attempt()
-
-
-def _continue_attempt(
-    checkout: CheckoutView | Checkout, attempt: AttemptView | PaymentAttempt
-) -> Any:
+def _continue_attempt(checkout_id: str, attempt: AttemptView) -> Any:
     """Send the shopper where the live attempt continues: never a second charge."""
     if attempt.status == AttemptStatus.UNKNOWN:
-        return redirect(url_for(".checkout_page", checkout_id=checkout.id), 303)
+        return redirect(url_for(".checkout_page", checkout_id=checkout_id), 303)
     if attempt.instructions:
-        return redirect(url_for(".payment_page", checkout_id=checkout.id), 303)
+        return redirect(url_for(".payment_page", checkout_id=checkout_id), 303)
     if attempt.redirect_url and attempt.status == AttemptStatus.PENDING:
-        return _to_cashier(checkout, attempt.redirect_url)
-    return redirect(url_for(".return_page", checkout_id=checkout.id), 303)
+        return _to_cashier(checkout_id, attempt.redirect_url)
+    return redirect(url_for(".return_page", checkout_id=checkout_id), 303)
 
 
-def _to_cashier(checkout: CheckoutView | Checkout, url: str) -> Any:
+def _to_cashier(checkout_id: str, url: str) -> Any:
     """Send the shopper to the provider's cashier, out of the shop's frame if there is one.
 
     Cashiers refuse to be framed, and a redirect can only replace the frame. Browsers say where
     a navigation will show (`Sec-Fetch-Dest`, sent by every current browser): `document` is
     the whole tab, so we redirect straight there. Anything else (`iframe`, or an old browser
     that does not say) goes through /continue, which leaves the frame by itself and works
-    unframed too.
+    unframed too (README, "Embedding").
     """
     if request.headers.get("Sec-Fetch-Dest") == "document":
         return redirect(url, 303)
-    return redirect(url_for(".continue_page", checkout_id=checkout.id), 303)
+    return redirect(url_for(".continue_page", checkout_id=checkout_id), 303)
 
 
 @bp.post("/c/<checkout_id>/another-way")
@@ -339,20 +184,24 @@ def another_way(checkout_id: str) -> Any:
     return redirect(url_for(".checkout_page", checkout_id=checkout_id), 303)
 
 
+def _another_way_token(checkout: CheckoutView, attempt: AttemptView | None) -> str | None:
+    """A form token for "pay another way" while a pending attempt holds the checkout."""
+    if checkout.status != CheckoutStatus.PENDING or attempt is None:
+        return None
+    if attempt.status != AttemptStatus.PENDING or attempt.abandoned_at is not None:
+        return None
+    return form_token(current_app.config["SECRET_KEY"], checkout.id)
+
+
 @bp.get("/c/<checkout_id>/continue")
 def continue_page(checkout_id: str) -> Any:
     """Leaves the frame for the cashier: a link with target=_top, and checkout.js."""
-    checkout = _read(checkout_id, page=True)
+    checkout = _read(checkout_id)
     live = checkout.live_attempt()
     if live is not None and live.instructions:
         return redirect(url_for(".payment_page", checkout_id=checkout.id), 303)
     url = live.redirect_url if live is not None else None
-    if (
-        live is None
-        or live.status != AttemptStatus.PENDING
-        or not url
-        or not url.startswith(("https://", "http://"))
-    ):
+    if live is None or live.status != AttemptStatus.PENDING or not _is_web_url(url):
         return redirect(url_for(".return_page", checkout_id=checkout.id), 303)
     return render_template(
         "continue.html",
@@ -361,55 +210,36 @@ def continue_page(checkout_id: str) -> Any:
         another_way_token=_another_way_token(checkout, live),
         store_name=_store_name(checkout),
         method_name=_method_name(live.method),
-        locale=_current_locale(),
     )
+
+
+def _is_web_url(url: str | None) -> bool:
+    return bool(url) and str(url).startswith(("https://", "http://"))
 
 
 @bp.get("/c/<checkout_id>/pay")
 def payment_page(checkout_id: str) -> Any:
-    checkout = _read(checkout_id, page=True)
-    attempt = next((a for a in reversed(checkout.attempts) if a.instructions), None)
-    if attempt is None:
-        return redirect(url_for(".checkout_page", checkout_id=checkout.id), 303)
-    instructions = instructions_from_json(attempt.instructions or {})
+    checkout = _read(checkout_id)
     settings = settings_of(current_app)
-    provider_cfg = settings.providers.get(attempt.provider)
-    sandbox_deposit_url = None
-    if provider_cfg is not None and provider_cfg.sandbox and attempt.platform_trade_no:
-        root = provider_cfg.base_url.rsplit("/", 1)[0]
-        sandbox_deposit_url = f"{root}/cashier/{provider_cfg.type}/{attempt.platform_trade_no}"
-    qr_content = instructions.qr_content or instructions.account_number or instructions.reference
-    zone = _provider_timezone(attempt)
+    store_name = _store_name(checkout)
+    catalog, language = catalog_of(current_app), current_language()
+    details = payment_details(checkout, settings, catalog, language, store_name)
+    if details is None:
+        return redirect(url_for(".checkout_page", checkout_id=checkout.id), 303)
+    token = _another_way_token(checkout, checkout.live_attempt())
     return render_template(
-        "payment.html",
-        checkout=checkout,
-        attempt=attempt,
-        ins=instructions,
-        zone=zone,  # the expiry is shown in the provider's country (i18n.format_local_datetime)
-        expires_local=(
-            instructions.expires_at.astimezone(ZoneInfo(zone)) if instructions.expires_at else None
-        ),
-        qr=qr_svg(qr_content) if qr_content else None,
-        final=attempt.status in ATTEMPT_FINAL,
-        another_way_token=_another_way_token(checkout, attempt),
-        sandbox_deposit_url=sandbox_deposit_url,
-        store_name=_store_name(checkout),
-        method_name=_method_name(attempt.method),
-        locale=_current_locale(),
+        "payment.html", d=details, store_name=store_name, another_way_token=token
     )
 
 
 @bp.get("/c/<checkout_id>/return")
 def return_page(checkout_id: str) -> Any:
     """Shows only what we stored; query parameters from the provider are ignored."""
-    checkout = _load(checkout_id, page=True)
-    attempt = checkout.latest_attempt()
-    if checkout.status == CheckoutStatus.PENDING and attempt is not None:
+    checkout = _read(checkout_id)
+    if checkout.status == CheckoutStatus.PENDING:
         # A late notify must not leave the shopper waiting: ask the provider (rate-limited).
-        grace = durations_from_config(settings_of(current_app).raw)[1]
-        if refresh_attempt(db.session, catalog_of(current_app), attempt, grace=grace):
-            checkout = get_checkout(db.session, checkout.id)
-            attempt = checkout.latest_attempt()
+        checkout = refresh_and_read(db.session, checkout, checkout.latest_attempt(), _refresh)
+    attempt = checkout.latest_attempt()
     final = checkout.status in CHECKOUT_FINAL or (
         checkout.status == CheckoutStatus.OPEN and attempt is not None
     )
@@ -418,15 +248,19 @@ def return_page(checkout_id: str) -> Any:
         checkout=checkout,
         attempt=attempt,
         final=final,
-        another_way_token=_another_way_token(checkout, checkout.live_attempt()),
         store_name=_store_name(checkout),
-        locale=_current_locale(),
+        another_way_token=_another_way_token(checkout, checkout.live_attempt()),
     )
+
+
+def _refresh(attempt: Any) -> bool:
+    grace = durations_from_config(settings_of(current_app).raw)[1]
+    return refresh_attempt(db.session, catalog_of(current_app), attempt, grace=grace)
 
 
 @bp.get("/c/<checkout_id>/status")
 def status_json(checkout_id: str) -> Any:
-    checkout = _read(checkout_id)
+    checkout = _read(checkout_id, page=False)
     attempt = checkout.latest_attempt()
     return jsonify(
         status=checkout.status,
@@ -446,39 +280,13 @@ def demo_shop_return() -> Any:
     return render_template("demo_return.html", args=request.args)
 
 
-def _provider_timezone(attempt: AttemptView | PaymentAttempt) -> str:
-    """Times are shown in the provider's country (Korea, Mexico)."""
-    method = settings_of(current_app).methods.get(attempt.method)
-    provider = catalog_of(current_app).providers.get(attempt.provider)
-    routed = method.route_to(attempt.provider) if method is not None else None
-    if routed is None or provider is None:
-        return "UTC"
-    return provider.payer_rules(routed).timezone
-
-
-def _another_way_token(checkout: CheckoutView | Checkout, attempt: Any) -> str | None:
-    """A form token for "pay another way" while a pending attempt holds the checkout."""
-    if checkout.status != CheckoutStatus.PENDING or attempt is None:
-        return None
-    if attempt.status != AttemptStatus.PENDING or attempt.abandoned_at is not None:
-        return None
-    return form_token(current_app.config["SECRET_KEY"], checkout.id)
-
-
 def _message(text: str, status: int) -> Any:
     return render_template("message.html", message=text), status
 
 
 def _method_name(code: str) -> str:
     method = settings_of(current_app).methods.get(code)
-    return method.display_name(_current_locale()) if method else code
-
-
-def _current_locale() -> str:
-    from flask_babel import get_locale
-
-    locale = get_locale()
-    return str(locale.language) if locale else "en"
+    return method.display_name(current_language()) if method else code
 
 
 @bp.app_errorhandler(404)

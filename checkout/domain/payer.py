@@ -76,7 +76,36 @@ class PayerDetails:
 
 def normalise_mobile(value: str) -> str:
     """Drop the spaces, dashes, dots and brackets people type."""
-    return re.sub(r"[\s\-.()]", "", value)
+    return re.sub(r"[\s\-.()/]", "", value)
+
+
+# Country calling codes, and the mobile examples the form's hint shows.
+CALLING_CODE = {"KR": "82", "MX": "52"}
+MOBILE_EXAMPLE = {"KR": "010-1234-5678", "MX": "55 1234 5678"}
+
+
+def national_mobile(value: str, country: str) -> str:
+    """A mobile as people type it, in the national form the providers take.
+
+    "+82 10-1234-5678", "+82 (0)10 1234 5678", "0082 10 1234 5678" -> "01012345678";
+    "+52 55 1234 5678", "+52 1 55 1234 5678" (the old mobile prefix) -> "5512345678".
+    Spaces, dashes, dots, slashes and brackets are dropped. Anything else (letters, a "+"
+    inside the number) is left for the format check to refuse.
+    """
+    text = normalise_mobile(value)
+    code = CALLING_CODE.get(country)
+    international = text.startswith("+") or text.startswith("00")
+    if code is None or not international:
+        return text
+    digits = text[1:] if text.startswith("+") else text[2:]
+    if not digits.startswith(code) or not digits.isdigit():
+        return text  # another country's number, or not a number: refused by the format check
+    national = digits[len(code) :]
+    if country == "KR":
+        return national if national.startswith("0") else "0" + national
+    if country == "MX" and len(national) == 11 and national.startswith("1"):
+        return national[1:]
+    return national
 
 
 def mobile_query_digits(value: str) -> str:
@@ -142,7 +171,7 @@ def validate_payer(
         except EmailNotValidError:
             errors["email"] = "invalid_email"
 
-    mobile: str | None = normalise_mobile(value.get("mobile", "")) or None
+    mobile: str | None = national_mobile(value.get("mobile", ""), rules.mobile_country) or None
     if rules.mobile == Need.HIDDEN:
         mobile = None
     elif not mobile:

@@ -363,11 +363,29 @@ def create_sandbox_app(config: SandboxConfig | None = None) -> Flask:
     app.register_blueprint(_cashier_blueprint(state))
     faults.register(app, state)
     payouts.register(app, state)
+    app.add_url_rule("/", "sandbox_index", _sandbox_index)
     for module in (paypro, teemopay, diamondpay):
         simulator = module.Simulator()
         state.simulators[simulator.name] = simulator
         app.register_blueprint(module.blueprint(state), url_prefix=f"/{simulator.name}")
     return app
+
+
+_INDEX = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Provider sandboxes</title>
+</head><body><main><h1>Provider sandboxes</h1>
+<p>Simulators of PayPro (<code>/paypro</code>), TeemoPay (<code>/teemopay</code>) and Diamond Pay
+(<code>/diamondpay</code>), speaking each provider's wire protocol. The checkout sends shoppers
+to their cashier pages (<code>/cashier/&lt;provider&gt;/&lt;trade no&gt;</code>: Pay, Pay part,
+Fail); there is nothing to open here directly.</p>
+<p>Queued faults: <a href="/_sandbox/faults">/_sandbox/faults</a> (README, "Sandboxes").</p>
+</main></body></html>"""
+
+
+def _sandbox_index() -> str:
+    """What the printed sandbox URL shows: what is served here."""
+    return _INDEX
 
 
 def sandbox_state(app: Flask) -> SandboxState:

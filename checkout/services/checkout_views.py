@@ -4,11 +4,13 @@ A page GET (the form, the payment details, the status a page polls) only reads. 
 ORM objects for it (every column of the checkout and its attempts, the identity map, the
 unit of work's bookkeeping) was a third of the page's time; these views carry only what
 the pages show, from a single SELECT. Anything that writes (a payment, an expiry, a query
-to the provider) loads the models as before.
+to the provider) loads the models as before, then reads the view again: every shopper page
+works on `CheckoutView` only (`read_page_checkout`, `refresh_and_read`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,8 +19,8 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from checkout.domain.money import Money
-from checkout.domain.states import latest_of, live_of
-from checkout.models import Checkout, PaymentAttempt, Store
+from checkout.domain.states import CheckoutStatus, latest_of, live_of
+from checkout.models import Checkout, PaymentAttempt, Store, utcnow
 from checkout.services.errors import NotFound
 
 
@@ -155,4 +157,62 @@ def read_checkout(session: Session, checkout_id: str) -> CheckoutView:
         status=first.status,
         expires_at=first.expires_at,
         attempts=attempts,
+    )
+
+
+def read_page_checkout(session: Session, checkout_id: str) -> CheckoutView:
+    """The checkout as a shopper page shows it, or NotFound: an open checkout past its
+    deadline is expired first (through the lifecycle, on the models) and read again."""
+    from checkout.services.checkouts import expire_if_due, get_checkout
+
+    view = _read_without_transaction(session, checkout_id)
+    if view.status != CheckoutStatus.OPEN or utcnow() < view.expires_at:
+        return view
+    if expire_if_due(session, get_checkout(session, checkout_id)):
+        return read_checkout(session, checkout_id)
+    session.commit()
+    return _read_without_transaction(session, checkout_id)
+
+
+def refresh_and_read(
+    session: Session,
+    view: CheckoutView,
+    attempt: AttemptView | None,
+    refresh: Callable[[PaymentAttempt], bool],
+) -> CheckoutView:
+    """Ask the provider about `attempt` (`refresh`: reconcile.refresh_attempt, rate-limited)
+    and return the checkout as it is afterwards; the same view if nothing was asked."""
+    if attempt is None:
+        return view
+    model = session.get(PaymentAttempt, attempt.id)
+    if model is None or not refresh(model):
+        session.commit()
+        return view
+    session.commit()
+    return _read_without_transaction(session, view.id)
+
+
+def _read_without_transaction(session: Session, checkout_id: str) -> CheckoutView:
+    from checkout.db import db
+
+    if session is db.session:
+        with db.reading() as reading:
+            return read_checkout(reading, checkout_id)
+    return read_checkout(session, checkout_id)
+
+
+def attempt_view_of(attempt: PaymentAttempt) -> AttemptView:
+    """An attempt the request has just written, as the pages read attempts."""
+    return AttemptView(
+        id=attempt.id,
+        trade_no=attempt.trade_no,
+        status=str(attempt.status),
+        method=attempt.method,
+        provider=attempt.provider,
+        amount=attempt.amount,
+        currency=attempt.currency,
+        amount_paid=attempt.amount_paid,
+        redirect_url=attempt.redirect_url,
+        instructions=attempt.instructions,
+        platform_trade_no=attempt.platform_trade_no,
     )

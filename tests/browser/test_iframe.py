@@ -218,3 +218,24 @@ def test_overlay_closes(live_app: LiveApp, shop_site: LiveServer, page) -> None:
         "type": "checkout.closed",
         "checkout_id": checkout["id"],
     }
+
+
+def test_mounted_frame_takes_the_height_of_its_page(
+    live_app: LiveApp, page, shop_site: LiveServer
+) -> None:  # type: ignore[no-untyped-def]
+    """embed.js sizes the frame from the page's checkout.resize message: no form cut off."""
+    checkout = create_checkout(live_app.url)
+    open_shop(page, shop_site, checkout["url"])
+    frame = page.frame_locator("#slot iframe")
+    frame.locator("#pay").wait_for()
+    page.wait_for_function(
+        "() => document.querySelector('#slot iframe').style.height !== '640px'", timeout=WAIT_MS
+    )
+    inner = checkout_frame(page).evaluate(
+        "() => Math.ceil(document.documentElement.getBoundingClientRect().height)"
+    )
+    height = page.evaluate("() => parseFloat(document.querySelector('#slot iframe').style.height)")
+    assert abs(height - inner) <= 2 and height > 640  # the whole form, its Pay button included
+    pay = checkout_frame(page).locator("#pay").bounding_box()
+    box = page.locator("#slot iframe").bounding_box()
+    assert pay is not None and box is not None and pay["y"] + pay["height"] <= box["y"] + height

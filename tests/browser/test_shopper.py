@@ -102,9 +102,7 @@ def deposit_out_of_band(live_app: LiveApp, page: Any) -> None:
 def test_pay_end_to_end(live_app: LiveApp, page: Any, flow: Flow) -> None:
     checkout = checkout_for(live_app, flow)
     open_form(page, checkout, flow)
-    expect(page.locator(f'nav a[data-method="{flow.method}"]')).to_have_attribute(
-        "aria-current", "true"
-    )
+    expect(page.locator(f'input[name=method][value="{flow.method}"]')).to_be_checked()
     fill_form(page, flow.payer)
     submit(page)
 
@@ -182,14 +180,15 @@ ACTIVE = """() => {
   const e = document.activeElement;
   const r = e.getBoundingClientRect();
   return {tag: e.tagName.toLowerCase(), name: e.getAttribute("name"),
-          method: e.dataset ? e.dataset.method || null : null, type: e.getAttribute("type"),
+          method: e.name === "method" ? e.value : null, type: e.getAttribute("type"),
           top: r.top + window.scrollY, left: r.left + window.scrollX, height: r.height};
 }"""
 
 FOCUSABLE = """() => [
-  ...[...document.querySelectorAll("nav a[data-method]")].map(a => "method:" + a.dataset.method),
+  // A radio group is one tab stop: its checked method.
+  ...[...document.querySelectorAll("input[name=method]:checked")].map(a => "method:" + a.value),
   ...[...document.querySelectorAll("form input, form select, form textarea")]
-      .filter(e => e.type !== "hidden").map(e => "field:" + e.name),
+      .filter(e => e.type !== "hidden" && e.name !== "method").map(e => "field:" + e.name),
   "submit",
 ]"""
 

@@ -1,0 +1,466 @@
+"""The checkout form's use case: which methods and fields it shows, the payer's details,
+PayPro's per-IP rule, starting the payment, and what the shopper is told when it fails.
+
+The view (blueprints/pages.py) parses the request into a `FormInput` and renders the
+`FormOutcome` it gets back; everything decided about the form is decided here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import Session
+
+from checkout.config import Settings
+from checkout.domain.payer import MOBILE_EXAMPLE, validate_payer
+from checkout.domain.routing import SkipReason
+from checkout.domain.states import CHECKOUT_FINAL, AttemptStatus
+from checkout.forms import ERROR_MESSAGES, FIELDS, FieldSpec, check_form_token, form_token
+from checkout.providers.base import MethodConfig, Need, Payer, PayerRules
+from checkout.providers.paypro.mapping import COUNTRY_TIMEZONE
+from checkout.services.catalog import Catalog
+from checkout.services.checkout_views import (
+    AttemptView,
+    CheckoutView,
+    attempt_view_of,
+    read_page_checkout,
+    refresh_and_read,
+)
+from checkout.services.errors import CheckoutClosed, InvalidRequest
+from checkout.services.ip_limits import IpLimitVerdict, day_start_utc
+from checkout.services.payments import NoRouteAvailable, PaymentNotStarted, start_payment
+from checkout.services.reconcile import refresh_attempt
+
+UNKNOWN_PAGE_QUERY_AFTER = timedelta(seconds=3)  # the shopper's reloads, rate-limited
+PAYER_FIELDS = ("first_name", "last_name", "email", "mobile", "birth_date")
+
+
+class MethodKind(StrEnum):
+    EWALLET = "ewallet"
+    BANK_TRANSFER = "bank_transfer"
+    CASH = "cash"
+
+
+KIND_LABELS = {
+    MethodKind.EWALLET: _l("E-wallet"),
+    MethodKind.BANK_TRANSFER: _l("Bank transfer"),
+    MethodKind.CASH: _l("Cash"),
+}
+
+
+def method_kind(method: MethodConfig) -> MethodKind:
+    """A method's kind: `kind` in its config, else what its provider keys say."""
+    configured = str(method.options.get("kind", ""))
+    if configured in MethodKind.__members__.values():
+        return MethodKind(configured)
+    codes = {str(method.options.get(k, "")).lower() for k in ("channel_code", "way_code")}
+    if "ewallet" in codes or codes & {"kakaopay", "naverpay"}:
+        return MethodKind.EWALLET
+    if "store" in codes:
+        return MethodKind.CASH
+    return MethodKind.BANK_TRANSFER
+
+
+def method_hint(method: MethodConfig, language: str) -> str | None:
+    """The method's one-line hint (`hint`, `hints = {ko = ...}` in its config)."""
+    hints = method.options.get("hints") or {}
+    if isinstance(hints, Mapping) and language in hints:
+        return str(hints[language])
+    hint = method.options.get("hint")
+    return str(hint) if hint else None
+
+
+@dataclass(frozen=True)
+class MethodChoice:
+    code: str
+    name: str
+    hint: str | None
+    kind: MethodKind
+
+
+@dataclass(frozen=True)
+class MethodGroup:
+    kind: MethodKind
+    label: Any  # a lazy string (KIND_LABELS)
+    methods: tuple[MethodChoice, ...]
+
+
+@dataclass(frozen=True)
+class FieldView:
+    name: str
+    spec: FieldSpec
+    need: Need
+    value: str
+    error: str | None
+    hint: str | None
+
+
+@dataclass(frozen=True)
+class FormPage:
+    checkout: CheckoutView
+    groups: tuple[MethodGroup, ...]
+    method: MethodChoice
+    fields: tuple[FieldView, ...]
+    token: str
+    error: str | None  # about the whole submit (the provider, the IP rule, the token)
+    failed: bool  # a payment just failed: "Try again" is the primary action
+
+    @property
+    def field_errors(self) -> tuple[FieldView, ...]:
+        return tuple(f for f in self.fields if f.error)
+
+
+class Next(StrEnum):
+    FORM = "form"  # render `page`
+    CONTINUE = "continue"  # a payment started or is live: continue `attempt`
+    RETURN = "return"  # the checkout is final: the return page
+    RELOAD = "reload"  # the checkout moved under the shopper: show the form again (GET)
+    MESSAGE = "message"  # only `message`, with `status`
+
+
+@dataclass(frozen=True)
+class FormOutcome:
+    next: Next
+    checkout_id: str
+    page: FormPage | None = None
+    attempt: AttemptView | None = None
+    message: str | None = None
+    status: int = 200
+
+
+@dataclass(frozen=True)
+class FormInput:
+    """The request as the view parsed it."""
+
+    checkout_id: str
+    posted: Mapping[str, str] | None  # the form's fields on a POST, None on a GET
+    method_param: str | None  # ?method=
+    payer_ip: str
+
+
+@dataclass(frozen=True)
+class FormContext:
+    """What the use case needs of the app."""
+
+    session: Session
+    catalog: Catalog
+    settings: Settings
+    secret_key: str
+    grace: timedelta
+    waiting: Callable[[], AbstractContextManager[Any]] = nullcontext
+    # Called with the checkout once read; returns the page's language (the web layer sets
+    # the request's locale from the checkout there, for the messages written here).
+    opened: Callable[[CheckoutView], str] = lambda checkout: checkout.locale or "en"
+    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+
+def checkout_form(ctx: FormContext, given: FormInput) -> FormOutcome:
+    """The checkout form: shown (GET), or submitted (POST), ending in a page to render or
+    where the shopper goes next."""
+    checkout = read_page_checkout(ctx.session, given.checkout_id)
+    language = ctx.opened(checkout)
+    if checkout.status in CHECKOUT_FINAL:
+        return FormOutcome(Next.RETURN, checkout.id)
+    live = checkout.live_attempt()
+    if live is not None and live.status == AttemptStatus.UNKNOWN:
+        # A timed-out create may have gone through: ask before offering another attempt.
+        checkout = refresh_and_read(ctx.session, checkout, live, _query_unknown(ctx))
+        live = checkout.live_attempt()
+        if checkout.status in CHECKOUT_FINAL:
+            return FormOutcome(Next.RETURN, checkout.id)
+        if live is not None and live.status == AttemptStatus.UNKNOWN:
+            return FormOutcome(Next.MESSAGE, checkout.id, message=_checking_message())
+    if live is not None and given.posted is None:
+        return FormOutcome(Next.CONTINUE, checkout.id, attempt=live)
+    methods = ctx.catalog.methods_for(checkout.money, checkout.methods)
+    if not methods:
+        return FormOutcome(Next.MESSAGE, checkout.id, message=_no_method(), status=409)
+    posted = given.posted or {}
+    method = _chosen(methods, posted.get("method") or given.method_param)
+    values = {**(checkout.prefill or {}), **{k: posted.get(k, "") for k in posted}}
+    if given.posted is None or _is_method_switch(posted, method):
+        # Showing the form, or a method change posted back without JavaScript: what was
+        # typed stays, nothing is checked yet.
+        return _form(ctx, language, checkout, methods, method, values)
+    if not check_form_token(ctx.secret_key, checkout.id, posted.get("csrf_token")):
+        error = _("Your session expired. Please submit the form again.")
+        return _form(ctx, language, checkout, methods, method, values, error=error, status=422)
+    return _submit(ctx, given, language, checkout, methods, method, values)
+
+
+def _submit(
+    ctx: FormContext,
+    given: FormInput,
+    language: str,
+    checkout: CheckoutView,
+    methods: list[MethodConfig],
+    method: MethodConfig,
+    values: dict[str, str],
+) -> FormOutcome:
+    # Several routes: every field one of them uses (checkout/domain/routing.py); each route
+    # then checks the details against its own rules in start_payment.
+    rules = ctx.catalog.payer_rules_for(method, checkout.money)
+    errors = _payer_errors(ctx, rules, values)
+    if errors is not None:
+        return _form(ctx, language, checkout, methods, method, values, errors=errors, status=422)
+    today = ctx.now().astimezone(ZoneInfo(rules.timezone)).date()
+    details, _codes = validate_payer(rules, {k: values.get(k, "") for k in PAYER_FIELDS}, today)
+    assert details is not None
+    payer = Payer(
+        first_name=details.first_name,
+        last_name=details.last_name,
+        email=details.email,
+        mobile=details.mobile,
+        birth_date=details.birth_date,
+        ip_address=given.payer_ip,
+    )
+    base = ctx.settings.public_base_url
+    try:
+        outcome = start_payment(
+            ctx.session,
+            ctx.catalog,
+            checkout.id,
+            method.code,
+            payer,
+            notify_url=lambda instance: f"{base}/notify/{instance}",
+            return_url=f"{base}/c/{checkout.id}/return",
+            waiting=ctx.waiting,
+        )
+    except NoRouteAvailable as exc:
+        # Routes the payer cannot use, PayPro's per-IP rule (our count) and open circuits
+        # are passed over before anything is written or sent.
+        if all(s.reason == SkipReason.PAYER_RULES for s in exc.skips):
+            # Each route refused the details: show what the first one asks.
+            first = ctx.catalog.routes_for(method, checkout.money)[0]
+            errors = _payer_errors(ctx, ctx.catalog.route_rules(method, first), values) or {}
+            return _form(
+                ctx, language, checkout, methods, method, values, errors=errors, status=422
+            )
+        error = no_route_message(ctx, exc, methods, language)
+        return _form(ctx, language, checkout, methods, method, values, error=error, status=422)
+    except PaymentNotStarted as exc:
+        error = _payment_error_message(exc)
+        return _form(
+            ctx, language, checkout, methods, method, values, error=error, status=422, failed=True
+        )
+    except (CheckoutClosed, InvalidRequest):
+        return FormOutcome(Next.RELOAD, checkout.id)
+    return FormOutcome(Next.CONTINUE, checkout.id, attempt=attempt_view_of(outcome.attempt))
+
+
+def _form(
+    ctx: FormContext,
+    language: str,
+    checkout: CheckoutView,
+    methods: list[MethodConfig],
+    method: MethodConfig,
+    values: Mapping[str, str],
+    *,
+    errors: Mapping[str, str] | None = None,
+    error: str | None = None,
+    status: int = 200,
+    failed: bool = False,
+) -> FormOutcome:
+    rules = ctx.catalog.payer_rules_for(method, checkout.money)
+    groups = method_groups(methods, language)
+    chosen = next(m for g in groups for m in g.methods if m.code == method.code)
+    page = FormPage(
+        checkout=checkout,
+        groups=groups,
+        method=chosen,
+        fields=payer_fields(rules, values, errors or {}, language),
+        token=form_token(ctx.secret_key, checkout.id),  # a fresh one with every form
+        error=error,
+        failed=failed,
+    )
+    return FormOutcome(Next.FORM, checkout.id, page=page, status=status)
+
+
+def method_groups(methods: list[MethodConfig], language: str) -> tuple[MethodGroup, ...]:
+    """The methods by kind (e-wallet, bank transfer, cash), in the configuration's order."""
+    groups = []
+    for kind in MethodKind:
+        choices = tuple(
+            MethodChoice(m.code, m.display_name(language), method_hint(m, language), kind)
+            for m in methods
+            if method_kind(m) == kind
+        )
+        if choices:
+            groups.append(MethodGroup(kind, KIND_LABELS[kind], choices))
+    return tuple(groups)
+
+
+def payer_fields(
+    rules: PayerRules, values: Mapping[str, str], errors: Mapping[str, str], language: str
+) -> tuple[FieldView, ...]:
+    """The fields the method asks for, in the page language's order: the family name first
+    on Korean pages (성, 이름), the given name first elsewhere."""
+    needs = {
+        "first_name": rules.name,
+        "last_name": rules.name,
+        "email": rules.email,
+        "mobile": rules.mobile,
+        "birth_date": rules.birth_date,
+    }
+    order = list(PAYER_FIELDS)
+    if language == "ko":
+        order[0], order[1] = "last_name", "first_name"
+    example = MOBILE_EXAMPLE.get(rules.mobile_country, "")
+    hints = {
+        "mobile": _("For example %(example)s", example=example),
+        "birth_date": _("YYYY-MM-DD"),
+    }
+    return tuple(
+        FieldView(
+            name=name,
+            spec=FIELDS[name],
+            need=needs[name],
+            value=str(values.get(name) or ""),
+            error=errors.get(name),
+            hint=hints.get(name),
+        )
+        for name in order
+        if needs[name] != Need.HIDDEN
+    )
+
+
+def _chosen(methods: list[MethodConfig], code: str | None) -> MethodConfig:
+    return next((m for m in methods if m.code == code), methods[0])
+
+
+def _is_method_switch(posted: Mapping[str, str], method: MethodConfig) -> bool:
+    """The shopper picked another method and posted the form to see its fields (no
+    JavaScript): the fields shown were for `shown_method`."""
+    return bool(posted.get("switch")) and posted.get("shown_method") != method.code
+
+
+def _error_text(code: str, rules: PayerRules) -> str:
+    message = str(ERROR_MESSAGES[code])
+    params = {"n": rules.name_max_length, "low": rules.min_age, "high": rules.max_age}
+    return message % params if "%(" in message else message
+
+
+def _query_unknown(ctx: FormContext) -> Callable[[Any], bool]:
+    """Ask the provider about an attempt whose create timed out (the shopper's reloads,
+    rate-limited)."""
+
+    def refresh(attempt: Any) -> bool:
+        return refresh_attempt(
+            ctx.session,
+            ctx.catalog,
+            attempt,
+            min_interval=UNKNOWN_PAGE_QUERY_AFTER,
+            grace=ctx.grace,
+        )
+
+    return refresh
+
+
+def _payer_errors(
+    ctx: FormContext, rules: PayerRules, values: Mapping[str, str]
+) -> dict[str, str] | None:
+    """The fields' error texts under `rules`, or None when the details pass."""
+    today = ctx.now().astimezone(ZoneInfo(rules.timezone)).date()
+    details, codes = validate_payer(rules, {k: values.get(k, "") for k in PAYER_FIELDS}, today)
+    if details is not None:
+        return None
+    return {name: _error_text(code, rules) for name, code in codes.items()}
+
+
+def no_route_message(
+    ctx: FormContext, exc: NoRouteAvailable, methods: list[MethodConfig], language: str
+) -> str:
+    """Why the method cannot take the payment now, and what remains: the methods still
+    offered at other providers, or when the rule resets."""
+    ip_limits = [s for s in exc.skips if s.reason == SkipReason.IP_LIMIT]
+    providers = ctx.settings.providers
+    if ip_limits and len(ip_limits) == len(exc.skips):
+        skip = ip_limits[0]
+        reason = skip.detail or "attempts"
+        verdict = IpLimitVerdict(False, 0, 0, skip.limit or 0, skip.limit or 0, reason)
+        others = [
+            m.display_name(language)
+            for m in methods
+            # the rule covers every PayPro instance: methods with another provider remain
+            if any(providers[r.provider].type != "paypro" for r in m.candidates())
+        ]
+        config = providers.get(skip.provider)
+        zone = paypro_zone(config.settings.get("country") if config else None)
+        resets = skip.retry_at or day_start_utc(ctx.now() + timedelta(days=1), zone)
+        return ip_rule_message(verdict, others, resets, zone)
+    text = _(
+        "%(method)s cannot take payments right now: none of its payment providers is "
+        "available. Nothing was charged.",
+        method=exc.method.display_name(language),
+    )
+    retry_at = exc.retry_at
+    if retry_at is not None:
+        minutes = max(1, -(-int((retry_at - ctx.now()).total_seconds()) // 60))
+        text += " " + _("Please try again in about %(minutes)d minutes.", minutes=minutes)
+    others = [m.display_name(language) for m in methods if m.code != exc.method.code]
+    if others:
+        text += " " + _("You can also pay with: %(methods)s.", methods=", ".join(others))
+    return text
+
+
+def paypro_zone(country: Any) -> str:
+    """The zone of a PayPro instance's country: its per-IP day starts at midnight there."""
+    return COUNTRY_TIMEZONE.get(str(country or "KR").upper(), "Asia/Seoul")
+
+
+def ip_rule_message(verdict: IpLimitVerdict, others: list[str], resets: datetime, zone: str) -> str:
+    from checkout.i18n import format_local_datetime
+
+    if verdict.reason == "successes":
+        text = _(
+            "PayPro accepts at most %(count)d payments a day from one internet connection, "
+            "and that many were made today. Nothing was charged.",
+            count=verdict.max_successes,
+        )
+    else:
+        text = _(
+            "PayPro accepts at most %(count)d payment attempts a day from one internet "
+            "connection, and that many were made today. Nothing was charged.",
+            count=verdict.max_attempts,
+        )
+    if others:
+        return text + " " + _("You can still pay with: %(methods)s.", methods=", ".join(others))
+    return (
+        text
+        + " "
+        + _(
+            "These methods take payments from this connection again from %(time)s.",
+            time=format_local_datetime(resets, zone),
+        )
+    )
+
+
+def _payment_error_message(exc: PaymentNotStarted) -> str:
+    if exc.error is not None and exc.error.retryable:
+        return _(
+            "The payment provider did not answer, so this payment did not start. Nothing was "
+            "charged. Your details are kept: try again in a moment or choose another method."
+        )
+    return _(
+        "The payment provider declined to start this payment. Nothing was charged. Your "
+        "details are kept: check them and try again, or choose another method."
+    )
+
+
+def _checking_message() -> str:
+    return _(
+        "We are checking your earlier payment with the payment provider. "
+        "Nothing more will be charged. Please try again in a moment."
+    )
+
+
+def _no_method() -> str:
+    return _("No payment method is available for this order.")

@@ -1,0 +1,133 @@
+"""What the payment-details page shows: the instructions of a checkout's attempt, with the
+bank named in the page's language, the deadline in the provider's zone, a QR code, a Code 128
+barcode for a cash reference, and the sandbox's deposit link."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from markupsafe import Markup
+
+from checkout.config import Settings
+from checkout.domain.banks import bank_name, clabe_bank_code
+from checkout.domain.code128 import NotEncodable, code128_svg
+from checkout.domain.states import ATTEMPT_FINAL
+from checkout.providers.base import InstructionKind, PaymentInstructions
+from checkout.qr import qr_svg
+from checkout.services.catalog import Catalog
+from checkout.services.checkout_views import AttemptView, CheckoutView
+from checkout.services.payments import instructions_from_json
+
+
+@dataclass(frozen=True)
+class PaymentDetails:
+    checkout: CheckoutView
+    attempt: AttemptView
+    ins: PaymentInstructions
+    kind: str  # "clabe", "bank_account", "bank_card", "bank_direct", "store_reference"
+    bank: str | None  # in the page's language
+    beneficiary: str | None
+    zone: str  # the provider's zone: the deadline is shown there
+    deadline: datetime  # aware UTC
+    expires_local: datetime
+    qr: Markup | None
+    barcode: Markup | None  # the cash reference, Code 128
+    final: bool
+    sandbox_deposit_url: str | None
+    method_name: str
+    where_to_pay: str | None  # where the provider says a cash reference is taken
+
+
+def payment_details(
+    checkout: CheckoutView, settings: Settings, catalog: Catalog, language: str, store_name: str
+) -> PaymentDetails | None:
+    """The newest attempt with instructions, as the page shows it; None if there is none."""
+    attempt = next((a for a in reversed(checkout.attempts) if a.instructions), None)
+    if attempt is None:
+        return None
+    ins = instructions_from_json(attempt.instructions or {})
+    zone = provider_timezone(attempt, settings, catalog)
+    method = settings.methods.get(attempt.method)
+    # A routed method: the options of the route this attempt took (its service, its hints).
+    routed = (method.route_to(attempt.provider) if method else None) or method
+    reference_code = ins.reference if ins.kind == InstructionKind.STORE_REFERENCE else None
+    qr_content = ins.qr_content or ins.account_number or ins.reference
+    # The provider's deadline, else the checkout's: the attempt cannot outlive it.
+    deadline = min(d for d in (ins.expires_at, checkout.expires_at) if d is not None)
+    return PaymentDetails(
+        checkout=checkout,
+        attempt=attempt,
+        ins=ins,
+        kind=details_kind(ins, checkout.currency, routed.options if routed else {}),
+        bank=bank_name(
+            ins.bank_code or clabe_bank_code(ins.account_number), ins.bank_name, language
+        ),
+        beneficiary=ins.account_holder or _beneficiary(attempt, settings, store_name),
+        zone=zone,
+        deadline=deadline,
+        expires_local=deadline.astimezone(ZoneInfo(zone)),
+        qr=qr_svg(qr_content) if qr_content else None,
+        barcode=_barcode(reference_code),
+        final=attempt.status in ATTEMPT_FINAL,
+        sandbox_deposit_url=_sandbox_deposit_url(attempt, settings),
+        method_name=method.display_name(language) if method else attempt.method,
+        where_to_pay=_where_to_pay(routed.options if routed else {}, language),
+    )
+
+
+def _beneficiary(attempt: AttemptView, settings: Settings, store_name: str) -> str:
+    """Who the money goes to when the provider does not name the account's holder: the
+    provider collects for the merchant named in its configuration, else the store."""
+    config = settings.providers.get(attempt.provider)
+    named = config.settings.get("merchant_name") if config is not None else None
+    return str(named or store_name)
+
+
+def details_kind(ins: PaymentInstructions, currency: str, options: object) -> str:
+    if ins.kind == InstructionKind.STORE_REFERENCE:
+        return "store_reference"
+    if ins.kind == InstructionKind.BANK_CARD:
+        # Diamond Pay's "bank direct" (SVC0016) gives an account, not a card.
+        service = str(getattr(options, "get", lambda *_: "")("service_id", ""))
+        return "bank_direct" if service == "SVC0016" else "bank_card"
+    return "clabe" if currency == "MXN" else "bank_account"
+
+
+def provider_timezone(attempt: AttemptView, settings: Settings, catalog: Catalog) -> str:
+    """Times are shown in the provider's country (Korea, Mexico)."""
+    method = settings.methods.get(attempt.method)
+    routed = method.route_to(attempt.provider) if method is not None else None
+    provider = catalog.providers.get(attempt.provider)
+    if routed is None or provider is None:
+        return "UTC"
+    return provider.payer_rules(routed).timezone
+
+
+def _barcode(reference: str | None) -> Markup | None:
+    if not reference:
+        return None
+    try:
+        return Markup(code128_svg(reference))  # noqa: S704 - built from escaped parts
+    except NotEncodable:
+        return None
+
+
+def _where_to_pay(options: object, language: str) -> str | None:
+    get = getattr(options, "get", None)
+    if get is None:
+        return None
+    names = get("where_to_pay_names") or {}
+    if isinstance(names, dict) and language in names:
+        return str(names[language])
+    text = get("where_to_pay")
+    return str(text) if text else None
+
+
+def _sandbox_deposit_url(attempt: AttemptView, settings: Settings) -> str | None:
+    config = settings.providers.get(attempt.provider)
+    if config is None or not config.sandbox or not attempt.platform_trade_no:
+        return None
+    root = config.base_url.rsplit("/", 1)[0]
+    return f"{root}/cashier/{config.type}/{attempt.platform_trade_no}"
