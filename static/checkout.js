@@ -93,7 +93,10 @@
     try { saved = JSON.parse(sessionStorage.getItem(storeKey) || "{}") || {}; } catch (e) { saved = {}; }
     function fields() { return form.querySelectorAll("#payer-fields input[name]"); }
     function remember() {
-      fields().forEach(function (input) { saved[input.name] = input.value; });
+      // This tab only, cleared once the checkout ends; never the date of birth.
+      fields().forEach(function (input) {
+        if (input.name !== "birth_date") saved[input.name] = input.value;
+      });
       try { sessionStorage.setItem(storeKey, JSON.stringify(saved)); } catch (e) { /* private mode */ }
     }
     function restore() {
@@ -156,7 +159,7 @@
 
   var live = document.getElementById("live-status");
   if (!live) return;
-  if (/paid$/.test(live.dataset.status || "") && checkoutId) {
+  if ((/paid$/.test(live.dataset.status || "") || live.dataset.final === "true") && checkoutId) {
     try { sessionStorage.removeItem("checkout:" + checkoutId + ":payer"); } catch (e) { /* none */ }
   }
   tellStatus(live.dataset.status);
