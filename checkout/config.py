@@ -335,12 +335,17 @@ def _method_config(
     return MethodConfig(code=code, provider=provider, name=name, options=options, names=names)
 
 
+# Method keys about how the form shows it, not about a provider: a routed method may set
+# them once for all its routes.
+METHOD_DISPLAY_KEYS = ("kind", "hint", "hints", "where_to_pay")
+
+
 def _routes(
     code: str, table: Mapping[str, Any], providers: Mapping[str, ProviderConfig]
 ) -> tuple[RouteConfig, ...]:
     """`routes = [{provider = "...", weight = 3, <that provider's options>}, ...]`."""
     where = f"methods.{code}.routes"
-    extra = set(table) - {"routes", "name", "names"}
+    extra = set(table) - {"routes", "name", "names", *METHOD_DISPLAY_KEYS}
     if extra:
         raise ConfigError(
             f"methods.{code}: with routes, put {', '.join(sorted(extra))} in each route's table"
@@ -364,8 +369,10 @@ def _routes(
         ):
             raise ConfigError(f"{where}[{index}].weight must be a whole number 0 to 1000")
         currencies.add(_instance_currency(providers[provider]))
+        # What the shopper sees of the method (its kind, hint) holds for every route.
+        display = {k: table[k] for k in METHOD_DISPLAY_KEYS if k in table}
         options = {k: v for k, v in entry.items() if k not in ("provider", "weight")}
-        routes.append(RouteConfig(provider, options, weight))
+        routes.append(RouteConfig(provider, {**display, **options}, weight))
     if len(currencies) > 1:
         raise ConfigError(f"{where}: every route must take the same currency")
     return tuple(routes)

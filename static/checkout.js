@@ -159,7 +159,8 @@
 
   var live = document.getElementById("live-status");
   if (!live) return;
-  if ((/paid$/.test(live.dataset.status || "") || live.dataset.final === "true") && checkoutId) {
+  // The checkout ended (not a failure the shopper may retry): forget what was typed.
+  if (/^(paid|partially_paid|cancelled|expired)$/.test(live.dataset.status || "") && checkoutId) {
     try { sessionStorage.removeItem("checkout:" + checkoutId + ":payer"); } catch (e) { /* none */ }
   }
   tellStatus(live.dataset.status);
