@@ -95,6 +95,7 @@ def _read(checkout_id: str, page: bool = False) -> CheckoutView | Checkout:
 
 def _page_context(checkout: CheckoutView | Checkout, page: bool) -> None:
     g.checkout_locale = checkout.locale
+    g.test_mode = checkout.livemode is False  # base.html shows the test-mode banner
     if page:
         store = settings_of(current_app).stores.get(checkout.store_id)
         g.frame_origins = store.allowed_origins if store else ()
@@ -147,7 +148,7 @@ def _checkout_page(checkout_id: str) -> Any:
     if live is not None and request.method == "GET":
         return _continue_attempt(checkout, live)
 
-    catalog = catalog_of(current_app)
+    catalog = catalog_of(current_app, checkout.livemode)  # a test checkout: sandbox twins
     methods = catalog.methods_for(checkout.money, checkout.methods)
     if not methods:
         return _message(_("No payment method is available for this order."), 409)

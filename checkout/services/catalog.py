@@ -14,6 +14,20 @@ class Catalog:
     providers: Mapping[str, PaymentProvider]  # by instance name
     methods: Mapping[str, MethodConfig]  # by method code, in configured order
 
+    def for_test_mode(self) -> Catalog:
+        """The same methods, each on its provider's test twin where one exists."""
+        from dataclasses import replace
+
+        from checkout.config import test_twin_name
+
+        methods = {
+            code: replace(m, provider=test_twin_name(m.provider))
+            if test_twin_name(m.provider) in self.providers
+            else m
+            for code, m in self.methods.items()
+        }
+        return Catalog(self.providers, methods)
+
     def provider_for(self, method: MethodConfig) -> PaymentProvider:
         return self.providers[method.provider]
 

@@ -26,7 +26,7 @@ from checkout.providers.base import (
 )
 from checkout.providers.http import Exchange, capture_exchanges
 from checkout.services.catalog import Catalog
-from checkout.services.checkouts import expire_if_due, get_checkout
+from checkout.services.checkouts import attempt_summary, expire_if_due, get_checkout
 from checkout.services.errors import CheckoutClosed, InvalidRequest
 from checkout.services.exchanges import record_exchanges
 from checkout.services.lifecycle import (
@@ -35,6 +35,7 @@ from checkout.services.lifecycle import (
     reopen_if_idle,
     set_attempt_status,
 )
+from checkout.services.outbox import PAYMENT_INSTRUCTIONS_ISSUED, enqueue_event
 
 log = logging.getLogger(__name__)
 
@@ -250,6 +251,14 @@ def _record_result(
             reopen_if_idle(session, attempt.checkout, source=EventSource.CREATE)
         else:
             set_attempt_status(session, attempt, AttemptStatus.PENDING, source=EventSource.CREATE)
+            if attempt.instructions:
+                # The shop may pass them on to the shopper (KakaoTalk, WhatsApp, e-mail).
+                enqueue_event(
+                    session,
+                    attempt.checkout,
+                    PAYMENT_INSTRUCTIONS_ISSUED,
+                    {"payment_attempt": attempt_summary(attempt)},
+                )
     session.commit()
 
 

@@ -58,6 +58,7 @@ _LOCKED = (
         C.event_seq,
         C.store_id,
         C.order_id,
+        C.livemode,
         C.review_reason.label("checkout_review"),
     )
     .join(C, C.id == A.checkout_id)
@@ -139,6 +140,7 @@ def plan_settlement(row: Row[Any], update: PaymentUpdate) -> Settlement | None:
             amount_paid=checkout_paid,
             currency=row.checkout_currency,
             review_reason=row.checkout_review,
+            livemode=row.livemode,
         ),
         seq,
     )
@@ -171,6 +173,7 @@ class _CheckoutAfter:
     amount_paid: int
     currency: str
     review_reason: str | None
+    livemode: bool = True
 
 
 # The statements, built once; the values are bound per notify. Every parameter is named
