@@ -18,11 +18,11 @@ class Catalog:
         """The same methods, each on its provider's test twin where one exists."""
         from dataclasses import replace
 
-        from checkout.config import test_twin_name
+        from checkout.config import sandbox_twin_name
 
         methods = {
-            code: replace(m, provider=test_twin_name(m.provider))
-            if test_twin_name(m.provider) in self.providers
+            code: replace(m, provider=sandbox_twin_name(m.provider))
+            if sandbox_twin_name(m.provider) in self.providers
             else m
             for code, m in self.methods.items()
         }
