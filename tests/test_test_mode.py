@@ -20,8 +20,7 @@ from checkout.sandbox.core import create_sandbox_app, sandbox_state
 from checkout.sandbox.from_settings import sandbox_config_from_settings
 from checkout.sandbox.keys import TeemoPayKeyFiles
 from tests.conftest import LiveApp, RunningSandbox, _database_url
-from tests.support import creds
-from tests.support import app_config
+from tests.support import app_config, creds
 from tests.support.app_config import SHOP_ORIGIN, TEST_API_KEY
 from tests.support.live import LateBoundApp, serve
 from tests.support.shopper import FLOWS, KR_PAYER, Shopper, api_headers
@@ -35,7 +34,9 @@ def create(base: str, key: str, **overrides: object) -> requests.Response:
     body = {"order_id": "M-1", "amount": 15000, "currency": "KRW"}
     body["return_url"] = f"{SHOP_ORIGIN}/done"
     body.update(overrides)
-    return requests.post(f"{base}/api/v1/checkouts", json=body, headers=api_headers(key), timeout=10)
+    return requests.post(
+        f"{base}/api/v1/checkouts", json=body, headers=api_headers(key), timeout=10
+    )
 
 
 def get(base: str, path: str, key: str) -> requests.Response:
@@ -209,9 +210,7 @@ def test_a_live_deployment_pays_test_checkouts_through_the_sandbox_twins_only(
     assert to_twin.headers["Location"].startswith(twins.url), to_twin.headers["Location"]
     assert to_live.headers["Location"].startswith(sandbox.url), to_live.headers["Location"]
     with live_deployment.session() as session:
-        providers = {
-            a.checkout_id: a.provider for a in session.scalars(select(PaymentAttempt))
-        }
+        providers = {a.checkout_id: a.provider for a in session.scalars(select(PaymentAttempt))}
     assert providers == {test_co["id"]: "paypro_kr__test", live_co["id"]: "paypro_kr"}
     assert {o.trade_no for o in sandbox.state.orders.values()}.isdisjoint(
         {o.trade_no for o in twins.state.orders.values()}
