@@ -16,7 +16,8 @@ from checkout.services.webhooks import signed_headers
 from tests.conftest import LiveApp
 from tests.support.app_config import OTHER_STORE_API_KEY, TEST_API_KEY
 from tests.support.shopper import FLOWS, Shopper, api_headers, create_checkout
-from tests.test_webhooks import SECRET, Receiver, deliver, receiver  # noqa: F401 (a fixture)
+from tests.test_webhooks import SECRET, Receiver, deliver
+from tests.test_webhooks import receiver as receiver  # a fixture
 
 NEXT_SECRET = "whsec_" + base64.b64encode(b"the-next-webhook-secret-0123456").decode()
 SHOP_TEST_KEY = "sk_test_shop_events_0001"

@@ -249,3 +249,33 @@ def test_a_va_payment_gives_its_instructions_to_the_shop(live_app: LiveApp) -> N
     for value in (*flow.payer.values(), KR_PAYER["email"]):
         if value:
             assert value not in text, value
+
+
+@with_test_key
+def test_the_console_and_the_daily_summary_keep_test_checkouts_apart(live_app: LiveApp) -> None:
+    from checkout.models import utcnow
+    from tests.test_admin import add_operator, login, search
+
+    test_co = create(live_app.url, SHOP_TEST_KEY, order_id="C-1").json()
+    live_co = create(live_app.url, TEST_API_KEY, order_id="C-1").json()
+    for checkout in (test_co, live_co):
+        flow = FLOWS[0]
+        assert Shopper(checkout["url"]).submit(flow.method, flow.payer).status_code == 303
+    add_operator(live_app)
+    http = login(live_app)
+    tested = search(http, live_app, mode="test").text
+    assert test_co["id"] in tested and live_co["id"] not in tested
+    assert 'class="badge-test"' in tested
+    lived = search(http, live_app, mode="live").text
+    assert live_co["id"] in lived and test_co["id"] not in lived
+    assert 'class="badge-test"' not in lived
+    detail = http.get(f"{live_app.url}/admin/checkouts/{test_co['id']}", timeout=10)
+    assert 'id="test-mode"' in detail.text, detail.status_code
+
+    runner = live_app.app.test_cli_runner()
+    result = runner.invoke(args=["daily-summary", "--date", utcnow().date().isoformat()])
+    assert result.exit_code == 0, result.output
+    assert "\nshop\t1\t0\t0\t0\t0\t1\tKRW 15000\t-" in result.output
+    assert "\nshop [test]\t1\t0\t0\t0\t0\t1\tKRW 15000\t-" in result.output
+    assert "\nshop\tpaypro_kr\t1\t" in result.output
+    assert "\nshop [test]\tpaypro_kr\t1\t" in result.output
