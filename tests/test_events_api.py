@@ -67,8 +67,8 @@ def test_events_page_by_cursor_filter_and_stay_in_their_store_and_window(
     foreign = api(
         live_app, "GET", f"/events?starting_after={cursor or pages[0][0]}", OTHER_STORE_API_KEY
     )
-    assert foreign.status_code == 400
-    assert foreign.json()["error"]["code"] == "invalid_cursor"
+    assert foreign.status_code == 404
+    assert foreign.json()["error"]["code"] == "event_not_found"
     event_id = listed["data"][0]["id"]
     assert api(live_app, "GET", f"/events/{event_id}", OTHER_STORE_API_KEY).status_code == 404
     resend = api(live_app, "POST", f"/events/{event_id}/resend", OTHER_STORE_API_KEY)

@@ -58,6 +58,7 @@ def _error(status: int, code: str, message: str, field: str | None = None) -> An
 
 OPENAPI_PATH = "/api/v1/openapi.json"
 MAX_FILTER_LENGTH = 64
+MAX_ORDER_ID_LENGTH = 64
 
 
 @bp.before_request
@@ -172,6 +173,10 @@ def list_checkouts() -> Any:
     order_id = request.args.get("order_id")
     if not order_id:
         return _error(400, "order_id_required", "Give ?order_id= to find a checkout.", "order_id")
+    if len(order_id) > MAX_ORDER_ID_LENGTH:
+        return _error(
+            400, "invalid_order_id", "order_id must be at most 64 characters.", "order_id"
+        )
     checkout = find_by_order_id(db.session, g.store.id, order_id, g.livemode)
     return jsonify(object="list", data=[checkout_json(checkout)] if checkout else [])
 

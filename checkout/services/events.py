@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from checkout.config import StoreConfig
 from checkout.models import Checkout, WebhookDelivery, WebhookEvent, new_public_id, utcnow
-from checkout.services.errors import Conflict, InvalidRequest, NotFound
+from checkout.services.errors import Conflict, NotFound
 from checkout.services.webhooks import USER_AGENT, resend_event, signed_headers
 
 EVENTS_WINDOW = timedelta(days=30)
@@ -66,12 +66,8 @@ def list_events(
         cursor = session.scalars(
             _scoped(store_id, livemode, now).where(WebhookEvent.public_id == starting_after)
         ).one_or_none()
-        if cursor is None:
-            raise InvalidRequest(
-                "invalid_cursor",
-                "starting_after must be the id of one of your events of the last 30 days.",
-                field="starting_after",
-            )
+        if cursor is None:  # as for GET /events/<id>: another store's or too old
+            raise NotFound("event_not_found", "starting_after names no event of yours.")
         query = query.where(WebhookEvent.id < cursor.id)
     rows = list(session.scalars(query.order_by(WebhookEvent.id.desc()).limit(limit + 1)))
     return EventPage(rows[:limit], has_more=len(rows) > limit)

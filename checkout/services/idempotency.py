@@ -47,10 +47,12 @@ def canonical_body(body: bytes) -> bytes:
 
 
 def check_key(key: str) -> str:
+    """1 to 255 visible ASCII characters (a UUID, an order id and a verb, ...)."""
     key = key.strip()
-    if not key or len(key) > MAX_KEY_LENGTH:
+    if not key or len(key) > MAX_KEY_LENGTH or not all("!" <= c <= "~" for c in key):
         raise InvalidRequest(
-            "invalid_idempotency_key", "Idempotency-Key must be 1 to 255 characters."
+            "invalid_idempotency_key",
+            "Idempotency-Key must be 1 to 255 visible ASCII characters (no spaces).",
         )
     return key
 
