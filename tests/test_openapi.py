@@ -73,7 +73,9 @@ def _to_receiver(request: pytest.FixtureRequest) -> dict[str, object]:
 @pytest.mark.app_config(rate_limits={"api": "100000/minute"})
 @pytest.mark.store_config(shop=_to_receiver)
 @pytest.mark.parametrize("api_key", [TEST_API_KEY, CONTRACT_TEST_KEY], ids=["live", "test"])
-def test_schemathesis_finds_nothing(live_app: LiveApp, receiver: Receiver, api_key: str) -> None:
+def test_schemathesis_finds_nothing(
+    live_app: LiveApp, receiver: Receiver, api_key: str, tmp_path: Path
+) -> None:
     """Every operation, every phase and check (tests/schemathesis.toml), bounded examples."""
     st = Path(sys.executable).with_name("st")
     command = [
@@ -93,7 +95,10 @@ def test_schemathesis_finds_nothing(live_app: LiveApp, receiver: Receiver, api_k
         "--no-color",
     ]
     env = {**os.environ, "SCHEMATHESIS_HOOKS": "", "NO_COLOR": "1"}
-    run = subprocess.run(command, capture_output=True, text=True, timeout=540, env=env)
+    # In tmp_path: schemathesis keeps a cache in its working directory.
+    run = subprocess.run(
+        command, capture_output=True, text=True, timeout=540, env=env, cwd=tmp_path
+    )
     output = run.stdout + run.stderr
     print(output[output.find("SUMMARY") :])  # the figures, with pytest -s or -rP
     assert run.returncode == 0, output[-20000:]

@@ -166,6 +166,8 @@ def live_deployment(
     config["sandbox"] = False
     for provider in config["providers"].values():
         provider["base_url"] = sandbox.provider_url(provider["type"])
+    # One attempt per payer IP a day: a test attempt must not use up the live allowance.
+    config["providers"]["paypro_kr"]["ip_daily_attempts"] = 1
     config["stores"] = {
         "shop": {
             "name": "Live Shop",

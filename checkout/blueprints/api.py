@@ -129,7 +129,7 @@ def checkout_json(checkout: Checkout) -> dict[str, Any]:
 def _json_body() -> Any:
     """The parsed JSON body, or None when it is missing or not JSON (however deep)."""
     raw = request.get_data(cache=True)
-    if not raw:
+    if not raw or not request.is_json:
         return None
     try:
         return json.loads(raw)
