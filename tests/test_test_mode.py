@@ -93,6 +93,8 @@ def test_a_test_checkouts_pages_show_the_banner_and_its_webhooks_say_livemode_fa
         events = list(session.scalars(select(WebhookEvent)))
     assert events and all(e.payload["livemode"] is False for e in events)
     assert all(e.payload["data"]["livemode"] is False for e in events)
+    shown = get(live_app.url, "/events", SHOP_TEST_KEY).json()["data"]
+    assert shown and all(e["livemode"] is False and not e["data"]["livemode"] for e in shown)
 
 
 def test_config_refuses_a_key_listed_in_both_modes(tmp_path: Path) -> None:
