@@ -83,12 +83,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     # later hook (CSRF, rate limits, NUL check) refuses. /metrics is in blueprints/admin.py.
     observability.init_app(app, settings.metrics_token)
 
-    if settings.sandbox:
-        _prepare_sandbox_keys(settings)
+    _prepare_sandbox_keys(settings)  # sandbox mode, and the test twins of a live deployment
     providers: dict[str, PaymentProvider] = {
         name: build_provider(cfg) for name, cfg in settings.providers.items()
     }
     app.extensions["catalog"] = Catalog(providers, settings.methods, _circuit_breakers(settings))
+    # Test-mode checkouts: the same methods on the sandbox twins (the same catalog in
+    # sandbox mode, where every instance is a simulator already).
+    app.extensions["test_catalog"] = app.extensions["catalog"].for_test_mode()
     # Payment creations at work at once in this process (checkout/concurrency.py).
     app.extensions["create_turns"] = CreateTurns(
         _non_negative_int(raw, "create_payment_turns", DEFAULT_CREATE_TURNS)

@@ -280,7 +280,12 @@ def register(app: Flask) -> None:
         from checkout.db import db
         from checkout.logging_setup import mask_text
         from checkout.models import utcnow
-        from checkout.services.admin import daily_summary, format_amounts, review_reason_of
+        from checkout.services.admin import (
+            daily_summary,
+            format_amounts,
+            review_reason_of,
+            store_label,
+        )
 
         try:
             when = date.fromisoformat(day) if day else utcnow().date() - timedelta(days=1)
@@ -319,6 +324,7 @@ def register(app: Flask) -> None:
         echo(f"waiting for review (checkouts of any day): {len(review)}")
         for checkout, reason in review:
             echo(
-                f"  {checkout.id}\t{checkout.store_id}\t{checkout.order_id}\t"
+                f"  {checkout.id}\t{store_label(checkout.store_id, checkout.livemode)}\t"
+                f"{checkout.order_id}\t"
                 f"{checkout.status}\t{mask_text(reason)}"
             )

@@ -12,7 +12,7 @@ import os
 import secrets
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,12 +39,26 @@ class ConfigError(RuntimeError):
 class StoreConfig:
     id: str
     name: str
-    api_key_hashes: tuple[str, ...]  # sha256 hex of each accepted API key
+    # sha256 hex of each accepted API key, by mode: live keys create real payments, test
+    # keys create test checkouts (livemode false) paid through the sandbox providers.
+    live_key_hashes: tuple[str, ...]
     # Origins the shop owns: return/cancel URLs, framing the checkout, postMessage targets.
     allowed_origins: tuple[str, ...]  # e.g. ("https://shop.example",)
     webhook_url: str | None = None  # where status-change webhooks go
     webhook_secret: str | None = None  # Standard Webhooks secret, "whsec_<base64>"
     link_secret: str | None = None  # signs /pay/<store> links (HMAC-SHA256)
+    test_key_hashes: tuple[str, ...] = ()
+    # A second secret during a rotation: every webhook is signed with both.
+    webhook_secret_next: str | None = None
+
+    @property
+    def api_key_hashes(self) -> tuple[str, ...]:
+        return self.live_key_hashes + self.test_key_hashes
+
+    @property
+    def webhook_secrets(self) -> tuple[str, ...]:
+        """The secrets that sign each webhook (one `v1,<sig>` per secret)."""
+        return tuple(s for s in (self.webhook_secret, self.webhook_secret_next) if s)
 
     def accepts_return_url(self, url: str) -> bool:
         return origin_of(url) in self.allowed_origins
@@ -72,15 +86,21 @@ class Settings:
     metrics_token: str | None = None
 
     def store_for_api_key(self, api_key: str) -> StoreConfig | None:
+        match = self.api_key_match(api_key)
+        return match[0] if match else None
+
+    def api_key_match(self, api_key: str) -> tuple[StoreConfig, bool] | None:
+        """The store an API key belongs to and its mode (True: live), or None."""
         import hmac
 
         digest = hash_api_key(api_key)
         found = None
         for store in self.stores.values():
-            for expected in store.api_key_hashes:
-                # Compare every key so timing does not tell which store matched.
-                if hmac.compare_digest(digest, expected):
-                    found = store
+            for livemode, hashes in ((True, store.live_key_hashes), (False, store.test_key_hashes)):
+                for expected in hashes:
+                    # Compare every key so timing does not tell which store matched.
+                    if hmac.compare_digest(digest, expected):
+                        found = (store, livemode)
         return found
 
 
@@ -180,10 +200,23 @@ def build_settings(raw: Mapping[str, Any], instance_path: Path) -> Settings:
         providers[name] = _provider_config(name, table, sandbox, sandbox_url, instance_path)
     for code, table in method_tables.items():
         methods[code] = _method_config(code, table, providers)
-    # Each provider instance gets the methods that route to it, as it sees them (its options).
+    if not sandbox:
+        # Test checkouts of a live deployment go to these twins, never to the live instances.
+        for name, cfg in list(providers.items()):
+            twin = sandbox_twin_name(name)
+            if twin in providers:
+                raise ConfigError(f"providers.{twin}: the name is reserved for {name}'s test twin")
+            providers[twin] = _sandbox_twin(cfg, secret_key, sandbox_url, instance_path)
+    # Each provider instance gets the methods that route to it, as it sees them (its
+    # options); a twin gets its live instance's.
     providers = {
         name: _with_methods(
-            cfg, tuple(route for m in methods.values() if (route := m.route_to(name)))
+            cfg,
+            tuple(
+                replace(route, provider=name)
+                for m in methods.values()
+                if (route := m.route_to(live_name_of(name)))
+            ),
         )
         for name, cfg in providers.items()
     }
@@ -384,6 +417,48 @@ def _instance_currency(cfg: ProviderConfig) -> str:
     return "MXN" if country == "MX" else "KRW"
 
 
+SANDBOX_TWIN_SUFFIX = "__test"
+# The settings of each provider type that are secrets: a twin gets its own, derived ones.
+_TWIN_IDENTITY = {"paypro": "merchant_no", "teemopay": "app_code", "diamondpay": "platform_id"}
+_TWIN_SECRETS = {"paypro": ("app_secret",), "teemopay": (), "diamondpay": ("key", "api_token")}
+
+
+def sandbox_twin_name(name: str) -> str:
+    """The provider instance that test checkouts use in a live deployment."""
+    return name + SANDBOX_TWIN_SUFFIX
+
+
+def live_name_of(name: str) -> str:
+    return name.removesuffix(SANDBOX_TWIN_SUFFIX)
+
+
+def _sandbox_twin(
+    cfg: ProviderConfig, secret_key: str, sandbox_url: str, instance_path: Path
+) -> ProviderConfig:
+    """The live instance's sandbox twin: same type and method options, pointed at
+    sandbox_url, with credentials of its own (derived from secret_key, so the app and
+    `flask sandbox` agree on them) so no live credential ever reaches the simulators."""
+    import hmac
+    from dataclasses import replace
+
+    name = sandbox_twin_name(cfg.name)
+    settings = dict(cfg.settings)
+    # Keyed by the merchant's identity, not the instance: instances sharing a merchant
+    # number share one account in the simulator, so they need one secret.
+    identity = settings.get(_TWIN_IDENTITY[cfg.type], "")
+    for key in _TWIN_SECRETS[cfg.type]:
+        seed = f"sandbox-twin:{cfg.type}:{identity}:{key}".encode()
+        settings[key] = hmac.new(secret_key.encode(), seed, hashlib.sha256).hexdigest()[:32]
+    if cfg.type == "teemopay":
+        # One key pair for every TeemoPay twin: the simulator has one platform key.
+        keys = instance_path / "sandbox-twin-keys" / "teemopay"
+        settings["private_key_file"] = str(keys / "merchant_private.pem")
+        settings["platform_public_key_file"] = str(keys / "teemopay_public.pem")
+    return replace(
+        cfg, name=name, base_url=f"{sandbox_url}/{cfg.type}", settings=settings, sandbox=True
+    )
+
+
 def _with_methods(cfg: ProviderConfig, methods: tuple[MethodConfig, ...]) -> ProviderConfig:
     from dataclasses import replace
 
@@ -393,16 +468,14 @@ def _with_methods(cfg: ProviderConfig, methods: tuple[MethodConfig, ...]) -> Pro
 def _store_config(
     sid: str, table: Mapping[str, Any], sandbox: bool, public_base_url: str
 ) -> StoreConfig:
-    hashes = [str(h).lower() for h in table.get("api_key_sha256", [])]
-    plain = table.get("api_keys", [])
-    if plain and not sandbox:
-        raise ConfigError(
-            f"stores.{sid}.api_keys holds plain keys; outside sandbox store only their "
-            f"SHA-256 in api_key_sha256"
-        )
-    hashes += [hash_api_key(str(k)) for k in plain]
-    if not hashes:
-        raise ConfigError(f"stores.{sid} has no API key (api_key_sha256)")
+    # api_key_sha256 / api_keys are live keys, as they always were; test keys have their own.
+    live = _key_hashes(sid, table, "api_key_sha256", "api_keys", sandbox)
+    live += _key_hashes(sid, table, "live_api_key_sha256", "live_api_keys", sandbox)
+    test = _key_hashes(sid, table, "test_api_key_sha256", "test_api_keys", sandbox)
+    if not live and not test:
+        raise ConfigError(f"stores.{sid} has no API key (live_api_key_sha256, test_api_key_sha256)")
+    if set(live) & set(test):
+        raise ConfigError(f"stores.{sid}: the same API key is listed as live and as test")
     # "self" stands for our own origin (the sandbox demo shop page lives there).
     listed = table.get("allowed_origins", table.get("return_url_origins", []))
     origins = tuple(origin_of(public_base_url if str(u) == "self" else str(u)) for u in listed)
@@ -410,6 +483,7 @@ def _store_config(
         raise ConfigError(f"stores.{sid}.allowed_origins must list http(s) origins")
     webhook_url = str(table.get("webhook_url") or "") or None
     webhook_secret = str(table.get("webhook_secret") or "") or None
+    webhook_secret_next = str(table.get("webhook_secret_next") or "") or None
     if webhook_url and not origin_of(webhook_url):
         raise ConfigError(f"stores.{sid}.webhook_url must be an http(s) URL")
     if webhook_url and not webhook_secret:
@@ -417,15 +491,50 @@ def _store_config(
             f"stores.{sid}.webhook_secret is not set: webhooks to {webhook_url} must be signed "
             f"(set CHECKOUT__STORES__{sid.upper()}__WEBHOOK_SECRET to whsec_<base64>)"
         )
+    for key, value in (
+        ("webhook_secret", webhook_secret),
+        ("webhook_secret_next", webhook_secret_next),
+    ):
+        if value is not None:
+            _check_webhook_secret(sid, key, value)
     return StoreConfig(
         id=sid,
         name=str(table.get("name") or sid),
-        api_key_hashes=tuple(hashes),
+        live_key_hashes=tuple(live),
+        test_key_hashes=tuple(test),
         allowed_origins=origins,
         webhook_url=webhook_url,
         webhook_secret=webhook_secret,
+        webhook_secret_next=webhook_secret_next,
         link_secret=str(table.get("link_secret") or "") or None,
     )
+
+
+def _key_hashes(
+    sid: str, table: Mapping[str, Any], hashed_key: str, plain_key: str, sandbox: bool
+) -> list[str]:
+    hashes = [str(h).lower() for h in table.get(hashed_key, [])]
+    plain = table.get(plain_key, [])
+    if plain and not sandbox:
+        raise ConfigError(
+            f"stores.{sid}.{plain_key} holds plain keys; outside sandbox store only their "
+            f"SHA-256 in {hashed_key}"
+        )
+    return hashes + [hash_api_key(str(k)) for k in plain]
+
+
+def _check_webhook_secret(sid: str, key: str, value: str) -> None:
+    """A Standard Webhooks secret: `whsec_` and base64 (the library itself would skip bad
+    characters silently and sign with another key than the shop holds)."""
+    import base64
+    import binascii
+
+    try:
+        ok = bool(base64.b64decode(value.removeprefix("whsec_"), validate=True))
+    except (binascii.Error, ValueError):
+        ok = False
+    if not ok:
+        raise ConfigError(f"stores.{sid}.{key} is not a Standard Webhooks secret (whsec_<base64>)")
 
 
 def load_settings(

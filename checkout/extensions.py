@@ -24,8 +24,10 @@ def settings_of(app: Flask) -> Settings:
     return app.extensions["settings"]
 
 
-def catalog_of(app: Flask) -> Catalog:
-    return app.extensions["catalog"]
+def catalog_of(app: Flask, livemode: bool = True) -> Catalog:
+    """The methods and providers for live checkouts, or for test ones (livemode False).
+    Both hold every provider instance, so notifies and queries find any attempt's."""
+    return app.extensions["catalog" if livemode else "test_catalog"]
 
 
 def create_turns_of(app: Flask) -> CreateTurns:

@@ -244,6 +244,7 @@ def secrets_of_config(settings: Any, raw: Mapping[str, Any] | None = None) -> li
     for store in getattr(settings, "stores", {}).values():
         values.append(getattr(store, "link_secret", None))
         values.append(getattr(store, "webhook_secret", None))
+        values.append(getattr(store, "webhook_secret_next", None))
     for table in ((raw or {}).get("stores") or {}).values():
         if isinstance(table, Mapping):
             values.extend(table.get("api_keys") or ())

@@ -78,7 +78,10 @@ class Store(Base):
 
 class Checkout(Base):
     __tablename__ = "checkouts"
-    __table_args__ = (UniqueConstraint("store_id", "order_id", name="uq_checkouts_store_order"),)
+    # An order id is unique per store and mode: a test checkout never blocks a live one.
+    __table_args__ = (
+        UniqueConstraint("store_id", "livemode", "order_id", name="uq_checkouts_store_order"),
+    )
 
     id: Mapped[str] = mapped_column(
         String(40), primary_key=True, default=lambda: new_public_id("co")
@@ -86,6 +89,8 @@ class Checkout(Base):
     store_id: Mapped[str] = mapped_column(ForeignKey("stores.id"), index=True)
     # Indexed alone too: the operator console searches by order id across stores.
     order_id: Mapped[str] = mapped_column(String(64), index=True)
+    # False: created with a test key; paid through the sandbox providers, seen by test keys only.
+    livemode: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     amount: Mapped[int] = mapped_column(BigInteger)  # minor units
     currency: Mapped[str] = mapped_column(String(3))
     amount_paid: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -271,12 +276,16 @@ class IdempotencyKey(Base):
     """A shop's Idempotency-Key and the answer it got (kept 24 h)."""
 
     __tablename__ = "idempotency_keys"
-    __table_args__ = (UniqueConstraint("store_id", "key", name="uq_idempotency_keys_store_key"),)
+    __table_args__ = (
+        UniqueConstraint("store_id", "livemode", "key", name="uq_idempotency_keys_store_key"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     store_id: Mapped[str] = mapped_column(String(64))
+    livemode: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     key: Mapped[str] = mapped_column(String(255))
-    request_hash: Mapped[str] = mapped_column(String(64))  # sha256 of method, path and body
+    # sha256 of method, path and the body's canonical JSON (key order and spacing ignored)
+    request_hash: Mapped[str] = mapped_column(String(64))
     response_status: Mapped[int] = mapped_column(Integer)
     response_body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
@@ -289,6 +298,8 @@ class WebhookEvent(Base):
     # The worker's query: pending events due now, oldest first (services/webhooks.py).
     __table_args__ = (
         Index("ix_webhook_events_status_next_attempt_at", "status", "next_attempt_at"),
+        # The events API: one store's events, newest first, by cursor.
+        Index("ix_webhook_events_store_id_id", "store_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

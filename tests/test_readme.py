@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -79,3 +80,116 @@ def test_webhook_snippet_verifies_and_orders_events() -> None:
     assert send(1, "pending") == 200 and last_seq == {"co_1": 2}  # older: ignored
     forged = "whsec_" + base64.b64encode(b"x" * 24).decode()
     assert send(3, "cancelled", key=forged) == 400 and last_seq == {"co_1": 2}
+
+
+def _curl_commands() -> list[list[str]]:
+    """Every curl command of the README's sh blocks that calls the shop API, as argv."""
+    import shlex
+
+    commands = []
+    for block in re.findall(r"```sh\n(.*?)```", README.read_text(), flags=re.S):
+        lexer = shlex.shlex(block.replace("\\\n", " "), posix=True, punctuation_chars="|&;()")
+        lexer.whitespace_split = True
+        lexer.commenters = "#"
+        argv: list[str] | None = None
+        for token in lexer:
+            if token.endswith("curl"):  # also "ID=$(curl"
+                if argv is not None:
+                    commands.append(argv)
+                argv = []
+            elif argv is not None and token in ("|", ")", ";", "&&", "&", "("):
+                commands.append(argv)
+                argv = None
+            elif argv is not None:
+                argv.append(token)
+        if argv is not None:
+            commands.append(argv)
+    commands = [c for c in commands if any("/api/v1/" in arg for arg in c)]
+    return commands
+
+
+def _parse_curl(argv: list[str]) -> dict[str, Any]:
+    from urllib.parse import parse_qsl, urlsplit
+
+    values = {"$CHECKOUT": "http://127.0.0.1:5000", "$ID": "co_x", "$EVENT": "evt_x"}
+    values["$LAST"] = "evt_y"
+    method, url, headers, body = None, None, {}, None
+    args = iter(argv)
+    for arg in args:
+        if arg == "-X":
+            method = next(args)
+        elif arg == "-H":
+            name, _, value = next(args).partition(":")
+            headers[name.strip()] = value.strip()
+        elif arg in ("-d", "--data"):
+            body = next(args)
+        elif arg.startswith("-"):
+            continue  # -s, -f, -sf: no value
+        else:
+            url = arg
+    assert url, argv
+    for name, value in values.items():
+        url = url.replace(name, value)
+        body = body.replace(name, value) if body else body
+    parts = urlsplit(url)
+    return {
+        "method": (method or ("POST" if body else "GET")).lower(),
+        "path": parts.path.removeprefix("/api/v1"),
+        "query": dict(parse_qsl(parts.query)),
+        "headers": headers,
+        "body": json.loads(body) if body else None,
+    }
+
+
+def _operation_for(spec: dict[str, Any], path: str, method: str) -> tuple[dict, dict]:
+    for template, item in spec["paths"].items():
+        pattern = "^" + re.sub(r"\{[^}]+\}", "[^/]+", template) + "$"
+        if re.match(pattern, path) and method in item:
+            return item, item[method]
+    raise AssertionError(f"{method.upper()} {path} is not in the spec")
+
+
+def test_every_curl_example_matches_the_spec() -> None:
+    """Path, method, query parameters, headers and body of each README curl call are the
+    spec's (checkout/openapi.json), so the README and the contract cannot drift apart."""
+    from checkout.openapi import openapi_spec
+    from tests.test_openapi import errors_of
+
+    spec = openapi_spec()
+    calls = [_parse_curl(argv) for argv in _curl_commands()]
+    seen = {
+        (c["method"], _operation_for(spec, c["path"], c["method"])[1]["operationId"]) for c in calls
+    }
+    # Every operation the README teaches is there (the spec's eight, the contract excepted).
+    assert {op for _m, op in seen} == {
+        op["operationId"]
+        for item in spec["paths"].values()
+        for op in item.values()
+        if isinstance(op, dict) and "operationId" in op
+    }
+    for call in calls:
+        item, operation = _operation_for(spec, call["path"], call["method"])
+        params = [*item.get("parameters", []), *operation.get("parameters", [])]
+        query = {p["name"]: p for p in params if p["in"] == "query"}
+        for name, value in call["query"].items():
+            assert name in query, (call["path"], name)
+            schema = query[name]["schema"]
+            typed: Any = int(value) if schema.get("type") == "integer" else value
+            assert not errors_of(spec, schema, typed), (call["path"], name)
+        for param in query.values():
+            assert not param.get("required") or param["name"] in call["query"], call["path"]
+        header_params = {p["name"].lower(): p for p in params if p["in"] == "header"}
+        for name, value in call["headers"].items():
+            if name.lower() in ("authorization", "content-type"):
+                continue
+            assert name.lower() in header_params, (call["path"], name)
+            assert not errors_of(spec, header_params[name.lower()]["schema"], value)
+        assert call["headers"]["Authorization"] == "Bearer $API_KEY"
+        request_body = operation.get("requestBody")
+        if request_body is None:
+            assert call["body"] is None, call["path"]
+            continue
+        assert call["body"] is not None, call["path"]
+        assert call["headers"].get("Content-Type") == "application/json"
+        schema = request_body["content"]["application/json"]["schema"]
+        assert not errors_of(spec, schema, call["body"]), (call["path"], call["body"])

@@ -186,7 +186,16 @@ def operator_name() -> str:
 
 # ---------------------------------------------------------------- payer search token
 PAYER_TOKEN_TTL = 3600  # seconds a search's pagination links keep working
-SEARCH_FIELDS = ("order_id", "trade_no", "store", "provider", "status", "date_from", "date_to")
+SEARCH_FIELDS = (
+    "order_id",
+    "trade_no",
+    "store",
+    "provider",
+    "status",
+    "date_from",
+    "date_to",
+    "mode",
+)
 
 
 def _fernet() -> Fernet:
@@ -258,6 +267,7 @@ def checkouts() -> Any:
         date_to=_parse_date(args.get("date_to")),
         payer=payer,
         needs_review=args.get("review") == "1",
+        mode=args.get("mode", "").strip(),
     )
     page = max(args.get("page", 1, type=int) or 1, 1)
     if payer_expired:

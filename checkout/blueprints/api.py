@@ -1,4 +1,8 @@
-"""The shop's JSON API: create and read checkouts."""
+"""The shop's JSON API: checkouts, events and the webhook ping (spec: checkout/openapi.json).
+
+Each API key has a mode: a live key sees live checkouts only, a test key test ones
+(`livemode: false`); the other mode's objects are "not found".
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,8 @@ from checkout import jsonsafe
 from checkout.config import StoreConfig
 from checkout.db import db
 from checkout.extensions import catalog_of, settings_of
-from checkout.models import Checkout
+from checkout.models import Checkout, WebhookEvent
+from checkout.openapi import openapi_text
 from checkout.services.checkouts import (
     attempt_summary,
     cancel_checkout,
@@ -23,7 +28,16 @@ from checkout.services.checkouts import (
     get_checkout,
     parse_new_checkout,
 )
-from checkout.services.errors import ServiceError
+from checkout.services.errors import InvalidRequest, ServiceError
+from checkout.services.events import (
+    DEFAULT_PAGE,
+    MAX_PAGE,
+    deliveries_of,
+    get_event,
+    list_events,
+    resend,
+    send_ping,
+)
 from checkout.services.idempotency import (
     StoredResponse,
     check_key,
@@ -31,6 +45,7 @@ from checkout.services.idempotency import (
     replay,
     request_hash,
 )
+from checkout.services.webhooks import webhook_body
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -42,20 +57,27 @@ def _error(status: int, code: str, message: str, field: str | None = None) -> An
     return jsonify(error=body), status
 
 
+OPENAPI_PATH = "/api/v1/openapi.json"
+MAX_FILTER_LENGTH = 64
+MAX_ORDER_ID_LENGTH = 64
+
+
 @bp.before_request
 def authenticate() -> Any:
+    if request.path == OPENAPI_PATH:
+        return None  # the contract is public
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
-    store = None
+    match = None
     if scheme.lower() == "bearer" and token.strip():
-        store = settings_of(current_app).store_for_api_key(token.strip())
-    if store is None:
+        match = settings_of(current_app).api_key_match(token.strip())
+    if match is None:
         response = _error(
             401, "unauthorized", "A valid 'Authorization: Bearer <API key>' is required."
         )
         response[0].headers["WWW-Authenticate"] = 'Bearer realm="checkout"'
         return response
-    g.store = store
+    g.store, g.livemode = match
     return None
 
 
@@ -75,6 +97,7 @@ def checkout_json(checkout: Checkout) -> dict[str, Any]:
     return {
         "id": checkout.id,
         "object": "checkout",
+        "livemode": checkout.livemode,
         "url": f"{settings.public_base_url}/c/{checkout.id}",
         "order_id": checkout.order_id,
         "status": checkout.status,
@@ -104,37 +127,46 @@ def checkout_json(checkout: Checkout) -> dict[str, Any]:
     }
 
 
+def _json_body() -> Any:
+    """The parsed JSON body, or None when it is missing or not JSON (however deep)."""
+    raw = request.get_data(cache=True)
+    if not raw or not request.is_json:
+        return None
+    try:
+        # Bounded size and depth, every failure a 400 (checkout/jsonsafe.py).
+        return jsonsafe.loads(raw)
+    except jsonsafe.UnsafeJson:
+        return None
+
+
 @bp.post("/checkouts")
 def create() -> Any:
     store: StoreConfig = g.store
+    livemode: bool = g.livemode
     key = request.headers.get("Idempotency-Key")
     fingerprint = request_hash("POST", request.path, request.get_data())
     if key is not None:
         key = check_key(key)
-        stored = replay(db.session, store.id, key, fingerprint)
+        stored = replay(db.session, store.id, key, fingerprint, livemode)
         if stored is not None:
             response = current_app.response_class(
                 stored.body, status=stored.status, mimetype="application/json"
             )
             response.headers["Idempotent-Replayed"] = "true"
             return response
-    try:
-        # Bounded size and depth, every failure a 400 (checkout/jsonsafe.py).
-        data = jsonsafe.loads(request.get_data()) if request.is_json else None
-    except jsonsafe.UnsafeJson:
-        data = None
+    data = _json_body()
     if data is None:
         return _error(
             400, "invalid_json", "The body must be JSON (Content-Type: application/json)."
         )
-    new = parse_new_checkout(data, store, catalog_of(current_app))
+    new = parse_new_checkout(data, store, catalog_of(current_app, livemode))
     ttl = timedelta(minutes=settings_of(current_app).checkout_ttl_minutes)
-    checkout, created = create_checkout(db.session, store, new, ttl)
+    checkout, created = create_checkout(db.session, store, new, ttl, livemode)
     checkout = get_checkout(db.session, checkout.id)
     status = 201 if created else 200
     body = json.dumps(checkout_json(checkout))
     if key is not None:
-        remember(db.session, store.id, key, fingerprint, StoredResponse(status, body))
+        remember(db.session, store.id, key, fingerprint, StoredResponse(status, body), livemode)
     return current_app.response_class(body, status=status, mimetype="application/json")
 
 
@@ -143,18 +175,124 @@ def list_checkouts() -> Any:
     order_id = request.args.get("order_id")
     if not order_id:
         return _error(400, "order_id_required", "Give ?order_id= to find a checkout.", "order_id")
-    checkout = find_by_order_id(db.session, g.store.id, order_id)
+    if len(order_id) > MAX_ORDER_ID_LENGTH:
+        return _error(
+            400, "invalid_order_id", "order_id must be at most 64 characters.", "order_id"
+        )
+    checkout = find_by_order_id(db.session, g.store.id, order_id, g.livemode)
     return jsonify(object="list", data=[checkout_json(checkout)] if checkout else [])
 
 
 @bp.get("/checkouts/<checkout_id>")
 def read(checkout_id: str) -> Any:
-    checkout = get_checkout(db.session, checkout_id, store_id=g.store.id)
+    checkout = get_checkout(db.session, checkout_id, store_id=g.store.id, livemode=g.livemode)
     expire_if_due(db.session, checkout)
     return jsonify(checkout_json(checkout))
 
 
 @bp.post("/checkouts/<checkout_id>/cancel")
 def cancel(checkout_id: str) -> Any:
-    checkout = cancel_checkout(db.session, checkout_id, g.store.id)
+    checkout = cancel_checkout(db.session, checkout_id, g.store.id, livemode=g.livemode)
     return jsonify(checkout_json(get_checkout(db.session, checkout.id)))
+
+
+# ---------------------------------------------------------------- events
+def event_json(event: WebhookEvent, with_deliveries: bool = False) -> dict[str, Any]:
+    """An event as the API shows it: the webhook's own body plus where its delivery stands."""
+    body = json.loads(webhook_body(event))
+    body.update(
+        object="event",
+        checkout_id=event.checkout_id,
+        created_at=event.created_at.isoformat(),
+        delivery={
+            "status": event.status,
+            "attempts": event.attempts or 0,
+            "next_attempt_at": event.next_attempt_at.isoformat()
+            if event.status == "pending"
+            else None,
+            "delivered_at": event.delivered_at.isoformat() if event.delivered_at else None,
+        },
+    )
+    if with_deliveries:
+        body["delivery_attempts"] = [
+            {
+                "attempted_at": d.attempted_at.isoformat(),
+                "status_code": d.status_code,
+                "error": d.error,
+                "duration_ms": d.duration_ms,
+            }
+            for d in deliveries_of(db.session, event)
+        ]
+    return body
+
+
+def _filter_arg(name: str) -> str | None:
+    value = request.args.get(name)
+    if value is None:
+        return None
+    if not value or len(value) > MAX_FILTER_LENGTH:
+        raise InvalidRequest(
+            f"invalid_{name}", f"{name} must be 1 to {MAX_FILTER_LENGTH} characters.", field=name
+        )
+    return value
+
+
+def _limit_arg() -> int:
+    value = request.args.get("limit")
+    if value is None:
+        return DEFAULT_PAGE
+    if not value.isascii() or not value.isdigit() or not 1 <= int(value) <= MAX_PAGE:
+        raise InvalidRequest(
+            "invalid_limit", f"limit must be a whole number from 1 to {MAX_PAGE}.", field="limit"
+        )
+    return int(value)
+
+
+@bp.get("/events")
+def list_events_view() -> Any:
+    page = list_events(
+        db.session,
+        g.store.id,
+        g.livemode,
+        event_type=_filter_arg("type"),
+        checkout_id=_filter_arg("checkout"),
+        starting_after=_filter_arg("starting_after"),
+        limit=_limit_arg(),
+    )
+    return jsonify(
+        object="list",
+        data=[event_json(e) for e in page.events],
+        has_more=page.has_more,
+        next_starting_after=page.events[-1].public_id if page.has_more else None,
+    )
+
+
+@bp.get("/events/<event_id>")
+def read_event(event_id: str) -> Any:
+    event = get_event(db.session, g.store.id, g.livemode, event_id)
+    return jsonify(event_json(event, with_deliveries=True))
+
+
+@bp.post("/events/<event_id>/resend")
+def resend_event_view(event_id: str) -> Any:
+    event = resend(db.session, g.store.id, g.livemode, event_id)
+    return jsonify(event_json(event, with_deliveries=True)), 202
+
+
+@bp.post("/webhook_endpoint/ping")
+def ping() -> Any:
+    result = send_ping(g.store, g.livemode)
+    return jsonify(
+        id=result.id,
+        object="webhook_ping",
+        livemode=g.livemode,
+        delivered=result.ok,
+        status_code=result.status_code,
+        error=result.error,
+        duration_ms=result.duration_ms,
+    )
+
+
+@bp.get("/openapi.json")
+def openapi() -> Any:
+    return current_app.response_class(openapi_text(), mimetype="application/json")

@@ -109,6 +109,7 @@ def _form_context() -> FormContext:
     return FormContext(
         session=db.session,
         catalog=catalog_of(current_app),
+        test_catalog=catalog_of(current_app, livemode=False),
         settings=settings,
         secret_key=current_app.config["SECRET_KEY"],
         grace=durations_from_config(settings.raw)[1],
@@ -137,6 +138,7 @@ def _opened(checkout: CheckoutView) -> str:
 
 def _page_context(checkout: CheckoutView) -> None:
     g.checkout_locale = checkout.locale
+    g.test_mode = checkout.livemode is False  # base.html shows the test-mode banner
     store = settings_of(current_app).stores.get(checkout.store_id)
     g.frame_origins = store.allowed_origins if store else ()
     g.embed_checkout_id = checkout.id

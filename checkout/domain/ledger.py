@@ -163,6 +163,7 @@ class CheckoutState:
     expires_at: datetime
     attempts: tuple[AttemptState, ...] = ()
     receipts: tuple[Receipt, ...] = ()
+    livemode: bool = True  # False: a test-mode checkout (the shop's events say so)
 
     def attempt(self, attempt_id: int) -> AttemptState:
         for attempt in self.attempts:
@@ -458,7 +459,11 @@ def abandon(state: CheckoutState, attempt_id: int, now: datetime) -> Plan:
 
 
 def create_answered(
-    state: CheckoutState, attempt_id: int, answer: CreateAnswer, now: datetime
+    state: CheckoutState,
+    attempt_id: int,
+    answer: CreateAnswer,
+    now: datetime,
+    instructions_event: Mapping[str, Any] | None = None,
 ) -> Plan:
     """The provider answered the create call. A notify may have settled the attempt while we
     waited: then its status stays, and only what the answer adds (links, details) is kept."""
@@ -485,9 +490,13 @@ def create_answered(
             draft.reopen_if_idle(EventSource.CREATE, now)
         else:
             draft.move_attempt(attempt_id, AttemptStatus.PENDING, EventSource.CREATE, None)
-    if answer.instructions and not failed:
+    if answer.instructions and not failed and attempt.status == AttemptStatus.CREATING:
+        # The shop may pass them on to the shopper (KakaoTalk, WhatsApp, e-mail).
         draft.extra_events.append(
-            ("checkout.payment_instructions_issued", {"attempt": attempt.trade_no})
+            (
+                "checkout.payment_instructions_issued",
+                instructions_event or {"payment_attempt": {"trade_no": attempt.trade_no}},
+            )
         )
     return draft.plan(Verdict.ACCEPTED)
 

@@ -205,10 +205,13 @@ class CheckoutFilter:
     date_to: date | None = None
     payer: str = ""  # e-mail or mobile: exact, or the end of it
     needs_review: bool = False
+    mode: str = ""  # "live", "test" (made with a test key) or "" for both
 
     def apply(self, query: Select[Any]) -> Select[Any]:
         if self.needs_review:
             query = query.where(needs_review())
+        if self.mode in ("live", "test"):
+            query = query.where(Checkout.livemode == (self.mode == "live"))
         if self.order_id:
             query = query.where(Checkout.order_id == self.order_id)
         if self.store:
@@ -424,6 +427,11 @@ def database_ready(session: Session) -> bool:
 
 
 # ---------------------------------------------------------------- daily summary
+def store_label(store_id: str, livemode: bool) -> str:
+    """A store as the summary counts it: test-mode checkouts apart from live ones."""
+    return store_id if livemode else f"{store_id} [test]"
+
+
 def format_amount(amount: int, currency: str) -> str:
     """Minor units as the currency's units with its code: "KRW 15000", "MXN 150.00"."""
     return f"{currency} {Money(amount, currency).format_plain()}"
@@ -475,9 +483,10 @@ def daily_summary(session: Session, day: date) -> DailySummary:
     failure for the first and a payment for the second); and every checkout awaiting review."""
     start, end = _day_start(day), _day_start(day + timedelta(1))
     checkouts: dict[str, StoreDay] = {}
-    for store, status, currency, n, due, paid in session.execute(
+    for store, livemode, status, currency, n, due, paid in session.execute(
         select(
             Checkout.store_id,
+            Checkout.livemode,
             Checkout.status,
             Checkout.currency,
             func.count(),
@@ -485,17 +494,18 @@ def daily_summary(session: Session, day: date) -> DailySummary:
             func.sum(Checkout.amount_paid),
         )
         .where(Checkout.created_at >= start, Checkout.created_at < end)
-        .group_by(Checkout.store_id, Checkout.status, Checkout.currency)
+        .group_by(Checkout.store_id, Checkout.livemode, Checkout.status, Checkout.currency)
     ):
-        row = checkouts.setdefault(store, StoreDay())
+        row = checkouts.setdefault(store_label(store, livemode), StoreDay())
         row.created += n
         row.statuses[status] = row.statuses.get(status, 0) + n
         _add(row.due, currency, due)
         _add(row.paid, currency, paid)
     attempts: dict[tuple[str, str], ProviderDay] = {}
-    for store, provider, status, currency, n, paid in session.execute(
+    for store, livemode, provider, status, currency, n, paid in session.execute(
         select(
             Checkout.store_id,
+            Checkout.livemode,
             PaymentAttempt.provider,
             PaymentAttempt.status,
             PaymentAttempt.currency,
@@ -506,12 +516,13 @@ def daily_summary(session: Session, day: date) -> DailySummary:
         .where(PaymentAttempt.created_at >= start, PaymentAttempt.created_at < end)
         .group_by(
             Checkout.store_id,
+            Checkout.livemode,
             PaymentAttempt.provider,
             PaymentAttempt.status,
             PaymentAttempt.currency,
         )
     ):
-        entry = attempts.setdefault((store, provider), ProviderDay())
+        entry = attempts.setdefault((store_label(store, livemode), provider), ProviderDay())
         entry.attempts += n
         if status in (AttemptStatus.PAID, AttemptStatus.PARTIALLY_PAID):
             entry.paid += n

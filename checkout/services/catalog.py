@@ -18,6 +18,25 @@ class Catalog:
     # Per-instance circuit breakers (services/circuits.py); default thresholds when not given.
     circuits: CircuitBreakers = field(default_factory=lambda: CircuitBreakers({}))
 
+    def for_test_mode(self) -> Catalog:
+        """The same methods, each on its provider's test twin where one exists."""
+        from dataclasses import replace
+
+        from checkout.config import sandbox_twin_name
+
+        def twin(name: str) -> str:
+            return sandbox_twin_name(name) if sandbox_twin_name(name) in self.providers else name
+
+        methods = {
+            code: replace(
+                m,
+                provider=twin(m.provider),
+                routes=tuple(replace(r, provider=twin(r.provider)) for r in m.routes),
+            )
+            for code, m in self.methods.items()
+        }
+        return Catalog(self.providers, methods, self.circuits)
+
     def provider_for(self, method: MethodConfig) -> PaymentProvider:
         return self.providers[method.provider]
 

@@ -61,6 +61,7 @@ class CheckoutView:
     status: str
     expires_at: datetime
     attempts: tuple[AttemptView, ...]
+    livemode: bool = True
 
     @property
     def money(self) -> Money:
@@ -93,6 +94,7 @@ _CHECKOUT_COLUMNS = (
     C.methods,
     C.status,
     C.expires_at,
+    C.livemode,
 )
 _ATTEMPT_COLUMNS = (
     A.id.label("a_id"),
@@ -157,6 +159,7 @@ def read_checkout(session: Session, checkout_id: str) -> CheckoutView:
         status=first.status,
         expires_at=first.expires_at,
         attempts=attempts,
+        livemode=first.livemode,
     )
 
 

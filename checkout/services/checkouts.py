@@ -189,7 +189,7 @@ def _parse_expires_at(value: Any) -> datetime | None:
 
 
 def create_checkout(
-    session: Session, store: StoreConfig, new: NewCheckout, ttl: timedelta
+    session: Session, store: StoreConfig, new: NewCheckout, ttl: timedelta, livemode: bool = True
 ) -> tuple[Checkout, bool]:
     """Create a checkout, or return the one this order already has (idempotent).
 
@@ -197,13 +197,14 @@ def create_checkout(
     or return URL is a Conflict: a shop must never see one order with two prices.
     """
     _ensure_store(session, store)
-    existing = find_by_order_id(session, store.id, new.order_id)
+    existing = find_by_order_id(session, store.id, new.order_id, livemode)
     if existing is not None:
         return _existing_or_conflict(existing, new), False
     now = utcnow()
     checkout = Checkout(
         store_id=store.id,
         order_id=new.order_id,
+        livemode=livemode,
         amount=new.amount.amount,
         currency=new.amount.currency,
         amount_paid=0,
@@ -223,7 +224,7 @@ def create_checkout(
         session.commit()
     except IntegrityError:  # a concurrent request created it first
         session.rollback()
-        existing = find_by_order_id(session, store.id, new.order_id)
+        existing = find_by_order_id(session, store.id, new.order_id, livemode)
         if existing is None:
             raise
         return _existing_or_conflict(existing, new), False
@@ -241,10 +242,16 @@ def _existing_or_conflict(existing: Checkout, new: NewCheckout) -> Checkout:
     return existing
 
 
-def find_by_order_id(session: Session, store_id: str, order_id: str) -> Checkout | None:
+def find_by_order_id(
+    session: Session, store_id: str, order_id: str, livemode: bool = True
+) -> Checkout | None:
     return session.scalars(
         select(Checkout)
-        .where(Checkout.store_id == store_id, Checkout.order_id == order_id)
+        .where(
+            Checkout.store_id == store_id,
+            Checkout.livemode == livemode,
+            Checkout.order_id == order_id,
+        )
         .options(selectinload(Checkout.attempts))
     ).one_or_none()
 
@@ -253,11 +260,16 @@ SHOP_API = "shop API"  # who cancelled, in the timeline: "by shop API", "by oper
 
 
 def cancel_checkout(
-    session: Session, checkout_id: str, store_id: str, *, by: str = SHOP_API
+    session: Session,
+    checkout_id: str,
+    store_id: str,
+    *,
+    by: str = SHOP_API,
+    livemode: bool | None = None,
 ) -> Checkout:
     """The shop's cancel: an open checkout with nothing paid (a live attempt may be paid)."""
     try:
-        checkout, _was = cancel_unpaid(session, checkout_id, store_id, by=by)
+        checkout, _was = cancel_unpaid(session, checkout_id, store_id, by=by, livemode=livemode)
     except Conflict:
         session.rollback()
         raise
@@ -272,6 +284,7 @@ def cancel_unpaid(
     *,
     by: str,
     allow_pending: bool = False,
+    livemode: bool | None = None,
 ) -> tuple[Checkout, str | None]:
     """Cancel a checkout with nothing paid, in the caller's transaction (the caller commits).
 
@@ -283,7 +296,7 @@ def cancel_unpaid(
     from checkout.domain.ledger import LedgerRefusal, cancel
     from checkout.services.ledger import load_state, write_plan
 
-    get_checkout(session, checkout_id, store_id=store_id)  # 404 for another store's
+    get_checkout(session, checkout_id, store_id=store_id, livemode=livemode)  # 404: not ours
     session.rollback()
     state = load_state(session, checkout_id)  # decided under the row lock
     if state is None:
@@ -324,7 +337,14 @@ def _ensure_store(session: Session, store: StoreConfig) -> None:
         session.commit()
 
 
-def get_checkout(session: Session, checkout_id: str, store_id: str | None = None) -> Checkout:
+def get_checkout(
+    session: Session,
+    checkout_id: str,
+    store_id: str | None = None,
+    livemode: bool | None = None,
+) -> Checkout:
+    """The checkout; NotFound if it is another store's, or of the other mode (a test key
+    never sees a live checkout, nor a live key a test one)."""
     # One round trip: the checkout and its attempts (a handful at most) in one joined query.
     checkout = (
         session.scalars(
@@ -335,7 +355,11 @@ def get_checkout(session: Session, checkout_id: str, store_id: str | None = None
         .unique()
         .one_or_none()
     )
-    if checkout is None or (store_id is not None and checkout.store_id != store_id):
+    if (
+        checkout is None
+        or (store_id is not None and checkout.store_id != store_id)
+        or (livemode is not None and checkout.livemode != livemode)
+    ):
         raise NotFound("checkout_not_found", "No such checkout.")
     return checkout
 
@@ -400,6 +424,40 @@ def attempt_summary(attempt: PaymentAttempt) -> dict[str, Any]:
             "email": mask_email(attempt.payer_email),
             "mobile": mask_mobile(attempt.payer_mobile),
         },
+        "payment_instructions": payment_instructions_json(attempt),
         "created_at": attempt.created_at.isoformat(),
         "updated_at": attempt.updated_at.isoformat() if attempt.updated_at else None,
     }
+
+
+def payment_instructions_json(attempt: PaymentAttempt) -> dict[str, Any] | None:
+    """What the shopper needs to pay a bank transfer (VA, CLABE), a bank card deposit or a
+    cash reference, for the shop to pass on (KakaoTalk, WhatsApp, e-mail); None for a
+    redirect. Only the receiving side and the amount due: nothing of the payer's."""
+    data = attempt.instructions
+    if not data:
+        return None
+    amount = data.get("amount") or {}
+    beneficiary = data.get("account_holder")
+    if beneficiary and _same_name(beneficiary, attempt.payer_name):
+        # Some banks name a virtual account after its depositor: that is the payer's name,
+        # which the shop sees only masked.
+        beneficiary = mask_name(beneficiary)
+    return {
+        "kind": data.get("kind"),
+        "bank_name": data.get("bank_name"),
+        "bank_code": data.get("bank_code"),
+        "account_number": data.get("account_number"),
+        "beneficiary": beneficiary,
+        "reference": data.get("reference"),
+        "amount": amount.get("amount", attempt.amount),
+        "currency": amount.get("currency", attempt.currency),
+        "expires_at": data.get("expires_at"),
+    }
+
+
+def _same_name(a: str, b: str | None) -> bool:
+    def squeeze(text: str) -> str:
+        return "".join(text.split()).casefold()
+
+    return bool(b) and squeeze(a) == squeeze(b or "")

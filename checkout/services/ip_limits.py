@@ -71,7 +71,12 @@ def check_paypro_ip(
         return IpLimitVerdict(True, 0, 0, max_attempts, max_successes)
     country = str(instance.settings.get("country", "KR")).upper()
     since = day_start_utc(now or datetime.now(UTC), COUNTRY_TIMEZONE.get(country, "Asia/Seoul"))
-    paypro_instances = [name for name, cfg in providers.items() if cfg.type == "paypro"]
+    # A live deployment's sandbox twins (test mode) count apart from the live instances.
+    paypro_instances = [
+        name
+        for name, cfg in providers.items()
+        if cfg.type == "paypro" and cfg.sandbox == instance.sandbox
+    ]
     attempts, successes = session.execute(
         select(
             func.count(PaymentAttempt.id),

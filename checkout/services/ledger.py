@@ -54,6 +54,7 @@ _CHECKOUT_COLUMNS = (
     C.review_reason,
     C.event_seq,
     C.expires_at,
+    C.livemode,
 )
 _ATTEMPT_COLUMNS = (
     A.id.label("a_id"),
@@ -153,6 +154,7 @@ def _read(session: Session, checkout_id: str) -> CheckoutState:
         expires_at=first.expires_at,
         attempts=tuple(attempts.values()),
         receipts=tuple(receipts),
+        livemode=first.livemode is not False,
     )
 
 
@@ -272,6 +274,7 @@ def _events(
             amount_paid=plan.after.amount_paid,
             currency=state.currency,
             review_reason=plan.after.review_reason,
+            livemode=state.livemode,
             extra=event.data,
         )
         rows.append(

@@ -6,6 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+# Not a status change: the payment details a shop may pass on to the shopper.
+PAYMENT_INSTRUCTIONS_ISSUED = "checkout.payment_instructions_issued"
+
 
 def event_payload(
     event_type: str,
@@ -18,6 +21,7 @@ def event_payload(
     amount_paid: int,
     currency: str,
     review_reason: str | None,
+    livemode: bool = True,
     extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The body a shop receives: the checkout as it stands after the change, enough to act
@@ -31,7 +35,8 @@ def event_payload(
         "amount_paid": amount_paid or 0,
         "currency": currency,
         "review_reason": review_reason,
+        "livemode": livemode,
     }
     if extra:
         data.update(extra)
-    return {"type": event_type, "seq": seq, "data": data}
+    return {"type": event_type, "seq": seq, "livemode": livemode, "data": data}

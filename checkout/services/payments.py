@@ -11,6 +11,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -57,7 +58,7 @@ from checkout.providers.base import (
 )
 from checkout.providers.http import Exchange, capture_exchanges
 from checkout.services.catalog import Catalog
-from checkout.services.checkouts import get_checkout
+from checkout.services.checkouts import attempt_summary, get_checkout
 from checkout.services.circuits import Permit
 from checkout.services.errors import CheckoutClosed, InvalidRequest
 from checkout.services.exchanges import record_exchanges
@@ -348,17 +349,31 @@ def _call_and_record(
             _keep_exchanges(session, attempt_id, exchanges)
             return _Refused(skip, code, result.failure_message or "")
     answer = create_answer_of(result)
+    event = _instructions_event(attempt, answer) if answer.instructions else None
     _record(
         session,
         checkout_id,
         attempt_id,
         exchanges,
-        lambda s: create_answered(s, attempt_id, answer, utcnow()),
+        lambda s: create_answered(s, attempt_id, answer, utcnow(), event),
     )
     attempt = _attempt(session, attempt_id)
     if attempt.status == AttemptStatus.FAILED:
         raise PaymentNotStarted(attempt, None)
     return StartOutcome(attempt, resumed=False)
+
+
+def _instructions_event(attempt: PaymentAttempt, answer: CreateAnswer) -> dict[str, Any]:
+    """The payment_instructions_issued event's data: the attempt as the shop's API shows it
+    once the answer is recorded (pending, with its payment details)."""
+    after = SimpleNamespace(
+        **{c.key: getattr(attempt, c.key) for c in PaymentAttempt.__table__.columns}
+    )
+    after.status = AttemptStatus.PENDING
+    after.instructions = dict(answer.instructions or {})
+    after.platform_trade_no = answer.platform_trade_no or attempt.platform_trade_no
+    after.provider_status = answer.provider_status
+    return {"payment_attempt": attempt_summary(after)}  # type: ignore[arg-type]
 
 
 def _keep_exchanges(session: Session, attempt_id: int, exchanges: list[Exchange]) -> None:

@@ -24,7 +24,7 @@ import ssl
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -77,20 +77,31 @@ SessionFactory = Callable[[], Session]  # a sessionmaker; one per worker thread
 # ---------------------------------------------------------------- signing
 def webhook_body(event: WebhookEvent) -> str:
     """The JSON a shop receives; built from stored fields, so every retry is identical."""
+    # Events queued before test mode existed were all live.
+    livemode = event.payload.get("livemode", True)
     body: dict[str, Any] = {
         "id": event.public_id,
         "type": event.type,
         "seq": event.seq,
+        "livemode": livemode,
         "timestamp": event.created_at.isoformat(),
-        "data": event.payload.get("data", {}),
+        "data": {"livemode": livemode, **event.payload.get("data", {})},
     }
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
 
 
-def signed_headers(secret: str, msg_id: str, body: str, sent_at: datetime) -> dict[str, str]:
+def signed_headers(
+    secrets: str | Sequence[str], msg_id: str, body: str, sent_at: datetime
+) -> dict[str, str]:
     """The three Standard Webhooks headers; `sent_at` is wall-clock time (receivers
-    reject timestamps more than 5 minutes off)."""
-    signature = Webhook(secret).sign(msg_id=msg_id, timestamp=sent_at, data=body)
+    reject timestamps more than 5 minutes off). With two secrets (a rotation) the
+    signature header carries one `v1,<sig>` per secret, space-separated: a receiver
+    holding either secret verifies it."""
+    if isinstance(secrets, str):
+        secrets = (secrets,)
+    signature = " ".join(
+        Webhook(secret).sign(msg_id=msg_id, timestamp=sent_at, data=body) for secret in secrets
+    )
     return {
         "webhook-id": msg_id,
         "webhook-timestamp": str(int(sent_at.timestamp())),
@@ -377,7 +388,7 @@ def _post(
     headers = {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
-        **signed_headers(store.webhook_secret, item.public_id, item.body, datetime.now(UTC)),
+        **signed_headers(store.webhook_secrets, item.public_id, item.body, datetime.now(UTC)),
     }
     connect_timeout, read_timeout = timeout
     started = time.monotonic()

@@ -1,6 +1,6 @@
 """money received as rows (payment_receipts), every attempt with a deadline, abandoned attempts
 
-Revision ID: 0011_h13
+Revision ID: 0011
 Revises: 0010
 Create Date: 2026-12-01 20:30:00.000000
 """
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 
 
-revision = '0011_h13'
+revision = '0011'
 down_revision = '0010'
 branch_labels = None
 depends_on = None
