@@ -548,6 +548,8 @@ def test_notify_takes_anything(prop_app: PropApp, instance: str) -> None:
 def _sign(provider_type: str, fields: dict[str, Any]) -> dict[str, Any]:
     if provider_type == "paypro":
         return {**fields, "sign": paypro_signing.sign(fields, creds.PAYPRO_APP_SECRET)}
+    # The instance speaks HMAC-SHA256 only: an MD5 signature (sign_type MD5 or absent) is a
+    # downgrade the mapping must refuse like any bad signature, never crash on.
     sign_type = fields.get("sign_type")
     kind = sign_type if sign_type in ("MD5", "HMAC-SHA256") else "MD5"
     return {**fields, "sign": diamond_signing.sign(fields, creds.DIAMOND_KEY, kind)}

@@ -106,8 +106,8 @@ class DiamondPayProvider:
         if not isinstance(data, dict):
             raise MalformedNotify(name, "body is not a JSON object")
         # Signature first: nothing in an unsigned body is trusted, not even its shape.
-        if not signing.verify(data, self._key):
-            raise InvalidSignature(name, "signature does not match")
+        if not signing.verify(data, self._key, self.sign_type):
+            raise InvalidSignature(name, f"signature does not match ({self.sign_type} only)")
         if data.get("platform_id") != self.platform_id:
             raise InvalidSignature(name, "notify is for another platform_id")
         return mapping.notify_update(data, name)
