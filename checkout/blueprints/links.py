@@ -14,12 +14,22 @@ from checkout.db import db
 from checkout.services.checkouts import create_checkout, get_checkout, parse_new_checkout
 from checkout.services.errors import Conflict, InvalidRequest, NotFound
 from checkout.services.links import signed_return_url, verify_pay_link
+from checkout.urls import UrlRefused
 
 bp = Blueprint("links", __name__)
 
 _MESSAGES = {
     "link_expired": _l("This payment link has expired. Please ask the shop for a new one."),
     "order_id_conflict": _l("This payment link does not match the order it names."),
+    # The link is signed, but the address to return to is unusable: say so (never a 500).
+    "invalid_return_url": _l(
+        "This payment link is not valid: the shop's return address in it is not a valid web "
+        "address. Please ask the shop for a new link."
+    ),
+    "return_url_not_allowed": _l(
+        "This payment link is not valid: the shop's return address in it is not on the "
+        "shop's own website. Please ask the shop for a new link."
+    ),
 }
 _INVALID_LINK = _l("This payment link is not valid.")
 
@@ -61,9 +71,10 @@ def back_to_shop(checkout_id: str) -> Any:
     # Any status may be told (a failed try leaves the checkout open); the shop confirms
     # it through the API or the webhook, never through this redirect alone.
     store = settings_of(current_app).stores[checkout.store_id]
-    return redirect(
-        signed_return_url(
+    try:
+        target = signed_return_url(
             checkout.return_url, store, checkout.id, checkout.order_id, checkout.status
-        ),
-        303,
-    )
+        )
+    except UrlRefused:  # a row stored before URLs were read as browsers read them
+        abort(404)
+    return redirect(target, 303)
