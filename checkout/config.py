@@ -26,7 +26,8 @@ ENV_PREFIX = "CHECKOUT__"  # CHECKOUT__PROVIDERS__PAYPRO_KR__APP_SECRET=... over
 DEFAULT_RATE_LIMITS = {
     "checkout_form": "20/minute",
     "api": "120/minute",
-    "notify": "600/minute",
+    "notify": "600/minute",  # unverified notifies per instance and IP
+    "notify_instance": "1000/hour",  # unverified notifies per instance, from every IP
     "admin_login": "10/minute",
 }
 

@@ -6,7 +6,7 @@ and from them in pure functions and keeps transport and signing in its client.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
@@ -50,7 +50,9 @@ class UnknownProviderStatus(ProviderError):
 
 
 class NotifyError(Exception):
-    """A notify that cannot be accepted. `verdict` is what the inbox records."""
+    """A notify that cannot be accepted. `verdict` is what the inbox records; `verified`
+    says its signature did verify (a genuine message we cannot map), which the notify
+    limit never counts nor refuses (checkout/limits.py)."""
 
     verdict = "invalid"
     http_status = 400
@@ -59,6 +61,7 @@ class NotifyError(Exception):
         super().__init__(f"[{provider}] {message}")
         self.provider = provider
         self.message = message
+        self.verified = False
 
 
 class InvalidSignature(NotifyError):
@@ -69,6 +72,16 @@ class InvalidSignature(NotifyError):
 class MalformedNotify(NotifyError):
     verdict = "malformed"
     http_status = 400
+
+
+def after_signature(map_fields: Callable[[], PaymentUpdate]) -> PaymentUpdate:
+    """Map a notify whose signature has verified: a refusal from here on is marked
+    `verified` (the provider did send it), so the notify limit never refuses such a source."""
+    try:
+        return map_fields()
+    except NotifyError as error:
+        error.verified = True
+        raise
 
 
 # ---------------------------------------------------------------- config

@@ -19,6 +19,7 @@ from checkout.providers.base import (
     PaymentRequest,
     PaymentUpdate,
     ProviderConfig,
+    after_signature,
 )
 from checkout.providers.diamondpay import mapping, signing
 from checkout.providers.http import ProviderHttp, TransportMessages, decode_json
@@ -110,7 +111,7 @@ class DiamondPayProvider:
             raise InvalidSignature(name, f"signature does not match ({self.sign_type} only)")
         if data.get("platform_id") != self.platform_id:
             raise InvalidSignature(name, "notify is for another platform_id")
-        return mapping.notify_update(data, name)
+        return after_signature(lambda: mapping.notify_update(data, name))
 
     # ------------------------------------------------------------ query
     def query_payment(self, trade_no: str, platform_trade_no: str | None) -> PaymentUpdate:

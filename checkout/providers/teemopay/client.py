@@ -25,6 +25,7 @@ from checkout.providers.base import (
     PaymentUpdate,
     ProviderConfig,
     ProviderError,
+    after_signature,
 )
 from checkout.providers.http import ProviderHttp, TransportMessages, decode_json
 from checkout.providers.teemopay import mapping, signing
@@ -144,7 +145,7 @@ class TeemoPayProvider:
             raise InvalidSignature(name, "callback without sign")
         if not signing.verify(data, nonce, signature, self._platform_public_key):
             raise InvalidSignature(name, "callback signature does not verify")
-        return mapping.parse_notify_body(data, name)
+        return after_signature(lambda: mapping.parse_notify_body(data, name))
 
     # ------------------------------------------------------------ transport
     def _headers(self, nonce: str) -> dict[str, str]:
