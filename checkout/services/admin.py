@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import math
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Select, false, func, or_, select, text
+from sqlalchemy import Select, false, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -22,6 +23,7 @@ from checkout.models import (
     NotifyMessage,
     Operator,
     OperatorAction,
+    OperatorSession,
     PaymentAttempt,
     ProviderExchange,
     WebhookEvent,
@@ -62,40 +64,145 @@ def _operator(session: Session, name: str) -> Operator:
 
 
 def set_operator_active(session: Session, name: str, active: bool) -> Operator:
-    """Deactivate (or reactivate) an operator: an inactive one cannot log in, and the
-    console drops their open sessions at their next request."""
+    """Deactivate (or reactivate) an operator: an inactive one cannot log in, and every
+    session of theirs is revoked on the server at once."""
     operator = _operator(session, name)
     operator.active = active
+    if not active:
+        revoke_operator_sessions(session, operator.id, utcnow(), "deactivated")
     session.commit()
     return operator
 
 
 def reset_password(session: Session, name: str, password: str) -> Operator:
-    """A new password; sessions opened with the old one end at their next request."""
+    """A new password; every session opened before is revoked on the server, and the
+    name's failed-login lock is lifted (the operator is told the new password)."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise OperatorError(f"the password must be at least {MIN_PASSWORD_LENGTH} characters")
     operator = _operator(session, name)
     operator.password_hash = generate_password_hash(password)
+    operator.failed_logins = 0
+    operator.locked_until = None
+    revoke_operator_sessions(session, operator.id, utcnow(), "password reset")
     session.commit()
     return operator
 
 
-def password_stamp(operator: Operator) -> str:
-    """A short fingerprint of the operator's password hash, kept in their session: a reset
-    password changes it, which ends the sessions opened before."""
-    return hashlib.sha256(operator.password_hash.encode()).hexdigest()[:16]
+# ---------------------------------------------------------------- logins and sessions
+# Wrong passwords for one name, from any address, before it locks; then each further one
+# locks it for LOCK_BASE doubled per failure, at most LOCK_MAX. Attempts during a lock are
+# refused unchecked (the right password too) and do not lengthen it.
+FREE_FAILURES = 5
+LOCK_BASE = timedelta(seconds=30)
+LOCK_MAX = timedelta(minutes=15)
 
 
-def authenticate(session: Session, name: str, password: str) -> Operator | None:
+def lock_after(failures: int) -> timedelta | None:
+    """How long `failures` wrong passwords in a row lock the name (None: not yet)."""
+    if failures < FREE_FAILURES:
+        return None
+    return min(LOCK_BASE * 2 ** min(failures - FREE_FAILURES, 20), LOCK_MAX)
+
+
+def authenticate(
+    session: Session, name: str, password: str, at: datetime | None = None
+) -> Operator | None:
+    """The operator if `password` is theirs and the name is not locked; None otherwise,
+    with the same answer and cost for an unknown name, a wrong password and a lock (a
+    caller cannot tell which, so names cannot be probed)."""
+    at = at or utcnow()
     operator = session.scalars(select(Operator).where(Operator.name == name)).one_or_none()
-    if operator is None or not operator.active:
+    locked = (
+        operator is not None and operator.locked_until is not None and at < operator.locked_until
+    )
+    if operator is None or not operator.active or locked:
         check_password_hash(_DUMMY_HASH, password)
         return None
     if not check_password_hash(operator.password_hash, password):
+        operator.failed_logins = (operator.failed_logins or 0) + 1
+        lock = lock_after(operator.failed_logins)
+        operator.locked_until = at + lock if lock is not None else None
+        session.commit()
         return None
-    operator.last_login_at = utcnow()
+    operator.failed_logins = 0
+    operator.locked_until = None
+    operator.last_login_at = at
     session.commit()
     return operator
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def open_session(
+    session: Session, operator: Operator, at: datetime, remote_addr: str | None
+) -> str:
+    """A new server-side session; returns the token for the cookie (stored only hashed)."""
+    token = secrets.token_urlsafe(32)
+    session.add(
+        OperatorSession(
+            token_sha256=_token_hash(token),
+            operator_id=operator.id,
+            created_at=at,
+            last_seen_at=at,
+            remote_addr=(remote_addr or "")[:64] or None,
+        )
+    )
+    session.commit()
+    return token
+
+
+def session_operator(
+    session: Session, token: str, at: datetime, idle: timedelta, max_age: timedelta
+) -> Operator | None:
+    """The operator whose live session `token` is, or None: unknown, revoked, idle longer
+    than `idle`, older than `max_age` or of an inactive operator (those are revoked now)."""
+    row = session.scalars(
+        select(OperatorSession).where(OperatorSession.token_sha256 == _token_hash(token))
+    ).one_or_none()
+    if row is None or row.revoked_at is not None:
+        return None
+    reason = None
+    if at - row.last_seen_at > idle:
+        reason = "idle"
+    elif at - row.created_at > max_age:
+        reason = "expired"
+    elif not row.operator.active:
+        reason = "deactivated"
+    if reason is not None:
+        row.revoked_at, row.revoked_reason = at, reason
+        session.commit()
+        return None
+    if at - row.last_seen_at > SEEN_EVERY:  # not a write on every page
+        row.last_seen_at = at
+        session.commit()
+    return row.operator
+
+
+# last_seen_at is written at most this often (the idle limit is counted from it).
+SEEN_EVERY = timedelta(seconds=30)
+
+
+def revoke_session(session: Session, token: str, at: datetime, reason: str) -> None:
+    session.execute(
+        update(OperatorSession)
+        .where(
+            OperatorSession.token_sha256 == _token_hash(token),
+            OperatorSession.revoked_at.is_(None),
+        )
+        .values(revoked_at=at, revoked_reason=reason)
+    )
+    session.commit()
+
+
+def revoke_operator_sessions(session: Session, operator_id: int, at: datetime, reason: str) -> None:
+    """Every live session of the operator ends (in the caller's transaction)."""
+    session.execute(
+        update(OperatorSession)
+        .where(OperatorSession.operator_id == operator_id, OperatorSession.revoked_at.is_(None))
+        .values(revoked_at=at, revoked_reason=reason)
+    )
 
 
 def record_action(
