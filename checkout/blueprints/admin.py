@@ -345,6 +345,7 @@ def checkout(checkout_id: str) -> Any:
         events=events,
         actions=actions,
         notifies=notify_rows,
+        freshness=admin_service.freshness_flags(session_, list(notify_rows), _max_ages()),
         webhook_events=webhook_events,
         deliveries=deliveries,
         exchanges=exchanges,
@@ -390,7 +391,19 @@ def notifies() -> Any:
         pages=pages,
         attempts=attempts,
         claimed=claimed,
+        freshness=admin_service.freshness_flags(db.session, rows, _max_ages()),
     )
+
+
+def _max_ages() -> dict[str, int]:
+    """Each provider instance's callback window (those that send freshness headers)."""
+    from checkout.app import catalog_of
+
+    return {
+        name: provider.callback_max_age
+        for name, provider in catalog_of(current_app).providers.items()
+        if isinstance(getattr(provider, "callback_max_age", None), int)
+    }
 
 
 @bp.get("/providers")

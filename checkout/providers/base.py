@@ -263,6 +263,28 @@ class PaymentProvider(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class NotifyFreshness:
+    """A notify's freshness headers as received (TeemoPay's `timestamp` and `nonce`):
+    unverified, for the operators' inbox; `max_age` is the window it is checked against."""
+
+    sent_at: datetime | None
+    nonce: str | None
+
+
+def freshness_fields(provider: Any, headers: Mapping[str, str]) -> dict[str, Any]:
+    """NotifyMessage's header_timestamp and header_nonce for a provider that sends them
+    (one with `notify_freshness`), or nothing. Never raises: the headers are untrusted."""
+    read = getattr(provider, "notify_freshness", None)
+    if read is None:
+        return {}
+    try:
+        fresh: NotifyFreshness = read(headers)
+    except Exception:
+        return {}
+    return {"header_timestamp": fresh.sent_at, "header_nonce": fresh.nonce}
+
+
 def claimed_field(body: bytes, *keys: str) -> str | None:
     """Best effort, for the inbox only: the first of `keys` holding a string or integer in
     a JSON object body, cut to 64 characters; None for anything else. Never raises: the
