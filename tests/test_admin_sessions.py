@@ -10,14 +10,9 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from checkout.models import Operator, OperatorSession
-from checkout.services.admin import (
-    FREE_FAILURES,
-    LOCK_MAX,
-    lock_after,
-    reset_password,
-    set_operator_active,
-)
+from checkout import models
+from checkout.models import Operator
+from checkout.services import admin as admin_service
 from tests.conftest import LiveApp
 from tests.test_admin import CSRF_RE, PASSWORD, Clock, _signed_in, add_operator, login
 
@@ -44,7 +39,9 @@ def logout(http: requests.Session, live_app: LiveApp) -> None:
 def revoked_reasons(live_app: LiveApp) -> list[str | None]:
     with live_app.session() as session:
         return list(
-            session.scalars(select(OperatorSession.revoked_reason).order_by(OperatorSession.id))
+            session.scalars(
+                select(models.OperatorSession.revoked_reason).order_by(models.OperatorSession.id)
+            )
         )
 
 
@@ -59,7 +56,7 @@ def test_a_copied_cookie_stops_working_at_logout(live_app: LiveApp) -> None:
     assert revoked_reasons(live_app) == ["logout"]
     # The cookie holds a random token, stored only as its SHA-256.
     with live_app.session() as session:
-        row = session.scalars(select(OperatorSession)).one()
+        row = session.scalars(select(models.OperatorSession)).one()
     assert len(row.token_sha256) == 64 and row.token_sha256 not in str(http.cookies)
 
 
@@ -70,9 +67,9 @@ def test_password_reset_and_deactivation_revoke_every_session(live_app: LiveApp,
     thieves = [copy_of(first), copy_of(second)]
     with live_app.session() as session:
         if how == "password reset":
-            reset_password(session, "alice", "another password 12345")
+            admin_service.reset_password(session, "alice", "another password 12345")
         else:
-            set_operator_active(session, "alice", False)
+            admin_service.set_operator_active(session, "alice", False)
     for http in (first, second, *thieves):
         assert not _signed_in(http, live_app)
     assert revoked_reasons(live_app) == [how, how]
@@ -91,13 +88,18 @@ def test_idle_and_old_sessions_are_revoked_on_the_server(live_app: LiveApp) -> N
 
 
 def test_lock_grows_with_each_failure_and_is_bounded() -> None:
-    assert [lock_after(n) for n in range(FREE_FAILURES)] == [None] * FREE_FAILURES
-    locks = [lock_after(n) for n in range(FREE_FAILURES, FREE_FAILURES + 12)]
+    assert [admin_service.lock_after(n) for n in range(admin_service.FREE_FAILURES)] == [
+        None
+    ] * admin_service.FREE_FAILURES
+    locks = [
+        admin_service.lock_after(n)
+        for n in range(admin_service.FREE_FAILURES, admin_service.FREE_FAILURES + 12)
+    ]
     assert locks[0] == timedelta(seconds=30)
     assert all(b >= a for a, b in itertools.pairwise(locks))  # type: ignore[operator]
     assert locks[1] == 2 * locks[0]  # type: ignore[operator]
-    assert max(locks) == LOCK_MAX  # type: ignore[type-var]
-    assert lock_after(10**6) == LOCK_MAX  # no overflow
+    assert max(locks) == admin_service.LOCK_MAX  # type: ignore[type-var]
+    assert admin_service.lock_after(10**6) == admin_service.LOCK_MAX  # no overflow
 
 
 def login_from(live_app: LiveApp, address: str, password: str) -> requests.Response:
@@ -131,9 +133,11 @@ def test_wrong_passwords_from_many_addresses_lock_the_account(live_app: LiveApp)
     )  # a lock reads like a wrong password: names cannot be probed
     with live_app.session() as session:
         operator = session.scalars(select(Operator)).one()
-        assert operator.failed_logins == FREE_FAILURES  # attempts during a lock: unchecked
+        assert (
+            operator.failed_logins == admin_service.FREE_FAILURES
+        )  # attempts during a lock: unchecked
         assert operator.last_login_at is None
-        assert session.scalars(select(OperatorSession)).all() == []
+        assert session.scalars(select(models.OperatorSession)).all() == []
     # An unknown name gets the very same answer.
     http = requests.Session()
     page = http.get(f"{live_app.url}/admin/login", timeout=10)

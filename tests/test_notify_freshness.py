@@ -11,7 +11,6 @@ import requests
 from sqlalchemy import func, select
 
 from checkout.models import NotifyMessage, WebhookEvent
-from checkout.providers.teemopay.client import header_time
 from tests.conftest import LiveApp
 from tests.support.shopper import FLOWS, get_checkout
 from tests.test_admin import add_operator, login
@@ -108,6 +107,8 @@ def test_replayed_callbacks_never_move_money_and_are_flagged(
 
 
 def test_header_time_reads_only_milliseconds() -> None:
+    from checkout.providers.teemopay.client import header_time
+
     assert header_time("1767225600000") is not None
     assert header_time("1767225600000").year == 2026  # type: ignore[union-attr]
     for bad in (None, "", "abc", "１７６７２２５６０００００", "-1", "9" * 16, "1.5"):

@@ -1,4 +1,7 @@
-"""URLs read as a browser reads them (checkout/urls.py): the API, pay links, pages, config."""
+"""URLs read as a browser reads them (checkout/urls.py): the API, pay links, pages, config.
+
+(checkout.urls is imported where used, so the HTTP tests also run against older code.)
+"""
 
 from __future__ import annotations
 
@@ -13,7 +16,6 @@ from sqlalchemy import func, select, update
 from checkout.config import ConfigError, build_settings
 from checkout.models import Checkout
 from checkout.services.links import link_signature
-from checkout.urls import UrlRefused, parse_web_url
 from tests.conftest import LiveApp
 from tests.support.app_config import LINK_SECRET, SHOP_ORIGIN
 from tests.support.shopper import api_headers, create_checkout
@@ -52,12 +54,16 @@ MALFORMED = [
 
 @pytest.mark.parametrize("text", TRICKS)
 def test_tricks_are_refused(text: str) -> None:
+    from checkout.urls import UrlRefused, parse_web_url
+
     with pytest.raises(UrlRefused):
         parse_web_url(text)
 
 
 @pytest.mark.parametrize(("text", "why"), MALFORMED)
 def test_malformed_urls_are_refused_saying_why(text: str, why: str) -> None:
+    from checkout.urls import UrlRefused, parse_web_url
+
     with pytest.raises(UrlRefused, match=why):
         parse_web_url(text)
 
@@ -78,6 +84,8 @@ def test_malformed_urls_are_refused_saying_why(text: str, why: str) -> None:
 def test_urls_are_normalised_as_browsers_do(
     text: str, href: str | None, origin: str | None
 ) -> None:
+    from checkout.urls import parse_web_url
+
     url = parse_web_url(text)
     if href is not None:
         assert url.href == href
