@@ -266,7 +266,7 @@ class PaymentProvider(Protocol):
 @dataclass(frozen=True)
 class NotifyFreshness:
     """A notify's freshness headers as received (TeemoPay's `timestamp` and `nonce`):
-    unverified, for the operators' inbox; `max_age` is the window it is checked against."""
+    unverified, kept for the operators' inbox, which flags stale or repeated ones."""
 
     sent_at: datetime | None
     nonce: str | None

@@ -95,6 +95,8 @@ def reset_password(session: Session, name: str, password: str) -> Operator:
 FREE_FAILURES = 5
 LOCK_BASE = timedelta(seconds=30)
 LOCK_MAX = timedelta(minutes=15)
+# A session's last_seen_at is written at most this often (the idle limit counts from it).
+SEEN_EVERY = timedelta(seconds=30)
 
 
 def lock_after(failures: int) -> timedelta | None:
@@ -178,10 +180,6 @@ def session_operator(
         row.last_seen_at = at
         session.commit()
     return row.operator
-
-
-# last_seen_at is written at most this often (the idle limit is counted from it).
-SEEN_EVERY = timedelta(seconds=30)
 
 
 def revoke_session(session: Session, token: str, at: datetime, reason: str) -> None:
