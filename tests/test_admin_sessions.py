@@ -161,3 +161,25 @@ def test_wrong_passwords_from_many_addresses_lock_the_account(live_app: LiveApp)
     with live_app.session() as session:
         operator = session.scalars(select(Operator)).one()
         assert (operator.failed_logins, operator.locked_until) == (0, None)
+
+
+@pytest.mark.app_config(proxy_fix_x_for=1)
+def test_parallel_guesses_are_counted_each_and_checked_at_most_five(live_app: LiveApp) -> None:
+    """15 wrong passwords sent at once from 15 addresses: each takes its own count in one
+    atomic step before its password is checked, so no more than the free five are checked
+    and the lock holds for the right password after them."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    add_operator(live_app)
+    with ThreadPoolExecutor(max_workers=15) as pool:
+        answers = list(
+            pool.map(
+                lambda i: login_from(live_app, f"192.0.2.{i}", "wrong-password-7Qx9"), range(15)
+            )
+        )
+    assert {r.status_code for r in answers} == {401}
+    with live_app.session() as session:
+        operator = session.scalars(select(Operator)).one()
+        assert operator.failed_logins == admin_service.FREE_FAILURES
+        assert operator.locked_until is not None
+    assert login_from(live_app, "192.0.2.200", PASSWORD).status_code == 401

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Select, false, func, or_, select, text, update
+from sqlalchemy import Select, case, false, func, literal, null, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -26,6 +26,7 @@ from checkout.models import (
     OperatorSession,
     PaymentAttempt,
     ProviderExchange,
+    UTCDateTime,
     WebhookEvent,
     utcnow,
 )
@@ -111,26 +112,50 @@ def authenticate(
 ) -> Operator | None:
     """The operator if `password` is theirs and the name is not locked; None otherwise,
     with the same answer and cost for an unknown name, a wrong password and a lock (a
-    caller cannot tell which, so names cannot be probed)."""
+    caller cannot tell which, so names cannot be probed).
+
+    Each attempt is counted, and the lock its count earns is set, in one atomic UPDATE
+    before the (slow) password check, and only while the name is not locked: guesses sent
+    in parallel each take their own count, so at most FREE_FAILURES of them are ever
+    checked before the lock holds. The right password clears both.
+    """
     at = at or utcnow()
     operator = session.scalars(select(Operator).where(Operator.name == name)).one_or_none()
-    locked = (
-        operator is not None and operator.locked_until is not None and at < operator.locked_until
-    )
-    if operator is None or not operator.active or locked:
+    claimed = None
+    if operator is not None and operator.active:
+        claimed = session.scalar(
+            update(Operator)
+            .where(
+                Operator.id == operator.id,
+                or_(Operator.locked_until.is_(None), Operator.locked_until <= at),
+            )
+            .values(failed_logins=Operator.failed_logins + 1, locked_until=_lock_for_next(at))
+            .returning(Operator.failed_logins)
+            .execution_options(synchronize_session=False)
+        )
+        session.commit()
+    if operator is None or claimed is None:  # unknown, inactive or locked: nothing checked
         check_password_hash(_DUMMY_HASH, password)
         return None
     if not check_password_hash(operator.password_hash, password):
-        operator.failed_logins = (operator.failed_logins or 0) + 1
-        lock = lock_after(operator.failed_logins)
-        operator.locked_until = at + lock if lock is not None else None
-        session.commit()
-        return None
+        return None  # counted, and locked if it was one too many, above
+    session.refresh(operator)
     operator.failed_logins = 0
     operator.locked_until = None
     operator.last_login_at = at
     session.commit()
     return operator
+
+
+def _lock_for_next(at: datetime) -> Any:
+    """SQL for the lock the attempt being counted earns (NULL while still free)."""
+    count = Operator.failed_logins + 1
+    steps = range(FREE_FAILURES, FREE_FAILURES + 12)  # past these, LOCK_MAX
+    return case(
+        (count < FREE_FAILURES, null()),
+        *[(count == n, literal(at + lock_after(n), UTCDateTime())) for n in steps],  # type: ignore[operator]
+        else_=literal(at + LOCK_MAX, UTCDateTime()),
+    )
 
 
 def _token_hash(token: str) -> str:
