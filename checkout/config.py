@@ -26,7 +26,8 @@ ENV_PREFIX = "CHECKOUT__"  # CHECKOUT__PROVIDERS__PAYPRO_KR__APP_SECRET=... over
 DEFAULT_RATE_LIMITS = {
     "checkout_form": "20/minute",
     "api": "120/minute",
-    "notify": "600/minute",
+    "notify": "600/minute",  # unverified notifies per instance and IP
+    "notify_instance": "1000/hour",  # unverified notifies per instance, from every IP
     "admin_login": "10/minute",
 }
 
@@ -109,15 +110,10 @@ def hash_api_key(api_key: str) -> str:
 
 
 def origin_of(url: str) -> str:
-    from urllib.parse import urlsplit
+    """The origin a browser gives `url` (WHATWG rules, checkout/urls.py); "" if refused."""
+    from checkout.urls import origin_or_empty
 
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return ""
-    default = {"http": 80, "https": 443}[parts.scheme]
-    port = parts.port or default
-    host = parts.hostname.lower()
-    return f"{parts.scheme}://{host}" + ("" if port == default else f":{port}")
+    return origin_or_empty(url)
 
 
 # ---------------------------------------------------------------- loading
@@ -480,12 +476,23 @@ def _store_config(
     listed = table.get("allowed_origins", table.get("return_url_origins", []))
     origins = tuple(origin_of(public_base_url if str(u) == "self" else str(u)) for u in listed)
     if not origins or "" in origins:
-        raise ConfigError(f"stores.{sid}.allowed_origins must list http(s) origins")
+        bad = [str(u) for u, o in zip(listed, origins, strict=True) if not o]
+        raise ConfigError(
+            f"stores.{sid}.allowed_origins must list http(s) origins (as a browser reads "
+            f"them: no user@, backslash or blank){': not ' + repr(bad[0]) if bad else ''}"
+        )
     webhook_url = str(table.get("webhook_url") or "") or None
     webhook_secret = str(table.get("webhook_secret") or "") or None
     webhook_secret_next = str(table.get("webhook_secret_next") or "") or None
-    if webhook_url and not origin_of(webhook_url):
-        raise ConfigError(f"stores.{sid}.webhook_url must be an http(s) URL")
+    if webhook_url:
+        from checkout.urls import UrlRefused, parse_web_url
+
+        try:
+            webhook_url = parse_web_url(webhook_url).href  # what a browser would call
+        except UrlRefused as refused:
+            raise ConfigError(
+                f"stores.{sid}.webhook_url must be an http(s) URL: it {refused.reason}"
+            ) from None
     if webhook_url and not webhook_secret:
         raise ConfigError(
             f"stores.{sid}.webhook_secret is not set: webhooks to {webhook_url} must be signed "

@@ -121,8 +121,8 @@ def start_demo_shop(settings: object) -> str | None:
 
 def run_worker(app: object, stop: threading.Event) -> None:
     """The `flask worker` loop, in a thread of this process."""
-    from checkout.app import catalog_of, settings_of
     from checkout.db import db
+    from checkout.extensions import catalog_of, settings_of
     from checkout.services.reconcile import durations_from_config, reconcile_due
     from checkout.services.webhooks import run_worker as deliver
 

@@ -8,18 +8,17 @@ Several instances share counters through `rate_limit_storage_uri` (e.g. Redis).
 |---|---|---|
 | `checkout_form` | POST of the checkout form (`/c/<id>`) | client IP |
 | `api` | every `/api/v1/...` call | API key (unknown keys: client IP) |
-| `notify` | refused or repeated notifies (`POST /notify/<instance>`) | instance and IP |
+| `notify` | notifies that do not verify (`POST /notify/<instance>`) | instance and IP |
+| `notify_instance` | the same, from every IP | instance |
 | `admin_login` | `POST /admin/login` (the operator console's password form) | client IP |
 
 Answers over a limit are 429 with `Retry-After`: JSON `{"error": ...}` for the API, a page
 for shoppers, plain text for providers (which retry by themselves), the login page for
 operators.
 
-Notifies are limited by what they turn out to be, not by how many arrive: a provider that
-sends thousands of genuine notifies on a sale day must never be slowed, while a source of
-forged, malformed, unknown or replayed ones is cut off before anything of its is stored.
-`NotifyGuard` counts only those, and looks up the shared counter only for a source it has
-seen refused (a genuine notify costs no storage round trip).
+Notifies are limited by what they turn out to be, not by how many arrive: a notify whose
+signature verifies is never refused (see NotifyGuard), while a source of forged or malformed
+ones is answered 429, with nothing stored, once over its limit.
 """
 
 from __future__ import annotations
@@ -27,6 +26,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask, Response, current_app, jsonify, render_template, request
@@ -55,64 +55,79 @@ def api_key_identity() -> str:
 
 
 class NotifyGuard:
-    """The `notify` limit: refused or repeated notifies per provider instance and client IP.
+    """The notify limits: messages that do not verify, per source and per provider instance.
 
-    `allows` is asked before a notify is read or stored; `count_refusal` after one was
-    refused (bad signature, malformed, unknown trade) or told us nothing new (a duplicate,
-    a conflict, an unusable amount). Counters live in the limiter's storage (shared through
-    Redis by every worker and host); this process remembers which sources it has counted,
-    and asks the storage only about those, for as long as the longest window lasts.
+    A notify whose signature verifies is never refused, counted or lost, whatever else came
+    from its source: a provider's retries of one genuine notify (duplicates), a burst on a
+    sale day, a genuine notify we cannot map. Only messages that do not verify (a bad or
+    missing signature, a body that is not the provider's format) count, against two
+    counters: `notify` per instance and client IP, and `notify_instance` per instance from
+    every IP (a forged flood from many addresses). While either is over its limit, a notify
+    from that source is still read and its signature checked (cheap, constant time): one
+    that verifies is processed as ever; one that does not is answered 429 and not stored.
+    So a forged flood stores at most the limits' worth of rows, and never delays a genuine
+    notify. Counters live in the limiter's storage (shared through Redis by every worker and
+    host); this process remembers which keys it has counted and asks the storage only about
+    those, for as long as the longest window lasts (a clean source costs no round trip).
     """
 
-    def __init__(self, limiter: Limiter, limit: str, key_prefix: str) -> None:
+    def __init__(self, limiter: Limiter, limits: Mapping[str, str], key_prefix: str) -> None:
         self._limiter = limiter
-        self.items: list[RateLimitItem] = sorted(parse_many(limit))
+        # scope ("notify", "notify_instance") -> its limits
+        self.items: dict[str, list[RateLimitItem]] = {
+            scope: sorted(parse_many(limit)) for scope, limit in limits.items()
+        }
         self._key_prefix = key_prefix
-        self._window = max(item.get_expiry() for item in self.items)
-        self._suspects: dict[str, float] = {}  # identity -> monotonic time to forget it
+        self._window = max(item.get_expiry() for items in self.items.values() for item in items)
+        self._suspects: dict[tuple[str, str], float] = {}  # (scope, key) -> time to forget
         self._lock = threading.Lock()
 
-    def _keys(self, identity: str) -> tuple[str, ...]:
-        return (self._key_prefix, identity, "notify") if self._key_prefix else (identity, "notify")
+    def _keys(self, scope: str, identity: str) -> tuple[str, ...]:
+        return (self._key_prefix, identity, scope) if self._key_prefix else (identity, scope)
 
-    def _suspect(self, identity: str) -> bool:
-        until = self._suspects.get(identity)
+    def _suspect(self, scope: str, identity: str) -> bool:
+        until = self._suspects.get((scope, identity))
         if until is None:
             return False
         if time.monotonic() < until:
             return True
         with self._lock:
-            self._suspects.pop(identity, None)
+            self._suspects.pop((scope, identity), None)
         return False
 
-    def retry_after(self, identity: str) -> int | None:
-        """None if `identity` may send; else the seconds until its counter lets it again."""
-        if not self._suspect(identity):
-            return None
+    def retry_after(self, identities: Mapping[str, str]) -> int | None:
+        """None while every scope's identity is under its limits; else the seconds until
+        the fullest lets it again. `identities`: scope -> key (e.g. instance and IP)."""
         strategy = self._limiter.limiter  # the in-memory fallback while Redis is away
-        keys = self._keys(identity)
-        try:
-            for item in self.items:
-                if not strategy.test(item, *keys):
-                    reset_at, _remaining = strategy.get_window_stats(item, *keys)
-                    return max(1, int(reset_at - time.time()) + 1)
-        except Exception:  # storage down: a provider's notify is never refused for that
-            log.warning("notify limit: counter unavailable", exc_info=True)
-        return None
-
-    def count_refusal(self, identity: str) -> None:
-        with self._lock:
-            self._suspects[identity] = time.monotonic() + self._window
-        strategy = self._limiter.limiter
-        for item in self.items:
+        waits = []
+        for scope, identity in identities.items():
+            if not self._suspect(scope, identity):
+                continue
+            keys = self._keys(scope, identity)
             try:
-                strategy.hit(item, *self._keys(identity))
-            except Exception:  # storage down: refuse nothing rather than fail the notify
+                for item in self.items[scope]:
+                    if not strategy.test(item, *keys):
+                        reset_at, _remaining = strategy.get_window_stats(item, *keys)
+                        waits.append(max(1, int(reset_at - time.time()) + 1))
+            except Exception:  # storage down: a provider's notify is never refused for that
                 log.warning("notify limit: counter unavailable", exc_info=True)
+        return max(waits) if waits else None
+
+    def count_unverified(self, identities: Mapping[str, str]) -> None:
+        strategy = self._limiter.limiter
+        for scope, identity in identities.items():
+            with self._lock:
+                self._suspects[(scope, identity)] = time.monotonic() + self._window
+            for item in self.items[scope]:
+                try:
+                    strategy.hit(item, *self._keys(scope, identity))
+                except Exception:  # storage down: refuse nothing rather than fail the notify
+                    log.warning("notify limit: counter unavailable", exc_info=True)
 
 
-def notify_identity(instance: str) -> str:
-    return f"{instance}:{client_ip()}"
+def notify_identities(instance: str) -> dict[str, str]:
+    """The notify limits' keys for this request: its instance and IP, and its instance."""
+    return {"notify": f"{instance}:{client_ip()}", "notify_instance": instance}
 
 
 def notify_guard(app: Flask) -> NotifyGuard:
@@ -163,7 +178,9 @@ def init_limits(app: Flask, settings: Settings) -> Limiter:
     limiter.init_app(app)
     app.extensions["checkout_limiter"] = limiter
     app.extensions["checkout_notify_guard"] = NotifyGuard(
-        limiter, limits["notify"], settings.rate_limit_key_prefix
+        limiter,
+        {scope: limits[scope] for scope in ("notify", "notify_instance")},
+        settings.rate_limit_key_prefix,
     )
     app.register_error_handler(RateLimitExceeded, too_many_requests)
     return limiter

@@ -270,6 +270,11 @@ class NotifyMessage(Base):
     detail: Mapped[str | None] = mapped_column(String(500))
     response_status: Mapped[int | None] = mapped_column(Integer)
     response_body: Mapped[str | None] = mapped_column(Text)  # what we answered the provider
+    # Freshness headers of providers that send them (TeemoPay's `timestamp` and `nonce`), as
+    # received and unverified: the inbox flags a callback outside the window or a nonce seen
+    # before; neither can move money (a replay applies as a duplicate).
+    header_timestamp: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    header_nonce: Mapped[str | None] = mapped_column(String(64), index=True)
 
 
 class IdempotencyKey(Base):
@@ -347,6 +352,30 @@ class Operator(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Wrong passwords in a row, whatever address they came from; past a few, each one
+    # locks the name for a growing while (services/admin.py authenticate).
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class OperatorSession(Base):
+    """A console login, checked on every request: the cookie holds a random token whose
+    SHA-256 is `token_sha256`; logout, a password reset, a deactivation or the idle and
+    absolute limits set `revoked_at`, and a revoked token never works again, whatever
+    cookie carries it."""
+
+    __tablename__ = "operator_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    operator_id: Mapped[int] = mapped_column(ForeignKey("operators.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    remote_addr: Mapped[str | None] = mapped_column(String(64))
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_reason: Mapped[str | None] = mapped_column(String(40))
+
+    operator: Mapped[Operator] = relationship()
 
 
 class OperatorAction(Base):

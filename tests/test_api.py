@@ -57,7 +57,7 @@ def body(**overrides: object) -> dict[str, object]:
         (body(order_id=""), "invalid_order_id", "order_id"),
         (body(order_id=None), "invalid_order_id", "order_id"),
         (body(return_url="https://evil.example/x"), "return_url_not_allowed", "return_url"),
-        (body(return_url="javascript:alert(1)"), "return_url_not_allowed", "return_url"),
+        (body(return_url="javascript:alert(1)"), "invalid_return_url", "return_url"),
         (body(locale="fr"), "invalid_locale", "locale"),
         (body(methods=["nope"]), "unknown_method", "methods"),
         (body(methods=[]), "invalid_methods", "methods"),

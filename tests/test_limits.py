@@ -199,33 +199,92 @@ def test_notify_is_limited_per_instance_and_ip(live_app: LiveApp) -> None:
     assert other.status_code == 400
 
 
-@pytest.mark.app_config(rate_limits={"notify": "2/minute"})
-def test_genuine_notifies_are_never_limited_but_replays_are(live_app: LiveApp) -> None:
-    """A provider's burst of genuine notifies is never slowed (a sale day); copies of one it
-    already sent (a replay) are counted like forged ones, and over the limit the source is
-    refused before anything is stored."""
+def _paid_kakaopay(live_app: LiveApp) -> tuple[str, bytes, dict]:
+    """A pending PayPro Korea attempt, and its genuine signed "paid" notify."""
     from tests.test_concurrent_notify import paid_notify
 
     secret = live_app.app.extensions["settings"].providers["paypro_kr"].settings["app_secret"]
-    url = f"{live_app.url}/notify/paypro_kr"
-    sent = []
-    # More than the limit, each for a different payment (PayPro itself allows an IP 3 paid a day).
-    for _ in range(3):
-        checkout = create_checkout(live_app.url, amount=15000, currency="KRW")
-        assert Shopper(checkout["url"]).submit("kakaopay", KR_PAYER).status_code == 303
-        with live_app.session() as session:
-            attempt = session.scalars(
-                select(PaymentAttempt).where(PaymentAttempt.checkout_id == checkout["id"])
-            ).one()
-        body, headers = paid_notify(attempt.trade_no, attempt.platform_trade_no or "", secret)
-        resp = requests.post(url, data=body, headers=headers, timeout=10)
-        assert (resp.status_code, resp.text) == (200, "OK")
-        sent.append((body, headers))
-    replay = [requests.post(url, data=sent[0][0], headers=sent[0][1], timeout=10) for _ in range(3)]
-    assert [r.status_code for r in replay] == [200, 200, 429]  # two duplicates, then refused
+    checkout = create_checkout(live_app.url, amount=15000, currency="KRW")
+    assert Shopper(checkout["url"]).submit("kakaopay", KR_PAYER).status_code == 303
     with live_app.session() as session:
-        verdicts = session.scalars(select(NotifyMessage.verdict)).all()
-    assert sorted(verdicts) == ["accepted"] * 3 + ["duplicate"] * 2
+        attempt = session.scalars(
+            select(PaymentAttempt).where(PaymentAttempt.checkout_id == checkout["id"])
+        ).one()
+    body, headers = paid_notify(attempt.trade_no, attempt.platform_trade_no or "", secret)
+    return checkout["id"], body, headers
+
+
+def _verdicts(live_app: LiveApp) -> list[str]:
+    with live_app.session() as session:
+        return list(session.scalars(select(NotifyMessage.verdict).order_by(NotifyMessage.id)))
+
+
+@pytest.mark.app_config(rate_limits={"notify": "30/minute"})
+def test_genuine_duplicates_never_count_against_the_source(live_app: LiveApp) -> None:
+    """31 copies of one genuine notify (a provider's retries) are no refusals: every one is
+    acknowledged and stored, and the next genuine notify, for another order, is accepted
+    (on main: the copies counted, and that notify was refused 429 and never stored)."""
+    url = f"{live_app.url}/notify/paypro_kr"
+    _first, body, headers = _paid_kakaopay(live_app)
+    second, other_body, other_headers = _paid_kakaopay(live_app)
+    answers = [requests.post(url, data=body, headers=headers, timeout=10) for _ in range(31)]
+    assert {(r.status_code, r.text) for r in answers} == {(200, "OK")}
+    resp = requests.post(url, data=other_body, headers=other_headers, timeout=10)
+    assert (resp.status_code, resp.text) == (200, "OK")
+    assert get_checkout(live_app.url, second)["status"] == "paid"
+    assert _verdicts(live_app) == ["accepted"] + ["duplicate"] * 30 + ["accepted"]
+
+
+@pytest.mark.app_config(rate_limits={"notify": "5/minute"})
+def test_forged_flood_is_refused_bounded_and_never_delays_a_genuine_notify(
+    live_app: LiveApp,
+) -> None:
+    """Forgeries count; over the limit they get 429 and are not stored, so the flood
+    leaves at most the limit's worth of rows. A genuine notify from the very same source,
+    in the middle of the flood, is verified and accepted at once."""
+    url = f"{live_app.url}/notify/paypro_kr"
+    checkout_id, body, headers = _paid_kakaopay(live_app)
+    forged = body.replace(b'"sign": "', b'"sign": "0')  # the signature no longer matches
+    assert forged != body
+    flood = [requests.post(url, data=forged, headers=headers, timeout=10) for _ in range(20)]
+    assert [r.status_code for r in flood] == [401] * 5 + [429] * 15
+    assert all(int(r.headers["Retry-After"]) > 0 for r in flood[5:])
+    resp = requests.post(url, data=body, headers=headers, timeout=10)
+    assert (resp.status_code, resp.text) == (200, "OK")
+    assert get_checkout(live_app.url, checkout_id)["status"] == "paid"
+    more = [requests.post(url, data=forged, headers=headers, timeout=10) for _ in range(5)]
+    assert {r.status_code for r in more} == {429}
+    assert _verdicts(live_app) == ["bad_signature"] * 5 + ["accepted"]
+    # The 429s are counted where operators look: the notify metric.
+    metrics = requests.get(f"{live_app.url}/metrics", timeout=10).text
+    assert 'checkout_notifies_total{provider="paypro_kr",verdict="rate_limited"} 20.0' in metrics
+
+
+@pytest.mark.app_config(
+    rate_limits={"notify": "100/minute", "notify_instance": "6/hour"}, proxy_fix_x_for=1
+)
+def test_a_forged_flood_from_many_addresses_is_bounded_per_instance(live_app: LiveApp) -> None:
+    """Each address under its own limit, the instance's counter still caps what is stored;
+    a genuine notify still passes."""
+    url = f"{live_app.url}/notify/paypro_kr"
+    checkout_id, body, headers = _paid_kakaopay(live_app)
+    forged = body.replace(b'"sign": "', b'"sign": "0')
+    codes = [
+        requests.post(
+            url, data=forged, headers={**headers, "X-Forwarded-For": f"203.0.113.{i}"}, timeout=10
+        ).status_code
+        for i in range(1, 16)
+    ]
+    assert codes == [401] * 6 + [429] * 9
+    resp = requests.post(
+        url, data=body, headers={**headers, "X-Forwarded-For": "203.0.113.99"}, timeout=10
+    )
+    assert (resp.status_code, resp.text) == (200, "OK")
+    assert get_checkout(live_app.url, checkout_id)["status"] == "paid"
+    assert _verdicts(live_app) == ["bad_signature"] * 6 + ["accepted"]
+    # Another instance is counted apart.
+    other = requests.post(f"{live_app.url}/notify/teemopay_kr", data=b"{", timeout=10)
+    assert other.status_code == 400
 
 
 def _app_config(tmp_path, teemopay_keys, **overrides):  # type: ignore[no-untyped-def]

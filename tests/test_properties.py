@@ -778,3 +778,197 @@ def test_signed_notify_with_exotic_amounts_moves_no_money(prop_app: PropApp, ins
         assert money_state(snapshot(prop_app)) == money_state(before)
 
     check()
+
+
+# ---------------------------------------------------------------- URL tricks
+# Pieces of the shapes that make Python's urlsplit and a browser read different hosts, or that
+# a browser silently repairs: backslashes, user-info, blanks and controls, percent-encoding,
+# IDNA, brackets and ports.
+_url_noise = st.sampled_from(
+    [
+        "\\",
+        "\\\\",
+        "@",
+        ":@",
+        "\t",
+        "\n",
+        "\r",
+        " ",
+        "\x00",
+        "\x1f",
+        "\x7f",
+        "\u200b",
+        "\u202e",
+        "\u3000",
+        "%2e",
+        "%40",
+        "%5c",
+        "%00",
+        "%65",
+        "#",
+        "?",
+        "/",
+        "//",
+        ":",
+        "[",
+        "]",
+        ".",
+        "。",
+        "ｅ",
+        "xn--",
+        "evil.example",
+        "shop.example",
+        ":443",
+        ":80",
+        ":abc",
+        ":99999",
+        ":-1",
+        "[::1",
+        "[::1]",
+    ]
+)
+hostile_url = st.builds(
+    lambda scheme, sep, parts: scheme + sep + "".join(parts),
+    st.sampled_from(["https", "HTTPS", "http", "javascript", "data", "ftp", "", "https\t"]),
+    st.sampled_from(["://", ":", ":/", ":///", ":\\\\", "://\\"]),
+    st.lists(_url_noise, min_size=1, max_size=8),
+)
+
+
+@EXAMPLES
+@given(text=st.one_of(hostile_url, st.text(max_size=60)))
+def test_url_tricks_are_refused_or_read_as_a_browser_does(text: str) -> None:
+    """Whatever a URL looks like, we either refuse it or keep what a browser would visit:
+    the serialisation reads back the same, carries no blank, control, backslash or
+    user-info, and Python's urlsplit sees the very host the browser's parser sees."""
+    from urllib.parse import urlsplit
+
+    import ada_url
+
+    from checkout.urls import UrlRefused, parse_web_url
+
+    try:
+        url = parse_web_url(text)
+    except UrlRefused as refused:
+        assert refused.reason
+        return
+    assert parse_web_url(url.href) == url
+    assert not any(ch.isspace() or ord(ch) < 0x20 or ch == "\x7f" for ch in url.href)
+    assert "\\" not in url.href
+    browser = ada_url.URL(text)  # the original input, as a browser reads it
+    assert browser.hostname == url.host and not browser.username and not browser.password
+    split = urlsplit(url.href)
+    assert split.username is None and split.password is None
+    assert (split.hostname or "") == url.host.strip("[]").lower()
+
+
+@EXAMPLES
+@given(
+    field_name=st.sampled_from(["return_url", "cancel_url"]),
+    tail=st.lists(_url_noise, min_size=1, max_size=6).map("".join),
+    head=st.sampled_from([SHOP_ORIGIN, "https://evil.example", "https://shop.example"]),
+)
+def test_api_urls_off_the_store_origins_are_never_stored(
+    prop_app: PropApp, field_name: str, tail: str, head: str
+) -> None:
+    """A 400 naming the field, or a checkout whose stored URL a browser reads as on one of
+    the store's origins: never a 5xx, never a stored trick."""
+    import ada_url
+
+    body = {
+        "order_id": f"url-{secrets.token_hex(6)}",
+        "amount": 15000,
+        "currency": "KRW",
+        "return_url": f"{SHOP_ORIGIN}/done",
+        field_name: head + tail,
+    }
+    resp = prop_app.http.post(
+        f"{prop_app.url}/api/v1/checkouts", json=body, headers=api_headers(), timeout=30
+    )
+    assert resp.status_code in (201, 400), resp.text[:300]
+    if resp.status_code == 400:
+        error = resp.json()["error"]
+        # NUL is refused for the whole body before any field is read.
+        assert error.get("field") == field_name or error["code"] == "invalid_request", error
+        return
+    stored = resp.json()[field_name]
+    assert ada_url.URL(stored).origin in (SHOP_ORIGIN, prop_app.url)
+    assert ada_url.URL(stored).href == stored
+
+
+# ---------------------------------------------------------------- notify floods
+@pytest.fixture(scope="module")
+def flood_app(
+    teemopay_keys: TeemoPayKeyFiles, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Any]:
+    """An app with small notify limits (3 a minute per IP, 5 an hour per instance)."""
+    tmp_path: Path = tmp_path_factory.mktemp("floods")
+    config = app_test_config(
+        sandbox_url="http://127.0.0.1:9",
+        public_base_url="http://127.0.0.1:9",
+        database_url=_database_url(tmp_path),
+        instance_path=tmp_path / "instance",
+        teemopay_keys=teemopay_keys,
+    )
+    config["rate_limits"] = {"notify": "3/minute", "notify_instance": "5/hour"}
+    app = create_app(config)
+    Base.metadata.create_all(app_db.bound(app).engine)
+    yield app
+    app_db.bound(app).engine.dispose()
+
+
+def _signed_paypro(trade_no: str) -> bytes:
+    fields = {"status": "0000", "tradeNo": trade_no, "amount": "15000", "timestamp": "1"}
+    return _dumps({**fields, "sign": paypro_signing.sign(fields, creds.PAYPRO_APP_SECRET)})
+
+
+_flood_message = st.tuples(
+    st.sampled_from(["genuine", "genuine", "forged", "malformed"]),
+    st.integers(min_value=0, max_value=2),  # which of a few trade numbers: repeats are copies
+    st.sampled_from(["198.51.100.1", "198.51.100.2", "198.51.100.3", "198.51.100.4"]),
+)
+
+
+@EXAMPLES
+@given(messages=st.lists(_flood_message, min_size=1, max_size=40))
+def test_a_flood_never_refuses_a_genuine_notify_and_stores_boundedly(
+    flood_app: Any, messages: list[tuple[str, int, str]]
+) -> None:
+    """Any interleaving of genuine notifies (and many copies of them), forgeries and junk
+    from a few addresses: every genuine one is taken and stored (a signed notify for an
+    unknown trade here: 404 unknown_trade, never 429); what does not verify is stored at
+    most 3 a minute per address and 5 an hour for the instance, the rest answered 429."""
+    flood_app.extensions["checkout_limiter"].reset()
+    flood_app.extensions["checkout_notify_guard"]._suspects.clear()
+    with app_db.bound(flood_app).session_factory() as session:
+        session.query(NotifyMessage).delete()
+        session.commit()
+    client = flood_app.test_client()
+    run = secrets.token_hex(4)
+    stored_unverified: dict[str, int] = {}
+    for kind, which, address in messages:
+        genuine = _signed_paypro(f"FLOOD{run}{which}")
+        body = {
+            "genuine": genuine,
+            "forged": genuine.replace(b'"sign": "', b'"sign": "0'),
+            "malformed": b'{"tradeNo": ' + b"[" * 50,
+        }[kind]
+        resp = client.post(
+            "/notify/paypro_kr",
+            data=body,
+            headers={"Content-Type": "application/json"},
+            environ_base={"REMOTE_ADDR": address},
+        )
+        assert resp.status_code < 500
+        if kind == "genuine":
+            assert resp.status_code == 404 and resp.text == "unknown trade"
+        else:
+            assert resp.status_code in (400, 401, 429)
+            if resp.status_code != 429:
+                stored_unverified[address] = stored_unverified.get(address, 0) + 1
+    assert all(n <= 3 for n in stored_unverified.values())
+    assert sum(stored_unverified.values()) <= 5
+    with app_db.bound(flood_app).session_factory() as session:
+        verdicts = list(session.scalars(select(NotifyMessage.verdict)))
+    assert verdicts.count("unknown_trade") == sum(1 for m in messages if m[0] == "genuine")
+    assert len(verdicts) - verdicts.count("unknown_trade") == sum(stored_unverified.values())

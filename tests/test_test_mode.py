@@ -12,9 +12,9 @@ import requests
 from sqlalchemy import select
 
 from checkout import create_app
-from checkout.app import settings_of
 from checkout.config import ConfigError, build_settings, hash_api_key, sandbox_twin_name
 from checkout.db import db as app_db
+from checkout.extensions import settings_of
 from checkout.models import Base, PaymentAttempt, WebhookEvent
 from checkout.sandbox.core import create_sandbox_app, sandbox_state
 from checkout.sandbox.from_settings import sandbox_config_from_settings

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from checkout.app import settings_of
 from checkout.config import ConfigError
 from checkout.db import db as app_db
 from checkout.domain.states import WebhookStatus
+from checkout.extensions import settings_of
 from checkout.models import WebhookDelivery, WebhookEvent
 from checkout.services.webhooks import (
     DeliveryPool,

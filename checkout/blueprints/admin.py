@@ -40,7 +40,6 @@ from checkout.logging_setup import mask_text
 from checkout.models import (
     Checkout,
     NotifyMessage,
-    Operator,
     OperatorAction,
     PaymentAttempt,
     ProviderExchange,
@@ -100,23 +99,17 @@ def now() -> datetime:
 @bp.before_request
 def require_operator() -> Any:
     g.operator = None
-    operator_id = session.get("admin_operator_id")
-    if operator_id is not None:
-        at = now().timestamp()
-        # Ended by us, not only by the cookie's expiry: 30 minutes without a request, 12
-        # hours after login, or the operator deactivated or their password reset since.
-        idle = at - float(session.get("admin_seen_at", 0)) > SESSION_LIFETIME.total_seconds()
-        old = at - float(session.get("admin_login_at", 0)) > SESSION_MAX_AGE.total_seconds()
-        operator = None if idle or old else db.session.get(Operator, operator_id)
-        if (
-            operator is not None
-            and operator.active
-            and session.get("admin_pw") == admin_service.password_stamp(operator)
-        ):
-            g.operator = operator
-            session["admin_seen_at"] = at
-        else:
+    token = session.get("admin_session")
+    if isinstance(token, str) and token:
+        # Checked on the server each request: a session revoked there (logout, a password
+        # reset, a deactivation, 30 idle minutes, 12 hours) is over whatever the cookie says.
+        g.operator = admin_service.session_operator(
+            db.session, token, now(), SESSION_LIFETIME, SESSION_MAX_AGE
+        )
+        if g.operator is None:
             session.clear()
+    elif session.get("admin_operator_id") is not None:  # a cookie from before server sessions
+        session.clear()
     if g.operator is None and request.endpoint not in ("admin.login",):
         return redirect(
             url_for("admin.login", next=request.path if request.method == "GET" else None)
@@ -148,10 +141,14 @@ def login() -> Any:
             error = "Enter your name and password."
         else:
             operator = admin_service.authenticate(
-                db.session, form.name.data or "", form.password.data or ""
+                db.session, form.name.data or "", form.password.data or "", now()
             )
             if operator is None:
-                error = "Wrong name or password."
+                # The same words for a wrong password, an unknown name and a locked one.
+                error = (
+                    "Wrong name or password. After several wrong passwords the name is "
+                    "locked for a while, whatever address they came from."
+                )
                 # Never the password; the name as typed (cut short), and where from.
                 current_app.logger.warning(
                     "admin login refused name=%r ip=%s",
@@ -161,9 +158,9 @@ def login() -> Any:
             else:
                 session.clear()  # no fixation: a fresh session (and CSRF token) on login
                 session.permanent = True
-                session["admin_operator_id"] = operator.id
-                session["admin_login_at"] = session["admin_seen_at"] = now().timestamp()
-                session["admin_pw"] = admin_service.password_stamp(operator)
+                session["admin_session"] = admin_service.open_session(
+                    db.session, operator, now(), request.remote_addr
+                )
                 current_app.logger.info("admin login operator=%s", operator.name)
                 target = request.args.get("next") or ""
                 if not target.startswith("/admin") or target.startswith("//"):
@@ -176,6 +173,9 @@ def login() -> Any:
 @bp.post("/logout")
 def logout() -> Any:
     _csrf_or_400(ActionForm())
+    token = session.get("admin_session")
+    if isinstance(token, str) and token:
+        admin_service.revoke_session(db.session, token, now(), "logout")  # a copy dies too
     session.clear()
     return redirect(url_for("admin.login"))
 
@@ -355,6 +355,7 @@ def checkout(checkout_id: str) -> Any:
         events=events,
         actions=actions,
         notifies=notify_rows,
+        freshness=admin_service.freshness_flags(session_, list(notify_rows), _max_ages()),
         webhook_events=webhook_events,
         deliveries=deliveries,
         exchanges=exchanges,
@@ -400,7 +401,19 @@ def notifies() -> Any:
         pages=pages,
         attempts=attempts,
         claimed=claimed,
+        freshness=admin_service.freshness_flags(db.session, rows, _max_ages()),
     )
+
+
+def _max_ages() -> dict[str, int]:
+    """Each provider instance's callback window (those that send freshness headers)."""
+    from checkout.extensions import catalog_of
+
+    return {
+        name: provider.callback_max_age
+        for name, provider in catalog_of(current_app).providers.items()
+        if isinstance(getattr(provider, "callback_max_age", None), int)
+    }
 
 
 @bp.get("/providers")

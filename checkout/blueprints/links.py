@@ -14,6 +14,7 @@ from checkout.extensions import catalog_of, settings_of
 from checkout.services.checkouts import create_checkout, get_checkout, parse_new_checkout
 from checkout.services.errors import Conflict, InvalidRequest, NotFound
 from checkout.services.links import signed_return_url, verify_pay_link
+from checkout.urls import UrlRefused
 
 bp = Blueprint("links", __name__)
 
@@ -76,9 +77,10 @@ def back_to_shop(checkout_id: str) -> Any:
     # Any status may be told (a failed try leaves the checkout open); the shop confirms
     # it through the API or the webhook, never through this redirect alone.
     store = settings_of(current_app).stores[checkout.store_id]
-    return redirect(
-        signed_return_url(
+    try:
+        target = signed_return_url(
             checkout.return_url, store, checkout.id, checkout.order_id, checkout.status
-        ),
-        303,
-    )
+        )
+    except UrlRefused:  # a row stored before URLs were read as browsers read them
+        abort(404)
+    return redirect(target, 303)

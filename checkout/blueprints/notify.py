@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, request
@@ -10,14 +11,28 @@ from flask import Blueprint, Response, abort, current_app, request
 from checkout.db import db
 from checkout.domain.ledger import Verdict
 from checkout.extensions import catalog_of
-from checkout.limits import notify_guard, notify_identity, notify_too_many
+from checkout.limits import notify_guard, notify_identities, notify_too_many
 from checkout.metrics import metrics_of
+from checkout.providers.base import NotifyError, PaymentProvider
 from checkout.services.notifications import receive_notify
 
 bp = Blueprint("notify", __name__, url_prefix="/notify")
 log = logging.getLogger(__name__)
-# Verdicts of a notify that told us something: not counted against its source's limit.
-NEWS = frozenset({Verdict.ACCEPTED, Verdict.NO_CHANGE})
+# Verdicts of a notify that may not verify: the only ones counted against its source.
+UNVERIFIED = frozenset({Verdict.BAD_SIGNATURE, Verdict.MALFORMED})
+RATE_LIMITED = "rate_limited"  # the metric's verdict for a 429 (nothing stored)
+
+
+def signature_verifies(provider: PaymentProvider, headers: Mapping[str, str], body: bytes) -> bool:
+    """True if the provider signed this body. Checks the signature only: nothing is stored
+    and no row is read (the provider's own constant-time check)."""
+    try:
+        provider.parse_notify(headers, body)
+    except NotifyError as error:
+        return error.verified
+    except Exception:  # whatever unverified bytes make a parser do, they did not verify
+        return False
+    return True
 
 
 @bp.post("/<instance>")
@@ -25,21 +40,21 @@ def notify(instance: str) -> Any:
     provider = catalog_of(current_app).providers.get(instance)
     if provider is None:
         abort(404)
-    guard, source = notify_guard(current_app), notify_identity(instance)
-    retry_after = guard.retry_after(source)
-    if retry_after is not None:
-        log.warning("notify refused: too many refused notifies from %s", source)
-        return notify_too_many(retry_after)  # before anything is read or stored
+    guard, sources = notify_guard(current_app), notify_identities(instance)
     body = request.get_data(cache=False)  # the raw bytes the signature covers
-    result = receive_notify(
-        db.session,
-        provider,
-        {k: v for k, v in request.headers.items()},
-        body,
-        request.remote_addr,
-    )
+    headers = {k: v for k, v in request.headers.items()}
+    retry_after = guard.retry_after(sources)
+    # Over the limit, a genuine notify still passes: only what does not verify is refused.
+    if retry_after is not None and not signature_verifies(provider, headers, body):
+        guard.count_unverified(sources)
+        metrics_of(current_app).observe_notify(instance, RATE_LIMITED)
+        log.warning("notify refused: too many unverified notifies from %s", sources["notify"])
+        return notify_too_many(retry_after)  # nothing stored
+    result = receive_notify(db.session, provider, headers, body, request.remote_addr)
     # The verdict is final here: stored and committed before the answer goes out.
     metrics_of(current_app).observe_notify(instance, str(result.verdict))
-    if result.verdict not in NEWS and result.verdict != Verdict.RECEIVED:
-        guard.count_refusal(source)  # RECEIVED: kept unjudged (rows busy), not refused
+    if result.verdict in UNVERIFIED and (
+        result.verdict == Verdict.BAD_SIGNATURE or not signature_verifies(provider, headers, body)
+    ):
+        guard.count_unverified(sources)
     return Response(result.body, status=result.status, content_type=result.content_type)

@@ -6,7 +6,7 @@ and from them in pure functions and keeps transport and signing in its client.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -61,7 +61,9 @@ class UnknownProviderStatus(ProviderError):
 
 
 class NotifyError(Exception):
-    """A notify that cannot be accepted. `verdict` is what the inbox records."""
+    """A notify that cannot be accepted. `verdict` is what the inbox records; `verified`
+    says its signature did verify (a genuine message we cannot map), which the notify
+    limit never counts nor refuses (checkout/limits.py)."""
 
     verdict = "invalid"
     http_status = 400
@@ -70,6 +72,7 @@ class NotifyError(Exception):
         super().__init__(f"[{provider}] {message}")
         self.provider = provider
         self.message = message
+        self.verified = False
 
 
 class InvalidSignature(NotifyError):
@@ -80,6 +83,16 @@ class InvalidSignature(NotifyError):
 class MalformedNotify(NotifyError):
     verdict = "malformed"
     http_status = 400
+
+
+def after_signature(map_fields: Callable[[], PaymentUpdate]) -> PaymentUpdate:
+    """Map a notify whose signature has verified: a refusal from here on is marked
+    `verified` (the provider did send it), so the notify limit never refuses such a source."""
+    try:
+        return map_fields()
+    except NotifyError as error:
+        error.verified = True
+        raise
 
 
 # ---------------------------------------------------------------- config
@@ -232,6 +245,28 @@ class PaymentProvider(Protocol):
     def query_payment(self, trade_no: str, platform_trade_no: str | None) -> PaymentUpdate:
         """Ask the provider for an attempt's status. Raises ProviderError."""
         ...
+
+
+@dataclass(frozen=True)
+class NotifyFreshness:
+    """A notify's freshness headers as received (TeemoPay's `timestamp` and `nonce`):
+    unverified, kept for the operators' inbox, which flags stale or repeated ones."""
+
+    sent_at: datetime | None
+    nonce: str | None
+
+
+def freshness_fields(provider: Any, headers: Mapping[str, str]) -> dict[str, Any]:
+    """NotifyMessage's header_timestamp and header_nonce for a provider that sends them
+    (one with `notify_freshness`), or nothing. Never raises: the headers are untrusted."""
+    read = getattr(provider, "notify_freshness", None)
+    if read is None:
+        return {}
+    try:
+        fresh: NotifyFreshness = read(headers)
+    except Exception:
+        return {}
+    return {"header_timestamp": fresh.sent_at, "header_nonce": fresh.nonce}
 
 
 def claimed_field(body: bytes, *keys: str) -> str | None:

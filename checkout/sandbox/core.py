@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 class DiamondPlatform:
     key: str
     api_token: str
+    # The one sign type the platform speaks: its requests must use it and its notifies are
+    # signed with it (HMAC-SHA256 since Diamond Pay retired MD5; "MD5" for a legacy one).
+    sign_type: str = "HMAC-SHA256"
 
 
 @dataclass

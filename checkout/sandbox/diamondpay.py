@@ -302,7 +302,7 @@ class Simulator:
         if not order.notify_url:
             return
         platform = state.config.diamond_platforms[order.merchant]
-        sign_type = order.extra.get("sign_type")  # echo what the merchant used
+        sign_type = signing.normalise_sign_type(platform.sign_type)  # the platform's own
 
         def build() -> tuple[dict[str, str], bytes]:
             body: dict[str, Any] = {
@@ -316,9 +316,10 @@ class Simulator:
                 "create_time": _unix(order.created_at),
                 "update_time": _unix(order.extra.get("completed_at")) or int(time.time()),
             }
-            if sign_type:
+            # sign_type only when HMAC-signed, as Diamond Pay's notifies (psp-docs, Corrections).
+            if sign_type == signing.HMAC_SHA256:
                 body["sign_type"] = sign_type
-            body["sign"] = signing.sign(body, platform.key, sign_type or signing.MD5)
+            body["sign"] = signing.sign(body, platform.key, sign_type)
             headers = {"Content-Type": "application/json;charset=utf-8"}
             return headers, json.dumps(body).encode()
 
@@ -444,7 +445,8 @@ def _create(state: SandboxState) -> Response:
         sign_type = signing.normalise_sign_type(body.get("sign_type"))
     except ValueError:
         raise CreateRefused(PARAM_ERROR, "sign_type must be MD5 or HMAC-SHA256") from None
-    if not signing.verify(body, platform.key):
+    # Only the platform's sign type verifies (an MD5 request to an HMAC platform fails).
+    if not signing.verify(body, platform.key, platform.sign_type):
         raise CreateRefused(SIGNATURE_FAILED)
 
     service_id = _text_field(body, "service_id", 7)
@@ -514,8 +516,7 @@ def _new_order(
         is_va=True,  # deposit wording on the cashier
         extra={
             "service_id": body["service_id"],
-            # Echoed in notifies only if the merchant sent it.
-            "sign_type": sign_type if body.get("sign_type") else None,
+            "sign_type": sign_type,  # what the request declared (absent: MD5)
             "data": data,
             "display": {
                 "Bank": f"{BANK_NAME} ({BANK_CODE})",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from checkout.config import Settings
+from checkout.providers.diamondpay.signing import DEFAULT_SIGN_TYPE
 from checkout.sandbox.core import DiamondPlatform, SandboxConfig
 from checkout.sandbox.keys import ensure_teemopay_keys, public_pem_of
 
@@ -28,6 +29,8 @@ def sandbox_config_from_settings(settings: Settings) -> SandboxConfig:
             config.teemopay_private_key = platform_private.read_bytes()
         elif cfg.type == "diamondpay":
             config.diamond_platforms[str(s["platform_id"])] = DiamondPlatform(
-                str(s["key"]), str(s["api_token"])
+                str(s["key"]),
+                str(s["api_token"]),
+                str(s.get("sign_type") or DEFAULT_SIGN_TYPE).upper(),
             )
     return config

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import math
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Select, false, func, or_, select, text
+from sqlalchemy import Select, case, false, func, literal, null, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -23,9 +24,11 @@ from checkout.models import (
     NotifyMessage,
     Operator,
     OperatorAction,
+    OperatorSession,
     PaymentAttempt,
     ProviderExchange,
     StateEvent,
+    UTCDateTime,
     WebhookEvent,
     utcnow,
 )
@@ -65,40 +68,167 @@ def _operator(session: Session, name: str) -> Operator:
 
 
 def set_operator_active(session: Session, name: str, active: bool) -> Operator:
-    """Deactivate (or reactivate) an operator: an inactive one cannot log in, and the
-    console drops their open sessions at their next request."""
+    """Deactivate (or reactivate) an operator: an inactive one cannot log in, and every
+    session of theirs is revoked on the server at once."""
     operator = _operator(session, name)
     operator.active = active
+    if not active:
+        revoke_operator_sessions(session, operator.id, utcnow(), "deactivated")
     session.commit()
     return operator
 
 
 def reset_password(session: Session, name: str, password: str) -> Operator:
-    """A new password; sessions opened with the old one end at their next request."""
+    """A new password; every session opened before is revoked on the server, and the
+    name's failed-login lock is lifted (the operator is told the new password)."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise OperatorError(f"the password must be at least {MIN_PASSWORD_LENGTH} characters")
     operator = _operator(session, name)
     operator.password_hash = generate_password_hash(password)
+    operator.failed_logins = 0
+    operator.locked_until = None
+    revoke_operator_sessions(session, operator.id, utcnow(), "password reset")
     session.commit()
     return operator
 
 
-def password_stamp(operator: Operator) -> str:
-    """A short fingerprint of the operator's password hash, kept in their session: a reset
-    password changes it, which ends the sessions opened before."""
-    return hashlib.sha256(operator.password_hash.encode()).hexdigest()[:16]
+# ---------------------------------------------------------------- logins and sessions
+# Wrong passwords for one name, from any address, before it locks; then each further one
+# locks it for LOCK_BASE doubled per failure, at most LOCK_MAX. Attempts during a lock are
+# refused unchecked (the right password too) and do not lengthen it.
+FREE_FAILURES = 5
+LOCK_BASE = timedelta(seconds=30)
+LOCK_MAX = timedelta(minutes=15)
+# A session's last_seen_at is written at most this often (the idle limit counts from it).
+SEEN_EVERY = timedelta(seconds=30)
 
 
-def authenticate(session: Session, name: str, password: str) -> Operator | None:
+def lock_after(failures: int) -> timedelta | None:
+    """How long `failures` wrong passwords in a row lock the name (None: not yet)."""
+    if failures < FREE_FAILURES:
+        return None
+    return min(LOCK_BASE * 2 ** min(failures - FREE_FAILURES, 20), LOCK_MAX)
+
+
+def authenticate(
+    session: Session, name: str, password: str, at: datetime | None = None
+) -> Operator | None:
+    """The operator if `password` is theirs and the name is not locked; None otherwise,
+    with the same answer and cost for an unknown name, a wrong password and a lock (a
+    caller cannot tell which, so names cannot be probed).
+
+    Each attempt is counted, and the lock its count earns is set, in one atomic UPDATE
+    before the (slow) password check, and only while the name is not locked: guesses sent
+    in parallel each take their own count, so at most FREE_FAILURES of them are ever
+    checked before the lock holds. The right password clears both.
+    """
+    at = at or utcnow()
     operator = session.scalars(select(Operator).where(Operator.name == name)).one_or_none()
-    if operator is None or not operator.active:
+    claimed = None
+    if operator is not None and operator.active:
+        claimed = session.scalar(
+            update(Operator)
+            .where(
+                Operator.id == operator.id,
+                or_(Operator.locked_until.is_(None), Operator.locked_until <= at),
+            )
+            .values(failed_logins=Operator.failed_logins + 1, locked_until=_lock_for_next(at))
+            .returning(Operator.failed_logins)
+            .execution_options(synchronize_session=False)
+        )
+        session.commit()
+    if operator is None or claimed is None:  # unknown, inactive or locked: nothing checked
         check_password_hash(_DUMMY_HASH, password)
         return None
     if not check_password_hash(operator.password_hash, password):
-        return None
-    operator.last_login_at = utcnow()
+        return None  # counted, and locked if it was one too many, above
+    session.refresh(operator)
+    operator.failed_logins = 0
+    operator.locked_until = None
+    operator.last_login_at = at
     session.commit()
     return operator
+
+
+def _lock_for_next(at: datetime) -> Any:
+    """SQL for the lock the attempt being counted earns (NULL while still free)."""
+    count = Operator.failed_logins + 1
+    steps = range(FREE_FAILURES, FREE_FAILURES + 12)  # past these, LOCK_MAX
+    return case(
+        (count < FREE_FAILURES, null()),
+        *[(count == n, literal(at + lock_after(n), UTCDateTime())) for n in steps],  # type: ignore[operator]
+        else_=literal(at + LOCK_MAX, UTCDateTime()),
+    )
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def open_session(
+    session: Session, operator: Operator, at: datetime, remote_addr: str | None
+) -> str:
+    """A new server-side session; returns the token for the cookie (stored only hashed)."""
+    token = secrets.token_urlsafe(32)
+    session.add(
+        OperatorSession(
+            token_sha256=_token_hash(token),
+            operator_id=operator.id,
+            created_at=at,
+            last_seen_at=at,
+            remote_addr=(remote_addr or "")[:64] or None,
+        )
+    )
+    session.commit()
+    return token
+
+
+def session_operator(
+    session: Session, token: str, at: datetime, idle: timedelta, max_age: timedelta
+) -> Operator | None:
+    """The operator whose live session `token` is, or None: unknown, revoked, idle longer
+    than `idle`, older than `max_age` or of an inactive operator (those are revoked now)."""
+    row = session.scalars(
+        select(OperatorSession).where(OperatorSession.token_sha256 == _token_hash(token))
+    ).one_or_none()
+    if row is None or row.revoked_at is not None:
+        return None
+    reason = None
+    if at - row.last_seen_at > idle:
+        reason = "idle"
+    elif at - row.created_at > max_age:
+        reason = "expired"
+    elif not row.operator.active:
+        reason = "deactivated"
+    if reason is not None:
+        row.revoked_at, row.revoked_reason = at, reason
+        session.commit()
+        return None
+    if at - row.last_seen_at > SEEN_EVERY:  # not a write on every page
+        row.last_seen_at = at
+        session.commit()
+    return row.operator
+
+
+def revoke_session(session: Session, token: str, at: datetime, reason: str) -> None:
+    session.execute(
+        update(OperatorSession)
+        .where(
+            OperatorSession.token_sha256 == _token_hash(token),
+            OperatorSession.revoked_at.is_(None),
+        )
+        .values(revoked_at=at, revoked_reason=reason)
+    )
+    session.commit()
+
+
+def revoke_operator_sessions(session: Session, operator_id: int, at: datetime, reason: str) -> None:
+    """Every live session of the operator ends (in the caller's transaction)."""
+    session.execute(
+        update(OperatorSession)
+        .where(OperatorSession.operator_id == operator_id, OperatorSession.revoked_at.is_(None))
+        .values(revoked_at=at, revoked_reason=reason)
+    )
 
 
 def record_action(
@@ -310,6 +440,48 @@ def notifies(
         .offset((max(page, 1) - 1) * PAGE_SIZE)
     ).all()
     return list(rows), total
+
+
+def freshness_flags(
+    session: Session, rows: list[NotifyMessage], max_ages: Mapping[str, int]
+) -> dict[int, list[str]]:
+    """Why each notify's freshness headers look wrong (notify id -> reasons): for providers
+    that send them (`max_ages`: instance -> window in seconds), a timestamp outside the window
+    or missing, and, for any, a nonce some earlier notify of the same instance carried (a
+    replay). Shown, never acted on: a replay applies as a duplicate and moves no money."""
+    nonces = {n.header_nonce for n in rows if n.header_nonce}
+    first: dict[tuple[str, str], int] = {}
+    if nonces:
+        for provider, nonce, first_id in session.execute(
+            select(NotifyMessage.provider, NotifyMessage.header_nonce, func.min(NotifyMessage.id))
+            .where(NotifyMessage.header_nonce.in_(nonces))
+            .group_by(NotifyMessage.provider, NotifyMessage.header_nonce)
+        ):
+            first[(provider, nonce)] = first_id
+    flags: dict[int, list[str]] = {}
+    for n in rows:
+        found = []
+        max_age = max_ages.get(n.provider)
+        if max_age is not None:
+            if n.header_timestamp is None:
+                found.append("no usable timestamp header")
+            else:
+                skew = (n.received_at - n.header_timestamp).total_seconds()
+                if skew > max_age:
+                    found.append(
+                        f"stale: sent {int(skew)} s before it arrived (window {max_age} s)"
+                    )
+                elif skew < -max_age:
+                    found.append(f"timestamp {int(-skew)} s in the future (window {max_age} s)")
+            if not n.header_nonce:
+                found.append("no nonce header")
+        if n.header_nonce:
+            seen = first.get((n.provider, n.header_nonce))
+            if seen is not None and seen != n.id:
+                found.append(f"nonce seen before (notify #{seen}): a replay")
+        if found:
+            flags[n.id] = found
+    return flags
 
 
 # The providers page's windows: (label, how far back).

@@ -22,6 +22,7 @@ from checkout.domain.money import Money
 from checkout.domain.states import CheckoutStatus, latest_of, live_of
 from checkout.models import Checkout, PaymentAttempt, Store, utcnow
 from checkout.services.errors import NotFound
+from checkout.urls import rendered_url
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +153,7 @@ def read_checkout(session: Session, checkout_id: str) -> CheckoutView:
         currency=first.currency,
         amount_paid=first.amount_paid or 0,
         description=first.description,
-        cancel_url=first.cancel_url,
+        cancel_url=rendered_url(first.cancel_url),  # re-serialised as a browser reads it
         prefill=first.prefill,
         locale=first.locale,
         methods=first.methods,

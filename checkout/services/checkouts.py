@@ -17,6 +17,7 @@ from checkout.domain.states import CheckoutStatus
 from checkout.models import Checkout, PaymentAttempt, Store, utcnow
 from checkout.services.catalog import Catalog
 from checkout.services.errors import Conflict, InvalidRequest, NotFound
+from checkout.urls import UrlRefused, parse_web_url
 
 SUPPORTED_LOCALES = ("ko", "es", "en")
 MAX_AMOUNT = 10**12  # a sanity bound far above any provider's limit
@@ -72,15 +73,7 @@ def parse_new_checkout(data: Any, store: StoreConfig, catalog: Catalog) -> NewCh
             "(won for KRW, centavos for MXN).",
             field="amount",
         )
-    return_url = data.get("return_url")
-    if not isinstance(return_url, str) or len(return_url) > 2000:
-        raise InvalidRequest("invalid_return_url", "return_url is required.", field="return_url")
-    if not store.accepts_return_url(return_url):
-        raise InvalidRequest(
-            "return_url_not_allowed",
-            "return_url must be on one of the store's configured origins.",
-            field="return_url",
-        )
+    return_url = shop_url(data.get("return_url"), "return_url", store)
     description = data.get("description")
     if description is not None and (not isinstance(description, str) or len(description) > 500):
         raise InvalidRequest(
@@ -121,16 +114,8 @@ def parse_new_checkout(data: Any, store: StoreConfig, catalog: Catalog) -> NewCh
             field="methods" if methods else "currency",
         )
     cancel_url = data.get("cancel_url")
-    if cancel_url is not None and (
-        not isinstance(cancel_url, str)
-        or len(cancel_url) > 2000
-        or not store.accepts_return_url(cancel_url)
-    ):
-        raise InvalidRequest(
-            "cancel_url_not_allowed",
-            "cancel_url must be on one of the store's configured origins.",
-            field="cancel_url",
-        )
+    if cancel_url is not None:
+        cancel_url = shop_url(cancel_url, "cancel_url", store)
     return NewCheckout(
         order_id.strip(),
         money,
@@ -142,6 +127,24 @@ def parse_new_checkout(data: Any, store: StoreConfig, catalog: Catalog) -> NewCh
         prefill=_parse_prefill(data.get("prefill")),
         expires_at=_parse_expires_at(data.get("expires_at")),
     )
+
+
+def shop_url(value: Any, name: str, store: StoreConfig) -> str:
+    """A URL of the shop's, as a browser reads it (checkout/urls.py), re-serialised, on one
+    of the store's origins; InvalidRequest naming `name` otherwise (never a 500)."""
+    if value is None:
+        raise InvalidRequest(f"invalid_{name}", f"{name} is required.", field=name)
+    try:
+        url = parse_web_url(value)
+    except UrlRefused as refused:
+        raise InvalidRequest(f"invalid_{name}", f"{name} {refused.reason}.", field=name) from None
+    if url.origin not in store.allowed_origins:
+        raise InvalidRequest(
+            f"{name}_not_allowed",
+            f"{name} must be on one of the store's configured origins (it is on {url.origin}).",
+            field=name,
+        )
+    return url.href
 
 
 def _parse_prefill(value: Any) -> dict[str, str] | None:

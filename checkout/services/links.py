@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from checkout.config import StoreConfig
 from checkout.services.errors import InvalidRequest
+from checkout.urls import parse_web_url
 
 LINK_FIELDS = ("order_id", "amount", "currency", "return_url", "expires")
 
@@ -72,6 +73,9 @@ def signed_return_url(
     params = {"checkout_id": checkout_id, "order_id": order_id, "status": status}
     if store.link_secret:
         params["sig"] = return_signature(store.link_secret, checkout_id, order_id, status)
-    parts = urlsplit(return_url)
+    # Read and written back as a browser reads it: the stored URL was checked that way.
+    parts = urlsplit(parse_web_url(return_url).href)
     query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in params]
-    return urlunsplit(parts._replace(query=urlencode([*query, *params.items()])))
+    return parse_web_url(
+        urlunsplit(parts._replace(query=urlencode([*query, *params.items()])))
+    ).href

@@ -13,7 +13,7 @@ from checkout.db import is_lock_timeout
 from checkout.domain.ledger import Verdict, provider_reported
 from checkout.domain.states import EventSource
 from checkout.models import NotifyMessage, utcnow
-from checkout.providers.base import Ack, NotifyError, PaymentProvider
+from checkout.providers.base import Ack, NotifyError, PaymentProvider, freshness_fields
 from checkout.services.ledger import load_state_for_trade, write_plan
 
 log = logging.getLogger(__name__)
@@ -106,6 +106,7 @@ def _raw_fields(
         "headers": {_no_nul(k): _no_nul(v) for k, v in headers.items()},
         "body": _no_nul(body.decode("utf-8", errors="replace")),
         "verdict": Verdict.RECEIVED,
+        **freshness_fields(provider, headers),  # TeemoPay's timestamp and nonce headers
     }
 
 

@@ -74,7 +74,7 @@ def test_to_hundredths_refuses_other_currencies() -> None:
 
 
 # ---------------------------------------------------------------- create
-def test_create_body_md5() -> None:
+def test_create_body_md5_names_its_sign_type() -> None:
     body = mapping.create_body(
         make_request(),
         platform_id="PF0002",
@@ -89,6 +89,7 @@ def test_create_body_md5() -> None:
         "amount": 5001000,
         "notify_url": "https://shop.example/notify/diamondpay_kr",
         "request_time": 1595504136,
+        "sign_type": "MD5",  # sent on every request, MD5 too (psp-docs, Corrections)
     }
     assert type(body["amount"]) is int and type(body["request_time"]) is int
 

@@ -45,18 +45,23 @@ _counter = iter(range(10**6))
 def make_provider(
     base_url: str,
     *,
-    sign_type: str = "MD5",
+    sign_type: str = "HMAC-SHA256",
     key: str = creds.DIAMOND_KEY,
-    api_token: str = creds.DIAMOND_API_TOKEN,
+    api_token: str | None = None,
     read_timeout: float = 5.0,
 ) -> DiamondPayProvider:
+    if api_token is None:
+        api_token = creds.DIAMOND_MD5_API_TOKEN if sign_type == "MD5" else creds.DIAMOND_API_TOKEN
     return build(
         ProviderConfig(
             name="diamondpay_kr",
             type="diamondpay",
             base_url=base_url,
             settings={
-                "platform_id": creds.DIAMOND_PLATFORM_ID,
+                # The sandbox's platforms each speak one sign type.
+                "platform_id": creds.DIAMOND_MD5_PLATFORM_ID
+                if sign_type == "MD5"
+                else creds.DIAMOND_PLATFORM_ID,
                 "key": key,
                 "sign_type": sign_type,
                 "api_token": api_token,
@@ -142,6 +147,7 @@ def signed_body(**fields: Any) -> dict[str, Any]:
         "amount": 1500000,
         "notify_url": "http://127.0.0.1:9/notify",
         "request_time": int(time.time()),
+        "sign_type": "HMAC-SHA256",  # the test platform's (MD5 is retired)
     }
     body.update(fields)
     body = {k: v for k, v in body.items() if v is not None}
@@ -186,7 +192,7 @@ def test_create_success(sandbox: RunningSandbox, sign_type: str, method: int) ->
     assert order.amount == Money(15000, "KRW")
     assert order.is_va and order.return_url is None
     assert order.extra["service_id"] == METHODS[method].options["service_id"]
-    assert order.extra["sign_type"] == ("HMAC-SHA256" if sign_type == "HMAC-SHA256" else None)
+    assert order.extra["sign_type"] == sign_type  # sent on every request
 
     page = requests.get(ins.cashier_url, timeout=5)
     assert page.status_code == 200
@@ -206,6 +212,14 @@ def test_wrong_key_is_signature_failure(sandbox: RunningSandbox) -> None:
     assert info.value.code == "0004"
     assert info.value.message == "Signature verification failed!"
     assert not info.value.retryable
+
+
+@pytest.mark.parametrize("sign_type", [None, "MD5"])
+def test_hmac_platform_refuses_md5_requests(sandbox: RunningSandbox, sign_type: str | None) -> None:
+    """MD5 is retired: an HMAC-SHA256 platform refuses an MD5-signed create (psp-docs)."""
+    body = signed_body(sign_type=sign_type)  # None: absent, which means MD5
+    assert body.get("sign_type") == sign_type
+    assert post_raw(sandbox, body)["error_code"] == "0004"
 
 
 def test_hmac_signature_checked_as_hmac(sandbox: RunningSandbox) -> None:
@@ -511,6 +525,42 @@ def test_tampered_notify_rejected(
         provider.parse_notify({}, json.dumps(unsigned).encode())
 
 
+def _signed_notify(sign_type: str | None, kind: str) -> bytes:
+    body: dict[str, Any] = {
+        "payment_id": "DEMOPM1",
+        "payment_cl_id": "T1",
+        "platform_id": creds.DIAMOND_PLATFORM_ID,
+        "amount": 1500000,
+        "real_amount": 1500000,
+        "fee": 0,
+        "status": 2,
+    }
+    if sign_type is not None:
+        body["sign_type"] = sign_type
+    body["sign"] = signing.sign(body, creds.DIAMOND_KEY, kind)
+    return json.dumps(body).encode()
+
+
+@pytest.mark.parametrize("declared", [None, "MD5", "md5"])
+def test_hmac_provider_refuses_md5_signed_notifies(declared: str | None) -> None:
+    """No downgrade: with HMAC-SHA256 configured, a notify correctly MD5-signed with the
+    platform key (sign_type MD5 or absent) is refused; the same notify HMAC-signed passes."""
+    provider = make_provider("http://127.0.0.1:9", sign_type="HMAC-SHA256")
+    with pytest.raises(InvalidSignature):
+        provider.parse_notify({}, _signed_notify(declared, "MD5"))
+    assert provider.parse_notify({}, _signed_notify("HMAC-SHA256", "HMAC-SHA256")).status == (
+        AttemptStatus.PAID
+    )
+
+
+def test_md5_provider_accepts_only_md5() -> None:
+    """The other way round too: only the configured type verifies."""
+    provider = build(config(sign_type="MD5"))
+    assert provider.parse_notify({}, _signed_notify(None, "MD5")).status == AttemptStatus.PAID
+    with pytest.raises(InvalidSignature):
+        provider.parse_notify({}, _signed_notify("HMAC-SHA256", "HMAC-SHA256"))
+
+
 def test_notify_for_another_platform_rejected(sandbox: RunningSandbox) -> None:
     provider = make_provider(sandbox.provider_url("diamondpay"))
     body: dict[str, Any] = {
@@ -521,8 +571,9 @@ def test_notify_for_another_platform_rejected(sandbox: RunningSandbox) -> None:
         "real_amount": 100,
         "fee": 0,
         "status": 2,
+        "sign_type": "HMAC-SHA256",
     }
-    body["sign"] = signing.sign(body, creds.DIAMOND_KEY)
+    body["sign"] = signing.sign(body, creds.DIAMOND_KEY, "HMAC-SHA256")
     with pytest.raises(InvalidSignature):
         provider.parse_notify({}, json.dumps(body).encode())
 
@@ -535,8 +586,12 @@ def test_notify_not_json_is_malformed(raw: bytes) -> None:
 
 def test_signed_notify_with_missing_field_is_malformed() -> None:
     provider = make_provider("http://127.0.0.1:9")
-    body: dict[str, Any] = {"payment_id": "DEMOPM1", "platform_id": creds.DIAMOND_PLATFORM_ID}
-    body["sign"] = signing.sign(body, creds.DIAMOND_KEY)
+    body: dict[str, Any] = {
+        "payment_id": "DEMOPM1",
+        "platform_id": creds.DIAMOND_PLATFORM_ID,
+        "sign_type": "HMAC-SHA256",
+    }
+    body["sign"] = signing.sign(body, creds.DIAMOND_KEY, "HMAC-SHA256")
     with pytest.raises(MalformedNotify):
         provider.parse_notify({}, json.dumps(body).encode())
 
@@ -582,9 +637,10 @@ def config(**settings: Any) -> ProviderConfig:
     )
 
 
-def test_build_defaults_to_md5() -> None:
-    assert build(config()).sign_type == "MD5"
-    assert build(config(sign_type="HMAC-SHA256")).sign_type == "HMAC-SHA256"
+def test_build_defaults_to_hmac_sha256() -> None:
+    """MD5 is retired (psp-docs, Corrections): HMAC-SHA256 unless MD5 is configured."""
+    assert build(config()).sign_type == "HMAC-SHA256"
+    assert build(config(sign_type="md5")).sign_type == "MD5"
 
 
 @pytest.mark.parametrize(

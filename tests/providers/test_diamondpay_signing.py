@@ -80,31 +80,40 @@ def test_decimal_keeps_its_text() -> None:
 def test_verify_md5_default_and_explicit() -> None:
     fields = dict(DOC_EXAMPLE)
     fields["sign"] = signing.sign(fields, KEY)
-    assert signing.verify(fields, KEY)
-    assert signing.verify({**fields, "sign": fields["sign"].upper()}, KEY)
-    assert signing.verify({**fields, "sign_type": "MD5"}, KEY)
+    assert signing.verify(fields, KEY, signing.MD5)
+    assert signing.verify({**fields, "sign": fields["sign"].upper()}, KEY, signing.MD5)
+    assert signing.verify({**fields, "sign_type": "MD5"}, KEY, signing.MD5)
+    # An HMAC-SHA256 receiver takes no MD5 message, declared or not (no downgrade).
+    assert not signing.verify(fields, KEY, signing.HMAC_SHA256)
+    assert not signing.verify({**fields, "sign_type": "MD5"}, KEY, signing.HMAC_SHA256)
 
 
 def test_verify_hmac_per_sign_type() -> None:
     fields = {**DOC_EXAMPLE, "sign_type": "HMAC-SHA256"}
     fields["sign"] = signing.sign(fields, KEY, signing.HMAC_SHA256)
-    assert signing.verify(fields, KEY)
+    assert signing.verify(fields, KEY, signing.HMAC_SHA256)
+    # An MD5 receiver takes no HMAC message either: only the configured type verifies.
+    assert not signing.verify(fields, KEY, signing.MD5)
     # The same signature read as MD5 (sign_type removed) does not verify.
-    assert not signing.verify({k: v for k, v in fields.items() if k != "sign_type"}, KEY)
+    without = {k: v for k, v in fields.items() if k != "sign_type"}
+    assert not signing.verify(without, KEY, signing.MD5)
+    assert not signing.verify(without, KEY, signing.HMAC_SHA256)
 
 
 def test_tampered_field_rejected() -> None:
     fields = dict(DOC_EXAMPLE)
     fields["sign"] = signing.sign(fields, KEY)
-    assert not signing.verify({**fields, "amount": "50000100"}, KEY)
-    assert not signing.verify({**fields, "new_field": "x"}, KEY)
-    assert not signing.verify(fields, "another-key")
+    assert not signing.verify({**fields, "amount": "50000100"}, KEY, signing.MD5)
+    assert not signing.verify({**fields, "new_field": "x"}, KEY, signing.MD5)
+    assert not signing.verify(fields, "another-key", signing.MD5)
 
 
 def test_missing_or_unknown_sign_rejected() -> None:
-    assert not signing.verify(DOC_EXAMPLE | {"sign": ""}, KEY)
-    assert not signing.verify({k: v for k, v in DOC_EXAMPLE.items() if k != "sign"}, KEY)
+    assert not signing.verify(DOC_EXAMPLE | {"sign": ""}, KEY, signing.MD5)
+    assert not signing.verify(
+        {k: v for k, v in DOC_EXAMPLE.items() if k != "sign"}, KEY, signing.MD5
+    )
     fields = dict(DOC_EXAMPLE)
     fields["sign"] = signing.sign(fields, KEY)
-    assert not signing.verify({**fields, "sign_type": "SHA1"}, KEY)
-    assert not signing.verify({**fields, "sign": 12345}, KEY)
+    assert not signing.verify({**fields, "sign_type": "SHA1"}, KEY, signing.MD5)
+    assert not signing.verify({**fields, "sign": 12345}, KEY, signing.MD5)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from checkout.providers.base import ProviderConfig
 from checkout.providers.diamondpay.client import DiamondPayProvider
 from checkout.providers.diamondpay.mapping import SERVICE_IDS
-from checkout.providers.diamondpay.signing import SIGN_TYPES
+from checkout.providers.diamondpay.signing import DEFAULT_SIGN_TYPE, SIGN_TYPES
 
 __all__ = ["DiamondPayProvider", "build"]
 
@@ -25,7 +25,7 @@ def build(config: ProviderConfig) -> DiamondPayProvider:
         values[key] = value  # kept as given: a secret's spaces are part of it
     if len(values["platform_id"]) > PLATFORM_ID_MAX:
         raise ValueError(f"{where}: settings.platform_id is longer than {PLATFORM_ID_MAX}")
-    sign_type = settings.get("sign_type") or "MD5"
+    sign_type = settings.get("sign_type") or DEFAULT_SIGN_TYPE
     if not isinstance(sign_type, str) or sign_type.upper() not in SIGN_TYPES:
         raise ValueError(
             f"{where}: settings.sign_type must be one of {', '.join(SIGN_TYPES)}, got {sign_type!r}"

@@ -20,6 +20,7 @@ from checkout.providers.base import (
     PaymentRequest,
     PaymentUpdate,
     ProviderConfig,
+    after_signature,
 )
 from checkout.providers.diamondpay import mapping, signing
 from checkout.providers.http import ProviderHttp, TransportMessages, decode_json
@@ -111,11 +112,11 @@ class DiamondPayProvider:
         if not isinstance(data, dict):
             raise MalformedNotify(name, "body is not a JSON object")
         # Signature first: nothing in an unsigned body is trusted, not even its shape.
-        if not signing.verify(data, self._key):
-            raise InvalidSignature(name, "signature does not match")
+        if not signing.verify(data, self._key, self.sign_type):
+            raise InvalidSignature(name, f"signature does not match ({self.sign_type} only)")
         if data.get("platform_id") != self.platform_id:
             raise InvalidSignature(name, "notify is for another platform_id")
-        return mapping.notify_update(data, name)
+        return after_signature(lambda: mapping.notify_update(data, name))
 
     # ------------------------------------------------------------ query
     def query_payment(self, trade_no: str, platform_trade_no: str | None) -> PaymentUpdate:

@@ -27,7 +27,6 @@ from checkout.providers.base import (
     UnknownProviderStatus,
     claimed_field,
 )
-from checkout.providers.diamondpay.signing import HMAC_SHA256
 
 PROVIDER = "diamondpay"
 CURRENCY = "KRW"
@@ -132,9 +131,8 @@ def create_body(
         "notify_url": request.notify_url,
         "request_time": request_time,
     }
-    # MD5 is the default when sign_type is absent; send it only to ask for HMAC.
-    if sign_type == HMAC_SHA256:
-        body["sign_type"] = HMAC_SHA256
+    # Sent on every request (psp-docs, Corrections): absent means MD5 at Diamond Pay.
+    body["sign_type"] = sign_type
     return body
 
 

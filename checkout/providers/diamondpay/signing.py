@@ -19,6 +19,8 @@ from typing import Any
 MD5 = "MD5"
 HMAC_SHA256 = "HMAC-SHA256"
 SIGN_TYPES = (MD5, HMAC_SHA256)
+# Diamond Pay retired MD5 (psp-docs, Corrections): HMAC-SHA256 unless configured otherwise.
+DEFAULT_SIGN_TYPE = HMAC_SHA256
 
 # Fields that never enter the string to sign.
 UNSIGNED_FIELDS = frozenset({"sign", "sign_type"})
@@ -77,14 +79,18 @@ def sign(fields: Mapping[str, Any], key: str, sign_type: str = MD5) -> str:
     return hashlib.md5((text + "&" + key).encode(), usedforsecurity=False).hexdigest()
 
 
-def verify(fields: Mapping[str, Any], key: str) -> bool:
-    """True if `fields["sign"]` matches, per the message's own `sign_type` (absent: MD5)."""
+def verify(fields: Mapping[str, Any], key: str, accepted: str) -> bool:
+    """True if `fields["sign"]` matches and the message is signed with `accepted`, the one
+    sign type configured: a message declaring another (absent means MD5) never verifies, so
+    an HMAC-SHA256 platform cannot be downgraded to MD5 by dropping `sign_type`."""
     provided = fields.get("sign")
     if not isinstance(provided, str) or not provided:
         return False
     try:
         sign_type = normalise_sign_type(fields.get("sign_type"))
     except ValueError:
+        return False
+    if sign_type != normalise_sign_type(accepted):
         return False
     expected = sign(fields, key, sign_type)
     return hmac.compare_digest(expected.encode(), provided.lower().encode())

@@ -21,6 +21,7 @@ from checkout.providers.base import (
     PaymentUpdate,
     ProviderConfig,
     ProviderError,
+    after_signature,
 )
 from checkout.providers.http import ProviderHttp, TransportMessages, parse_json
 from checkout.providers.paypro import mapping, signing
@@ -122,7 +123,7 @@ class PayProProvider:
             raise MalformedNotify(name, "body is not a JSON object")
         if not signing.verify(fields, self.settings.app_secret, fields.get(signing.SIGN_FIELD)):
             raise InvalidSignature(name, "bad or missing sign")
-        return mapping.notify_update(fields, self.currency, name)
+        return after_signature(lambda: mapping.notify_update(fields, self.currency, name))
 
     # ------------------------------------------------------------ transport
     def _post(self, path: str, body: Mapping[str, str]) -> Any:

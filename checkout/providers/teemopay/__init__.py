@@ -15,6 +15,8 @@ from checkout.providers.teemopay.client import TeemoPayProvider
 __all__ = ["TeemoPayProvider", "build"]
 
 SUPPORTED_COUNTRIES = ("KR",)  # KRW is the only currency this package maps
+# The inbox flags a callback whose header timestamp is further than this from its arrival.
+DEFAULT_CALLBACK_MAX_AGE = 300
 
 _Key = TypeVar("_Key")
 
@@ -73,6 +75,12 @@ def build(config: ProviderConfig) -> TeemoPayProvider:
     private_key = _load_key(config, "private_key_file", signing.load_private_key)
     platform_public_key = _load_key(config, "platform_public_key_file", signing.load_public_key)
     payment_types = {m.code: _payment_type(config, m.code, m.options) for m in config.methods}
+    max_age = config.settings.get("callback_max_age_seconds", DEFAULT_CALLBACK_MAX_AGE)
+    if isinstance(max_age, bool) or not isinstance(max_age, int) or max_age <= 0:
+        raise ValueError(
+            f"provider {config.name!r} (teemopay): settings.callback_max_age_seconds must be "
+            f"a positive number of seconds, got {max_age!r}"
+        )
     return TeemoPayProvider(
         config,
         app_code=app_code,
@@ -81,4 +89,5 @@ def build(config: ProviderConfig) -> TeemoPayProvider:
         private_key=private_key,
         platform_public_key=platform_public_key,
         payment_types=payment_types,
+        callback_max_age=max_age,
     )

@@ -21,11 +21,13 @@ from checkout.providers.base import (
     MalformedNotify,
     MethodConfig,
     Need,
+    NotifyFreshness,
     PayerRules,
     PaymentRequest,
     PaymentUpdate,
     ProviderConfig,
     ProviderError,
+    after_signature,
 )
 from checkout.providers.http import ProviderHttp, TransportMessages, decode_json
 from checkout.providers.teemopay import mapping, signing
@@ -56,6 +58,17 @@ def ascii_json(body: Any) -> bytes:
     return json.dumps(body, allow_nan=False).encode("utf-8")
 
 
+def header_time(value: str | None) -> datetime | None:
+    """A `timestamp` header (Unix milliseconds, 13 digits) as an aware UTC time; None for
+    anything else (absent, not digits, out of any plausible range)."""
+    if not value or not value.isascii() or not value.isdigit() or len(value) > 15:
+        return None
+    try:
+        return datetime.fromtimestamp(int(value) / 1000, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
 class TeemoPayProvider:
     """TeemoPay Korea, virtual account (paymentType 801)."""
 
@@ -74,8 +87,12 @@ class TeemoPayProvider:
         private_key: rsa.RSAPrivateKey,
         platform_public_key: rsa.RSAPublicKey,
         payment_types: Mapping[str, int],
+        callback_max_age: int = 300,
     ) -> None:
         self.config = config
+        # Seconds a callback's header timestamp may be from its arrival before the inbox
+        # flags it (it is not signed: a flag for operators, never a reason to drop money).
+        self.callback_max_age = callback_max_age
         self.app_code = app_code
         self.merchant_name = merchant_name
         self.country = country
@@ -132,6 +149,14 @@ class TeemoPayProvider:
     def claimed_trade_no(self, headers: Mapping[str, str], body: bytes) -> str | None:
         return mapping.claimed_trade_no(body)
 
+    def notify_freshness(self, headers: Mapping[str, str]) -> NotifyFreshness:
+        """The callback's `timestamp` (13-digit ms) and `nonce` headers, as received."""
+        lowered = {str(k).lower(): str(v) for k, v in headers.items()}
+        return NotifyFreshness(
+            sent_at=header_time(lowered.get("timestamp")),
+            nonce=(lowered.get("nonce") or "").replace("\x00", "")[:64] or None,
+        )
+
     def parse_notify(self, headers: Mapping[str, str], body: bytes) -> PaymentUpdate:
         name = self.config.name
         lowered = {str(k).lower(): v for k, v in headers.items()}
@@ -150,7 +175,7 @@ class TeemoPayProvider:
             raise InvalidSignature(name, "callback without sign")
         if not signing.verify(data, nonce, signature, self._platform_public_key):
             raise InvalidSignature(name, "callback signature does not verify")
-        return mapping.parse_notify_body(data, name)
+        return after_signature(lambda: mapping.parse_notify_body(data, name))
 
     # ------------------------------------------------------------ transport
     def _headers(self, nonce: str) -> dict[str, str]:
