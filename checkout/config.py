@@ -45,6 +45,23 @@ class StoreConfig:
     webhook_url: str | None = None  # where status-change webhooks go
     webhook_secret: str | None = None  # Standard Webhooks secret, "whsec_<base64>"
     link_secret: str | None = None  # signs /pay/<store> links (HMAC-SHA256)
+    # API keys that may also create refunds (scope "refunds"); they work for the rest of
+    # the API too. Keys in api_key_hashes alone cannot refund.
+    refund_key_hashes: tuple[str, ...] = ()
+    # The most the store may pay out in refunds per calendar day (store timezone), per
+    # currency, in minor units; a currency absent here has no cap.
+    refund_daily_cap: Mapping[str, int] = field(default_factory=dict)
+    timezone: str = "Asia/Seoul"
+
+    def may_refund(self, api_key: str) -> bool:
+        import hmac
+
+        digest = hash_api_key(api_key)
+        found = False
+        for expected in self.refund_key_hashes:
+            if hmac.compare_digest(digest, expected):
+                found = True
+        return found
 
     def accepts_return_url(self, url: str) -> bool:
         return origin_of(url) in self.allowed_origins
@@ -70,6 +87,11 @@ class Settings:
     rate_limits: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_RATE_LIMITS))
     # GET /metrics needs `Authorization: Bearer <metrics_token>` when set; open when None.
     metrics_token: str | None = None
+    # Fernet keys sealing refund bank accounts, newest first (domain/account_crypto.py).
+    refund_account_keys: tuple[str, ...] = ()
+    # A refund above this (minor units, per currency) needs a second operator; a currency
+    # absent here always does. Console refunds always do.
+    refund_approval_thresholds: Mapping[str, int] = field(default_factory=dict)
 
     def store_for_api_key(self, api_key: str) -> StoreConfig | None:
         import hmac
@@ -206,7 +228,52 @@ def build_settings(raw: Mapping[str, Any], instance_path: Path) -> Settings:
         rate_limit_key_prefix=str(raw.get("rate_limit_key_prefix") or "checkout"),
         rate_limits=_rate_limits(raw.get("rate_limits", {})),
         metrics_token=_metrics_token(raw.get("metrics_token")),
+        refund_account_keys=_refund_account_keys(
+            raw.get("refund_account_keys"), sandbox, instance_path
+        ),
+        refund_approval_thresholds=_currency_amounts(
+            raw.get("refunds", {}).get("approval_thresholds", {}), "refunds.approval_thresholds"
+        ),
     )
+
+
+def _refund_account_keys(value: Any, sandbox: bool, instance_path: Path) -> tuple[str, ...]:
+    """The Fernet keys that seal refund accounts; required outside sandbox (the sandbox
+    generates one into the instance folder)."""
+    from checkout.domain.account_crypto import AccountCipher, AccountCipherError
+
+    if not value:
+        if not sandbox:
+            raise ConfigError(
+                "refund_account_keys is not set: give a list of Fernet keys, newest first "
+                "(CHECKOUT__REFUND_ACCOUNT_KEYS='[\"<key>\"]'; make one with python3 -c "
+                "'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')"
+            )
+        path = instance_path / "sandbox_refund_account_key"
+        if not path.exists():
+            instance_path.mkdir(parents=True, exist_ok=True)
+            path.write_text(AccountCipher.generate_key())
+            path.chmod(0o600)
+        value = [path.read_text().strip()]
+    try:
+        cipher = AccountCipher.from_setting(value)
+    except AccountCipherError as exc:
+        raise ConfigError(f"refund_account_keys: {exc}") from None
+    del cipher
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return tuple(str(part).strip() for part in value if str(part).strip())
+
+
+def _currency_amounts(table: Any, name: str) -> dict[str, int]:
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{name} must be a table of currency = minor units, e.g. KRW = 100000")
+    amounts: dict[str, int] = {}
+    for currency, amount in table.items():
+        if not isinstance(amount, int) or isinstance(amount, bool) or amount < 0:
+            raise ConfigError(f"{name}.{currency} must be a whole number of minor units")
+        amounts[str(currency).upper()] = amount
+    return amounts
 
 
 def _metrics_token(value: Any) -> str | None:
@@ -339,6 +406,15 @@ def _store_config(
             f"SHA-256 in api_key_sha256"
         )
     hashes += [hash_api_key(str(k)) for k in plain]
+    refund_hashes = [str(h).lower() for h in table.get("refund_api_key_sha256", [])]
+    refund_plain = table.get("refund_api_keys", [])
+    if refund_plain and not sandbox:
+        raise ConfigError(
+            f"stores.{sid}.refund_api_keys holds plain keys; outside sandbox store only their "
+            f"SHA-256 in refund_api_key_sha256"
+        )
+    refund_hashes += [hash_api_key(str(k)) for k in refund_plain]
+    hashes += [h for h in refund_hashes if h not in hashes]  # a refund key is an API key too
     if not hashes:
         raise ConfigError(f"stores.{sid} has no API key (api_key_sha256)")
     # "self" stands for our own origin (the sandbox demo shop page lives there).
@@ -363,7 +439,22 @@ def _store_config(
         webhook_url=webhook_url,
         webhook_secret=webhook_secret,
         link_secret=str(table.get("link_secret") or "") or None,
+        refund_key_hashes=tuple(refund_hashes),
+        refund_daily_cap=_currency_amounts(
+            table.get("refund_daily_cap", {}), f"stores.{sid}.refund_daily_cap"
+        ),
+        timezone=_timezone(table.get("timezone", "Asia/Seoul"), sid),
     )
+
+
+def _timezone(value: Any, sid: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(str(value))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"stores.{sid}.timezone {value!r} is not a time zone name") from None
+    return str(value)
 
 
 def load_settings(
