@@ -636,7 +636,7 @@ def _query_one(
         plan = _apply(
             session,
             public_id,
-            lambda m, r: rules.payout_not_found(m, r, utcnow(), settle_window, later),
+            lambda m, r: rules.payout_not_found(m, r, now, settle_window, later),
         )
         report.settled += plan.status == RefundStatus.FAILED
         return
