@@ -3,6 +3,7 @@ HTTP, with faults injected: one refund never pays out twice, an outcome is never
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from datetime import timedelta
@@ -243,3 +244,50 @@ def test_the_daily_cap_holds_a_refund_until_tomorrow(live_app: LiveApp) -> None:
     held = refund_row(live_app, second)
     assert held.status == "approved" and "cap" in (held.hold_reason or "")
     assert refund_row(live_app, first).status != "approved"
+
+
+def test_a_forged_payout_notify_is_refused_stored_and_changes_nothing(live_app: LiveApp) -> None:
+    import requests
+
+    from checkout.models import NotifyMessage
+
+    held = {"bank_code": "088", "account_number": "110123458888", "holder_name": "김민수"}
+    public_id = new_refund(live_app, destination=held)
+    run_round(live_app)
+    row = wait_status(live_app, public_id, "processing")
+    forged = json.dumps(
+        {"merchantOrderNo": row.payout_no, "status": 2, "sign": "AAAA", "amount": "10000"}
+    )
+    for path in ("/notify/teemopay_kr/payout", "/notify/nope/payout"):
+        resp = requests.post(
+            live_app.url + path,
+            data=forged,
+            headers={"Content-Type": "application/json"},
+            timeout=10,
+        )
+        assert resp.status_code in (400, 404), resp.text
+    assert refund_row(live_app, public_id).status == "processing"
+    with live_app.session() as session:
+        stored = session.scalars(
+            select(NotifyMessage).where(NotifyMessage.provider == "teemopay_kr")
+        ).all()
+        assert stored[-1].verdict in ("bad_signature", "malformed")
+
+
+PAYPRO_VA = "paypro_kr_va"
+
+
+def test_a_paypro_refund_goes_out_and_settles(live_app: LiveApp) -> None:
+    from tests.support.shopper import FLOWS
+    from tests.test_flows import cashier_url, settle, start
+
+    flow = next(f for f in FLOWS if f.name == PAYPRO_VA)
+    live_app.sandbox.state.config.payout_settle_after = 0.1
+    checkout, shopper, resp = start(live_app, flow)
+    settle(live_app, cashier_url(live_app, flow, resp, shopper), "pay")
+    made = post_refund(live_app, checkout["id"], body(5_000))
+    assert made.status_code == 201, made.text
+    run_round(live_app)
+    row = wait_status(live_app, made.json()["id"], "sent")
+    assert row.provider == "paypro_kr"
+    assert len(sandbox_payouts(live_app, row.payout_no)) == 1  # type: ignore[arg-type]

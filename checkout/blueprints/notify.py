@@ -31,6 +31,18 @@ def notify(instance: str) -> Any:
         log.warning("notify refused: too many refused notifies from %s", source)
         return notify_too_many(retry_after)  # before anything is read or stored
     body = request.get_data(cache=False)  # the raw bytes the signature covers
+    headers = {k: v for k, v in request.headers.items()}
+    if _is_payout_notify(instance, headers, body):
+        # PayPro sends pay-in and payout notifies to one URL: refunds take the payout ones.
+        from checkout.blueprints.payout_notify import payouts_of
+        from checkout.services.refunds import receive_payout_notify
+
+        payouts = payouts_of(current_app, instance)
+        assert payouts is not None
+        answer = receive_payout_notify(
+            db.session, instance, payouts, headers, body, request.remote_addr
+        )
+        return Response(answer.body, status=answer.status, content_type=answer.content_type)
     result = receive_notify(
         db.session,
         provider,
@@ -43,3 +55,14 @@ def notify(instance: str) -> Any:
     if result.verdict not in NEWS:
         guard.count_refusal(source)
     return Response(result.body, status=result.status, content_type=result.content_type)
+
+
+def _is_payout_notify(instance: str, headers: dict[str, str], body: bytes) -> bool:
+    """Read without verifying (routing only): the payout parser verifies."""
+    from checkout.blueprints.payout_notify import payouts_of
+
+    try:
+        payouts = payouts_of(current_app, instance)
+        return payouts is not None and payouts.notify_kind(headers, body) == "payout"
+    except Exception:  # an unroutable body is the pay-in path's to refuse
+        return False

@@ -248,9 +248,11 @@ def create_refund(
     source: RefundSource,
     requested_by: str,
     idempotency_key: str | None = None,
+    audit: Callable[[str], None] | None = None,
 ) -> tuple[Refund, bool]:
     """A new refund, decided under the checkout's row lock. With an idempotency key that
-    made one already, that refund (False: not created now)."""
+    made one already, that refund (False: not created now). `audit(public_id)` adds the
+    operator's audit row to the same transaction."""
     session.rollback()
     checkout = session.get(Checkout, checkout_id)
     if checkout is None or checkout.store_id != store_id:
@@ -292,6 +294,8 @@ def create_refund(
         raise _service_error(exc) from None
     try:
         refund_id = _write(session, money, checkout, plan)
+        if audit is not None:
+            audit(new.public_id)
         session.commit()
     except IntegrityError:
         session.rollback()  # a twin with the same key won
@@ -337,8 +341,10 @@ def _decide(
     session: Session,
     refund_public_id: str,
     decide: Callable[[rules.CheckoutMoney, RefundState], RefundPlan],
+    audit: Callable[[str], None] | None = None,
 ) -> tuple[Refund, RefundPlan]:
-    """Load under lock, decide, write, commit (a RefundError becomes a ServiceError)."""
+    """Load under lock, decide, write, commit (a RefundError becomes a ServiceError);
+    `audit(public_id)` joins the same transaction."""
     session.rollback()
     row = get_refund(session, refund_public_id)
     checkout = session.get(Checkout, row.checkout_id)
@@ -354,21 +360,49 @@ def _decide(
         raise _service_error(exc) from None
     if plan.changes_anything or plan.review_reason != money.review_reason:
         write_refund_plan(session, money, checkout.store_id, checkout.order_id, plan, utcnow())
+    if audit is not None:
+        audit(refund_public_id)
     session.commit()
     session.refresh(row)
     return row, plan
 
 
-def approve(session: Session, refund_public_id: str, approver: str) -> Refund:
-    return _decide(session, refund_public_id, lambda m, r: rules.approve_refund(m, r, approver))[0]
+Audit = Callable[[str], None] | None
 
 
-def reject(session: Session, refund_public_id: str, by: str) -> Refund:
-    return _decide(session, refund_public_id, lambda m, r: rules.reject_refund(m, r, by))[0]
+def approve(session: Session, refund_public_id: str, approver: str, audit: Audit = None) -> Refund:
+    decide = lambda m, r: rules.approve_refund(m, r, approver)  # noqa: E731
+    return _decide(session, refund_public_id, decide, audit)[0]
 
 
-def cancel(session: Session, refund_public_id: str, by: str) -> Refund:
-    return _decide(session, refund_public_id, lambda m, r: rules.cancel_refund(m, r, by))[0]
+def reject(session: Session, refund_public_id: str, by: str, audit: Audit = None) -> Refund:
+    decide = lambda m, r: rules.reject_refund(m, r, by)  # noqa: E731
+    return _decide(session, refund_public_id, decide, audit)[0]
+
+
+def cancel(session: Session, refund_public_id: str, by: str, audit: Audit = None) -> Refund:
+    decide = lambda m, r: rules.cancel_refund(m, r, by)  # noqa: E731
+    return _decide(session, refund_public_id, decide, audit)[0]
+
+
+def excess_of(checkout: Checkout) -> int:
+    """What a "return the excess" refund pre-fills: all of it for a cancelled checkout,
+    else what was paid beyond the amount due (overpaid, late, duplicate money)."""
+    if checkout.status == "cancelled":
+        return checkout.amount_paid or 0
+    return max((checkout.amount_paid or 0) - checkout.amount, 0)
+
+
+def refundable_of(session: Session, checkout: Checkout) -> Money:
+    rows = session.scalars(select(Refund).where(Refund.checkout_id == checkout.id)).all()
+    items = [_Listed(RefundStatus(r.status), r.money) for r in rows]
+    return rules.refundable(checkout.paid_money, items)
+
+
+@dataclass(frozen=True)
+class _Listed:
+    status: RefundStatus
+    amount: Money
 
 
 # ---------------------------------------------------------------- sending
