@@ -190,3 +190,16 @@ def test_not_found_fails_only_after_the_settle_window() -> None:
     late = payout_not_found(CHECKOUT, refund(S.UNKNOWN, sending_at=NOW - window), NOW, window, NOW)
     assert late.status == S.FAILED and [e.type for e in late.events] == ["refund.failed"]
     assert not payout_not_found(CHECKOUT, refund(S.SENT), NOW, window, NOW).changes_anything
+
+
+def test_the_account_is_given_once_and_only_before_sending() -> None:
+    from checkout.domain.refunds import give_destination
+
+    bare = replace(refund(S.APPROVED), has_destination=False)
+    plan = give_destination(CHECKOUT, bare, "tok", "088 ****6789", "shopper")
+    assert plan.values == {"destination_token": "tok", "destination_masked": "088 ****6789"}
+    assert plan.status == S.APPROVED and plan.events == ()
+    with pytest.raises(RefundError):
+        give_destination(CHECKOUT, refund(S.APPROVED), "tok", "m", "shopper")  # has one
+    with pytest.raises(RefundError):
+        give_destination(CHECKOUT, replace(bare, status=S.SENDING), "tok", "m", "shopper")

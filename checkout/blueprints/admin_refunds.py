@@ -18,6 +18,7 @@ from checkout.models import Checkout, Refund
 from checkout.services import refunds as refund_service
 from checkout.services.admin import record_action
 from checkout.services.errors import ServiceError
+from checkout.services.refund_links import account_link
 
 
 @bp.app_template_global("admin_refunds_of")
@@ -27,8 +28,17 @@ def refunds_of(checkout: Checkout) -> dict[str, Any]:
         select(Refund).where(Refund.checkout_id == checkout.id).order_by(Refund.id)
     ).all()
     refundable = refund_service.refundable_of(db.session, checkout)
+    settings = settings_of(current_app)
+    links = {
+        r.public_id: account_link(
+            settings.public_base_url, settings.secret_key, r.public_id, checkout.locale
+        )
+        for r in rows
+        if r.destination_token is None and r.status in ("requested", "approved")
+    }
     return {
         "rows": rows,
+        "links": links,
         "refundable": refundable.amount,
         "excess": min(refund_service.excess_of(checkout), refundable.amount),
     }

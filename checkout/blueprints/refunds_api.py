@@ -15,6 +15,7 @@ from werkzeug.exceptions import HTTPException
 from checkout.db import db
 from checkout.domain.refunds import RefundSource
 from checkout.extensions import settings_of
+from checkout.models import Refund
 from checkout.services.errors import ServiceError
 from checkout.services.idempotency import (
     StoredResponse,
@@ -23,6 +24,7 @@ from checkout.services.idempotency import (
     replay,
     request_hash,
 )
+from checkout.services.refund_links import account_link
 from checkout.services.refunds import (
     Forbidden,
     create_refund,
@@ -32,6 +34,17 @@ from checkout.services.refunds import (
 )
 
 bp = Blueprint("refunds_api", __name__, url_prefix="/api/v1")
+
+
+def _json(refund: Refund) -> dict[str, Any]:
+    """The refund, with a fresh refund-account link while it still needs an account."""
+    data = refund_json(refund)
+    if refund.destination_token is None and refund.status in ("requested", "approved"):
+        settings = settings_of(current_app)
+        data["account_url"] = account_link(
+            settings.public_base_url, settings.secret_key, refund.public_id
+        )
+    return data
 
 
 def _error(status: int, code: str, message: str, field: str | None = None) -> Any:
@@ -101,7 +114,7 @@ def create(checkout_id: str) -> Any:
         requested_by=f"api:{g.store.id}",
         idempotency_key=key,
     )
-    status, body = (201 if created else 200), json.dumps(refund_json(refund))
+    status, body = (201 if created else 200), json.dumps(_json(refund))
     if key is not None and created:
         remember(db.session, g.store.id, key, fingerprint, StoredResponse(status, body))
     response = current_app.response_class(body, status=status, mimetype="application/json")
@@ -113,9 +126,9 @@ def create(checkout_id: str) -> Any:
 @bp.get("/checkouts/<checkout_id>/refunds")
 def list_for_checkout(checkout_id: str) -> Any:
     refunds = list_refunds(db.session, checkout_id, store_id=g.store.id)
-    return jsonify(object="list", data=[refund_json(r) for r in refunds])
+    return jsonify(object="list", data=[_json(r) for r in refunds])
 
 
 @bp.get("/refunds/<refund_id>")
 def read(refund_id: str) -> Any:
-    return jsonify(refund_json(get_refund(db.session, refund_id, store_id=g.store.id)))
+    return jsonify(_json(get_refund(db.session, refund_id, store_id=g.store.id)))

@@ -657,3 +657,23 @@ def stale_sending(
     return payout_timed_out(
         checkout, refund, "the sending worker stopped before recording the answer", next_query_at
     )
+
+
+def give_destination(
+    checkout: CheckoutMoney, refund: RefundState, token: str, masked: str, by: str
+) -> RefundPlan:
+    """The shopper (on the refund-account page) gives the account for a refund that has
+    none. Once given it is fixed: a replayed link cannot redirect the money."""
+    if refund.has_destination:
+        raise RefundError("destination_given", "this refund already has an account")
+    if refund.status not in (RefundStatus.REQUESTED, RefundStatus.APPROVED):
+        raise RefundError("not_open", f"the refund is {refund.status}")
+    return replace(
+        _nothing(checkout, refund, "account given"),
+        values={"destination_token": token, "destination_masked": masked[:64]},
+        timeline=(
+            RefundTimelineEntry(
+                refund.status, refund.status, "shopper", f"account {masked} by {by}"
+            ),
+        ),
+    )

@@ -385,6 +385,27 @@ def cancel(session: Session, refund_public_id: str, by: str, audit: Audit = None
     return _decide(session, refund_public_id, decide, audit)[0]
 
 
+def give_destination(
+    session: Session, settings: Settings, refund_public_id: str, data: Mapping[str, Any], by: str
+) -> Refund:
+    """The shopper's account for a refund that has none (validated as the bank needs it)."""
+    row = get_refund(session, refund_public_id)
+    config = settings.providers.get(row.provider)
+    if config is None:
+        raise Conflict("provider_gone", "The refund's provider is not configured.")
+    account = parse_destination(data, row.currency, build_payout_provider(config), config.type)
+    token = cipher_of(settings).encrypt_json(
+        {
+            "bank_code": account.bank_code,
+            "account_number": account.account_number,
+            "holder_name": account.holder_name,
+            "account_type": str(account.account_type),
+        }
+    )
+    decide = lambda m, r: rules.give_destination(m, r, token, account.masked(), by)  # noqa: E731
+    return _decide(session, refund_public_id, decide)[0]
+
+
 def excess_of(checkout: Checkout) -> int:
     """What a "return the excess" refund pre-fills: all of it for a cancelled checkout,
     else what was paid beyond the amount due (overpaid, late, duplicate money)."""
