@@ -291,3 +291,28 @@ def test_a_paypro_refund_goes_out_and_settles(live_app: LiveApp) -> None:
     row = wait_status(live_app, made.json()["id"], "sent")
     assert row.provider == "paypro_kr"
     assert len(sandbox_payouts(live_app, row.payout_no)) == 1  # type: ignore[arg-type]
+
+
+def test_a_failing_balance_inquiry_does_not_stop_the_send(live_app: LiveApp) -> None:
+    public_id = new_refund(live_app)
+    live_app.sandbox.state.inject_fault("teemopay", "http_500", endpoint="balance")
+    report = run_round(live_app)
+    assert report.sent_calls == 1, report
+    row = wait_status(live_app, public_id, "sent")
+    assert len(sandbox_payouts(live_app, row.payout_no)) == 1  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("kind", ["http_500", "read_timeout"])
+@pytest.mark.provider_config(teemopay_kr={"read_timeout": 1.0})
+def test_a_failing_query_asks_again_later(live_app: LiveApp, kind: str) -> None:
+    held = {"bank_code": "088", "account_number": "110123458888", "holder_name": "김민수"}
+    public_id = new_refund(live_app, destination=held)
+    run_round(live_app)
+    assert refund_row(live_app, public_id).status == "processing"
+    live_app.sandbox.state.inject_fault("teemopay", kind, endpoint="payout_query", delay=2.0)
+    later = utcnow() + timedelta(minutes=1)
+    assert run_round(live_app, now=later).queried == 1
+    row = refund_row(live_app, public_id)
+    assert row.status == "processing" and row.query_count == 1
+    assert row.next_query_at is not None and row.next_query_at > later
+    assert len(live_app.sandbox.state.payouts.all()) == 1

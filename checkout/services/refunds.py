@@ -575,7 +575,10 @@ def _send_one(
     session.commit()  # the payout number is on record before any call
     report.claimed += 1
     session.refresh(row)
-    payouts = build(row.provider)
+    request = _payout_request(session, settings, row)
+    amount, instance = row.money, row.provider
+    session.rollback()  # no transaction is held during the balance inquiry or the payout call
+    payouts = build(instance)
     try:
         balance = payouts.balance()
     except ProviderError as exc:
@@ -583,15 +586,13 @@ def _send_one(
         log.warning("refund balance inquiry failed refund=%s code=%s", public_id, exc.code)
     if (
         balance is not None
-        and balance.available.currency == row.currency
-        and balance.available.amount < row.amount
+        and balance.available.currency == amount.currency
+        and balance.available.amount < amount.amount
     ):
-        message = f"insufficient balance: {balance.available} available, {row.money} needed"
+        message = f"insufficient balance: {balance.available} available, {amount} needed"
         _apply(session, public_id, lambda m, r: rules.balance_short(m, r, message, utcnow()))
         report.failed += 1
         return
-    request = _payout_request(session, settings, row)
-    session.rollback()  # no transaction is held during the call
     report.sent_calls += 1
     try:
         result = payouts.create_payout(request)
