@@ -316,3 +316,33 @@ def test_a_failing_query_asks_again_later(live_app: LiveApp, kind: str) -> None:
     assert row.status == "processing" and row.query_count == 1
     assert row.next_query_at is not None and row.next_query_at > later
     assert len(live_app.sandbox.state.payouts.all()) == 1
+
+
+def test_three_workers_racing_over_slow_payout_calls_send_each_refund_once(
+    live_app: LiveApp,
+) -> None:
+    refunds = [new_refund(live_app, 5_000) for _ in range(3)]
+    live_app.sandbox.state.inject_fault(
+        "teemopay", "slow", endpoint="payout", count=None, delay=0.5
+    )
+    barrier = threading.Barrier(3)
+    reports: list[Any] = []
+
+    def worker() -> None:
+        barrier.wait()
+        for _ in range(2):
+            reports.append(run_round(live_app))
+
+    threads = [threading.Thread(target=worker) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sum(r.sent_calls for r in reports) == 3, reports
+    assert not any(r.errors for r in reports), reports
+    numbers = set()
+    for public_id in refunds:
+        row = wait_status(live_app, public_id, "sent")
+        assert len(sandbox_payouts(live_app, row.payout_no)) == 1  # type: ignore[arg-type]
+        numbers.add(row.payout_no)
+    assert len(numbers) == 3 and len(live_app.sandbox.state.payouts.all()) == 3
