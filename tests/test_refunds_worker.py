@@ -346,3 +346,16 @@ def test_three_workers_racing_over_slow_payout_calls_send_each_refund_once(
         assert len(sandbox_payouts(live_app, row.payout_no)) == 1  # type: ignore[arg-type]
         numbers.add(row.payout_no)
     assert len(numbers) == 3 and len(live_app.sandbox.state.payouts.all()) == 3
+
+
+def test_money_the_bank_sends_back_is_returned_and_refundable_again(live_app: LiveApp) -> None:
+    back = {"bank_code": "088", "account_number": "110123457777", "holder_name": "김민수"}
+    public_id = new_refund(live_app, destination=back)
+    run_round(live_app)
+    row = wait_status(live_app, public_id, "sent")
+    [payout] = sandbox_payouts(live_app, row.payout_no)  # type: ignore[arg-type]
+    live_app.sandbox.state.payouts.finish(payout, "return")
+    row = wait_status(live_app, public_id, "returned")
+    assert shop_events(live_app)[-1][0] == "refund.failed"
+    again = post_refund(live_app, row.checkout_id, body(30_000))
+    assert again.status_code == 201, again.text
