@@ -359,3 +359,46 @@ def test_money_the_bank_sends_back_is_returned_and_refundable_again(live_app: Li
     assert shop_events(live_app)[-1][0] == "refund.failed"
     again = post_refund(live_app, row.checkout_id, body(30_000))
     assert again.status_code == 201, again.text
+
+
+def valid_clabe(prefix: str = "012180") -> str:
+    from checkout.domain.accounts import clabe_check_digit
+
+    first = (prefix + "00123456789")[:17]
+    return first + str(clabe_check_digit(first))
+
+
+def test_a_mexican_refund_to_a_clabe(live_app: LiveApp) -> None:
+    from tests.support.shopper import FLOWS
+    from tests.test_flows import cashier_url, settle, start
+
+    flow = next(f for f in FLOWS if f.name == "paypro_mx_api")
+    live_app.sandbox.state.config.payout_settle_after = 0.1
+    checkout, shopper, resp = start(live_app, flow)
+    settle(live_app, cashier_url(live_app, flow, resp, shopper), "pay")
+    clabe = valid_clabe()
+    bad = clabe[:-1] + str((int(clabe[-1]) + 1) % 10)
+    for number, status in ((bad, 400), (clabe, 201)):
+        made = post_refund(
+            live_app,
+            checkout["id"],
+            {
+                "amount": 10_000,
+                "currency": "MXN",
+                "reason": "devolución",
+                "destination": {
+                    "bank_code": "40012",
+                    "account_number": number,
+                    "holder_name": "Ana López",
+                },
+            },
+        )
+        assert made.status_code == status, made.text
+    assert made.json()["status"] == "requested"  # no MXN threshold configured: approval
+    with live_app.session() as session:
+        from checkout.services.refunds import approve
+
+        approve(session, made.json()["id"], "bob")
+    run_round(live_app)
+    row = wait_status(live_app, made.json()["id"], "sent", "failed")
+    assert row.status == "sent", (row.failure_code, row.failure_message)

@@ -646,9 +646,18 @@ def _apply(
     return _decide(session, public_id, decide)[1]
 
 
+def paypro_mx_way_code(spei_code: str) -> str:
+    """PayPro Mexico names the bank by `wayCode` (only BANXICO is documented); we take the
+    bank's short name from the SPEI list (e.g. 40012 -> "BBVA MEXICO") [inferred]."""
+    return MEXICO_BANK_CODES.get(spei_code, spei_code)
+
+
 def _payout_request(session: Session, settings: Settings, row: Refund) -> PayoutRequest:
     assert row.payout_no is not None and row.destination_token is not None
     sealed = cipher_of(settings).decrypt_json(row.destination_token)
+    config = settings.providers.get(row.provider)
+    if config is not None and config.type == "paypro" and row.currency == "MXN":
+        sealed["bank_code"] = paypro_mx_way_code(sealed["bank_code"])
     payer = session.execute(
         select(PaymentAttempt.payer_mobile, PaymentAttempt.payer_email)
         .where(PaymentAttempt.checkout_id == row.checkout_id, PaymentAttempt.amount_paid > 0)
