@@ -402,3 +402,19 @@ def test_a_mexican_refund_to_a_clabe(live_app: LiveApp) -> None:
     run_round(live_app)
     row = wait_status(live_app, made.json()["id"], "sent", "failed")
     assert row.status == "sent", (row.failure_code, row.failure_message)
+
+
+def test_a_diamond_pay_refund_goes_out_and_settles(live_app: LiveApp) -> None:
+    from tests.support.shopper import FLOWS
+    from tests.test_flows import cashier_url, settle, start
+
+    flow = next(f for f in FLOWS if f.name == "diamondpay_kr")
+    live_app.sandbox.state.config.payout_settle_after = 0.1
+    checkout, shopper, resp = start(live_app, flow)
+    settle(live_app, cashier_url(live_app, flow, resp, shopper), "pay")
+    made = post_refund(live_app, checkout["id"], body(5_000))
+    assert made.status_code == 201, made.text
+    run_round(live_app)
+    row = wait_status(live_app, made.json()["id"], "sent", "failed")
+    assert row.status == "sent", (row.failure_code, row.failure_message)
+    assert row.provider == "diamondpay_kr"
