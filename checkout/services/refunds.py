@@ -449,7 +449,8 @@ def stale_sending_age(settings: Settings, instance: str) -> timedelta:
     config = settings.providers.get(instance)
     if config is None:
         return timedelta(minutes=5)
-    return timedelta(seconds=config.connect_timeout + config.read_timeout + 30)
+    # Two calls may run after the claim: the balance inquiry and the payout create.
+    return timedelta(seconds=2 * (config.connect_timeout + config.read_timeout) + 30)
 
 
 def send_refunds(
