@@ -418,3 +418,36 @@ def test_a_diamond_pay_refund_goes_out_and_settles(live_app: LiveApp) -> None:
     row = wait_status(live_app, made.json()["id"], "sent", "failed")
     assert row.status == "sent", (row.failure_code, row.failure_message)
     assert row.provider == "diamondpay_kr"
+
+
+def test_a_paypro_payout_notify_on_the_pay_in_url_reaches_the_refund(live_app: LiveApp) -> None:
+    """PayPro's one notify URL carries pay-in and payout notifies: notify_kind routes them."""
+    import requests
+
+    from checkout.models import NotifyMessage
+    from tests.support.shopper import FLOWS
+    from tests.test_flows import cashier_url, settle, start
+
+    flow = next(f for f in FLOWS if f.name == PAYPRO_VA)
+    live_app.sandbox.state.config.payout_settle_after = 0.1
+    checkout, shopper, resp = start(live_app, flow)
+    settle(live_app, cashier_url(live_app, flow, resp, shopper), "pay")
+    made = post_refund(live_app, checkout["id"], body(5_000))
+    run_round(live_app)
+    row = wait_status(live_app, made.json()["id"], "sent")
+    with live_app.session() as session:
+        sent = session.scalars(
+            select(NotifyMessage).where(NotifyMessage.trade_no == row.payout_no)
+        ).all()
+        assert sent and sent[-1].verdict == "accepted"
+        raw, headers = sent[-1].body, dict(sent[-1].headers)
+    headers.pop("Content-Length", None)
+    again = requests.post(
+        f"{live_app.url}/notify/paypro_kr", data=raw.encode(), headers=headers, timeout=10
+    )
+    assert again.status_code == 200, again.text
+    with live_app.session() as session:
+        last = session.scalars(select(NotifyMessage).order_by(NotifyMessage.id.desc())).first()
+        assert last is not None and last.trade_no == row.payout_no
+        assert last.verdict == "duplicate"
+    assert refund_row(live_app, row.public_id).status == "sent"
