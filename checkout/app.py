@@ -108,10 +108,22 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             app.wsgi_app, x_for=settings.proxy_fix_x_for, x_proto=1, x_host=1
         )
 
-    from checkout.blueprints import admin, api, links, notify, pages
+    from checkout.blueprints import (
+        admin,
+        api,
+        links,
+        notify,
+        pages,
+        payout_notify,
+        refund_account,
+        refunds_api,
+    )
 
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(refunds_api.bp)
+    app.register_blueprint(payout_notify.bp)
+    app.register_blueprint(refund_account.bp)
     app.register_blueprint(notify.bp)
     app.register_blueprint(links.bp)
     admin.init_app(app)  # the operator console (/admin), /healthz and /readyz

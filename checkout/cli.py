@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import click
@@ -127,6 +128,7 @@ def register(app: Flask) -> None:
         from checkout.db import db
         from checkout.extensions import catalog_of, settings_of
         from checkout.services.reconcile import durations_from_config, reconcile_due
+        from checkout.services.refunds import send_refunds
         from checkout.services.webhooks import delivery_options_from_config, run_worker
 
         stop = threading.Event()
@@ -145,9 +147,11 @@ def register(app: Flask) -> None:
                 batch=batch,
                 stop=stop,
                 options=delivery_options_from_config(settings_of(app).raw),
-                # Each round also asks providers about silent attempts and enforces expiry.
-                each_round=lambda: reconcile_due(
-                    factory, catalog_of(app), after=after, grace=grace
+                # Each round also asks providers about silent attempts and enforces expiry,
+                # then sends approved refunds and asks about unsettled payouts.
+                each_round=lambda: _reconcile_then_refunds(
+                    lambda: reconcile_due(factory, catalog_of(app), after=after, grace=grace),
+                    lambda: send_refunds(factory, settings_of(app)),
                 ),
             )
         except KeyboardInterrupt:
@@ -328,3 +332,11 @@ def register(app: Flask) -> None:
                 f"{checkout.order_id}\t"
                 f"{checkout.status}\t{mask_text(reason)}"
             )
+
+
+def _reconcile_then_refunds(reconcile: Any, refunds: Any) -> None:
+    """One worker round's extra steps; a failing reconciliation never skips the refunds."""
+    try:
+        reconcile()
+    finally:
+        refunds()

@@ -61,6 +61,24 @@ class StoreConfig:
         """The secrets that sign each webhook (one `v1,<sig>` per secret)."""
         return tuple(s for s in (self.webhook_secret, self.webhook_secret_next) if s)
 
+    # API keys that may also create refunds (scope "refunds"); they work for the rest of
+    # the API too. Keys in api_key_hashes alone cannot refund.
+    refund_key_hashes: tuple[str, ...] = ()
+    # The most the store may pay out in refunds per calendar day (store timezone), per
+    # currency, in minor units; a currency absent here has no cap.
+    refund_daily_cap: Mapping[str, int] = field(default_factory=dict)
+    timezone: str = "Asia/Seoul"
+
+    def may_refund(self, api_key: str) -> bool:
+        import hmac
+
+        digest = hash_api_key(api_key)
+        found = False
+        for expected in self.refund_key_hashes:
+            if hmac.compare_digest(digest, expected):
+                found = True
+        return found
+
     def accepts_return_url(self, url: str) -> bool:
         return origin_of(url) in self.allowed_origins
 
@@ -85,6 +103,11 @@ class Settings:
     rate_limits: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_RATE_LIMITS))
     # GET /metrics needs `Authorization: Bearer <metrics_token>` when set; open when None.
     metrics_token: str | None = None
+    # Fernet keys sealing refund bank accounts, newest first (domain/account_crypto.py).
+    refund_account_keys: tuple[str, ...] = ()
+    # A refund above this (minor units, per currency) needs a second operator; a currency
+    # absent here always does. Console refunds always do.
+    refund_approval_thresholds: Mapping[str, int] = field(default_factory=dict)
 
     def store_for_api_key(self, api_key: str) -> StoreConfig | None:
         match = self.api_key_match(api_key)
@@ -237,7 +260,52 @@ def build_settings(raw: Mapping[str, Any], instance_path: Path) -> Settings:
         rate_limit_key_prefix=str(raw.get("rate_limit_key_prefix") or "checkout"),
         rate_limits=_rate_limits(raw.get("rate_limits", {})),
         metrics_token=_metrics_token(raw.get("metrics_token")),
+        refund_account_keys=_refund_account_keys(
+            raw.get("refund_account_keys"), sandbox, instance_path
+        ),
+        refund_approval_thresholds=_currency_amounts(
+            raw.get("refunds", {}).get("approval_thresholds", {}), "refunds.approval_thresholds"
+        ),
     )
+
+
+def _refund_account_keys(value: Any, sandbox: bool, instance_path: Path) -> tuple[str, ...]:
+    """The Fernet keys that seal refund accounts; required outside sandbox (the sandbox
+    generates one into the instance folder)."""
+    from checkout.domain.account_crypto import AccountCipher, AccountCipherError
+
+    if not value:
+        if not sandbox:
+            raise ConfigError(
+                "refund_account_keys is not set: give a list of Fernet keys, newest first "
+                "(CHECKOUT__REFUND_ACCOUNT_KEYS='[\"<key>\"]'; make one with python3 -c "
+                "'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')"
+            )
+        path = instance_path / "sandbox_refund_account_key"
+        if not path.exists():
+            instance_path.mkdir(parents=True, exist_ok=True)
+            path.write_text(AccountCipher.generate_key())
+            path.chmod(0o600)
+        value = [path.read_text().strip()]
+    try:
+        cipher = AccountCipher.from_setting(value)
+    except AccountCipherError as exc:
+        raise ConfigError(f"refund_account_keys: {exc}") from None
+    del cipher
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return tuple(str(part).strip() for part in value if str(part).strip())
+
+
+def _currency_amounts(table: Any, name: str) -> dict[str, int]:
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{name} must be a table of currency = minor units, e.g. KRW = 100000")
+    amounts: dict[str, int] = {}
+    for currency, amount in table.items():
+        if not isinstance(amount, int) or isinstance(amount, bool) or amount < 0:
+            raise ConfigError(f"{name}.{currency} must be a whole number of minor units")
+        amounts[str(currency).upper()] = amount
+    return amounts
 
 
 def _metrics_token(value: Any) -> str | None:
@@ -468,6 +536,9 @@ def _store_config(
     live = _key_hashes(sid, table, "api_key_sha256", "api_keys", sandbox)
     live += _key_hashes(sid, table, "live_api_key_sha256", "live_api_keys", sandbox)
     test = _key_hashes(sid, table, "test_api_key_sha256", "test_api_keys", sandbox)
+    # Keys that may also refund: live keys (money goes back only from live checkouts).
+    refund_hashes = _key_hashes(sid, table, "refund_api_key_sha256", "refund_api_keys", sandbox)
+    live += [h for h in refund_hashes if h not in live]
     if not live and not test:
         raise ConfigError(f"stores.{sid} has no API key (live_api_key_sha256, test_api_key_sha256)")
     if set(live) & set(test):
@@ -514,6 +585,11 @@ def _store_config(
         webhook_secret=webhook_secret,
         webhook_secret_next=webhook_secret_next,
         link_secret=str(table.get("link_secret") or "") or None,
+        refund_key_hashes=tuple(refund_hashes),
+        refund_daily_cap=_currency_amounts(
+            table.get("refund_daily_cap", {}), f"stores.{sid}.refund_daily_cap"
+        ),
+        timezone=_timezone(table.get("timezone", "Asia/Seoul"), sid),
     )
 
 
@@ -542,6 +618,16 @@ def _check_webhook_secret(sid: str, key: str, value: str) -> None:
         ok = False
     if not ok:
         raise ConfigError(f"stores.{sid}.{key} is not a Standard Webhooks secret (whsec_<base64>)")
+
+
+def _timezone(value: Any, sid: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(str(value))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"stores.{sid}.timezone {value!r} is not a time zone name") from None
+    return str(value)
 
 
 def load_settings(

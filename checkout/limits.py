@@ -157,6 +157,9 @@ def init_limits(app: Flask, settings: Settings) -> Limiter:
         limits["checkout_form"], "checkout_form", methods=["POST"], key_func=client_ip
     )(pages.bp)
     limiter.shared_limit(limits["api"], "api", key_func=api_key_identity)(api.bp)
+    from checkout.blueprints import refunds_api
+
+    limiter.shared_limit(limits["api"], "api", key_func=api_key_identity)(refunds_api.bp)
     # Notifies: NotifyGuard, asked by the view (see the module's docstring).
     # Password guessing: the login form's POST per client IP. The view is wrapped in this
     # app only (Flask-Limiter checks a decorated limit when the wrapper runs).

@@ -220,7 +220,9 @@ class StateEvent(Base):
     checkout_id: Mapped[str] = mapped_column(ForeignKey("checkouts.id"), index=True)
     # Not indexed: the timeline is read by checkout, and rows are only ever added.
     attempt_id: Mapped[int | None] = mapped_column(ForeignKey("payment_attempts.id"))
-    kind: Mapped[str] = mapped_column(String(10))  # "checkout" | "attempt"
+    # Set for kind "refund": the refund whose status moved (a refund's timeline lives here too).
+    refund_id: Mapped[int | None] = mapped_column(ForeignKey("refunds.id"))
+    kind: Mapped[str] = mapped_column(String(10))  # "checkout" | "attempt" | "refund"
     from_status: Mapped[str | None] = mapped_column(String(20))  # None: the attempt was created
     to_status: Mapped[str] = mapped_column(String(20))
     source: Mapped[str] = mapped_column(String(20))  # EventSource
@@ -394,3 +396,52 @@ class OperatorAction(Base):
     target: Mapped[str | None] = mapped_column(String(64))  # trade number, event id
     detail: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Refund(Base):
+    """Money back to a shopper through the provider's payout API (domain/refunds.py rules;
+    written only by services/ledger.write_refund_plan under the checkout's row lock).
+
+    The destination (bank code, account number, holder name) is one AccountCipher token;
+    only `destination_masked` (bank and last four digits) is shown anywhere. `payout_no` is
+    assigned once, when the refund is first claimed for sending, and never changes: a retry,
+    a query or a late notify all use it, so one refund can never pay out twice.
+    """
+
+    __tablename__ = "refunds"
+    __table_args__ = (
+        UniqueConstraint("store_id", "idempotency_key", name="uq_refunds_store_idempotency_key"),
+        # The worker's queries: approved refunds to send, unknown/processing ones to query.
+        Index("ix_refunds_status_next_query_at", "status", "next_query_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    public_id: Mapped[str] = mapped_column(String(40), unique=True)  # re_...
+    checkout_id: Mapped[str] = mapped_column(ForeignKey("checkouts.id"), index=True)
+    store_id: Mapped[str] = mapped_column(String(64))
+    amount: Mapped[int] = mapped_column(BigInteger)  # minor units
+    currency: Mapped[str] = mapped_column(String(3))
+    reason: Mapped[str] = mapped_column(String(500))
+    status: Mapped[str] = mapped_column(String(20))
+    source: Mapped[str] = mapped_column(String(20))  # RefundSource: api, console, shopper_page
+    provider: Mapped[str] = mapped_column(String(64))  # the instance that pays it out
+    destination_token: Mapped[str | None] = mapped_column(Text)  # AccountCipher token
+    destination_masked: Mapped[str | None] = mapped_column(String(64))
+    payout_no: Mapped[str | None] = mapped_column(String(32), unique=True)
+    platform_payout_no: Mapped[str | None] = mapped_column(String(64))
+    requested_by: Mapped[str] = mapped_column(String(64))  # "api:<store>" or an operator
+    approved_by: Mapped[str | None] = mapped_column(String(64))
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    failure_code: Mapped[str | None] = mapped_column(String(64))
+    failure_message: Mapped[str | None] = mapped_column(String(500))
+    hold_reason: Mapped[str | None] = mapped_column(String(200))  # why an approved one waits
+    sending_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # first claimed
+    next_query_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    query_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    @property
+    def money(self) -> Money:
+        return Money(self.amount, self.currency)

@@ -65,6 +65,7 @@ def minimal(**overrides: object) -> dict[str, object]:
         "sandbox": False,
         "secret_key": "s" * 32,
         "public_base_url": "https://pay.example.com",
+        "refund_account_keys": ["3cvJ4ar0M6zn4ZvJZk5QCOe6JjXQGm2v3y6c1W8m0mE="],
         "providers": {
             "paypro_kr": {
                 "type": "paypro",
@@ -90,6 +91,10 @@ def test_missing_secrets_outside_sandbox_fail_clearly(tmp_path: Path) -> None:
         build_settings(minimal(secret_key=""), tmp_path)
     with pytest.raises(ConfigError, match="public_base_url"):
         build_settings(minimal(public_base_url=""), tmp_path)
+    with pytest.raises(ConfigError, match="refund_account_keys is not set"):
+        build_settings(minimal(refund_account_keys=[]), tmp_path)
+    with pytest.raises(ConfigError, match="refund_account_keys: key 1"):
+        build_settings(minimal(refund_account_keys=["not-a-key"]), tmp_path)
     broken = minimal()
     del broken["providers"]["paypro_kr"]["app_secret"]  # type: ignore[index]
     with pytest.raises(ConfigError, match="app_secret"):

@@ -623,3 +623,7 @@ def metrics() -> Any:
         )
     body, content_type = registry.exposition()
     return Response(body, content_type=content_type, headers={"Cache-Control": "no-store"})
+
+
+# The refunds' routes join this blueprint (additive: their own module).
+from checkout.blueprints import admin_refunds  # noqa: E402, F401

@@ -50,6 +50,17 @@ def notify(instance: str) -> Any:
         metrics_of(current_app).observe_notify(instance, RATE_LIMITED)
         log.warning("notify refused: too many unverified notifies from %s", sources["notify"])
         return notify_too_many(retry_after)  # nothing stored
+    if _is_payout_notify(instance, headers, body):
+        # PayPro sends pay-in and payout notifies to one URL: refunds take the payout ones.
+        from checkout.blueprints.payout_notify import payouts_of
+        from checkout.services.refunds import receive_payout_notify
+
+        payouts = payouts_of(current_app, instance)
+        assert payouts is not None
+        answer = receive_payout_notify(
+            db.session, instance, payouts, headers, body, request.remote_addr
+        )
+        return Response(answer.body, status=answer.status, content_type=answer.content_type)
     result = receive_notify(db.session, provider, headers, body, request.remote_addr)
     # The verdict is final here: stored and committed before the answer goes out.
     metrics_of(current_app).observe_notify(instance, str(result.verdict))
@@ -58,3 +69,14 @@ def notify(instance: str) -> Any:
     ):
         guard.count_unverified(sources)
     return Response(result.body, status=result.status, content_type=result.content_type)
+
+
+def _is_payout_notify(instance: str, headers: dict[str, str], body: bytes) -> bool:
+    """Read without verifying (routing only): the payout parser verifies."""
+    from checkout.blueprints.payout_notify import payouts_of
+
+    try:
+        payouts = payouts_of(current_app, instance)
+        return payouts is not None and payouts.notify_kind(headers, body) == "payout"
+    except Exception:  # an unroutable body is the pay-in path's to refuse
+        return False

@@ -15,15 +15,19 @@ A refund belongs to a checkout and sends money back through the provider's payou
 - Final: `rejected`, `cancelled`, `failed`, `returned`. `sent` is final for money
   purposes but may still become `returned`. Repeating the current status is a no-op.
 
-Wiring this into the app's single decide-and-write ledger is still to do; nothing here
-writes anything.
+The use cases at the end (`request_refund`, `approve_refund`, `claim_for_sending`,
+`payout_reported`, ...) take the checkout and its refunds as read under the checkout's row
+lock and return a `RefundPlan`; `services/ledger.write_refund_plan` is its one writer. A plan
+that creates a refund, or ends one, carries one shop event (`refund.created`, `refund.sent`,
+`refund.failed`) numbered by the checkout's `event_seq`, so the shop's sequence still only
+grows. Intermediate steps (approved, sending, unknown, processing) are timeline only.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from datetime import date, datetime
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -243,3 +247,433 @@ def check_daily_cap(amount: Money, todays_refunds: Iterable[RefundLike], cap: Mo
     if used.amount + amount.amount > cap.amount:
         left = Money(max(cap.amount - used.amount, 0), cap.currency)
         raise RefundError("daily_cap", f"the store's daily refund cap leaves {left} today")
+
+
+# ---------------------------------------------------------------- use cases (plans)
+@dataclass(frozen=True)
+class RefundState:
+    """A refund as read under its checkout's row lock."""
+
+    id: int
+    public_id: str
+    status: RefundStatus
+    amount: Money
+    requested_by: str
+    source: RefundSource
+    has_destination: bool
+    payout_no: str | None = None
+    sending_at: datetime | None = None
+    query_count: int = 0
+
+
+@dataclass(frozen=True)
+class CheckoutMoney:
+    """What the refund rules read of the checkout (locked): its money and event sequence."""
+
+    id: str
+    status: str
+    currency: str
+    amount: int
+    amount_paid: int
+    review_reason: str | None
+    event_seq: int
+
+
+@dataclass(frozen=True)
+class NewRefund:
+    public_id: str
+    amount: Money
+    reason: str
+    source: RefundSource
+    provider: str
+    requested_by: str
+    destination_token: str | None
+    destination_masked: str | None
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True)
+class RefundTimelineEntry:
+    from_status: RefundStatus | None  # None: the refund was created
+    to_status: RefundStatus
+    source: str  # EventSource value: operator, create, query, notify
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class RefundShopEvent:
+    type: str  # refund.created, refund.sent, refund.failed
+    seq: int
+
+
+@dataclass(frozen=True)
+class RefundPlan:
+    refund_id: int | None  # None: `new` is inserted
+    public_id: str
+    status: RefundStatus  # the refund's status once written
+    amount: Money
+    new: NewRefund | None = None
+    expect_status: RefundStatus | None = None  # the update applies only from this status
+    values: Mapping[str, object] = field(default_factory=dict)
+    timeline: tuple[RefundTimelineEntry, ...] = ()
+    events: tuple[RefundShopEvent, ...] = ()
+    event_seq: int = 0  # the checkout's event_seq once written
+    review_reason: str | None = None  # the checkout's flag once written
+    detail: str | None = None
+
+    @property
+    def changes_anything(self) -> bool:
+        return bool(self.new or self.values or self.timeline or self.events)
+
+
+REVIEW_LIMIT = 200
+# Statuses whose arrival the shop hears of: created, money out, nothing out (or back).
+_ENDING_EVENT = {
+    RefundStatus.SENT: "refund.sent",
+    RefundStatus.FAILED: "refund.failed",
+    RefundStatus.REJECTED: "refund.failed",
+    RefundStatus.CANCELLED: "refund.failed",
+    RefundStatus.RETURNED: "refund.failed",
+}
+
+
+def _add_reason(existing: str | None, reason: str) -> str:
+    if not existing:
+        return reason[:REVIEW_LIMIT]
+    if reason in existing:
+        return existing
+    return f"{reason}; {existing}"[:REVIEW_LIMIT]
+
+
+def _move(
+    checkout: CheckoutMoney,
+    refund: RefundState,
+    target: RefundStatus,
+    source: str,
+    detail: str | None,
+    values: Mapping[str, object] | None = None,
+) -> RefundPlan:
+    """One status change through the table (a repeat is a plan that writes nothing)."""
+    if not refund_transition(refund.status, target):
+        return _nothing(checkout, refund, detail="no change")
+    seq = checkout.event_seq
+    events: tuple[RefundShopEvent, ...] = ()
+    if target in _ENDING_EVENT:
+        seq += 1
+        events = (RefundShopEvent(_ENDING_EVENT[target], seq),)
+    return RefundPlan(
+        refund_id=refund.id,
+        public_id=refund.public_id,
+        status=target,
+        amount=refund.amount,
+        expect_status=refund.status,
+        values={"status": str(target), **(values or {})},
+        timeline=(RefundTimelineEntry(refund.status, target, source, detail),),
+        events=events,
+        event_seq=seq,
+        review_reason=checkout.review_reason,
+        detail=detail,
+    )
+
+
+def _nothing(checkout: CheckoutMoney, refund: RefundState, detail: str | None = None) -> RefundPlan:
+    return RefundPlan(
+        refund_id=refund.id,
+        public_id=refund.public_id,
+        status=refund.status,
+        amount=refund.amount,
+        event_seq=checkout.event_seq,
+        review_reason=checkout.review_reason,
+        detail=detail,
+    )
+
+
+def request_refund(
+    checkout: CheckoutMoney,
+    refunds: Iterable[RefundLike],
+    new: NewRefund,
+    policy: ApprovalPolicy,
+) -> RefundPlan:
+    """A new refund: at most what is refundable (decided under the checkout's lock),
+    `approved` at once unless the policy wants a second operator (then `requested`)."""
+    if not new.reason.strip():
+        raise RefundError("reason_required", "a refund needs a reason")
+    check_refund_amount(new.amount, Money(checkout.amount_paid, checkout.currency), refunds)
+    status = (
+        RefundStatus.REQUESTED
+        if policy.needs_second_approval(new.amount, new.source)
+        else RefundStatus.APPROVED
+    )
+    seq = checkout.event_seq + 1
+    return RefundPlan(
+        refund_id=None,
+        public_id=new.public_id,
+        status=status,
+        amount=new.amount,
+        new=new,
+        timeline=(RefundTimelineEntry(None, status, "operator", f"by {new.requested_by}"),),
+        events=(RefundShopEvent("refund.created", seq),),
+        event_seq=seq,
+        review_reason=checkout.review_reason,
+    )
+
+
+def approve_refund(checkout: CheckoutMoney, refund: RefundState, approver: str) -> RefundPlan:
+    """A second operator (not whoever asked) approves a requested refund."""
+    if refund.status != RefundStatus.REQUESTED:
+        raise RefundError("not_requested", f"the refund is {refund.status}")
+    check_approver(refund.requested_by, approver)
+    return _move(
+        checkout,
+        refund,
+        RefundStatus.APPROVED,
+        "operator",
+        f"approved by {approver}",
+        {"approved_by": approver.strip()[:64]},
+    )
+
+
+def reject_refund(checkout: CheckoutMoney, refund: RefundState, by: str) -> RefundPlan:
+    if refund.status != RefundStatus.REQUESTED:
+        raise RefundError("not_requested", f"the refund is {refund.status}")
+    return _move(checkout, refund, RefundStatus.REJECTED, "operator", f"rejected by {by}")
+
+
+def cancel_refund(checkout: CheckoutMoney, refund: RefundState, by: str) -> RefundPlan:
+    if refund.status not in (RefundStatus.REQUESTED, RefundStatus.APPROVED):
+        raise RefundError("not_cancellable", f"a {refund.status} refund cannot be cancelled")
+    return _move(checkout, refund, RefundStatus.CANCELLED, "operator", f"cancelled by {by}")
+
+
+def claim_for_sending(
+    checkout: CheckoutMoney, refund: RefundState, payout_no: str, now: datetime
+) -> RefundPlan:
+    """approved -> sending, written (and committed) before the payout call. The payout
+    number is assigned once: a refund that already has one keeps it."""
+    if refund.status != RefundStatus.APPROVED:
+        raise RefundError("not_approved", f"the refund is {refund.status}")
+    if not refund.has_destination:
+        raise RefundError("no_destination", "the refund has no destination account yet")
+    number = refund.payout_no or payout_no
+    values: dict[str, object] = {"payout_no": number, "hold_reason": None}
+    if refund.sending_at is None:
+        values["sending_at"] = now
+    return _move(checkout, refund, RefundStatus.SENDING, "create", f"payout {number}", values)
+
+
+def balance_short(
+    checkout: CheckoutMoney, refund: RefundState, message: str, now: datetime
+) -> RefundPlan:
+    """The balance inquiry (after the claim, before any payout call) says the merchant
+    cannot pay this out: failed, nothing sent; its amount is refundable again."""
+    if refund.status != RefundStatus.SENDING:
+        raise RefundError("not_sending", f"the refund is {refund.status}")
+    return _move(
+        checkout,
+        refund,
+        RefundStatus.FAILED,
+        "create",
+        message[:500],
+        {
+            "failure_code": "insufficient_balance",
+            "failure_message": message[:500],
+            "completed_at": now,
+        },
+    )
+
+
+def _values_only(
+    checkout: CheckoutMoney, refund: RefundState, values: Mapping[str, object], detail: str
+) -> RefundPlan:
+    return replace(_nothing(checkout, refund, detail), values=dict(values))
+
+
+def hold(checkout: CheckoutMoney, refund: RefundState, reason: str) -> RefundPlan:
+    """An approved refund that must wait (the store's daily cap): no status change."""
+    return _values_only(checkout, refund, {"hold_reason": reason[:200]}, reason)
+
+
+def reschedule_query(
+    checkout: CheckoutMoney, refund: RefundState, next_query_at: datetime, error: str
+) -> RefundPlan:
+    """A query that got no usable answer: ask again later (no status change)."""
+    return _values_only(
+        checkout,
+        refund,
+        {
+            "next_query_at": next_query_at,
+            "query_count": refund.query_count + 1,
+            "failure_message": error[:500],
+        },
+        error,
+    )
+
+
+def payout_timed_out(
+    checkout: CheckoutMoney, refund: RefundState, detail: str, next_query_at: datetime
+) -> RefundPlan:
+    """The payout call's outcome is unknown: query it under the same number, never resend.
+    A notify or query that settled it meanwhile wins (nothing to write)."""
+    if refund.status != RefundStatus.SENDING:
+        return _nothing(checkout, refund, "settled meanwhile")
+    return _move(
+        checkout,
+        refund,
+        RefundStatus.UNKNOWN,
+        "create",
+        detail[:500],
+        {"next_query_at": next_query_at, "failure_message": detail[:500]},
+    )
+
+
+def payout_refused(
+    checkout: CheckoutMoney, refund: RefundState, code: str, message: str, now: datetime
+) -> RefundPlan:
+    """The provider refused the payout for a known reason: nothing was sent."""
+    if refund.status != RefundStatus.SENDING:
+        return _nothing(checkout, refund, "settled meanwhile")
+    return _move(
+        checkout,
+        refund,
+        RefundStatus.FAILED,
+        "create",
+        f"{code}: {message}"[:500],
+        {"failure_code": code[:64], "failure_message": message[:500], "completed_at": now},
+    )
+
+
+def payout_reported(
+    checkout: CheckoutMoney,
+    refund: RefundState,
+    payout_status: str,
+    source: str,
+    now: datetime,
+    *,
+    platform_payout_no: str | None = None,
+    failure_code: str | None = None,
+    failure_message: str | None = None,
+    next_query_at: datetime | None = None,
+) -> RefundPlan:
+    """A create answer, a query answer or a notify: the provider's status for the payout.
+
+    A final refund the provider contradicts (a success after we recorded a failure) moves
+    nothing: the checkout is flagged for review (money may have gone out)."""
+    target = status_from_payout(payout_status)
+    values: dict[str, object] = {}
+    if platform_payout_no:
+        values["platform_payout_no"] = platform_payout_no[:64]
+    if target in (RefundStatus.FAILED, RefundStatus.RETURNED):
+        values["failure_code"] = (failure_code or str(payout_status))[:64]
+        values["failure_message"] = (failure_message or "")[:500]
+    if target in REFUND_FINAL or target in REFUND_DONE:
+        values["completed_at"] = now
+        values["next_query_at"] = None
+    elif next_query_at is not None:
+        values["next_query_at"] = next_query_at
+    if target == refund.status:
+        return _nothing(checkout, refund, "duplicate")
+    if target == RefundStatus.PROCESSING and refund.status not in (
+        RefundStatus.SENDING,
+        RefundStatus.UNKNOWN,
+    ):
+        # "Still on its way" arriving after the outcome (a create answer after its notify).
+        return _nothing(checkout, refund, "stale")
+    try:
+        refund_transition(refund.status, target)
+    except RefundTransitionError:
+        reason = (
+            f"refund {refund.public_id}: provider reported {payout_status} after {refund.status}"
+        )
+        review = _add_reason(checkout.review_reason, reason)
+        seq = checkout.event_seq
+        events: tuple[RefundShopEvent, ...] = ()
+        if review != checkout.review_reason:
+            seq += 1
+            events = (RefundShopEvent("checkout.review_required", seq),)
+        return RefundPlan(
+            refund_id=refund.id,
+            public_id=refund.public_id,
+            status=refund.status,
+            amount=refund.amount,
+            events=events,
+            event_seq=seq,
+            review_reason=review,
+            detail=reason,
+        )
+    return _move(checkout, refund, target, source, failure_message or str(payout_status), values)
+
+
+def payout_not_found(
+    checkout: CheckoutMoney,
+    refund: RefundState,
+    now: datetime,
+    settle_window: timedelta,
+    next_query_at: datetime,
+) -> RefundPlan:
+    """The provider has no payout under our number. Proof that nothing went out only once
+    the settle window after the first send has passed; before that, ask again later."""
+    if refund.status not in (RefundStatus.UNKNOWN, RefundStatus.SENDING):
+        return _nothing(checkout, refund, "not found")
+    started = refund.sending_at
+    if started is not None and now - started >= settle_window:
+        return RefundPlan(
+            refund_id=refund.id,
+            public_id=refund.public_id,
+            status=RefundStatus.FAILED,
+            amount=refund.amount,
+            expect_status=refund.status,
+            values={
+                "status": str(RefundStatus.FAILED),
+                "failure_code": "not_found",
+                "failure_message": "the provider has no such payout",
+                "completed_at": now,
+                "next_query_at": None,
+            },
+            timeline=(
+                RefundTimelineEntry(
+                    refund.status, RefundStatus.FAILED, "query", "not found at the provider"
+                ),
+            )
+            if refund.status == RefundStatus.UNKNOWN
+            else (
+                RefundTimelineEntry(refund.status, RefundStatus.UNKNOWN, "query", "not found"),
+                RefundTimelineEntry(
+                    RefundStatus.UNKNOWN, RefundStatus.FAILED, "query", "not found at the provider"
+                ),
+            ),
+            events=(RefundShopEvent("refund.failed", checkout.event_seq + 1),),
+            event_seq=checkout.event_seq + 1,
+            review_reason=checkout.review_reason,
+            detail="not found at the provider",
+        )
+    return reschedule_query(checkout, refund, next_query_at, "not found yet")
+
+
+def stale_sending(
+    checkout: CheckoutMoney, refund: RefundState, now: datetime, next_query_at: datetime
+) -> RefundPlan:
+    """A refund left `sending` by a worker that died during (or after) the payout call:
+    unknown, and queried under its payout number."""
+    return payout_timed_out(
+        checkout, refund, "the sending worker stopped before recording the answer", next_query_at
+    )
+
+
+def give_destination(
+    checkout: CheckoutMoney, refund: RefundState, token: str, masked: str, by: str
+) -> RefundPlan:
+    """The shopper (on the refund-account page) gives the account for a refund that has
+    none. Once given it is fixed: a replayed link cannot redirect the money."""
+    if refund.has_destination:
+        raise RefundError("destination_given", "this refund already has an account")
+    if refund.status not in (RefundStatus.REQUESTED, RefundStatus.APPROVED):
+        raise RefundError("not_open", f"the refund is {refund.status}")
+    return replace(
+        _nothing(checkout, refund, "account given"),
+        values={"destination_token": token, "destination_masked": masked[:64]},
+        timeline=(
+            RefundTimelineEntry(
+                refund.status, refund.status, "shopper", f"account {masked} by {by}"
+            ),
+        ),
+    )

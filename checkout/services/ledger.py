@@ -10,6 +10,9 @@ re-reads only the locked row, not the rows joined to it, so it could decide on s
 the money rows, the timeline, the shop's events (the outbox) and, for a notify, the stored
 message. On PostgreSQL they go as one statement (data-modifying WITH), one round trip; on
 SQLite one after the other. Every change of status or money in the app goes through here.
+
+`load_refunds` / `write_refund_plan` do the same for refunds (`domain.refunds.RefundPlan`):
+the checkout's row lock is the refunds' lock, and their shop events share its event_seq.
 """
 
 from __future__ import annotations
@@ -29,19 +32,28 @@ from checkout.domain.ledger import (
     Receipt,
     ShopEvent,
 )
+from checkout.domain.money import Money
+from checkout.domain.refunds import (
+    CheckoutMoney,
+    RefundPlan,
+    RefundSource,
+    RefundState,
+    RefundStatus,
+)
 from checkout.domain.states import AttemptStatus, CheckoutStatus
 from checkout.models import (
     Checkout,
     NotifyMessage,
     PaymentAttempt,
     PaymentReceipt,
+    Refund,
     StateEvent,
     WebhookEvent,
     new_public_id,
 )
 from checkout.services.outbox import event_payload
 
-A, C, R = PaymentAttempt, Checkout, PaymentReceipt
+A, C, R, RF = PaymentAttempt, Checkout, PaymentReceipt, Refund
 
 _CHECKOUT_COLUMNS = (
     C.id,
@@ -309,3 +321,184 @@ def _execute(session: Session, statements: list[Executable]) -> None:
         return
     for statement in statements:
         connection.execute(statement)
+
+
+# ---------------------------------------------------------------- refunds
+def load_refunds(
+    session: Session, checkout_id: str
+) -> tuple[CheckoutMoney, tuple[RefundState, ...]] | None:
+    """The checkout's money and all its refunds, the checkout's row locked (every refund
+    write holds it, so what is refundable is decided on what is true); None if unknown."""
+    if _lock(session, checkout_id) is None:
+        return None
+    row = session.execute(
+        select(
+            C.id, C.status, C.currency, C.amount, C.amount_paid, C.review_reason, C.event_seq
+        ).where(C.id == checkout_id)
+    ).one()
+    checkout = CheckoutMoney(
+        id=row.id,
+        status=row.status,
+        currency=row.currency,
+        amount=row.amount,
+        amount_paid=row.amount_paid or 0,
+        review_reason=row.review_reason,
+        event_seq=row.event_seq or 0,
+    )
+    refunds = tuple(
+        RefundState(
+            id=r.id,
+            public_id=r.public_id,
+            status=RefundStatus(r.status),
+            amount=Money(r.amount, r.currency),
+            requested_by=r.requested_by,
+            source=RefundSource(r.source),
+            has_destination=r.destination_token is not None,
+            payout_no=r.payout_no,
+            sending_at=r.sending_at,
+            query_count=r.query_count or 0,
+        )
+        for r in session.execute(
+            select(
+                RF.id,
+                RF.public_id,
+                RF.status,
+                RF.amount,
+                RF.currency,
+                RF.requested_by,
+                RF.source,
+                RF.destination_token,
+                RF.payout_no,
+                RF.sending_at,
+                RF.query_count,
+            )
+            .where(RF.checkout_id == checkout_id)
+            .order_by(RF.id)
+        ).all()
+    )
+    return checkout, refunds
+
+
+class RefundWriteConflict(RuntimeError):
+    """The refund was not in the status the plan was decided on (a writer without the
+    checkout's lock: a bug); nothing of the plan is written."""
+
+
+def write_refund_plan(
+    session: Session,
+    checkout: CheckoutMoney,
+    store_id: str,
+    order_id: str,
+    plan: RefundPlan,
+    now: datetime,
+    refund_json: Mapping[str, Any] | None = None,
+) -> int | None:
+    """Persist a refund plan in the caller's transaction (the caller commits): the refund
+    row, its timeline (state_events kind "refund"), the shop's events and the checkout's
+    event_seq (and review flag). Returns the refund's id."""
+    refund_id = plan.refund_id
+    if plan.new is not None:
+        new = plan.new
+        refund_id = session.execute(
+            insert(RF)
+            .values(
+                public_id=new.public_id,
+                checkout_id=checkout.id,
+                store_id=store_id,
+                amount=new.amount.amount,
+                currency=new.amount.currency,
+                reason=new.reason[:500],
+                status=str(plan.status),
+                source=str(new.source),
+                provider=new.provider,
+                destination_token=new.destination_token,
+                destination_masked=new.destination_masked,
+                requested_by=new.requested_by[:64],
+                idempotency_key=new.idempotency_key,
+                query_count=0,
+                created_at=now,
+                updated_at=now,
+            )
+            .returning(RF.id)
+        ).scalar_one()
+    elif plan.values:
+        # Its own statement: the status guard's row count must be seen.
+        guard = RF.id == refund_id
+        if plan.expect_status is not None:
+            guard = guard & (RF.status == str(plan.expect_status))
+        done = session.execute(update(RF).where(guard).values(**plan.values, updated_at=now))
+        if done.rowcount != 1:  # type: ignore[attr-defined]
+            raise RefundWriteConflict(f"refund {plan.public_id} moved under the plan")
+    statements: list[Executable] = []
+    if plan.timeline:
+        statements.append(
+            insert(StateEvent).values(
+                [
+                    {
+                        "checkout_id": checkout.id,
+                        "refund_id": refund_id,
+                        "kind": "refund",
+                        "from_status": str(e.from_status) if e.from_status else None,
+                        "to_status": str(e.to_status),
+                        "source": e.source,
+                        "detail": e.detail[:500] if e.detail else None,
+                        "created_at": now,
+                    }
+                    for e in plan.timeline
+                ]
+            )
+        )
+    checkout_values: dict[str, Any] = {}
+    if plan.event_seq != checkout.event_seq:
+        checkout_values["event_seq"] = plan.event_seq
+    if plan.review_reason != checkout.review_reason:
+        checkout_values["review_reason"] = plan.review_reason
+    if checkout_values:
+        statements.append(
+            update(C).where(C.id == checkout.id).values(**checkout_values, updated_at=now)
+        )
+    if plan.events:
+        refund_data = {
+            "refund": dict(refund_json)
+            if refund_json is not None
+            else {
+                "id": plan.public_id,
+                "object": "refund",
+                "status": str(plan.status),
+                "amount": plan.amount.amount,
+                "currency": plan.amount.currency,
+            }
+        }
+        statements.append(
+            insert(WebhookEvent).values(
+                [
+                    {
+                        "public_id": new_public_id("evt"),
+                        "store_id": store_id,
+                        "checkout_id": checkout.id,
+                        "type": event.type,
+                        "seq": event.seq,
+                        "payload": event_payload(
+                            event.type,
+                            event.seq,
+                            checkout_id=checkout.id,
+                            order_id=order_id,
+                            status=checkout.status,
+                            amount=checkout.amount,
+                            amount_paid=checkout.amount_paid,
+                            currency=checkout.currency,
+                            review_reason=plan.review_reason,
+                            extra=refund_data,
+                        ),
+                        "status": "pending",
+                        "attempts": 0,
+                        "next_attempt_at": now,
+                        "pending_since": now,
+                        "created_at": now,
+                    }
+                    for event in plan.events
+                ]
+            )
+        )
+    _execute(session, statements)
+    return refund_id

@@ -1,0 +1,839 @@
+"""Refunds: asking for one, approving it, and sending the money out through payouts.
+
+Every decision is a pure rule in `domain/refunds.py`; every write goes through
+`services/ledger.write_refund_plan` under the checkout's row lock. Sending (`send_refunds`,
+a step of the worker's round beside reconciliation):
+
+1. A refund left `sending` longer than a payout call can take (its worker died during or
+   after the call) becomes `unknown`.
+2. Each approved refund with a destination is claimed under the store's and the checkout's
+   row locks: the store's daily cap is checked there (over it: it stays approved with a
+   `hold_reason`, retried next round), then `sending`, its payout number assigned once and
+   committed before any call.
+3. The balance inquiry: short -> `failed` (`insufficient_balance`, nothing sent, the amount
+   refundable again). An inquiry that itself fails does not stop the send: the provider's
+   own refusal is the backstop.
+4. The payout create, outside any transaction. Accepted -> `processing`; refused ->
+   `failed` with the provider's reason; a timeout, a duplicate-number refusal or any
+   answer of unclear outcome -> `unknown`.
+5. `unknown` and `processing` refunds are queried under the same payout number (never a new
+   one) until final; not found once the settle window has passed -> `failed`.
+Payout notifies (`/notify/<instance>/payout`) go through the same rule.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from checkout.config import Settings
+from checkout.domain import refunds as rules
+from checkout.domain.account_crypto import AccountCipher
+from checkout.domain.accounts import (
+    MEXICO_BANK_CODES,
+    AccountError,
+    validate_bank_code,
+    validate_clabe,
+    validate_holder_name,
+    validate_korean_account,
+)
+from checkout.domain.money import Money
+from checkout.domain.refunds import (
+    ApprovalPolicy,
+    NewRefund,
+    RefundError,
+    RefundPlan,
+    RefundSource,
+    RefundState,
+    RefundStatus,
+)
+from checkout.models import (
+    Checkout,
+    NotifyMessage,
+    PaymentAttempt,
+    Refund,
+    Store,
+    new_public_id,
+    utcnow,
+)
+from checkout.providers.base import (
+    InvalidSignature,
+    NotifyError,
+    OrderNotFound,
+    ProviderError,
+    ProviderTimeout,
+)
+from checkout.providers.payouts import (
+    AccountType,
+    BankAccount,
+    DuplicatePayout,
+    InvalidPayout,
+    PayoutProvider,
+    PayoutRefused,
+    PayoutRequest,
+    new_payout_no,
+)
+from checkout.providers.registry import build_payout_provider
+from checkout.services.errors import Conflict, InvalidRequest, NotFound, ServiceError
+from checkout.services.ledger import load_refunds, write_refund_plan
+
+log = logging.getLogger(__name__)
+SessionFactory = Callable[[], Session]
+SETTLE_WINDOW = timedelta(minutes=10)  # a payout not found this long after sending never started
+QUERY_DELAYS = (30, 60, 120, 300, 900, 1800, 3600)  # seconds between queries, then hourly
+MAX_REASON = 500
+
+
+class Forbidden(ServiceError):
+    http_status = 403
+
+
+# ---------------------------------------------------------------- reading
+def refund_json(refund: Refund) -> dict[str, Any]:
+    """The refund as the shop sees it: the account masked, never the full number or name."""
+    return {
+        "id": refund.public_id,
+        "object": "refund",
+        "checkout_id": refund.checkout_id,
+        "status": refund.status,
+        "amount": refund.amount,
+        "currency": refund.currency,
+        "reason": refund.reason,
+        "source": refund.source,
+        "destination": refund.destination_masked,
+        "payout_no": refund.payout_no,
+        "failure_code": refund.failure_code,
+        "failure_message": refund.failure_message,
+        "hold_reason": refund.hold_reason,
+        "requested_by": refund.requested_by,
+        "approved_by": refund.approved_by,
+        "created_at": refund.created_at.isoformat(),
+        "completed_at": refund.completed_at.isoformat() if refund.completed_at else None,
+    }
+
+
+def list_refunds(session: Session, checkout_id: str, store_id: str | None = None) -> list[Refund]:
+    checkout = session.get(Checkout, checkout_id)
+    if checkout is None or (store_id is not None and checkout.store_id != store_id):
+        raise NotFound("checkout_not_found", "No such checkout.")
+    return list(
+        session.scalars(select(Refund).where(Refund.checkout_id == checkout_id).order_by(Refund.id))
+    )
+
+
+def get_refund(session: Session, public_id: str, store_id: str | None = None) -> Refund:
+    refund = session.scalars(select(Refund).where(Refund.public_id == public_id)).one_or_none()
+    if refund is None or (store_id is not None and refund.store_id != store_id):
+        raise NotFound("refund_not_found", "No such refund.")
+    return refund
+
+
+def cipher_of(settings: Settings) -> AccountCipher:
+    return AccountCipher(list(settings.refund_account_keys))
+
+
+def policy_of(settings: Settings) -> ApprovalPolicy:
+    return ApprovalPolicy(settings.refund_approval_thresholds)
+
+
+# ---------------------------------------------------------------- asking
+@dataclass(frozen=True)
+class RefundRequest:
+    amount: Money
+    reason: str
+    destination: BankAccount | None
+
+
+def parse_destination(
+    data: Any, currency: str, payouts: PayoutProvider | None, provider_type: str
+) -> BankAccount:
+    """A destination account as the bank needs it (domain/accounts.py); InvalidRequest
+    naming the field otherwise."""
+    if not isinstance(data, Mapping):
+        raise InvalidRequest(
+            "invalid_destination", "destination must be an object.", field="destination"
+        )
+    values = {k: data.get(k) for k in ("bank_code", "account_number", "holder_name")}
+    for key, value in values.items():
+        if not isinstance(value, str) or len(value) > 200:
+            raise InvalidRequest(
+                "invalid_destination",
+                f"destination.{key} must be text.",
+                field=f"destination.{key}",
+            )
+    banks = None
+    if payouts is not None:
+        listed = payouts.banks()
+        banks = [b.code for b in listed] if listed else None
+    try:
+        if currency == "MXN":
+            bank = validate_bank_code(values["bank_code"], banks or MEXICO_BANK_CODES)
+            number = validate_clabe(values["account_number"], bank_code=bank)
+            holder = validate_holder_name(values["holder_name"])
+            return BankAccount(bank, number, holder, AccountType.CLABE)
+        account = validate_korean_account(
+            values["bank_code"],
+            values["account_number"],
+            values["holder_name"],
+            banks=banks,
+            provider=provider_type,
+        )
+        return BankAccount(account.bank_code, account.account_number, account.holder_name)
+    except AccountError as exc:
+        raise InvalidRequest(
+            f"invalid_{exc.code}", exc.message, field=f"destination.{exc.field}"
+        ) from None
+
+
+def _paying_instance(session: Session, checkout_id: str) -> str | None:
+    """The provider instance that took the money (the latest attempt with money in)."""
+    return session.scalars(
+        select(PaymentAttempt.provider)
+        .where(PaymentAttempt.checkout_id == checkout_id, PaymentAttempt.amount_paid > 0)
+        .order_by(PaymentAttempt.id.desc())
+        .limit(1)
+    ).first()
+
+
+def parse_refund_request(
+    session: Session, settings: Settings, checkout: Checkout, data: Any
+) -> tuple[RefundRequest, str]:
+    if not isinstance(data, Mapping):
+        raise InvalidRequest("invalid_json", "The body must be a JSON object.")
+    amount = data.get("amount")
+    if not isinstance(amount, int) or isinstance(amount, bool):
+        raise InvalidRequest(
+            "invalid_amount", "amount must be a whole number of minor units.", field="amount"
+        )
+    if amount <= 0 or amount > 10**15:
+        raise InvalidRequest("invalid_amount", "amount must be more than zero.", field="amount")
+    currency = data.get("currency", checkout.currency)
+    if currency != checkout.currency:
+        raise InvalidRequest(
+            "currency_mismatch", f"The checkout is in {checkout.currency}.", field="currency"
+        )
+    reason = data.get("reason")
+    if not isinstance(reason, str) or not reason.strip() or len(reason) > MAX_REASON:
+        raise InvalidRequest(
+            "invalid_reason", "reason must be 1 to 500 characters.", field="reason"
+        )
+    instance = _paying_instance(session, checkout.id)
+    if instance is None or instance not in settings.providers:
+        raise Conflict("nothing_paid", "Nothing was paid on this checkout.")
+    config = settings.providers[instance]
+    destination = None
+    if data.get("destination") is not None:
+        destination = parse_destination(
+            data["destination"], checkout.currency, build_payout_provider(config), config.type
+        )
+    return RefundRequest(Money(amount, checkout.currency), reason.strip(), destination), instance
+
+
+def create_refund(
+    session: Session,
+    settings: Settings,
+    store_id: str,
+    checkout_id: str,
+    data: Any,
+    *,
+    source: RefundSource,
+    requested_by: str,
+    idempotency_key: str | None = None,
+    audit: Callable[[str], None] | None = None,
+) -> tuple[Refund, bool]:
+    """A new refund, decided under the checkout's row lock. With an idempotency key that
+    made one already, that refund (False: not created now). `audit(public_id)` adds the
+    operator's audit row to the same transaction."""
+    session.rollback()
+    checkout = session.get(Checkout, checkout_id)
+    if checkout is None or checkout.store_id != store_id:
+        raise NotFound("checkout_not_found", "No such checkout.")
+    if idempotency_key is not None:
+        existing = _by_key(session, store_id, idempotency_key)
+        if existing is not None:
+            return existing, False
+    wanted, instance = parse_refund_request(session, settings, checkout, data)
+    loaded = load_refunds(session, checkout_id)
+    assert loaded is not None
+    money, refunds = loaded
+    token = masked = None
+    if wanted.destination is not None:
+        token = cipher_of(settings).encrypt_json(
+            {
+                "bank_code": wanted.destination.bank_code,
+                "account_number": wanted.destination.account_number,
+                "holder_name": wanted.destination.holder_name,
+                "account_type": str(wanted.destination.account_type),
+            }
+        )
+        masked = wanted.destination.masked()
+    new = NewRefund(
+        public_id=new_public_id("re"),
+        amount=wanted.amount,
+        reason=wanted.reason,
+        source=source,
+        provider=instance,
+        requested_by=requested_by[:64],
+        destination_token=token,
+        destination_masked=masked,
+        idempotency_key=idempotency_key,
+    )
+    try:
+        plan = rules.request_refund(money, refunds, new, policy_of(settings))
+    except RefundError as exc:
+        session.rollback()
+        raise _service_error(exc) from None
+    try:
+        refund_id = _write(session, money, checkout, plan)
+        if audit is not None:
+            audit(new.public_id)
+        session.commit()
+    except IntegrityError:
+        session.rollback()  # a twin with the same key won
+        if idempotency_key is not None:
+            existing = _by_key(session, store_id, idempotency_key)
+            if existing is not None:
+                return existing, False
+        raise
+    refund = session.get(Refund, refund_id)
+    assert refund is not None
+    return refund, True
+
+
+def _by_key(session: Session, store_id: str, key: str) -> Refund | None:
+    return session.scalars(
+        select(Refund).where(Refund.store_id == store_id, Refund.idempotency_key == key)
+    ).one_or_none()
+
+
+def _service_error(error: RefundError) -> ServiceError:
+    if error.code in ("amount_not_positive",):
+        return InvalidRequest(error.code, error.message, field="amount")
+    if error.code == "currency_mismatch":
+        return InvalidRequest(error.code, error.message, field="currency")
+    if error.code == "reason_required":
+        return InvalidRequest(error.code, error.message, field="reason")
+    if error.code in ("same_operator", "approver_required"):
+        return Forbidden(error.code, error.message)
+    return Conflict(error.code, error.message)
+
+
+def _write(
+    session: Session, money: rules.CheckoutMoney, checkout: Checkout, plan: RefundPlan
+) -> int:
+    refund_id = write_refund_plan(
+        session, money, checkout.store_id, checkout.order_id, plan, utcnow()
+    )
+    assert refund_id is not None
+    return refund_id
+
+
+def _decide(
+    session: Session,
+    refund_public_id: str,
+    decide: Callable[[rules.CheckoutMoney, RefundState], RefundPlan],
+    audit: Callable[[str], None] | None = None,
+) -> tuple[Refund, RefundPlan]:
+    """Load under lock, decide, write, commit (a RefundError becomes a ServiceError);
+    `audit(public_id)` joins the same transaction."""
+    session.rollback()
+    row = get_refund(session, refund_public_id)
+    checkout = session.get(Checkout, row.checkout_id)
+    assert checkout is not None
+    loaded = load_refunds(session, row.checkout_id)
+    assert loaded is not None
+    money, refunds = loaded
+    state = next(r for r in refunds if r.id == row.id)
+    try:
+        plan = decide(money, state)
+    except RefundError as exc:
+        session.rollback()
+        raise _service_error(exc) from None
+    if plan.changes_anything or plan.review_reason != money.review_reason:
+        write_refund_plan(session, money, checkout.store_id, checkout.order_id, plan, utcnow())
+    if audit is not None:
+        audit(refund_public_id)
+    session.commit()
+    session.refresh(row)
+    return row, plan
+
+
+Audit = Callable[[str], None] | None
+
+
+def approve(session: Session, refund_public_id: str, approver: str, audit: Audit = None) -> Refund:
+    decide = lambda m, r: rules.approve_refund(m, r, approver)  # noqa: E731
+    return _decide(session, refund_public_id, decide, audit)[0]
+
+
+def reject(session: Session, refund_public_id: str, by: str, audit: Audit = None) -> Refund:
+    decide = lambda m, r: rules.reject_refund(m, r, by)  # noqa: E731
+    return _decide(session, refund_public_id, decide, audit)[0]
+
+
+def cancel(session: Session, refund_public_id: str, by: str, audit: Audit = None) -> Refund:
+    decide = lambda m, r: rules.cancel_refund(m, r, by)  # noqa: E731
+    return _decide(session, refund_public_id, decide, audit)[0]
+
+
+def give_destination(
+    session: Session, settings: Settings, refund_public_id: str, data: Mapping[str, Any], by: str
+) -> Refund:
+    """The shopper's account for a refund that has none (validated as the bank needs it)."""
+    row = get_refund(session, refund_public_id)
+    config = settings.providers.get(row.provider)
+    if config is None:
+        raise Conflict("provider_gone", "The refund's provider is not configured.")
+    account = parse_destination(data, row.currency, build_payout_provider(config), config.type)
+    token = cipher_of(settings).encrypt_json(
+        {
+            "bank_code": account.bank_code,
+            "account_number": account.account_number,
+            "holder_name": account.holder_name,
+            "account_type": str(account.account_type),
+        }
+    )
+    decide = lambda m, r: rules.give_destination(m, r, token, account.masked(), by)  # noqa: E731
+    return _decide(session, refund_public_id, decide)[0]
+
+
+def excess_of(checkout: Checkout) -> int:
+    """What a "return the excess" refund pre-fills: all of it for a cancelled checkout,
+    else what was paid beyond the amount due (overpaid, late, duplicate money)."""
+    if checkout.status == "cancelled":
+        return checkout.amount_paid or 0
+    return max((checkout.amount_paid or 0) - checkout.amount, 0)
+
+
+def refundable_of(session: Session, checkout: Checkout) -> Money:
+    rows = session.scalars(select(Refund).where(Refund.checkout_id == checkout.id)).all()
+    items = [_Listed(RefundStatus(r.status), r.money) for r in rows]
+    return rules.refundable(checkout.paid_money, items)
+
+
+@dataclass(frozen=True)
+class _Listed:
+    status: RefundStatus
+    amount: Money
+
+
+# ---------------------------------------------------------------- sending
+@dataclass
+class SendReport:
+    claimed: int = 0
+    held: int = 0
+    sent_calls: int = 0
+    failed: int = 0
+    unknown: int = 0
+    queried: int = 0
+    settled: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def query_delay(query_count: int) -> timedelta:
+    return timedelta(seconds=QUERY_DELAYS[min(query_count, len(QUERY_DELAYS) - 1)])
+
+
+def stale_sending_age(settings: Settings, instance: str) -> timedelta:
+    """Longer than a payout call can take: a `sending` refund older than this was left by a
+    worker that died during or after the call."""
+    config = settings.providers.get(instance)
+    if config is None:
+        return timedelta(minutes=5)
+    # Two calls may run after the claim: the balance inquiry and the payout create.
+    return timedelta(seconds=2 * (config.connect_timeout + config.read_timeout) + 30)
+
+
+def send_refunds(
+    session_factory: SessionFactory,
+    settings: Settings,
+    *,
+    now: datetime | None = None,
+    batch: int = 20,
+    settle_window: timedelta = SETTLE_WINDOW,
+    payouts_for: Callable[[str], PayoutProvider] | None = None,
+) -> SendReport:
+    """One round of the refunds step (see the module's docstring)."""
+    report = SendReport()
+    build = payouts_for or (lambda name: build_payout_provider(settings.providers[name]))
+    session = session_factory()
+    try:
+        _unstick_sending(session, settings, now or utcnow(), batch)
+        approved = session.scalars(
+            select(Refund.public_id)
+            .where(Refund.status == RefundStatus.APPROVED, Refund.destination_token.is_not(None))
+            .order_by(Refund.id)
+            .limit(batch)
+        ).all()
+        session.rollback()
+        for public_id in approved:
+            try:
+                _send_one(session, settings, public_id, build, report)
+            except Exception as exc:  # one refund's trouble never stops the round
+                session.rollback()
+                log.exception("refund send failed refund=%s", public_id)
+                report.errors.append(f"{public_id}: {type(exc).__name__}")
+        moment = now or utcnow()
+        due = session.scalars(
+            select(Refund.public_id)
+            .where(
+                Refund.status.in_([RefundStatus.UNKNOWN, RefundStatus.PROCESSING]),
+                (Refund.next_query_at.is_(None)) | (Refund.next_query_at <= moment),
+            )
+            .order_by(Refund.next_query_at)
+            .limit(batch)
+        ).all()
+        session.rollback()
+        for public_id in due:
+            try:
+                _query_one(session, public_id, build, report, moment, settle_window)
+            except Exception as exc:
+                session.rollback()
+                log.exception("refund query failed refund=%s", public_id)
+                report.errors.append(f"{public_id}: {type(exc).__name__}")
+    finally:
+        session.close()
+    return report
+
+
+def _unstick_sending(session: Session, settings: Settings, now: datetime, batch: int) -> None:
+    rows = session.execute(
+        select(Refund.public_id, Refund.provider, Refund.sending_at)
+        .where(Refund.status == RefundStatus.SENDING)
+        .limit(batch)
+    ).all()
+    session.rollback()
+    for public_id, instance, sending_at in rows:
+        if sending_at is None or now - sending_at < stale_sending_age(settings, instance):
+            continue
+        _decide(session, public_id, lambda m, r: rules.stale_sending(m, r, now, now))
+
+
+def _day_start(now: datetime, timezone: str) -> datetime:
+    zone = ZoneInfo(timezone)
+    local = now.astimezone(zone)
+    return datetime.combine(local.date(), time.min, zone)
+
+
+def _send_one(
+    session: Session,
+    settings: Settings,
+    public_id: str,
+    build: Callable[[str], PayoutProvider],
+    report: SendReport,
+) -> None:
+    row = get_refund(session, public_id)
+    store = settings.stores.get(row.store_id)
+    now = utcnow()
+    # The store's row lock serialises claims across its checkouts (the daily cap); the
+    # checkout's (load_refunds) is every refund write's lock. Always in this order.
+    session.execute(select(Store.id).where(Store.id == row.store_id).with_for_update())
+    checkout = session.get(Checkout, row.checkout_id)
+    assert checkout is not None
+    loaded = load_refunds(session, row.checkout_id)
+    assert loaded is not None
+    money, refunds = loaded
+    state = next(r for r in refunds if r.id == row.id)
+    if state.status != RefundStatus.APPROVED:
+        session.rollback()  # another worker claimed it
+        return
+    cap = store.refund_daily_cap.get(row.currency) if store is not None else None
+    if cap is not None:
+        used = session.scalar(
+            select(func.coalesce(func.sum(Refund.amount), 0)).where(
+                Refund.store_id == row.store_id,
+                Refund.currency == row.currency,
+                Refund.id != row.id,
+                Refund.sending_at >= _day_start(now, store.timezone),  # type: ignore[union-attr]
+                Refund.status.in_(
+                    [
+                        RefundStatus.SENDING,
+                        RefundStatus.UNKNOWN,
+                        RefundStatus.PROCESSING,
+                        RefundStatus.SENT,
+                    ]
+                ),
+            )
+        )
+        try:
+            rules.check_daily_cap(state.amount, [], Money(cap - int(used or 0), row.currency))
+        except RefundError as exc:
+            _write(session, money, checkout, rules.hold(money, state, exc.message))
+            session.commit()
+            report.held += 1
+            return
+    plan = rules.claim_for_sending(money, state, new_payout_no(now), now)
+    _write(session, money, checkout, plan)
+    session.commit()  # the payout number is on record before any call
+    report.claimed += 1
+    session.refresh(row)
+    request = _payout_request(session, settings, row)
+    amount, instance = row.money, row.provider
+    session.rollback()  # no transaction is held during the balance inquiry or the payout call
+    payouts = build(instance)
+    try:
+        balance = payouts.balance()
+    except ProviderError as exc:
+        balance = None
+        log.warning("refund balance inquiry failed refund=%s code=%s", public_id, exc.code)
+    if (
+        balance is not None
+        and balance.available.currency == amount.currency
+        and balance.available.amount < amount.amount
+    ):
+        message = f"insufficient balance: {balance.available} available, {amount} needed"
+        _apply(session, public_id, lambda m, r: rules.balance_short(m, r, message, utcnow()))
+        report.failed += 1
+        return
+    report.sent_calls += 1
+    try:
+        result = payouts.create_payout(request)
+    except ProviderTimeout as exc:
+        _outcome_unknown(session, public_id, f"payout call timed out: {exc.code}", report)
+        return
+    except DuplicatePayout as exc:
+        _outcome_unknown(session, public_id, f"payout number already known: {exc.code}", report)
+        return
+    except (PayoutRefused, InvalidPayout) as exc:
+        code = str(getattr(exc, "reason", exc.code))
+        said = f"{exc.code}: {exc.message}"
+        _apply(session, public_id, lambda m, r: rules.payout_refused(m, r, code, said, utcnow()))
+        report.failed += 1
+        return
+    except ProviderError as exc:
+        # Anything else may have reached the provider: ask, never guess.
+        _outcome_unknown(session, public_id, f"payout call failed: {exc.code}", report)
+        return
+    when = utcnow()
+    _apply(
+        session,
+        public_id,
+        lambda m, r: rules.payout_reported(
+            m,
+            r,
+            str(result.status),
+            "create",
+            when,
+            platform_payout_no=result.platform_payout_no,
+            failure_code=result.failure_code,
+            failure_message=result.failure_message,
+            next_query_at=when + query_delay(0),
+        ),
+    )
+
+
+def _outcome_unknown(session: Session, public_id: str, detail: str, report: SendReport) -> None:
+    now = utcnow()
+    _apply(
+        session, public_id, lambda m, r: rules.payout_timed_out(m, r, detail, now + query_delay(0))
+    )
+    report.unknown += 1
+
+
+def _apply(
+    session: Session,
+    public_id: str,
+    decide: Callable[[rules.CheckoutMoney, RefundState], RefundPlan],
+) -> RefundPlan:
+    return _decide(session, public_id, decide)[1]
+
+
+def paypro_mx_way_code(spei_code: str) -> str:
+    """PayPro Mexico names the bank by `wayCode` (only BANXICO is documented); we take the
+    bank's short name from the SPEI list (e.g. 40012 -> "BBVA MEXICO") [inferred]."""
+    return MEXICO_BANK_CODES.get(spei_code, spei_code)
+
+
+def _payout_request(session: Session, settings: Settings, row: Refund) -> PayoutRequest:
+    assert row.payout_no is not None and row.destination_token is not None
+    sealed = cipher_of(settings).decrypt_json(row.destination_token)
+    config = settings.providers.get(row.provider)
+    if config is not None and config.type == "paypro" and row.currency == "MXN":
+        sealed["bank_code"] = paypro_mx_way_code(sealed["bank_code"])
+    payer = session.execute(
+        select(PaymentAttempt.payer_mobile, PaymentAttempt.payer_email)
+        .where(PaymentAttempt.checkout_id == row.checkout_id, PaymentAttempt.amount_paid > 0)
+        .order_by(PaymentAttempt.id.desc())
+        .limit(1)
+    ).first()
+    return PayoutRequest(
+        payout_no=row.payout_no,
+        amount=row.money,
+        destination=BankAccount(
+            sealed["bank_code"],
+            sealed["account_number"],
+            sealed["holder_name"],
+            AccountType(sealed.get("account_type", AccountType.BANK_ACCOUNT)),
+        ),
+        notify_url=f"{settings.public_base_url}/notify/{row.provider}/payout",
+        mobile=payer.payer_mobile if payer else None,
+        email=payer.payer_email if payer else None,
+        remark=f"refund {row.public_id}"[:64],
+    )
+
+
+def _query_one(
+    session: Session,
+    public_id: str,
+    build: Callable[[str], PayoutProvider],
+    report: SendReport,
+    now: datetime,
+    settle_window: timedelta,
+) -> None:
+    row = get_refund(session, public_id)
+    payout_no, instance, count = row.payout_no, row.provider, row.query_count
+    session.rollback()
+    if payout_no is None:
+        return
+    report.queried += 1
+    later = now + query_delay(count + 1)
+    try:
+        update = build(instance).query_payout(payout_no)
+    except OrderNotFound:
+        plan = _apply(
+            session,
+            public_id,
+            lambda m, r: rules.payout_not_found(m, r, now, settle_window, later),
+        )
+        report.settled += plan.status == RefundStatus.FAILED
+        return
+    except ProviderError as exc:
+        error = exc.code
+        _apply(session, public_id, lambda m, r: rules.reschedule_query(m, r, later, error))
+        return
+    plan = _apply(session, public_id, lambda m, r: _reported(m, r, update, "query", later))
+    report.settled += plan.status in (RefundStatus.SENT, RefundStatus.FAILED)
+
+
+def _reported(
+    money: rules.CheckoutMoney,
+    refund: RefundState,
+    update: Any,
+    source: str,
+    later: datetime | None,
+) -> RefundPlan:
+    plan = rules.payout_reported(
+        money,
+        refund,
+        str(update.status),
+        source,
+        utcnow(),
+        platform_payout_no=update.platform_payout_no,
+        failure_code=update.failure_code,
+        failure_message=update.failure_message,
+        next_query_at=later,
+    )
+    if (
+        not plan.changes_anything
+        and later is not None
+        and plan.review_reason == money.review_reason
+    ):
+        return rules.reschedule_query(money, refund, later, "still processing")
+    return plan
+
+
+# ---------------------------------------------------------------- payout notifies
+_PAYOUT_NO = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+@dataclass(frozen=True)
+class PayoutNotifyAnswer:
+    status: int
+    body: str
+    content_type: str
+    verdict: str
+
+
+def receive_payout_notify(
+    session: Session,
+    instance: str,
+    payouts: PayoutProvider,
+    headers: Mapping[str, str],
+    body: bytes,
+    remote_addr: str | None,
+) -> PayoutNotifyAnswer:
+    """Verify, store, apply through the rule, then acknowledge (after the commit)."""
+    text = body.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
+    message = NotifyMessage(
+        provider=instance,
+        remote_addr=(remote_addr or "")[:64] or None,
+        headers={k: v[:500] for k, v in list(headers.items())[:50] if k.lower() != "authorization"},
+        body=text[:100_000],
+        verdict="received",
+    )
+    session.rollback()
+    session.add(message)
+    session.commit()
+    try:
+        update = payouts.parse_payout_notify(headers, body)
+    except InvalidSignature as exc:
+        return _finish_notify(session, message, "bad_signature", str(exc)[:200], None)
+    except (NotifyError, ProviderError) as exc:
+        return _finish_notify(session, message, "malformed", str(exc)[:200], None)
+    except (ValueError, KeyError, TypeError) as exc:
+        return _finish_notify(session, message, "malformed", type(exc).__name__, None)
+    payout_no = str(update.payout_no or "")
+    message.trade_no = payout_no[:64] if _PAYOUT_NO.match(payout_no) else None
+    refund = session.scalars(select(Refund).where(Refund.payout_no == payout_no)).one_or_none()
+    if refund is None or refund.provider != instance:
+        return _finish_notify(session, message, "unknown_trade", "no refund has this payout", None)
+    public_id = refund.public_id
+    session.commit()
+    try:
+        plan = _apply(session, public_id, lambda m, r: _reported(m, r, update, "notify", None))
+    except RefundError as exc:
+        return _finish_notify(session, message, "malformed", exc.message, None)
+    verdict = "accepted" if plan.values else ("conflict" if plan.events else "duplicate")
+    message = session.get(NotifyMessage, message.id)  # type: ignore[assignment]
+    return _finish_notify(session, message, verdict, plan.detail, payouts)
+
+
+def _finish_notify(
+    session: Session,
+    message: NotifyMessage,
+    verdict: str,
+    detail: str | None,
+    payouts: PayoutProvider | None,
+) -> PayoutNotifyAnswer:
+    if payouts is not None or verdict == "unknown_trade":
+        # Known or not ours: acknowledged, so the provider stops retrying (it is stored).
+        ack = payouts.notify_ack if payouts is not None else None
+        answer = (
+            PayoutNotifyAnswer(ack.status, ack.body, ack.content_type, verdict)
+            if ack is not None
+            else PayoutNotifyAnswer(404, "unknown payout", "text/plain; charset=utf-8", verdict)
+        )
+    else:
+        answer = PayoutNotifyAnswer(
+            400, verdict.replace("_", " "), "text/plain; charset=utf-8", verdict
+        )
+    message.verdict = verdict
+    message.detail = (detail or "")[:500] or None
+    message.response_status = answer.status
+    message.response_body = answer.body[:1000]
+    session.commit()
+    return answer
+
+
+__all__ = [
+    "Forbidden",
+    "SendReport",
+    "approve",
+    "cancel",
+    "create_refund",
+    "get_refund",
+    "list_refunds",
+    "receive_payout_notify",
+    "refund_json",
+    "reject",
+    "send_refunds",
+]
