@@ -71,7 +71,8 @@ def test_devserver_prints_working_checkout_urls(tmp_path: Path) -> None:
         assert printed and requests.get(printed.group(1), timeout=5).status_code == 200
         # The README's shop API example as a shop runs it: cancel -> a webhook -> the demo
         # shop verifies it and shows it.
-        api = {"Authorization": "Bearer sk_test_demo"}
+        # The printed checkouts are live-mode ones (in sandbox mode, still the simulators).
+        api = {"Authorization": "Bearer sk_live_demo"}
         base = f"http://127.0.0.1:{app_port}"
         checkout_id = urls[0].rsplit("/", 1)[1]
         cancel = requests.post(

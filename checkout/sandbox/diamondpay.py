@@ -203,7 +203,7 @@ def _payout_create(state: SandboxState) -> Response:
         sign_type = signing.normalise_sign_type(body.get("sign_type"))
     except ValueError:
         raise CreateRefused(PARAM_ERROR, "sign_type must be MD5 or HMAC-SHA256") from None
-    if not signing.verify(body, platform.key):
+    if not signing.verify(body, platform.key, platform.sign_type):
         raise CreateRefused(SIGNATURE_FAILED)
     if body["service_id"] != PAYOUT_SERVICE:
         raise CreateRefused(SERVICE_UNAVAILABLE)

@@ -88,10 +88,8 @@ class DiamondPayPayouts:
             raise MalformedNotify(name, "body is not JSON") from exc
         if not isinstance(data, dict):
             raise MalformedNotify(name, "body is not a JSON object")
-        # A platform configured for HMAC refuses MD5-signed notifies: no downgrade.
-        if p.sign_type == signing.HMAC_SHA256 and data.get("sign_type") != signing.HMAC_SHA256:
-            raise InvalidSignature(name, "notify not signed with HMAC-SHA256")
-        if not signing.verify(data, p._key):  # same package
+        # Only the configured sign type verifies: an HMAC platform refuses MD5 (no downgrade).
+        if not signing.verify(data, p._key, p.sign_type):  # same package
             raise InvalidSignature(name, "signature does not match")
         if data.get("platform_id") != p.platform_id:
             raise InvalidSignature(name, "notify is for another platform_id")
