@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from cryptography.fernet import Fernet
 from sqlalchemy import select
 
 from checkout import create_app
@@ -166,6 +167,8 @@ def live_deployment(
         teemopay_keys=teemopay_keys,
     )
     config["sandbox"] = False
+    # Outside sandbox mode refund account data needs its encryption key (issue 16).
+    config["refund_account_keys"] = [Fernet.generate_key().decode()]
     for provider in config["providers"].values():
         provider["base_url"] = sandbox.provider_url(provider["type"])
     # One attempt per payer IP a day: a test attempt must not use up the live allowance.
