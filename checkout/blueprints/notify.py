@@ -50,7 +50,7 @@ def notify(instance: str) -> Any:
         metrics_of(current_app).observe_notify(instance, RATE_LIMITED)
         log.warning("notify refused: too many unverified notifies from %s", sources["notify"])
         return notify_too_many(retry_after)  # nothing stored
-    if _is_payout_notify(instance, headers, body):
+    if provider.config.type in SHARED_NOTIFY_URL and _is_payout_notify(instance, headers, body):
         # PayPro sends pay-in and payout notifies to one URL: refunds take the payout ones.
         from checkout.blueprints.payout_notify import payouts_of
         from checkout.services.refunds import receive_payout_notify
@@ -69,6 +69,12 @@ def notify(instance: str) -> Any:
     ):
         guard.count_unverified(sources)
     return Response(result.body, status=result.status, content_type=result.content_type)
+
+
+# Providers whose one notify URL carries pay-in and payout results (PayPro: Corrections in the
+# provider docs); the others send payout notifies to /notify/<instance>/payout only, so their
+# pay-in notifies are not parsed a second time to route them.
+SHARED_NOTIFY_URL = frozenset({"paypro"})
 
 
 def _is_payout_notify(instance: str, headers: dict[str, str], body: bytes) -> bool:
