@@ -40,35 +40,49 @@ def notify(instance: str) -> Any:
     provider = catalog_of(current_app).providers.get(instance)
     if provider is None:
         abort(404)
-    guard, sources = notify_guard(current_app), notify_identities(instance)
     body = request.get_data(cache=False)  # the raw bytes the signature covers
     headers = {k: v for k, v in request.headers.items()}
-    retry_after = guard.retry_after(sources)
-    # Over the limit, a genuine notify still passes: only what does not verify is refused.
-    if retry_after is not None and not signature_verifies(provider, headers, body):
-        guard.count_unverified(sources)
-        metrics_of(current_app).observe_notify(instance, RATE_LIMITED)
-        log.warning("notify refused: too many unverified notifies from %s", sources["notify"])
-        return notify_too_many(retry_after)  # nothing stored
+    refused = _over_limit_and_unverified(instance, provider, headers, body)
+    if refused is not None:
+        return refused  # nothing stored
     if provider.config.type in SHARED_NOTIFY_URL and _is_payout_notify(instance, headers, body):
-        # PayPro sends pay-in and payout notifies to one URL: refunds take the payout ones.
-        from checkout.blueprints.payout_notify import payouts_of
-        from checkout.services.refunds import receive_payout_notify
-
-        payouts = payouts_of(current_app, instance)
-        assert payouts is not None
-        answer = receive_payout_notify(
-            db.session, instance, payouts, headers, body, request.remote_addr
-        )
-        return Response(answer.body, status=answer.status, content_type=answer.content_type)
+        return _payout_notify(instance, headers, body)
     result = receive_notify(db.session, provider, headers, body, request.remote_addr)
     # The verdict is final here: stored and committed before the answer goes out.
     metrics_of(current_app).observe_notify(instance, str(result.verdict))
     if result.verdict in UNVERIFIED and (
         result.verdict == Verdict.BAD_SIGNATURE or not signature_verifies(provider, headers, body)
     ):
-        guard.count_unverified(sources)
+        notify_guard(current_app).count_unverified(notify_identities(instance))
     return Response(result.body, status=result.status, content_type=result.content_type)
+
+
+def _over_limit_and_unverified(
+    instance: str, provider: PaymentProvider, headers: dict[str, str], body: bytes
+) -> Response | None:
+    """The 429 for a source over its limit whose notify does not verify; None otherwise
+    (over the limit, a genuine notify still passes: only what does not verify is refused)."""
+    guard, sources = notify_guard(current_app), notify_identities(instance)
+    retry_after = guard.retry_after(sources)
+    if retry_after is None or signature_verifies(provider, headers, body):
+        return None
+    guard.count_unverified(sources)
+    metrics_of(current_app).observe_notify(instance, RATE_LIMITED)
+    log.warning("notify refused: too many unverified notifies from %s", sources["notify"])
+    return notify_too_many(retry_after)
+
+
+def _payout_notify(instance: str, headers: dict[str, str], body: bytes) -> Response:
+    """PayPro sends pay-in and payout notifies to one URL: refunds take the payout ones."""
+    from checkout.blueprints.payout_notify import payouts_of
+    from checkout.services.refunds import receive_payout_notify
+
+    payouts = payouts_of(current_app, instance)
+    assert payouts is not None
+    answer = receive_payout_notify(
+        db.session, instance, payouts, headers, body, request.remote_addr
+    )
+    return Response(answer.body, status=answer.status, content_type=answer.content_type)
 
 
 # Providers whose one notify URL carries pay-in and payout results (PayPro: Corrections in the

@@ -2,14 +2,18 @@
 
 `load_state` / `load_state_for_trade` read the checkout, all its attempts and its money rows
 into a `domain.ledger.CheckoutState`, the checkout's row locked for the transaction
-(PostgreSQL `FOR UPDATE`; SQLite's write transaction holds the whole file). The lock is taken
-by its own small statement first: a joined `FOR UPDATE` that waits for another writer
-re-reads only the locked row, not the rows joined to it, so it could decide on stale attempts.
+(PostgreSQL `FOR UPDATE`; SQLite's BEGIN IMMEDIATE holds the whole file). On PostgreSQL the
+lock is taken by its own small statement and the read follows as a second statement in the
+same round trip (psycopg's pipeline): a joined `FOR UPDATE` that waits for another writer
+re-reads only the locked row, not the rows joined to it, so it could decide on stale
+attempts; a statement of its own starts with a snapshot taken once the lock is held.
 
-`write_plan` writes a `domain.ledger.Plan` with Core statements: the attempts, the checkout,
-the money rows, the timeline, the shop's events (the outbox) and, for a notify, the stored
-message. On PostgreSQL they go as one statement (data-modifying WITH), one round trip; on
-SQLite one after the other. Every change of status or money in the app goes through here.
+`write_plan` writes a `domain.ledger.Plan`: the attempts, the checkout, the money rows, the
+timeline, the shop's events (the outbox) and, for a notify, the stored message. On
+PostgreSQL they go as one statement (data-modifying WITH), one round trip; on SQLite one
+after the other. Every statement is compiled once per shape and run through the driver
+(`services/prepared.py`): building and compiling Core statements for every notify was most
+of its CPU. Every change of status or money in the app goes through here.
 
 `load_refunds` / `write_refund_plan` do the same for refunds (`domain.refunds.RefundPlan`):
 the checkout's row lock is the refunds' lock, and their shop events share its event_seq.
@@ -17,11 +21,14 @@ the checkout's row lock is the refunds' lock, and their shop events share its ev
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
+from functools import partial
 from typing import Any
 
-from sqlalchemy import Executable, insert, select, update
+from sqlalchemy import Executable, Table, insert, select, update
 from sqlalchemy.orm import Session
 
 from checkout.domain.ledger import (
@@ -51,56 +58,101 @@ from checkout.models import (
     WebhookEvent,
     new_public_id,
 )
+from checkout.services import prepared
 from checkout.services.outbox import event_payload
 
 A, C, R, RF = PaymentAttempt, Checkout, PaymentReceipt, Refund
+ATTEMPTS, CHECKOUTS, RECEIPTS = A.__table__, C.__table__, R.__table__
+TIMELINE, EVENTS, NOTIFIES = StateEvent.__table__, WebhookEvent.__table__, NotifyMessage.__table__
 
+# The snapshot's columns, in the order of the one read (rows are plain tuples).
 _CHECKOUT_COLUMNS = (
-    C.id,
-    C.store_id,
-    C.order_id,
-    C.status,
-    C.amount,
-    C.currency,
-    C.amount_paid,
-    C.review_reason,
-    C.event_seq,
-    C.expires_at,
-    C.livemode,
+    "id",
+    "store_id",
+    "order_id",
+    "status",
+    "amount",
+    "currency",
+    "amount_paid",
+    "review_reason",
+    "event_seq",
+    "expires_at",
+    "livemode",
 )
 _ATTEMPT_COLUMNS = (
-    A.id.label("a_id"),
-    A.trade_no.label("a_trade_no"),
-    A.provider.label("a_provider"),
-    A.method.label("a_method"),
-    A.status.label("a_status"),
-    A.amount.label("a_amount"),
-    A.currency.label("a_currency"),
-    A.amount_paid.label("a_amount_paid"),
-    A.review_reason.label("a_review_reason"),
-    A.platform_trade_no.label("a_platform_trade_no"),
-    A.created_at.label("a_created_at"),
-    A.deadline_at.label("a_deadline_at"),
-    A.abandoned_at.label("a_abandoned_at"),
+    "id",
+    "trade_no",
+    "provider",
+    "method",
+    "status",
+    "amount",
+    "currency",
+    "amount_paid",
+    "review_reason",
+    "platform_trade_no",
+    "created_at",
+    "deadline_at",
+    "abandoned_at",
 )
-_RECEIPT_COLUMNS = (
-    R.attempt_id.label("r_attempt_id"),
-    R.transfer_key.label("r_transfer_key"),
-    R.amount.label("r_amount"),
-)
+_RECEIPT_COLUMNS = ("attempt_id", "transfer_key", "amount")
+_NC, _NA = len(_CHECKOUT_COLUMNS), len(_ATTEMPT_COLUMNS)
 
 
-def _lock(session: Session, checkout_id_clause: Any) -> str | None:
-    return session.execute(
-        select(C.id).where(C.id == checkout_id_clause).with_for_update()
-    ).scalar_one_or_none()
+def _lock(session: Session, checkout_id: str) -> str | None:
+    """The checkout's row lock (PostgreSQL FOR UPDATE; SQLite's BEGIN IMMEDIATE already
+    holds the file): its id, or None if unknown."""
+    connection = session.connection()
+    shape, build = (
+        (("exists",), _exists_statement)
+        if connection.dialect.name == "sqlite"
+        else (("lock",), _lock_statement)
+    )
+    found = prepared.rows(connection, shape, build, {"id": checkout_id})
+    return found[0][0] if found else None
+
+
+def _lock_statement() -> Any:
+    return select(C.id).where(C.id == prepared.param("id", CHECKOUTS.c.id)).with_for_update()
+
+
+def _exists_statement() -> Any:
+    return select(C.id).where(C.id == prepared.param("id", CHECKOUTS.c.id))
+
+
+def _owner(trade_no_param: str, provider_param: str) -> Any:
+    return (
+        select(A.checkout_id)
+        .where(
+            A.trade_no == prepared.param(trade_no_param, ATTEMPTS.c.trade_no),
+            A.provider == prepared.param(provider_param, ATTEMPTS.c.provider),
+        )
+        .scalar_subquery()
+    )
+
+
+def _lock_for_trade_statement() -> Any:
+    return select(C.id).where(C.id == _owner("trade_no", "provider")).with_for_update()
+
+
+def _read_statement(by_trade: bool) -> Any:
+    key = _owner("trade_no", "provider") if by_trade else prepared.param("id", CHECKOUTS.c.id)
+    return (
+        select(
+            *(CHECKOUTS.c[name] for name in _CHECKOUT_COLUMNS),
+            *(ATTEMPTS.c[name] for name in _ATTEMPT_COLUMNS),
+            *(RECEIPTS.c[name] for name in _RECEIPT_COLUMNS),
+        )
+        .select_from(CHECKOUTS)
+        .outerjoin(ATTEMPTS, ATTEMPTS.c.checkout_id == CHECKOUTS.c.id)
+        .outerjoin(RECEIPTS, RECEIPTS.c.attempt_id == ATTEMPTS.c.id)
+        .where(CHECKOUTS.c.id == key)
+        .order_by(ATTEMPTS.c.id, RECEIPTS.c.id)
+    )
 
 
 def load_state(session: Session, checkout_id: str) -> CheckoutState | None:
     """The checkout with its attempts and money rows, its row locked; None if unknown."""
-    if _lock(session, checkout_id) is None:
-        return None
-    return _read(session, checkout_id)
+    return _locked_read(session, ("lock",), _lock_statement, {"id": checkout_id}, by_trade=False)
 
 
 def load_state_for_trade(
@@ -108,66 +160,179 @@ def load_state_for_trade(
 ) -> tuple[CheckoutState, int] | None:
     """The state of the checkout owning attempt `trade_no` at `provider`, locked, and the
     attempt's id; None if no such attempt."""
-    owner = (
-        select(A.checkout_id)
-        .where(A.trade_no == trade_no, A.provider == provider)
-        .scalar_subquery()
-    )
-    checkout_id = _lock(session, owner)
-    if checkout_id is None:
+    key = {"trade_no": trade_no, "provider": provider}
+    state = _locked_read(session, ("lock-trade",), _lock_for_trade_statement, key, by_trade=True)
+    if state is None:
         return None
-    state = _read(session, checkout_id)
     attempt = next((a for a in state.attempts if a.trade_no == trade_no), None)
     if attempt is None or attempt.provider != provider:
         return None
     return state, attempt.id
 
 
-def _read(session: Session, checkout_id: str) -> CheckoutState:
-    rows = session.execute(
-        select(*_CHECKOUT_COLUMNS, *_ATTEMPT_COLUMNS, *_RECEIPT_COLUMNS)
-        .outerjoin(A, A.checkout_id == C.id)
-        .outerjoin(R, R.attempt_id == A.id)
-        .where(C.id == checkout_id)
-        .order_by(A.id, R.id)
-    ).all()
+def _locked_read(
+    session: Session,
+    lock_shape: Hashable,
+    lock: Callable[[], Any],
+    key: Mapping[str, Any],
+    *,
+    by_trade: bool,
+) -> CheckoutState | None:
+    """The row lock, then the snapshot read by the same key: on PostgreSQL two statements
+    in one round trip (the read starts once the lock is held, with a snapshot of its own);
+    on SQLite BEGIN IMMEDIATE already holds the file, so the read alone."""
+    connection = session.connection()
+
+    def read() -> Any:
+        return _read_statement(by_trade)
+
+    if connection.dialect.name == "sqlite":
+        rows = prepared.rows(connection, ("read", by_trade), read, key)
+    else:
+        locked, rows = prepared.run(
+            connection, [(lock_shape, lock, key), (("read", by_trade), read, key)]
+        )
+        if not locked:
+            return None
+    return _state(rows) if rows else None
+
+
+def _state(rows: Sequence[tuple[Any, ...]]) -> CheckoutState:
     first = rows[0]
     attempts: dict[int, AttemptState] = {}
     receipts: list[Receipt] = []
     for row in rows:
-        if row.a_id is not None and row.a_id not in attempts:
-            attempts[row.a_id] = AttemptState(
-                id=row.a_id,
-                trade_no=row.a_trade_no,
-                provider=row.a_provider,
-                method=row.a_method,
-                status=AttemptStatus(row.a_status),
-                amount=row.a_amount,
-                currency=row.a_currency,
-                amount_paid=row.a_amount_paid or 0,
-                review_reason=row.a_review_reason,
-                platform_trade_no=row.a_platform_trade_no,
-                created_at=row.a_created_at,
-                deadline_at=row.a_deadline_at,
-                abandoned=row.a_abandoned_at is not None,
+        a = row[_NC : _NC + _NA]
+        if a[0] is not None and a[0] not in attempts:
+            attempts[a[0]] = AttemptState(
+                id=a[0],
+                trade_no=a[1],
+                provider=a[2],
+                method=a[3],
+                status=AttemptStatus(a[4]),
+                amount=a[5],
+                currency=a[6],
+                amount_paid=a[7] or 0,
+                review_reason=a[8],
+                platform_trade_no=a[9],
+                created_at=a[10],
+                deadline_at=a[11],
+                abandoned=a[12] is not None,
             )
-        if row.r_attempt_id is not None:
-            receipts.append(Receipt(row.r_attempt_id, row.r_transfer_key, row.r_amount))
+        r = row[_NC + _NA :]
+        if r[0] is not None:
+            receipts.append(Receipt(r[0], r[1], r[2]))
     return CheckoutState(
-        id=first.id,
-        store_id=first.store_id,
-        order_id=first.order_id,
-        status=CheckoutStatus(first.status),
-        amount=first.amount,
-        currency=first.currency,
-        amount_paid=first.amount_paid or 0,
-        review_reason=first.review_reason,
-        event_seq=first.event_seq or 0,
-        expires_at=first.expires_at,
+        id=first[0],
+        store_id=first[1],
+        order_id=first[2],
+        status=CheckoutStatus(first[3]),
+        amount=first[4],
+        currency=first[5],
+        amount_paid=first[6] or 0,
+        review_reason=first[7],
+        event_seq=first[8] or 0,
+        expires_at=first[9],
         attempts=tuple(attempts.values()),
         receipts=tuple(receipts),
-        livemode=first.livemode is not False,
+        livemode=first[10] is not False,
     )
+
+
+# ---------------------------------------------------------------- writing a Plan
+@dataclass(frozen=True)
+class _Part:
+    """One statement of a Plan: its shape (what fixes its SQL), a builder taking the
+    parameters' prefix, and its values (names without the prefix)."""
+
+    shape: Hashable
+    build: Callable[[str], Any]
+    params: Mapping[str, Any]
+
+
+def _update(table: Table, key: Mapping[str, Any], values: Mapping[str, Any]) -> _Part:
+    keys, cols = prepared.columns_key(key), prepared.columns_key(values)
+
+    def build(p: str) -> Any:
+        where = [table.c[k] == prepared.param(f"{p}k_{k}", table.c[k]) for k in keys]
+        return (
+            update(table)
+            .where(*where)
+            .values({c: prepared.param(f"{p}{c}", table.c[c]) for c in cols})
+        )
+
+    params = {**{f"k_{k}": v for k, v in key.items()}, **values}
+    return _Part(("update", table.name, keys, cols), build, params)
+
+
+def _insert(table: Table, rows: Sequence[Mapping[str, Any]]) -> _Part:
+    """A multi-row INSERT; every row names the same columns."""
+    full = [prepared.with_defaults(table, row) for row in rows]
+    cols, count = prepared.columns_key(full[0]), len(full)
+
+    def build(p: str) -> Any:
+        return insert(table).values(
+            [{c: prepared.param(f"{p}{i}_{c}", table.c[c]) for c in cols} for i in range(count)]
+        )
+
+    return _Part(("insert", table.name, cols, count), build, prepared.row_params("", full))
+
+
+def _run(session: Session, parts: Sequence[_Part]) -> None:
+    """Every part, in order: on PostgreSQL as one statement (each part but the last a
+    data-modifying CTE of the last), one round trip; elsewhere one after the other."""
+    if not parts:
+        return
+    connection = session.connection()
+    if connection.dialect.name == "postgresql" and len(parts) > 1:
+
+        def build() -> Any:
+            *first, last = [part.build(f"s{i}_") for i, part in enumerate(parts)]
+            return last.add_cte(*(s.cte(f"ledger_{i}") for i, s in enumerate(first)))
+
+        params: dict[str, Any] = {}
+        for i, part in enumerate(parts):
+            params.update(prepared.prefixed(f"s{i}_", part.params))
+        prepared.run(connection, [(("plan", tuple(p.shape for p in parts)), build, params)])
+        return
+    prepared.run(
+        connection,
+        [
+            (("one", part.shape), partial(part.build, "s0_"), prepared.prefixed("s0_", part.params))
+            for part in parts
+        ],
+    )
+
+
+def _insert_attempt(session: Session, state: CheckoutState, new: Any, now: datetime) -> int:
+    values = prepared.with_defaults(
+        ATTEMPTS,
+        {
+            "checkout_id": state.id,
+            "trade_no": new.trade_no,
+            "provider": new.provider,
+            "method": new.method,
+            "amount": new.amount,
+            "currency": new.currency,
+            "status": str(AttemptStatus.CREATING),
+            "deadline_at": new.deadline_at,
+            "query_count": 0,
+            "created_at": now,
+            "updated_at": now,
+            **new.payer,
+        },
+    )
+    cols = prepared.columns_key(values)
+
+    def build() -> Any:
+        return (
+            insert(ATTEMPTS)
+            .values({c: prepared.param(c, ATTEMPTS.c[c]) for c in cols})
+            .returning(ATTEMPTS.c.id)
+        )
+
+    [(new_id,)] = prepared.rows(session.connection(), ("claim", cols), build, values)
+    return int(new_id)
 
 
 def write_plan(
@@ -183,64 +348,52 @@ def write_plan(
     when the plan created one."""
     new_id = None
     if plan.new_attempt is not None:
-        new = plan.new_attempt
-        new_id = session.execute(
-            insert(A)
-            .values(
-                checkout_id=state.id,
-                trade_no=new.trade_no,
-                provider=new.provider,
-                method=new.method,
-                amount=new.amount,
-                currency=new.currency,
-                status=AttemptStatus.CREATING,
-                deadline_at=new.deadline_at,
-                query_count=0,
-                created_at=now,
-                updated_at=now,
-                **new.payer,
-            )
-            .returning(A.id)
-        ).scalar_one()
+        new_id = _insert_attempt(session, state, plan.new_attempt, now)
 
     def attempt_id(value: int | None) -> int | None:
         return new_id if value == NEW_ATTEMPT and new_id is not None else value
 
-    statements: list[Executable] = []
-    for change in plan.attempts:
-        statements.append(
-            update(A)
-            .where(A.id == attempt_id(change.attempt_id))
-            .values(**_plain(change.values), updated_at=now)
+    parts: list[_Part] = [
+        _update(
+            ATTEMPTS,
+            {"id": attempt_id(change.attempt_id)},
+            {**_plain(change.values), "updated_at": now},
         )
+        for change in plan.attempts
+    ]
     if plan.checkout is not None:
-        statements.append(
-            update(C).where(C.id == state.id).values(**_plain(plan.checkout.values), updated_at=now)
+        parts.append(
+            _update(
+                CHECKOUTS, {"id": state.id}, {**_plain(plan.checkout.values), "updated_at": now}
+            )
         )
     for receipt in plan.receipts:
         if receipt.new:
-            statements.append(
-                insert(R).values(
-                    checkout_id=state.id,
-                    attempt_id=receipt.attempt_id,
-                    transfer_key=receipt.transfer_key,
-                    amount=receipt.amount,
-                    currency=state.currency,
-                    source=str(receipt.source),
-                    created_at=now,
-                    updated_at=now,
+            parts.append(
+                _insert(
+                    RECEIPTS,
+                    [
+                        {
+                            "checkout_id": state.id,
+                            "attempt_id": receipt.attempt_id,
+                            "transfer_key": receipt.transfer_key,
+                            "amount": receipt.amount,
+                            "currency": state.currency,
+                            "source": str(receipt.source),
+                            "created_at": now,
+                            "updated_at": now,
+                        }
+                    ],
                 )
             )
         else:
-            statements.append(
-                update(R)
-                .where(R.attempt_id == receipt.attempt_id, R.transfer_key == receipt.transfer_key)
-                .values(amount=receipt.amount, updated_at=now)
-            )
+            key = {"attempt_id": receipt.attempt_id, "transfer_key": receipt.transfer_key}
+            parts.append(_update(RECEIPTS, key, {"amount": receipt.amount, "updated_at": now}))
     if plan.timeline:
         # One INSERT: ids follow the rows' order, which is the timeline's.
-        statements.append(
-            insert(StateEvent).values(
+        parts.append(
+            _insert(
+                TIMELINE,
                 [
                     {
                         "checkout_id": state.id,
@@ -253,22 +406,20 @@ def write_plan(
                         "created_at": now,
                     }
                     for entry in plan.timeline
-                ]
+                ],
             )
         )
     if plan.events:
-        statements.append(insert(WebhookEvent).values(_events(state, plan, plan.events, now)))
+        parts.append(_insert(EVENTS, _events(state, plan, plan.events, now)))
     if notify is not None:
-        statements.append(insert(NotifyMessage).values(**notify))
-    _execute(session, statements)
+        parts.append(_insert(NOTIFIES, [_plain(notify)]))
+    _run(session, parts)
     return new_id
 
 
 def _plain(values: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        k: (str(v) if isinstance(v, AttemptStatus | CheckoutStatus) else v)
-        for k, v in values.items()
-    }
+    """Enum members as their plain string values (what the drivers are given)."""
+    return {k: (str(v) if isinstance(v, StrEnum) else v) for k, v in values.items()}
 
 
 def _events(
@@ -308,11 +459,12 @@ def _events(
 
 
 def _execute(session: Session, statements: list[Executable]) -> None:
+    """Core statements in one round trip on PostgreSQL (the refunds' writes: rare, built
+    per call)."""
     if not statements:
         return
     connection = session.connection()
     if connection.dialect.name == "postgresql" and len(statements) > 1:
-        # One round trip: every write but the last as a data-modifying CTE of the last.
         *first, last = statements
         combined = last.add_cte(  # type: ignore[attr-defined]
             *(s.cte(f"ledger_{i}") for i, s in enumerate(first))  # type: ignore[attr-defined]

@@ -1,0 +1,190 @@
+"""The ledger's prepared statements (checkout/services/prepared.py) on the test database:
+SQL kept per shape, values through the columns' processors, and the locked read on
+PostgreSQL (lock and read in one round trip) seeing what the lock's previous holder wrote."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, insert, select, update
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from checkout.db import DatabaseTimeouts, is_lock_timeout, make_engine
+from checkout.domain.states import AttemptStatus, CheckoutStatus
+from checkout.models import Base, Checkout, PaymentAttempt, StateEvent, Store
+from checkout.services import ledger, prepared
+from tests.conftest import _database_url
+
+CHECKOUTS, ATTEMPTS, TIMELINE = Checkout.__table__, PaymentAttempt.__table__, StateEvent.__table__
+NOW = datetime(2026, 12, 5, 1, 2, 3, 456789, tzinfo=UTC)
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    engine = make_engine(_database_url(tmp_path), timeouts=DatabaseTimeouts(lock=2.0))
+    Base.metadata.create_all(engine)
+    with Session(engine) as session:
+        session.add(Store(id="shop", name="Shop"))
+        session.add(
+            Checkout(
+                id="co_1",
+                store_id="shop",
+                order_id="o1",
+                amount=10000,
+                currency="KRW",
+                amount_paid=0,
+                return_url="https://shop.example/back",
+                status=CheckoutStatus.PENDING,
+                expires_at=NOW + timedelta(hours=1),
+                created_at=NOW,
+                event_seq=0,
+            )
+        )
+        session.commit()
+    yield engine
+    engine.dispose()
+
+
+def _attempt(session: Session, trade_no: str) -> None:
+    session.execute(
+        insert(PaymentAttempt).values(
+            checkout_id="co_1",
+            trade_no=trade_no,
+            provider="paypro_kr",
+            method="kakaopay",
+            amount=10000,
+            currency="KRW",
+            status=AttemptStatus.PENDING,
+            created_at=NOW,
+            updated_at=NOW,
+        )
+    )
+
+
+def test_placeholders_become_postgresql_numbers_once_per_name() -> None:
+    sql, order = prepared._dollar_placeholders(
+        "SELECT %(a)s, %(b)s::JSON, %(a)s WHERE x LIKE 'y%%'"
+    )
+    assert sql == "SELECT $1, $2::JSON, $1 WHERE x LIKE 'y%'"
+    assert order == ("a", "b")
+
+
+def test_values_go_through_the_columns_processors_both_ways(engine: Engine) -> None:
+    """Aware UTC datetimes in and out on every backend (SQLite stores them as text), JSON
+    stored as JSON, a Python-side default filled in, and the SQL kept per shape."""
+    row = prepared.with_defaults(
+        TIMELINE,
+        {
+            "checkout_id": "co_1",
+            "kind": "checkout",
+            "to_status": "pending",
+            "source": "notify",
+            "detail": "100% 'quoted' %(not_a_param)s",
+        },
+    )
+    assert isinstance(row["created_at"], datetime)  # the column's default, filled in
+    row["created_at"] = NOW
+    cols = prepared.columns_key(row)
+
+    def build() -> object:
+        return insert(TIMELINE).values({c: prepared.param(c, TIMELINE.c[c]) for c in cols})
+
+    with Session(engine) as session, session.begin():
+        connection = session.connection()
+        prepared.run(connection, [(("t-insert", cols), build, row)])
+        prepared.run(connection, [(("t-insert", cols), build, {**row, "detail": "second"})])
+
+    def read() -> object:
+        return select(TIMELINE.c.detail, TIMELINE.c.created_at).order_by(TIMELINE.c.id)
+
+    with Session(engine) as session, session.begin():
+        got = prepared.rows(session.connection(), ("t-read",), read, {})
+    assert got == [("100% 'quoted' %(not_a_param)s", NOW), ("second", NOW)]
+    assert got[0][1].tzinfo is not None
+    keys = [key for key in prepared._cache if key[-1] in (("t-insert", cols), ("t-read",))]
+    assert len(keys) == 2  # compiled once per shape and dialect
+
+
+def test_a_builder_that_leaves_out_a_default_is_refused(engine: Engine) -> None:
+    def build() -> object:  # created_at has a Python-side default the builder did not give
+        return insert(TIMELINE).values(
+            checkout_id=prepared.param("c", TIMELINE.c.checkout_id),
+            kind=prepared.param("k", TIMELINE.c.kind),
+            to_status=prepared.param("t", TIMELINE.c.to_status),
+            source=prepared.param("s", TIMELINE.c.source),
+        )
+
+    with (
+        Session(engine) as session,
+        session.begin(),
+        pytest.raises(RuntimeError, match="lacks values"),
+    ):
+        prepared.run(session.connection(), [(("no-default",), build, {})])
+
+
+def test_the_shape_cache_is_bounded(monkeypatch: pytest.MonkeyPatch, engine: Engine) -> None:
+    monkeypatch.setattr(prepared, "SHAPES_KEPT", len(prepared._cache))
+
+    def build() -> object:
+        return select(CHECKOUTS.c.id)
+
+    with (
+        Session(engine) as session,
+        session.begin(),
+        pytest.raises(RuntimeError, match="statement shapes"),
+    ):
+        prepared.rows(session.connection(), ("one-too-many",), build, {})
+
+
+def test_the_locked_read_sees_what_the_previous_lock_holder_committed(engine: Engine) -> None:
+    """A writer holds the checkout's lock and adds an attempt; the reader waits for the lock,
+    and its read (one round trip with the lock on PostgreSQL) includes the new attempt."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite lets one writer in at a time: no read can start under a lock")
+    with Session(engine) as session, session.begin():
+        _attempt(session, "T-FIRST")
+    holder = Session(engine)
+    assert ledger.load_state(holder, "co_1") is not None  # holds the lock
+    _attempt(holder, "T-SECOND")
+    holder.execute(update(Checkout).where(Checkout.id == "co_1").values(event_seq=1))
+    seen: list[object] = []
+
+    def read() -> None:
+        with Session(engine) as reader, reader.begin():
+            seen.append(ledger.load_state_for_trade(reader, "paypro_kr", "T-FIRST"))
+
+    thread = threading.Thread(target=read)
+    thread.start()
+    time.sleep(0.3)  # the reader is waiting for the lock
+    assert thread.is_alive()
+    holder.commit()
+    holder.close()
+    thread.join(10)
+    [found] = seen
+    assert found is not None
+    state, _attempt_id = found  # type: ignore[misc]
+    assert [a.trade_no for a in state.attempts] == ["T-FIRST", "T-SECOND"]
+    assert state.event_seq == 1
+
+
+def test_a_lock_held_too_long_is_a_lock_timeout_and_the_reader_can_go_on(engine: Engine) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's equivalent is the write queue (tests/test_sqlite_writes.py)")
+    holder = Session(engine)
+    assert ledger.load_state(holder, "co_1") is not None
+    try:
+        with Session(engine) as reader:
+            with pytest.raises(DBAPIError) as raised:
+                ledger.load_state(reader, "co_1")  # lock_timeout is 2 s here
+            assert is_lock_timeout(raised.value)
+            reader.rollback()
+            assert reader.execute(select(Checkout.id)).scalar_one() == "co_1"
+    finally:
+        holder.rollback()
+        holder.close()
