@@ -16,8 +16,16 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from checkout.db import DatabaseTimeouts, is_lock_timeout, make_engine
+from checkout.domain.money import Money
+from checkout.domain.refunds import (
+    ApprovalPolicy,
+    NewRefund,
+    RefundSource,
+    cancel_refund,
+    request_refund,
+)
 from checkout.domain.states import AttemptStatus, CheckoutStatus
-from checkout.models import Base, Checkout, PaymentAttempt, StateEvent, Store
+from checkout.models import Base, Checkout, PaymentAttempt, Refund, StateEvent, Store, WebhookEvent
 from checkout.services import ledger, prepared
 from tests.conftest import _database_url
 
@@ -188,3 +196,50 @@ def test_a_lock_held_too_long_is_a_lock_timeout_and_the_reader_can_go_on(engine:
     finally:
         holder.rollback()
         holder.close()
+
+
+def _paid_test_mode_checkout(engine: Engine) -> None:
+    with Session(engine) as session, session.begin():
+        session.execute(
+            update(Checkout)
+            .where(Checkout.id == "co_1")
+            .values(status=CheckoutStatus.PAID, amount_paid=10000, livemode=False)
+        )
+
+
+def test_refund_events_of_a_test_mode_checkout_say_livemode_false(engine: Engine) -> None:
+    _paid_test_mode_checkout(engine)
+    new = NewRefund(
+        "re_1", Money(4000, "KRW"), "excess", RefundSource.API, "paypro_kr", "api:shop", None, None
+    )
+    with Session(engine) as session, session.begin():
+        loaded = ledger.load_refunds(session, "co_1")
+        assert loaded is not None
+        money, refunds = loaded
+        assert money.livemode is False
+        plan = request_refund(money, refunds, new, ApprovalPolicy({"KRW": 100_000}))
+        refund_id = ledger.write_refund_plan(session, money, "shop", "o1", plan, NOW)
+    with Session(engine) as session:
+        [event] = session.scalars(select(WebhookEvent)).all()
+        assert (event.type, event.seq, event.payload["livemode"]) == ("refund.created", 1, False)
+        assert event.payload["data"]["refund"]["id"] == "re_1"
+        row = session.get(Refund, refund_id)
+        assert row is not None and (row.status, row.amount) == ("approved", 4000)
+
+
+def test_a_refund_that_moved_under_the_plan_is_not_written(engine: Engine) -> None:
+    _paid_test_mode_checkout(engine)
+    new = NewRefund(
+        "re_1", Money(4000, "KRW"), "excess", RefundSource.API, "paypro_kr", "api:shop", None, None
+    )
+    with Session(engine) as session, session.begin():
+        money, refunds = ledger.load_refunds(session, "co_1")  # type: ignore[misc]
+        plan = request_refund(money, refunds, new, ApprovalPolicy({"KRW": 100_000}))
+        ledger.write_refund_plan(session, money, "shop", "o1", plan, NOW)
+    with Session(engine) as session, session.begin():
+        money, [refund] = ledger.load_refunds(session, "co_1")  # type: ignore[misc]
+        plan = cancel_refund(money, refund, "alice")
+        # Another writer (without the lock: a bug) moved it meanwhile.
+        session.execute(update(Refund).values(status="sending"))
+        with pytest.raises(ledger.RefundWriteConflict):
+            ledger.write_refund_plan(session, money, "shop", "o1", plan, NOW)

@@ -277,6 +277,7 @@ class CheckoutMoney:
     amount_paid: int
     review_reason: str | None
     event_seq: int
+    livemode: bool = True  # False: a test-mode checkout (its refunds' events say so)
 
 
 @dataclass(frozen=True)

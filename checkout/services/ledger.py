@@ -28,7 +28,7 @@ from enum import StrEnum
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Executable, Table, insert, select, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.orm import Session
 
 from checkout.domain.ledger import (
@@ -47,7 +47,7 @@ from checkout.domain.refunds import (
     RefundState,
     RefundStatus,
 )
-from checkout.domain.states import AttemptStatus, CheckoutStatus
+from checkout.domain.states import AttemptStatus, CheckoutStatus, WebhookStatus
 from checkout.models import (
     Checkout,
     NotifyMessage,
@@ -62,7 +62,7 @@ from checkout.services import prepared
 from checkout.services.outbox import event_payload
 
 A, C, R, RF = PaymentAttempt, Checkout, PaymentReceipt, Refund
-ATTEMPTS, CHECKOUTS, RECEIPTS = A.__table__, C.__table__, R.__table__
+ATTEMPTS, CHECKOUTS, RECEIPTS, REFUNDS = A.__table__, C.__table__, R.__table__, RF.__table__
 TIMELINE, EVENTS, NOTIFIES = StateEvent.__table__, WebhookEvent.__table__, NotifyMessage.__table__
 
 # The snapshot's columns, in the order of the one read (rows are plain tuples).
@@ -250,19 +250,23 @@ class _Part:
     params: Mapping[str, Any]
 
 
-def _update(table: Table, key: Mapping[str, Any], values: Mapping[str, Any]) -> _Part:
+def _update(
+    table: Table, key: Mapping[str, Any], values: Mapping[str, Any], *, returning: bool = False
+) -> _Part:
+    """An UPDATE of the rows matching every `key` column; `returning`: their ids back."""
     keys, cols = prepared.columns_key(key), prepared.columns_key(values)
 
     def build(p: str) -> Any:
         where = [table.c[k] == prepared.param(f"{p}k_{k}", table.c[k]) for k in keys]
-        return (
+        statement = (
             update(table)
             .where(*where)
             .values({c: prepared.param(f"{p}{c}", table.c[c]) for c in cols})
         )
+        return statement.returning(table.c.id) if returning else statement
 
     params = {**{f"k_{k}": v for k, v in key.items()}, **values}
-    return _Part(("update", table.name, keys, cols), build, params)
+    return _Part(("update", table.name, keys, cols, returning), build, params)
 
 
 def _insert(table: Table, rows: Sequence[Mapping[str, Any]]) -> _Part:
@@ -448,7 +452,7 @@ def _events(
                 "type": event.type,
                 "seq": event.seq,
                 "payload": payload,
-                "status": "pending",
+                "status": str(WebhookStatus.PENDING),
                 "attempts": 0,
                 "next_attempt_at": now,
                 "pending_since": now,
@@ -456,23 +460,6 @@ def _events(
             }
         )
     return rows
-
-
-def _execute(session: Session, statements: list[Executable]) -> None:
-    """Core statements in one round trip on PostgreSQL (the refunds' writes: rare, built
-    per call)."""
-    if not statements:
-        return
-    connection = session.connection()
-    if connection.dialect.name == "postgresql" and len(statements) > 1:
-        *first, last = statements
-        combined = last.add_cte(  # type: ignore[attr-defined]
-            *(s.cte(f"ledger_{i}") for i, s in enumerate(first))  # type: ignore[attr-defined]
-        )
-        connection.execute(combined)
-        return
-    for statement in statements:
-        connection.execute(statement)
 
 
 # ---------------------------------------------------------------- refunds
@@ -485,7 +472,14 @@ def load_refunds(
         return None
     row = session.execute(
         select(
-            C.id, C.status, C.currency, C.amount, C.amount_paid, C.review_reason, C.event_seq
+            C.id,
+            C.status,
+            C.currency,
+            C.amount,
+            C.amount_paid,
+            C.review_reason,
+            C.event_seq,
+            C.livemode,
         ).where(C.id == checkout_id)
     ).one()
     checkout = CheckoutMoney(
@@ -496,6 +490,7 @@ def load_refunds(
         amount_paid=row.amount_paid or 0,
         review_reason=row.review_reason,
         event_seq=row.event_seq or 0,
+        livemode=row.livemode is not False,
     )
     refunds = tuple(
         RefundState(
@@ -550,41 +545,30 @@ def write_refund_plan(
     event_seq (and review flag). Returns the refund's id."""
     refund_id = plan.refund_id
     if plan.new is not None:
-        new = plan.new
-        refund_id = session.execute(
-            insert(RF)
-            .values(
-                public_id=new.public_id,
-                checkout_id=checkout.id,
-                store_id=store_id,
-                amount=new.amount.amount,
-                currency=new.amount.currency,
-                reason=new.reason[:500],
-                status=str(plan.status),
-                source=str(new.source),
-                provider=new.provider,
-                destination_token=new.destination_token,
-                destination_masked=new.destination_masked,
-                requested_by=new.requested_by[:64],
-                idempotency_key=new.idempotency_key,
-                query_count=0,
-                created_at=now,
-                updated_at=now,
-            )
-            .returning(RF.id)
-        ).scalar_one()
+        refund_id = _insert_refund(session, checkout, store_id, plan, now)
     elif plan.values:
-        # Its own statement: the status guard's row count must be seen.
-        guard = RF.id == refund_id
+        # Its own statement: the status guard must be seen to hold.
+        key: dict[str, Any] = {"id": refund_id}
         if plan.expect_status is not None:
-            guard = guard & (RF.status == str(plan.expect_status))
-        done = session.execute(update(RF).where(guard).values(**plan.values, updated_at=now))
-        if done.rowcount != 1:  # type: ignore[attr-defined]
+            key["status"] = str(plan.expect_status)
+        guarded = _update(REFUNDS, key, {**_plain(plan.values), "updated_at": now}, returning=True)
+        [done] = prepared.run(
+            session.connection(),
+            [
+                (
+                    ("one", guarded.shape),
+                    partial(guarded.build, "s0_"),
+                    prepared.prefixed("s0_", guarded.params),
+                )
+            ],
+        )
+        if len(done) != 1:
             raise RefundWriteConflict(f"refund {plan.public_id} moved under the plan")
-    statements: list[Executable] = []
+    parts: list[_Part] = []
     if plan.timeline:
-        statements.append(
-            insert(StateEvent).values(
+        parts.append(
+            _insert(
+                TIMELINE,
                 [
                     {
                         "checkout_id": checkout.id,
@@ -592,12 +576,12 @@ def write_refund_plan(
                         "kind": "refund",
                         "from_status": str(e.from_status) if e.from_status else None,
                         "to_status": str(e.to_status),
-                        "source": e.source,
+                        "source": str(e.source),
                         "detail": e.detail[:500] if e.detail else None,
                         "created_at": now,
                     }
                     for e in plan.timeline
-                ]
+                ],
             )
         )
     checkout_values: dict[str, Any] = {}
@@ -606,51 +590,100 @@ def write_refund_plan(
     if plan.review_reason != checkout.review_reason:
         checkout_values["review_reason"] = plan.review_reason
     if checkout_values:
-        statements.append(
-            update(C).where(C.id == checkout.id).values(**checkout_values, updated_at=now)
+        parts.append(
+            _update(CHECKOUTS, {"id": checkout.id}, {**checkout_values, "updated_at": now})
         )
     if plan.events:
-        refund_data = {
-            "refund": dict(refund_json)
-            if refund_json is not None
-            else {
-                "id": plan.public_id,
-                "object": "refund",
-                "status": str(plan.status),
-                "amount": plan.amount.amount,
-                "currency": plan.amount.currency,
-            }
-        }
-        statements.append(
-            insert(WebhookEvent).values(
-                [
-                    {
-                        "public_id": new_public_id("evt"),
-                        "store_id": store_id,
-                        "checkout_id": checkout.id,
-                        "type": event.type,
-                        "seq": event.seq,
-                        "payload": event_payload(
-                            event.type,
-                            event.seq,
-                            checkout_id=checkout.id,
-                            order_id=order_id,
-                            status=checkout.status,
-                            amount=checkout.amount,
-                            amount_paid=checkout.amount_paid,
-                            currency=checkout.currency,
-                            review_reason=plan.review_reason,
-                            extra=refund_data,
-                        ),
-                        "status": "pending",
-                        "attempts": 0,
-                        "next_attempt_at": now,
-                        "pending_since": now,
-                        "created_at": now,
-                    }
-                    for event in plan.events
-                ]
-            )
+        parts.append(
+            _insert(EVENTS, _refund_events(checkout, store_id, order_id, plan, now, refund_json))
         )
-    _execute(session, statements)
+    _run(session, parts)
     return refund_id
+
+
+def _insert_refund(
+    session: Session, checkout: CheckoutMoney, store_id: str, plan: RefundPlan, now: datetime
+) -> int:
+    new = plan.new
+    assert new is not None
+    values = prepared.with_defaults(
+        REFUNDS,
+        {
+            "public_id": new.public_id,
+            "checkout_id": checkout.id,
+            "store_id": store_id,
+            "amount": new.amount.amount,
+            "currency": new.amount.currency,
+            "reason": new.reason[:500],
+            "status": str(plan.status),
+            "source": str(new.source),
+            "provider": new.provider,
+            "destination_token": new.destination_token,
+            "destination_masked": new.destination_masked,
+            "requested_by": new.requested_by[:64],
+            "idempotency_key": new.idempotency_key,
+            "query_count": 0,
+            "created_at": now,
+            "updated_at": now,
+        },
+    )
+    cols = prepared.columns_key(values)
+
+    def build() -> Any:
+        return (
+            insert(REFUNDS)
+            .values({c: prepared.param(c, REFUNDS.c[c]) for c in cols})
+            .returning(REFUNDS.c.id)
+        )
+
+    [(refund_id,)] = prepared.rows(session.connection(), ("refund", cols), build, values)
+    return int(refund_id)
+
+
+def _refund_events(
+    checkout: CheckoutMoney,
+    store_id: str,
+    order_id: str,
+    plan: RefundPlan,
+    now: datetime,
+    refund_json: Mapping[str, Any] | None,
+) -> list[dict[str, Any]]:
+    refund_data = {
+        "refund": dict(refund_json)
+        if refund_json is not None
+        else {
+            "id": plan.public_id,
+            "object": "refund",
+            "status": str(plan.status),
+            "amount": plan.amount.amount,
+            "currency": plan.amount.currency,
+        }
+    }
+    return [
+        {
+            "public_id": new_public_id("evt"),
+            "store_id": store_id,
+            "checkout_id": checkout.id,
+            "type": event.type,
+            "seq": event.seq,
+            "payload": event_payload(
+                event.type,
+                event.seq,
+                checkout_id=checkout.id,
+                order_id=order_id,
+                status=checkout.status,
+                amount=checkout.amount,
+                amount_paid=checkout.amount_paid,
+                currency=checkout.currency,
+                review_reason=plan.review_reason,
+                livemode=checkout.livemode,
+                extra=refund_data,
+            ),
+            "status": str(WebhookStatus.PENDING),
+            "attempts": 0,
+            "next_attempt_at": now,
+            "pending_since": now,
+            "created_at": now,
+        }
+        for event in plan.events
+    ]
