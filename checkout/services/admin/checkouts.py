@@ -52,9 +52,9 @@ class CheckoutFilter:
         if self.status:
             query = query.where(Checkout.status == self.status)
         if self.date_from:
-            query = query.where(Checkout.created_at >= _day_start(self.date_from))
+            query = query.where(Checkout.created_at >= day_start(self.date_from))
         if self.date_to:
-            query = query.where(Checkout.created_at < _day_start(self.date_to + timedelta(1)))
+            query = query.where(Checkout.created_at < day_start(self.date_to + timedelta(1)))
         attempt_filters = []
         if self.trade_no:
             attempt_filters.append(
@@ -105,7 +105,8 @@ def needs_review() -> Any:
     )
 
 
-def _day_start(day: date) -> datetime:
+def day_start(day: date) -> datetime:
+    """The start of the UTC day."""
     return datetime.combine(day, time.min, tzinfo=UTC)
 
 

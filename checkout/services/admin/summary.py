@@ -12,10 +12,9 @@ from sqlalchemy.orm import Session
 from checkout.domain.money import Money
 from checkout.domain.states import AttemptStatus
 from checkout.models import Checkout, PaymentAttempt
-from checkout.services.admin.checkouts import _day_start, needs_review
+from checkout.services.admin.checkouts import day_start, needs_review
 
 
-# ---------------------------------------------------------------- daily summary
 def store_label(store_id: str, livemode: bool) -> str:
     """A store as the summary counts it: test-mode checkouts apart from live ones."""
     return store_id if livemode else f"{store_id} [test]"
@@ -70,7 +69,7 @@ def daily_summary(session: Session, day: date) -> DailySummary:
     """Checkouts created on `day` (UTC) per store; attempts started on `day` per store and
     provider (a checkout that failed at one provider and was paid at another counts a
     failure for the first and a payment for the second); and every checkout awaiting review."""
-    start, end = _day_start(day), _day_start(day + timedelta(1))
+    start, end = day_start(day), day_start(day + timedelta(1))
     checkouts: dict[str, StoreDay] = {}
     for store, livemode, status, currency, n, due, paid in session.execute(
         select(
