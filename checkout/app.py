@@ -80,7 +80,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from checkout import observability
 
     # First of the request hooks: every request gets its id and is counted, even one that a
-    # later hook (CSRF, rate limits, NUL check) refuses. /metrics is in blueprints/admin.py.
+    # later hook (CSRF, rate limits, NUL check) refuses. /metrics is in blueprints/admin/health.py.
     observability.init_app(app, settings.metrics_token)
 
     _prepare_sandbox_keys(settings)  # sandbox mode, and the test twins of a live deployment

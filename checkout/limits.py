@@ -137,6 +137,7 @@ def notify_guard(app: Flask) -> NotifyGuard:
 def init_limits(app: Flask, settings: Settings) -> Limiter:
     """Bind a fresh Limiter to `app` with the configured storage and limits."""
     from checkout.blueprints import admin, api, pages
+    from checkout.blueprints.admin import auth
 
     limiter = Limiter(
         key_func=client_ip,
@@ -163,7 +164,7 @@ def init_limits(app: Flask, settings: Settings) -> Limiter:
     # Notifies: NotifyGuard, asked by the view (see the module's docstring).
     # Password guessing: the login form's POST per client IP. The view is wrapped in this
     # app only (Flask-Limiter checks a decorated limit when the wrapper runs).
-    login_endpoint = f"{admin.bp.name}.{admin.login.__name__}"
+    login_endpoint = f"{admin.bp.name}.{auth.login.__name__}"
     app.view_functions[login_endpoint] = limiter.limit(
         limits["admin_login"], methods=["POST"], key_func=client_ip
     )(app.view_functions[login_endpoint])
@@ -210,7 +211,7 @@ def too_many_requests(error: RateLimitExceeded) -> Any:
         response.status_code = 429
         return response
     if request.path.startswith("/admin/"):
-        from checkout.blueprints.admin import LoginForm
+        from checkout.blueprints.admin.auth import LoginForm
 
         error = "Too many login attempts from your address. Wait a minute and try again."
         return render_template("admin/login.html", form=LoginForm(), error=error), 429

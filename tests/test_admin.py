@@ -308,10 +308,10 @@ def test_healthz_and_readyz(live_app: LiveApp, monkeypatch: pytest.MonkeyPatch) 
     assert requests.get(f"{live_app.url}/readyz", timeout=10).status_code == 200
     import sqlalchemy
 
-    from checkout.services import admin as admin_service
+    from checkout.services.admin import health
 
     # A database that cannot answer the probe: not ready.
-    monkeypatch.setattr(admin_service, "text", lambda _sql: sqlalchemy.text("SELECT * FROM nope"))
+    monkeypatch.setattr(health, "text", lambda _sql: sqlalchemy.text("SELECT * FROM nope"))
     assert requests.get(f"{live_app.url}/readyz", timeout=10).status_code == 503
     assert requests.get(f"{live_app.url}/healthz", timeout=10).status_code == 200
 

@@ -1,4 +1,4 @@
-"""The console's refunds (blueprints/admin_refunds.py) over real HTTP: "Return the excess"
+"""The console's refunds (blueprints/admin/refunds.py) over real HTTP: "Return the excess"
 pre-filled, a second operator approves, every step audited, then the worker sends it."""
 
 from __future__ import annotations

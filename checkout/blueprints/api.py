@@ -139,6 +139,15 @@ def _json_body() -> Any:
         return None
 
 
+def _replayed(stored: StoredResponse) -> Any:
+    """The first answer to a request with this Idempotency-Key, again, marked as a replay."""
+    response = current_app.response_class(
+        stored.body, status=stored.status, mimetype="application/json"
+    )
+    response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
 @bp.post("/checkouts")
 def create() -> Any:
     store: StoreConfig = g.store
@@ -149,11 +158,7 @@ def create() -> Any:
         key = check_key(key)
         stored = replay(db.session, store.id, key, fingerprint, livemode)
         if stored is not None:
-            response = current_app.response_class(
-                stored.body, status=stored.status, mimetype="application/json"
-            )
-            response.headers["Idempotent-Replayed"] = "true"
-            return response
+            return _replayed(stored)
     data = _json_body()
     if data is None:
         return _error(

@@ -83,6 +83,30 @@ def http_error(error: HTTPException) -> Any:
     return _error(error.code or 500, code, error.description or error.name)
 
 
+def _replayed(stored: StoredResponse) -> Any:
+    """The first answer to a request with this Idempotency-Key, again, marked as a replay."""
+    response = current_app.response_class(
+        stored.body, status=stored.status, mimetype="application/json"
+    )
+    response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+def _create_refund(checkout_id: str, data: Any, key: str | None) -> tuple[Refund, bool]:
+    """The store's refund of the checkout, asked through the API (created: False when a
+    concurrent request with the same Idempotency-Key made it)."""
+    return create_refund(
+        db.session,
+        settings_of(current_app),
+        g.store.id,
+        checkout_id,
+        data,
+        source=RefundSource.API,
+        requested_by=f"api:{g.store.id}",
+        idempotency_key=key,
+    )
+
+
 @bp.post("/checkouts/<checkout_id>/refunds")
 def create(checkout_id: str) -> Any:
     if not g.may_refund:
@@ -94,26 +118,13 @@ def create(checkout_id: str) -> Any:
         # The same key and body: the first answer again; another request's key: 409.
         stored = replay(db.session, g.store.id, key, fingerprint)
         if stored is not None:
-            replayed = current_app.response_class(
-                stored.body, status=stored.status, mimetype="application/json"
-            )
-            replayed.headers["Idempotent-Replayed"] = "true"
-            return replayed
+            return _replayed(stored)
     data = request.get_json(silent=True)
     if data is None:
         return _error(
             400, "invalid_json", "The body must be JSON (Content-Type: application/json)."
         )
-    refund, created = create_refund(
-        db.session,
-        settings_of(current_app),
-        g.store.id,
-        checkout_id,
-        data,
-        source=RefundSource.API,
-        requested_by=f"api:{g.store.id}",
-        idempotency_key=key,
-    )
+    refund, created = _create_refund(checkout_id, data, key)
     status, body = (201 if created else 200), json.dumps(_json(refund))
     if key is not None and created:
         remember(db.session, g.store.id, key, fingerprint, StoredResponse(status, body))

@@ -1,0 +1,59 @@
+"""An operator's actions on a checkout: query its provider now, resend a webhook, mark it for
+review or resolve that, cancel it. Each is a POST with the console's CSRF token, recorded in
+operator_actions (services/admin/actions.py), and back to the checkout's page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import abort, current_app, flash
+
+from checkout.blueprints.admin.common import back, bp, load_action, operator_name
+from checkout.db import db
+from checkout.extensions import catalog_of
+from checkout.services.admin import actions
+
+
+@bp.post("/checkouts/<checkout_id>/query")
+def query_provider(checkout_id: str) -> Any:
+    item, form = load_action(checkout_id)
+    outcome = actions.operator_query(
+        db.session, catalog_of(current_app), operator_name(), item, form.target.data or ""
+    )
+    if outcome is None:
+        abort(404)
+    flash(outcome)
+    return back(item.id)
+
+
+@bp.post("/checkouts/<checkout_id>/resend")
+def resend_webhook(checkout_id: str) -> Any:
+    item, form = load_action(checkout_id)
+    outcome = actions.operator_resend(db.session, operator_name(), item.id, form.target.data or "")
+    if outcome is None:
+        abort(404)
+    flash(outcome)
+    return back(item.id)
+
+
+@bp.post("/checkouts/<checkout_id>/review")
+def mark_review(checkout_id: str) -> Any:
+    item, form = load_action(checkout_id)
+    reason = (form.reason.data or "").strip() or "marked by an operator"
+    flash(actions.operator_mark_review(db.session, operator_name(), item.id, reason))
+    return back(item.id)
+
+
+@bp.post("/checkouts/<checkout_id>/resolve")
+def resolve_review(checkout_id: str) -> Any:
+    item, form = load_action(checkout_id)
+    note = (form.reason.data or "").strip()
+    flash(actions.operator_resolve_review(db.session, operator_name(), item.id, note))
+    return back(item.id)
+
+
+@bp.post("/checkouts/<checkout_id>/cancel")
+def cancel(checkout_id: str) -> Any:
+    item, _form = load_action(checkout_id)
+    flash(actions.operator_cancel(db.session, operator_name(), item.id))
+    return back(item.id)

@@ -1,0 +1,103 @@
+"""The console's refunds: what a checkout's page shows of them, an operator's request, and a
+second operator's decision. Every step is in operator_actions, in the transaction of the
+change."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from checkout.config import Settings
+from checkout.domain.refunds import RefundSource
+from checkout.models import Checkout, Refund
+from checkout.services import refunds as refund_service
+from checkout.services.admin.actions import record_action
+from checkout.services.errors import ServiceError
+from checkout.services.refund_links import account_link
+
+# approve, reject or cancel (services/refunds.py): (session, refund id, operator, audit).
+Decision = Callable[[Session, str, str, refund_service.Audit], Refund]
+
+
+def refunds_panel(session: Session, settings: Settings, checkout: Checkout) -> dict[str, Any]:
+    """What the checkout page shows of refunds: the rows, the refund-account link of each
+    still waiting for an account, what is refundable and the excess paid."""
+    rows = session.scalars(
+        select(Refund).where(Refund.checkout_id == checkout.id).order_by(Refund.id)
+    ).all()
+    refundable = refund_service.refundable_of(session, checkout)
+    links = {
+        r.public_id: account_link(
+            settings.public_base_url, settings.secret_key, r.public_id, checkout.locale
+        )
+        for r in rows
+        if r.destination_token is None and r.status in ("requested", "approved")
+    }
+    return {
+        "rows": rows,
+        "links": links,
+        "refundable": refundable.amount,
+        "excess": min(refund_service.excess_of(checkout), refundable.amount),
+    }
+
+
+def _audit(
+    session: Session, operator: str, action: str, checkout_id: str, detail: str
+) -> Callable[[str], None]:
+    return lambda public_id: record_action(
+        session, operator, action, checkout_id, target=public_id, detail=detail
+    )
+
+
+def request_refund(
+    session: Session, settings: Settings, operator: str, checkout: Checkout, data: dict[str, Any]
+) -> str:
+    """Ask for a refund of the checkout (another operator must approve it); returns the
+    outcome for the page, a refusal included."""
+    try:
+        refund, _created = refund_service.create_refund(
+            session,
+            settings,
+            checkout.store_id,
+            checkout.id,
+            data,
+            source=RefundSource.CONSOLE,
+            requested_by=operator,
+            audit=_audit(
+                session,
+                operator,
+                "refund_request",
+                checkout.id,
+                f"{data['amount']}: {data['reason']}",
+            ),
+        )
+    except ServiceError as exc:
+        session.rollback()
+        return f"Refund refused: {exc.message}" + (f" ({exc.field})" if exc.field else "")
+    return f"Refund {refund.public_id} requested: another operator must approve it."
+
+
+def decide_refund(
+    session: Session,
+    decide: Decision,
+    operator: str,
+    checkout_id: str,
+    public_id: str,
+    action: str,
+    done: str,
+) -> str:
+    """Approve, reject or cancel the checkout's refund `public_id`; the outcome for the page."""
+    refund = session.scalars(
+        select(Refund).where(Refund.public_id == public_id, Refund.checkout_id == checkout_id)
+    ).one_or_none()
+    if refund is None:
+        return "No such refund."
+    try:
+        decide(session, public_id, operator, _audit(session, operator, action, checkout_id, done))
+    except ServiceError as exc:
+        session.rollback()
+        return f"Refund {public_id}: {exc.message}"
+    return f"Refund {public_id} {done}."
