@@ -355,7 +355,7 @@ class Operator(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Wrong passwords in a row, whatever address they came from; past a few, each one
-    # locks the name for a growing while (services/admin.py authenticate).
+    # locks the name for a growing while (services/admin/operators.py authenticate).
     failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

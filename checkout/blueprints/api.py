@@ -16,6 +16,7 @@ from werkzeug.exceptions import HTTPException
 from checkout import jsonsafe
 from checkout.config import StoreConfig
 from checkout.db import db
+from checkout.domain.states import WebhookStatus
 from checkout.extensions import catalog_of, settings_of
 from checkout.models import Checkout, WebhookEvent
 from checkout.openapi import openapi_text
@@ -213,7 +214,7 @@ def event_json(event: WebhookEvent, with_deliveries: bool = False) -> dict[str, 
             "status": event.status,
             "attempts": event.attempts or 0,
             "next_attempt_at": event.next_attempt_at.isoformat()
-            if event.status == "pending"
+            if event.status == WebhookStatus.PENDING
             else None,
             "delivered_at": event.delivered_at.isoformat() if event.delivered_at else None,
         },

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
+from checkout.domain.states import WebhookStatus
 from checkout.models import WebhookEvent, utcnow
 
 
@@ -30,7 +31,7 @@ def outbox_backlog(session: Session, now: datetime | None = None) -> tuple[int, 
     """
     count, oldest = session.execute(
         select(func.count(), func.min(WebhookEvent.pending_since)).where(
-            WebhookEvent.status == "pending"
+            WebhookEvent.status == WebhookStatus.PENDING
         )
     ).one()
     if not count or oldest is None:
