@@ -309,33 +309,36 @@ def _run(session: Session, parts: Sequence[_Part]) -> None:
 
 
 def _insert_attempt(session: Session, state: CheckoutState, new: Any, now: datetime) -> int:
-    values = prepared.with_defaults(
-        ATTEMPTS,
-        {
-            "checkout_id": state.id,
-            "trade_no": new.trade_no,
-            "provider": new.provider,
-            "method": new.method,
-            "amount": new.amount,
-            "currency": new.currency,
-            "status": str(AttemptStatus.CREATING),
-            "deadline_at": new.deadline_at,
-            "query_count": 0,
-            "created_at": now,
-            "updated_at": now,
-            **new.payer,
-        },
-    )
-    cols = prepared.columns_key(values)
+    values = {
+        "checkout_id": state.id,
+        "trade_no": new.trade_no,
+        "provider": new.provider,
+        "method": new.method,
+        "amount": new.amount,
+        "currency": new.currency,
+        "status": str(AttemptStatus.CREATING),
+        "deadline_at": new.deadline_at,
+        "query_count": 0,
+        "created_at": now,
+        "updated_at": now,
+        **new.payer,
+    }
+    return _insert_returning_id(session, ATTEMPTS, values)
+
+
+def _insert_returning_id(session: Session, table: Table, values: Mapping[str, Any]) -> int:
+    """One row inserted (every value named, defaults filled in); its new id."""
+    full = prepared.with_defaults(table, values)
+    cols = prepared.columns_key(full)
 
     def build() -> Any:
         return (
-            insert(ATTEMPTS)
-            .values({c: prepared.param(c, ATTEMPTS.c[c]) for c in cols})
-            .returning(ATTEMPTS.c.id)
+            insert(table)
+            .values({c: prepared.param(c, table.c[c]) for c in cols})
+            .returning(table.c.id)
         )
 
-    [(new_id,)] = prepared.rows(session.connection(), ("claim", cols), build, values)
+    [(new_id,)] = prepared.rows(session.connection(), ("returning", table.name, cols), build, full)
     return int(new_id)
 
 
@@ -606,38 +609,25 @@ def _insert_refund(
 ) -> int:
     new = plan.new
     assert new is not None
-    values = prepared.with_defaults(
-        REFUNDS,
-        {
-            "public_id": new.public_id,
-            "checkout_id": checkout.id,
-            "store_id": store_id,
-            "amount": new.amount.amount,
-            "currency": new.amount.currency,
-            "reason": new.reason[:500],
-            "status": str(plan.status),
-            "source": str(new.source),
-            "provider": new.provider,
-            "destination_token": new.destination_token,
-            "destination_masked": new.destination_masked,
-            "requested_by": new.requested_by[:64],
-            "idempotency_key": new.idempotency_key,
-            "query_count": 0,
-            "created_at": now,
-            "updated_at": now,
-        },
-    )
-    cols = prepared.columns_key(values)
-
-    def build() -> Any:
-        return (
-            insert(REFUNDS)
-            .values({c: prepared.param(c, REFUNDS.c[c]) for c in cols})
-            .returning(REFUNDS.c.id)
-        )
-
-    [(refund_id,)] = prepared.rows(session.connection(), ("refund", cols), build, values)
-    return int(refund_id)
+    values = {
+        "public_id": new.public_id,
+        "checkout_id": checkout.id,
+        "store_id": store_id,
+        "amount": new.amount.amount,
+        "currency": new.amount.currency,
+        "reason": new.reason[:500],
+        "status": str(plan.status),
+        "source": str(new.source),
+        "provider": new.provider,
+        "destination_token": new.destination_token,
+        "destination_masked": new.destination_masked,
+        "requested_by": new.requested_by[:64],
+        "idempotency_key": new.idempotency_key,
+        "query_count": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
+    return _insert_returning_id(session, REFUNDS, values)
 
 
 def _refund_events(
