@@ -16,6 +16,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from checkout.db import DatabaseTimeouts, is_lock_timeout, make_engine
+from checkout.domain.ledger import MoneyReporting, PaymentUpdate, Transfer, provider_reported
 from checkout.domain.money import Money
 from checkout.domain.refunds import (
     ApprovalPolicy,
@@ -24,7 +25,7 @@ from checkout.domain.refunds import (
     cancel_refund,
     request_refund,
 )
-from checkout.domain.states import AttemptStatus, CheckoutStatus
+from checkout.domain.states import AttemptStatus, CheckoutStatus, EventSource
 from checkout.models import Base, Checkout, PaymentAttempt, Refund, StateEvent, Store, WebhookEvent
 from checkout.services import ledger, prepared
 from tests.conftest import _database_url
@@ -137,17 +138,16 @@ def test_a_builder_that_leaves_out_a_default_is_refused(engine: Engine) -> None:
 
 
 def test_the_shape_cache_is_bounded(monkeypatch: pytest.MonkeyPatch, engine: Engine) -> None:
+    """Past SHAPES_KEPT a statement still runs, compiled for its one use and not kept."""
     monkeypatch.setattr(prepared, "SHAPES_KEPT", len(prepared._cache))
 
     def build() -> object:
         return select(CHECKOUTS.c.id)
 
-    with (
-        Session(engine) as session,
-        session.begin(),
-        pytest.raises(RuntimeError, match="statement shapes"),
-    ):
-        prepared.rows(session.connection(), ("one-too-many",), build, {})
+    with Session(engine) as session, session.begin():
+        before = len(prepared._cache)
+        assert prepared.rows(session.connection(), ("one-too-many",), build, {}) == [("co_1",)]
+        assert len(prepared._cache) == before
 
 
 def test_the_locked_read_sees_what_the_previous_lock_holder_committed(engine: Engine) -> None:
@@ -243,3 +243,26 @@ def test_a_refund_that_moved_under_the_plan_is_not_written(engine: Engine) -> No
         session.execute(update(Refund).values(status="sending"))
         with pytest.raises(ledger.RefundWriteConflict):
             ledger.write_refund_plan(session, money, "shop", "o1", plan, NOW)
+
+
+def test_a_query_answer_listing_many_transfers_is_written_in_one_insert(engine: Engine) -> None:
+    """The largest answer a transfer provider's query can give: every transfer a row, the
+    money their sum, whatever their number (one multi-row INSERT, one shape per count)."""
+    with Session(engine) as session, session.begin():
+        _attempt(session, "T-MANY")
+    transfers = tuple(Transfer(f"tr-{i}", Money(100, "KRW")) for i in range(300))
+    update_ = PaymentUpdate(
+        "T-MANY", AttemptStatus.PAID, "paid", Money(30_000, "KRW"), transfers=transfers
+    )
+    with Session(engine) as session, session.begin():
+        state, attempt_id = ledger.load_state_for_trade(session, "paypro_kr", "T-MANY")  # type: ignore[misc]
+        plan = provider_reported(
+            state, attempt_id, update_, MoneyReporting.TRANSFERS, EventSource.QUERY, NOW
+        )
+        ledger.write_plan(session, state, plan, NOW)
+    with Session(engine) as session:
+        state, _ = ledger.load_state_for_trade(session, "paypro_kr", "T-MANY")  # type: ignore[misc]
+        assert len(state.receipts) == 300
+        assert state.amount_paid == sum(r.amount for r in state.receipts) == 30_000
+        assert state.status == CheckoutStatus.PAID
+        session.rollback()

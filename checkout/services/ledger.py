@@ -374,26 +374,30 @@ def write_plan(
                 CHECKOUTS, {"id": state.id}, {**_plain(plan.checkout.values), "updated_at": now}
             )
         )
-    for receipt in plan.receipts:
-        if receipt.new:
-            parts.append(
-                _insert(
-                    RECEIPTS,
-                    [
-                        {
-                            "checkout_id": state.id,
-                            "attempt_id": receipt.attempt_id,
-                            "transfer_key": receipt.transfer_key,
-                            "amount": receipt.amount,
-                            "currency": state.currency,
-                            "source": str(receipt.source),
-                            "created_at": now,
-                            "updated_at": now,
-                        }
-                    ],
-                )
+    # New money rows in one INSERT (a query answer may list many transfers); a running
+    # total raised in place.
+    new_receipts = [r for r in plan.receipts if r.new]
+    if new_receipts:
+        parts.append(
+            _insert(
+                RECEIPTS,
+                [
+                    {
+                        "checkout_id": state.id,
+                        "attempt_id": receipt.attempt_id,
+                        "transfer_key": receipt.transfer_key,
+                        "amount": receipt.amount,
+                        "currency": state.currency,
+                        "source": str(receipt.source),
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for receipt in new_receipts
+                ],
             )
-        else:
+        )
+    for receipt in plan.receipts:
+        if not receipt.new:
             key = {"attempt_id": receipt.attempt_id, "transfer_key": receipt.transfer_key}
             parts.append(_update(RECEIPTS, key, {"amount": receipt.amount, "updated_at": now}))
     if plan.timeline:
