@@ -145,6 +145,9 @@ def test_the_claim_assigns_the_payout_number_once() -> None:
         (S.UNKNOWN, "succeeded", S.SENT, "refund.sent"),  # a late success after a timeout
         (S.PROCESSING, "failed", S.FAILED, "refund.failed"),
         (S.SENT, "returned", S.RETURNED, "refund.failed"),
+        # A return heard before the success (its notify lost): returned, not stuck.
+        (S.PROCESSING, "returned", S.RETURNED, "refund.failed"),
+        (S.UNKNOWN, "returned", S.RETURNED, "refund.failed"),
     ],
 )
 def test_the_providers_word(start: S, payout: str, end: S, event: str | None) -> None:

@@ -36,6 +36,9 @@ ALLOWED = {
     (S.SENDING, S.SENT),
     (S.SENDING, S.FAILED),
     (S.SENDING, S.UNKNOWN),
+    (S.SENDING, S.RETURNED),  # the success was never heard
+    (S.UNKNOWN, S.RETURNED),
+    (S.PROCESSING, S.RETURNED),
     (S.UNKNOWN, S.PROCESSING),
     (S.UNKNOWN, S.SENT),
     (S.UNKNOWN, S.FAILED),

@@ -11,7 +11,9 @@ A refund belongs to a checkout and sends money back through the provider's payou
 - `unknown`: the call timed out; the payout may exist. Only a query (or a notify) under the
   same payout number moves it; it is never sent again under a new number.
 - `sent`: the provider says the bank credited the account. `returned`: the bank sent it
-  back later (TeemoPay status 4); the money is with the merchant again.
+  back later (TeemoPay status 4); the money is with the merchant again. A return heard
+  before the success (its notify lost) moves sending, unknown or processing to `returned`
+  directly: otherwise the refund would wait as under way for ever.
 - Final: `rejected`, `cancelled`, `failed`, `returned`. `sent` is final for money
   purposes but may still become `returned`. Repeating the current status is a no-op.
 
@@ -70,18 +72,23 @@ _ALLOWED: dict[RefundStatus, frozenset[RefundStatus]] = {
         {RefundStatus.APPROVED, RefundStatus.REJECTED, RefundStatus.CANCELLED}
     ),
     RefundStatus.APPROVED: frozenset({RefundStatus.SENDING, RefundStatus.CANCELLED}),
+    # Returned straight from sending, unknown or processing: the success was never heard
+    # (its notify lost, no query in between); the money went out and came back.
     RefundStatus.SENDING: frozenset(
         {
             RefundStatus.PROCESSING,
             RefundStatus.SENT,
             RefundStatus.FAILED,
             RefundStatus.UNKNOWN,
+            RefundStatus.RETURNED,
         }
     ),
     RefundStatus.UNKNOWN: frozenset(
-        {RefundStatus.PROCESSING, RefundStatus.SENT, RefundStatus.FAILED}
+        {RefundStatus.PROCESSING, RefundStatus.SENT, RefundStatus.FAILED, RefundStatus.RETURNED}
     ),
-    RefundStatus.PROCESSING: frozenset({RefundStatus.SENT, RefundStatus.FAILED}),
+    RefundStatus.PROCESSING: frozenset(
+        {RefundStatus.SENT, RefundStatus.FAILED, RefundStatus.RETURNED}
+    ),
     RefundStatus.SENT: frozenset({RefundStatus.RETURNED}),
     RefundStatus.REJECTED: frozenset(),
     RefundStatus.CANCELLED: frozenset(),
