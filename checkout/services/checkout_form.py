@@ -216,11 +216,9 @@ def _submit(
     # Several routes: every field one of them uses (checkout/domain/routing.py); each route
     # then checks the details against its own rules in start_payment.
     rules = ctx.catalog.payer_rules_for(method, checkout.money)
-    errors = _payer_errors(ctx, rules, values)
+    details, errors = _check_payer(ctx, rules, values)
     if errors is not None:
         return _form(ctx, language, checkout, methods, method, values, errors=errors, status=422)
-    today = ctx.now().astimezone(ZoneInfo(rules.timezone)).date()
-    details, _codes = validate_payer(rules, {k: values.get(k, "") for k in PAYER_FIELDS}, today)
     assert details is not None
     payer = Payer(
         first_name=details.first_name,
@@ -241,6 +239,7 @@ def _submit(
             notify_url=lambda instance: f"{base}/notify/{instance}",
             return_url=f"{base}/c/{checkout.id}/return",
             waiting=ctx.waiting,
+            loaded=checkout,  # read at the start of this request: its methods and amount
         )
     except NoRouteAvailable as exc:
         # Routes the payer cannot use, PayPro's per-IP rule (our count) and open circuits
@@ -423,11 +422,18 @@ def _payer_errors(
     ctx: FormContext, rules: PayerRules, values: Mapping[str, str]
 ) -> dict[str, str] | None:
     """The fields' error texts under `rules`, or None when the details pass."""
+    return _check_payer(ctx, rules, values)[1]
+
+
+def _check_payer(
+    ctx: FormContext, rules: PayerRules, values: Mapping[str, str]
+) -> tuple[Any, dict[str, str] | None]:
+    """The payer's details under `rules`, or the fields' error texts (details None)."""
     today = ctx.now().astimezone(ZoneInfo(rules.timezone)).date()
     details, codes = validate_payer(rules, {k: values.get(k, "") for k in PAYER_FIELDS}, today)
     if details is not None:
-        return None
-    return {name: _error_text(code, rules) for name, code in codes.items()}
+        return details, None
+    return None, {name: _error_text(code, rules) for name, code in codes.items()}
 
 
 def no_route_message(
