@@ -239,9 +239,10 @@ def start_payment(
                 failover_note(skip, None),
                 new,
             )
-            attempt_id = write_plan(session, state, plan, now) or attempt_id
+            written = write_plan(session, state, plan, now)
             session.commit()
-            trade_no = new.trade_no
+            if written is not None:  # the next route's attempt, with the plan's trade number
+                attempt_id, trade_no = written, new.trade_no
         except BaseException:
             session.rollback()
             permit.release()
