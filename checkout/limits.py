@@ -180,6 +180,7 @@ def init_limits(app: Flask, settings: Settings) -> Limiter:
         )
 
     limiter.init_app(app)
+    _skip_hooks_where_not_limited(app, limiter, not_limited_here)
     app.extensions["checkout_limiter"] = limiter
     app.extensions["checkout_notify_guard"] = NotifyGuard(
         limiter,
@@ -188,6 +189,40 @@ def init_limits(app: Flask, settings: Settings) -> Limiter:
     )
     app.register_error_handler(RateLimitExceeded, too_many_requests)
     return limiter
+
+
+def _skip_hooks_where_not_limited(app: Flask, limiter: Limiter, skip: Any) -> None:
+    """Flask-Limiter's own hooks, run only where something may be counted.
+
+    On a request its filter skips (shopper pages' GETs, notifies, health checks), the
+    limiter's before-request hook still resolves the endpoint's limits before it asks the
+    filter, and its after-request hook looks for limits to report: a twentieth of a page's
+    time for nothing. The same filter now decides first; every other request goes through
+    both hooks as before.
+    """
+    from functools import partial
+
+    check = limiter._check_request_limit
+
+    def check_request_limit() -> None:
+        if not skip():
+            check()
+
+    def is_inject_headers(hook: Any) -> bool:
+        return isinstance(hook, partial) and hook.args == (limiter,)
+
+    before = app.before_request_funcs.setdefault(None, [])
+    after = app.after_request_funcs.setdefault(None, [])
+    if before.count(check) != 1 or sum(map(is_inject_headers, after)) != 1:
+        return  # another Flask-Limiter than this code knows: its hooks stay as they are
+    before[before.index(check)] = check_request_limit
+    [i] = [i for i, hook in enumerate(after) if is_inject_headers(hook)]
+    inject_headers = after[i]
+
+    def inject_rate_limit_headers(response: Any) -> Any:
+        return response if skip() else inject_headers(response)
+
+    after[i] = inject_rate_limit_headers
 
 
 def notify_too_many(retry_after: int) -> Response:

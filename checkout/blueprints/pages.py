@@ -23,6 +23,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from markupsafe import Markup
 
 from checkout.db import db
 from checkout.domain.states import CHECKOUT_FINAL, AttemptStatus, CheckoutStatus
@@ -34,6 +35,7 @@ from checkout.services.checkout_form import (
     FormContext,
     FormInput,
     FormOutcome,
+    FormPage,
     Next,
     checkout_form,
 )
@@ -92,8 +94,14 @@ def _form_answer(given: FormInput) -> Any:
 
 def _answer(outcome: FormOutcome) -> Any:
     if outcome.next == Next.FORM and outcome.page is not None:
-        view = outcome.page.checkout
-        html = render_template("checkout.html", page=outcome.page, store_name=_store_name(view))
+        page = outcome.page
+        html = render_template(
+            "checkout.html",
+            page=page,
+            store_name=_store_name(page.checkout),
+            methods_html=_methods_html(page),
+            fields_html=_fields_html(page),
+        )
         return html, outcome.status
     if outcome.next == Next.CONTINUE and outcome.attempt is not None:
         return _continue_attempt(outcome.checkout_id, outcome.attempt)
@@ -102,6 +110,55 @@ def _answer(outcome: FormOutcome) -> Any:
     if outcome.next == Next.RELOAD:
         return redirect(url_for(".checkout_page", checkout_id=outcome.checkout_id), 303)
     return _message(outcome.message or "", outcome.status)
+
+
+def _methods_html(page: FormPage) -> Markup:
+    """The methods' fieldset body (templates/_methods.html): the same for every checkout
+    offering these methods in this language with this one chosen, so rendered once per app.
+    page.groups is itself kept in the memo (checkout_form.py): the same object for the same
+    methods and language."""
+    return _fragment("_methods.html", page, page.groups, page.method.code)
+
+
+def _fields_html(page: FormPage) -> Markup:
+    """The payer's fields (templates/_fields.html); the blank form's (nothing typed, nothing
+    wrong: a page shown for the first time) is the same for every checkout of these rules
+    in this language, so rendered once per app."""
+    if any(f.value or f.error for f in page.fields):
+        return _render_fragment("_fields.html", page)
+    return _fragment("_fields.html", page, page.fields, None)
+
+
+def _fragment(name: str, page: FormPage, source: Any, variant: str | None) -> Markup:
+    """Template `name` for `page`, kept per app while `source` (what it shows, an object the
+    memo keeps alive) and `variant` are the same."""
+    memo = _form_memo(current_app)
+    # The entry holds `source`, so no other object can take its id while it is kept.
+    key = (name, id(source), variant)
+    entry = memo.get(key)
+    if entry is not None and entry[0] is source:
+        return entry[1]
+    html = _render_fragment(name, page)
+    if len(memo) >= _MEMO_LIMIT:
+        memo.clear()
+    memo[key] = (source, html)
+    return html
+
+
+def _render_fragment(name: str, page: FormPage) -> Markup:
+    template = current_app.jinja_env.get_template(name)
+    return Markup(template.render(page=page))  # noqa: S704 (an autoescaped template)
+
+
+_MEMO_LIMIT = 4096
+
+
+def _form_memo(app: Any) -> dict[Any, Any]:
+    """What the form derives from this app's configuration alone (FormContext.memo)."""
+    memo = app.extensions.get("checkout_form_memo")
+    if memo is None:
+        memo = app.extensions.setdefault("checkout_form_memo", {})
+    return memo
 
 
 def _form_context() -> FormContext:
@@ -115,6 +172,7 @@ def _form_context() -> FormContext:
         grace=durations_from_config(settings.raw)[1],
         waiting=create_turns_of(current_app).given_back,
         opened=_opened,
+        memo=_form_memo(current_app),
     )
 
 

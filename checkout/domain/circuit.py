@@ -82,6 +82,7 @@ def circuit_view(calls: Iterable[Call], now: datetime, settings: BreakerSettings
     reason: str | None = None
     run = 0
     recent: deque[Call] = deque()
+    failed = 0  # the failed calls in `recent`, kept as calls come and go (not counted again)
     for call in calls:
         if opened_at is not None:
             if call.at < opened_at + cool_down:
@@ -91,12 +92,13 @@ def circuit_view(calls: Iterable[Call], now: datetime, settings: BreakerSettings
                 continue
             opened_at, reason, run = None, None, 0  # the probe passed
             recent.clear()
+            failed = 0
             continue
         run = run + 1 if call.failed else 0
         recent.append(call)
+        failed += call.failed
         while recent and recent[0].at <= call.at - window:
-            recent.popleft()
-        failed = sum(1 for c in recent if c.failed)
+            failed -= recent.popleft().failed
         if run >= settings.failures:
             opened_at, reason = call.at, "consecutive_failures"
         elif len(recent) >= settings.min_calls and failed / len(recent) > settings.error_rate:
@@ -104,6 +106,7 @@ def circuit_view(calls: Iterable[Call], now: datetime, settings: BreakerSettings
         if opened_at is not None:
             run = 0
             recent.clear()
+            failed = 0
     if opened_at is None:
         return CircuitView(CircuitState.CLOSED)
     retry_at = opened_at + cool_down

@@ -101,6 +101,7 @@ class FieldView:
     value: str
     error: str | None
     hint: str | None
+    label: str = ""  # spec.label in the page's language
 
 
 @dataclass(frozen=True)
@@ -161,6 +162,10 @@ class FormContext:
     opened: Callable[[CheckoutView], str] = lambda checkout: checkout.locale or "en"
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     test_catalog: Catalog | None = None  # a test-mode checkout's methods (sandbox twins)
+    # What the form derives from the configuration alone (the methods an amount may use,
+    # their groups, the fields' labels and hints per language), kept per app: the config
+    # never changes while the app runs. None: derived on every request.
+    memo: dict[Any, Any] | None = None
 
 
 def checkout_form(ctx: FormContext, given: FormInput) -> FormOutcome:
@@ -183,7 +188,7 @@ def checkout_form(ctx: FormContext, given: FormInput) -> FormOutcome:
             return FormOutcome(Next.MESSAGE, checkout.id, message=_checking_message())
     if live is not None and given.posted is None:
         return FormOutcome(Next.CONTINUE, checkout.id, attempt=live)
-    methods = ctx.catalog.methods_for(checkout.money, checkout.methods)
+    methods = _methods_for(ctx, checkout)
     if not methods:
         return FormOutcome(Next.MESSAGE, checkout.id, message=_no_method(), status=409)
     posted = given.posted or {}
@@ -211,11 +216,9 @@ def _submit(
     # Several routes: every field one of them uses (checkout/domain/routing.py); each route
     # then checks the details against its own rules in start_payment.
     rules = ctx.catalog.payer_rules_for(method, checkout.money)
-    errors = _payer_errors(ctx, rules, values)
+    details, errors = _check_payer(ctx, rules, values)
     if errors is not None:
         return _form(ctx, language, checkout, methods, method, values, errors=errors, status=422)
-    today = ctx.now().astimezone(ZoneInfo(rules.timezone)).date()
-    details, _codes = validate_payer(rules, {k: values.get(k, "") for k in PAYER_FIELDS}, today)
     assert details is not None
     payer = Payer(
         first_name=details.first_name,
@@ -236,6 +239,7 @@ def _submit(
             notify_url=lambda instance: f"{base}/notify/{instance}",
             return_url=f"{base}/c/{checkout.id}/return",
             waiting=ctx.waiting,
+            loaded=checkout,  # read at the start of this request: its methods and amount
         )
     except NoRouteAvailable as exc:
         # Routes the payer cannot use, PayPro's per-IP rule (our count) and open circuits
@@ -272,19 +276,49 @@ def _form(
     status: int = 200,
     failed: bool = False,
 ) -> FormOutcome:
-    rules = ctx.catalog.payer_rules_for(method, checkout.money)
-    groups = method_groups(methods, language)
+    rules = _memo(ctx, ("rules", id(ctx.catalog), method.code, checkout.money),
+                  lambda: ctx.catalog.payer_rules_for(method, checkout.money))  # fmt: skip
+    codes = tuple(m.code for m in methods)
+    groups = _memo(ctx, ("groups", id(ctx.catalog), codes, language),
+                   lambda: method_groups(methods, language))  # fmt: skip
     chosen = next(m for g in groups for m in g.methods if m.code == method.code)
+    fields = _memo(ctx, ("fields", rules, language), lambda: _field_bases(rules, language))
     page = FormPage(
         checkout=checkout,
         groups=groups,
         method=chosen,
-        fields=payer_fields(rules, values, errors or {}, language),
+        fields=_with_values(fields, values, errors or {}),
         token=form_token(ctx.secret_key, checkout.id),  # a fresh one with every form
         error=error,
         failed=failed,
     )
     return FormOutcome(Next.FORM, checkout.id, page=page, status=status)
+
+
+_MEMO_LIMIT = 4096  # entries; shops' method lists are few, a flood of odd ones is not kept
+
+
+def _memo(ctx: FormContext, key: Any, make: Callable[[], Any]) -> Any:
+    """`make()`, kept in ctx.memo under `key` (everything `make` reads is configuration)."""
+    memo = ctx.memo
+    if memo is None:
+        return make()
+    try:
+        return memo[key]
+    except KeyError:
+        pass
+    value = make()
+    if len(memo) >= _MEMO_LIMIT:
+        memo.clear()
+    memo[key] = value
+    return value
+
+
+def _methods_for(ctx: FormContext, checkout: CheckoutView) -> list[MethodConfig]:
+    """The methods the checkout offers (its amount, its shop's list): configuration only."""
+    allowed = tuple(checkout.methods) if checkout.methods is not None else None
+    return _memo(ctx, ("methods", id(ctx.catalog), checkout.money, allowed),
+                 lambda: ctx.catalog.methods_for(checkout.money, checkout.methods))  # fmt: skip
 
 
 def method_groups(methods: list[MethodConfig], language: str) -> tuple[MethodGroup, ...]:
@@ -329,9 +363,26 @@ def payer_fields(
             value=str(values.get(name) or ""),
             error=errors.get(name),
             hint=hints.get(name),
+            label=str(FIELDS[name].label),
         )
         for name in order
         if needs[name] != Need.HIDDEN
+    )
+
+
+def _field_bases(rules: PayerRules, language: str) -> tuple[FieldView, ...]:
+    """The fields with their labels and hints in `language`, empty and without errors."""
+    return payer_fields(rules, {}, {}, language)
+
+
+def _with_values(
+    fields: tuple[FieldView, ...], values: Mapping[str, str], errors: Mapping[str, str]
+) -> tuple[FieldView, ...]:
+    """The fields with what the shopper typed and what is wrong with it."""
+    if not any(values.get(f.name) or errors.get(f.name) for f in fields):
+        return fields  # the same object: pages.py keeps the blank form's HTML by it
+    return tuple(
+        replace(f, value=str(values.get(f.name) or ""), error=errors.get(f.name)) for f in fields
     )
 
 
@@ -371,11 +422,18 @@ def _payer_errors(
     ctx: FormContext, rules: PayerRules, values: Mapping[str, str]
 ) -> dict[str, str] | None:
     """The fields' error texts under `rules`, or None when the details pass."""
+    return _check_payer(ctx, rules, values)[1]
+
+
+def _check_payer(
+    ctx: FormContext, rules: PayerRules, values: Mapping[str, str]
+) -> tuple[Any, dict[str, str] | None]:
+    """The payer's details under `rules`, or the fields' error texts (details None)."""
     today = ctx.now().astimezone(ZoneInfo(rules.timezone)).date()
     details, codes = validate_payer(rules, {k: values.get(k, "") for k in PAYER_FIELDS}, today)
     if details is not None:
-        return None
-    return {name: _error_text(code, rules) for name, code in codes.items()}
+        return details, None
+    return None, {name: _error_text(code, rules) for name, code in codes.items()}
 
 
 def no_route_message(

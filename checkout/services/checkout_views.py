@@ -10,7 +10,7 @@ works on `CheckoutView` only (`read_page_checkout`, `refresh_and_read`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -122,7 +122,10 @@ _READ = (
 
 def read_checkout(session: Session, checkout_id: str) -> CheckoutView:
     """The checkout and its attempts (oldest first), or NotFound."""
-    rows = session.connection().execute(_READ, {"checkout_id": checkout_id}).all()
+    return _view_of(session.connection().execute(_READ, {"checkout_id": checkout_id}).all())
+
+
+def _view_of(rows: Sequence[Any]) -> CheckoutView:
     if not rows:
         raise NotFound("checkout_not_found", "No such checkout.")
     first = rows[0]
@@ -200,9 +203,31 @@ def _read_without_transaction(session: Session, checkout_id: str) -> CheckoutVie
     from checkout.db import db
 
     if session is db.session:
+        if not session.in_transaction():
+            return _read_on_own_connection(session.get_bind(), checkout_id)
         with db.reading() as reading:
             return read_checkout(reading, checkout_id)
     return read_checkout(session, checkout_id)
+
+
+def _read_on_own_connection(engine: Any, checkout_id: str) -> CheckoutView:
+    """The one SELECT on a pooled connection of its own, as db.reading() would run it
+    (PostgreSQL in autocommit; SQLite in a deferred, shared-read transaction), without the
+    session's transaction bookkeeping: a page that only reads needs none of it."""
+    from checkout.db import _reading
+
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            return _view_of(conn.execute(_READ, {"checkout_id": checkout_id}).all())
+    token = _reading.set(True)  # checkout/db.py: BEGIN, not BEGIN IMMEDIATE (no write turn)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(_READ, {"checkout_id": checkout_id}).all()
+            conn.commit()
+    finally:
+        _reading.reset(token)
+    return _view_of(rows)
 
 
 def attempt_view_of(attempt: PaymentAttempt) -> AttemptView:

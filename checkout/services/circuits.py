@@ -23,7 +23,7 @@ from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from checkout.domain.circuit import (
@@ -37,6 +37,16 @@ from checkout.domain.circuit import (
 from checkout.models import ProviderExchange, utcnow
 
 MAX_CALLS_READ = 500  # newest calls folded per decision (the lookback bounds them too)
+# Built once (every create reads it): an instance's newest calls since a moment, newest first.
+_RECENT_CALLS = (
+    select(ProviderExchange.created_at, ProviderExchange.outcome)
+    .where(
+        ProviderExchange.provider == bindparam("provider"),
+        ProviderExchange.created_at >= bindparam("since"),
+    )
+    .order_by(ProviderExchange.created_at.desc(), ProviderExchange.id.desc())
+    .limit(MAX_CALLS_READ)
+)
 SETTING_KEYS = {f.name for f in fields(BreakerSettings)}
 
 
@@ -130,15 +140,11 @@ class CircuitBreakers:
         if not settings.enabled:
             return CircuitView(CircuitState.CLOSED)
         now = now or utcnow()
-        rows = session.execute(
-            select(ProviderExchange.created_at, ProviderExchange.outcome)
-            .where(
-                ProviderExchange.provider == provider,
-                ProviderExchange.created_at >= now - settings.lookback,
-            )
-            .order_by(ProviderExchange.created_at.desc(), ProviderExchange.id.desc())
-            .limit(MAX_CALLS_READ)
-        ).all()
+        rows = (
+            session.connection()
+            .execute(_RECENT_CALLS, {"provider": provider, "since": now - settings.lookback})
+            .all()
+        )
         calls = [Call(at, is_failure(outcome)) for at, outcome in reversed(rows)]
         return circuit_view(calls, now, settings)
 

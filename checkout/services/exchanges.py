@@ -9,6 +9,7 @@ lines are (e-mails, mobile numbers, configured secrets).
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterable
@@ -61,11 +62,23 @@ def _personal(normal: str) -> bool:
     )
 
 
-def mask_value(key: str, value: Any) -> Any:
+_SECRET, _PERSONAL, _OTHER = 1, 2, 0
+
+
+@functools.lru_cache(maxsize=2048)
+def _key_kind(key: str) -> int:
+    """What a body key holds (pure, and bodies repeat their keys: kept per process)."""
     normal = _normal(key)
     if SECRET_KEY_PARTS.search(normal):
+        return _SECRET
+    return _PERSONAL if _personal(normal) else _OTHER
+
+
+def mask_value(key: str, value: Any) -> Any:
+    kind = _key_kind(key)
+    if kind == _SECRET:
         return "***" if value not in (None, "") else value
-    if _personal(normal) and isinstance(value, str | int) and value != "":
+    if kind == _PERSONAL and isinstance(value, str | int) and value != "":
         return _hint(value)
     return mask_structure(value)
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, func, select
+from sqlalchemy import String, bindparam, case, func, select
 from sqlalchemy.orm import Session
 
 from checkout.domain.states import AttemptStatus
@@ -54,6 +54,20 @@ def next_day_start(instance: ProviderConfig, now: datetime | None = None) -> dat
     return day_start_utc((now or datetime.now(UTC)) + timedelta(days=1), zone)
 
 
+# Built once (every PayPro create counts): one IP's attempts and successes since a moment.
+_COUNT = select(
+    func.count(PaymentAttempt.id),
+    func.coalesce(
+        func.sum(case((PaymentAttempt.status.in_([str(s) for s in SUCCESSFUL]), 1), else_=0)),
+        0,
+    ),
+).where(
+    PaymentAttempt.provider.in_(bindparam("instances", expanding=True)),
+    PaymentAttempt.payer_ip == bindparam("payer_ip"),
+    PaymentAttempt.created_at >= bindparam("since"),
+)
+
+
 def check_paypro_ip(
     session: Session,
     providers: Mapping[str, ProviderConfig],
@@ -77,21 +91,11 @@ def check_paypro_ip(
         for name, cfg in providers.items()
         if cfg.type == "paypro" and cfg.sandbox == instance.sandbox
     ]
-    attempts, successes = session.execute(
-        select(
-            func.count(PaymentAttempt.id),
-            func.coalesce(
-                func.sum(
-                    case((PaymentAttempt.status.in_([str(s) for s in SUCCESSFUL]), 1), else_=0)
-                ),
-                0,
-            ),
-        ).where(
-            PaymentAttempt.provider.in_(paypro_instances),
-            PaymentAttempt.payer_ip == payer_ip,
-            PaymentAttempt.created_at >= since,
-        )
-    ).one()
+    attempts, successes = (
+        session.connection()
+        .execute(_COUNT, {"instances": paypro_instances, "payer_ip": payer_ip, "since": since})
+        .one()
+    )
     attempts, successes = int(attempts), int(successes)
     reason = None
     if successes >= max_successes:
@@ -109,12 +113,15 @@ class IpLimitReached(Exception):
         self.verdict = verdict
 
 
+_LOCK_IP = select(
+    func.pg_advisory_xact_lock(func.hashtextextended(bindparam("key", type_=String), 0))
+)
+
+
 def lock_payer_ip(session: Session, payer_ip: str) -> None:
     """Inside the transaction that claims a checkout: hold a lock on this payer IP until the
     attempt is written, so parallel submits from one IP cannot all pass PayPro's rule
     (counted after it with check_paypro_ip). PostgreSQL: a transaction-level advisory lock;
     SQLite: the write transaction (BEGIN IMMEDIATE) already lets one writer in at a time."""
     if payer_ip and session.get_bind().dialect.name == "postgresql":
-        session.execute(
-            select(func.pg_advisory_xact_lock(func.hashtextextended(f"paypro-ip:{payer_ip}", 0)))
-        )
+        session.connection().execute(_LOCK_IP, {"key": f"paypro-ip:{payer_ip}"})

@@ -12,7 +12,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -70,6 +70,9 @@ from checkout.services.ip_limits import (
 )
 from checkout.services.ledger import load_state, write_plan
 
+if TYPE_CHECKING:
+    from checkout.services.checkout_views import CheckoutView
+
 log = logging.getLogger(__name__)
 
 
@@ -109,7 +112,7 @@ def start_payment(
     return_url: str,
     *,
     waiting: Callable[[], AbstractContextManager[Any]] = nullcontext,
-    loaded: Checkout | None = None,
+    loaded: Checkout | CheckoutView | None = None,
     rng: random.Random | None = None,
 ) -> StartOutcome:
     """Claim the checkout for a new attempt, call the provider, record its answer.
@@ -169,10 +172,9 @@ def start_payment(
     route, permit = first
     total = len(method.candidates())
     try:
-        plan = claim(
-            state,
-            _new_attempt(state, method, route, payer, _note(method, route, total, skips)),
-        )
+        new = _new_attempt(state, method, route, payer, _note(method, route, total, skips))
+        trade_no = new.trade_no
+        plan = claim(state, new)
         attempt_id = write_plan(session, state, plan, now)
         session.commit()  # the attempt exists before any provider call
     except BaseException:
@@ -191,6 +193,7 @@ def start_payment(
                 catalog,
                 checkout_id,
                 attempt_id,
+                trade_no,
                 route,
                 request_for,
                 waiting,
@@ -227,16 +230,19 @@ def start_payment(
         note = _note(method, route, total, skips[noted:])
         noted = len(skips)
         try:
+            new = _new_attempt(state, method, route, payer, note)
             plan = fail_over(
                 state,
                 attempt_id,
                 outcome.code,
                 outcome.message,
                 failover_note(skip, None),
-                _new_attempt(state, method, route, payer, note),
+                new,
             )
-            attempt_id = write_plan(session, state, plan, now) or attempt_id
+            written = write_plan(session, state, plan, now)
             session.commit()
+            if written is not None:  # the next route's attempt, with the plan's trade number
+                attempt_id, trade_no = written, new.trade_no
         except BaseException:
             session.rollback()
             permit.release()
@@ -283,6 +289,7 @@ def _call_and_record(
     catalog: Catalog,
     checkout_id: str,
     attempt_id: int,
+    trade_no: str,
     route: RouteConfig,
     request_for: _RequestFor,
     waiting: Callable[[], AbstractContextManager[Any]],
@@ -290,10 +297,10 @@ def _call_and_record(
     last: bool,
 ) -> StartOutcome | _Refused:
     """One provider call for the claimed attempt, and its answer through the ledger (or the
-    refusal that sends the submit on to the next route, recorded with the next attempt)."""
-    attempt = _attempt(session, attempt_id)
+    refusal that sends the submit on to the next route, recorded with the next attempt).
+    `trade_no`: the claimed attempt's (its plan's), so nothing is read before the call."""
     provider = catalog.providers[route.provider]
-    request = request_for.build(attempt.trade_no, route)
+    request = request_for.build(trade_no, route)
     with capture_exchanges() as exchanges:
         try:
             with waiting():
@@ -305,7 +312,7 @@ def _call_and_record(
             log.warning(
                 "create_payment timed out provider=%s trade_no=%s: outcome unknown",
                 error.provider,
-                attempt.trade_no,
+                trade_no,
             )
             _record(
                 session,
@@ -321,7 +328,7 @@ def _call_and_record(
             log.warning(
                 "create_payment failed provider=%s trade_no=%s code=%s retryable=%s",
                 error.provider,
-                attempt.trade_no,
+                trade_no,
                 error.code,
                 error.retryable,
             )
@@ -349,7 +356,9 @@ def _call_and_record(
             _keep_exchanges(session, attempt_id, exchanges)
             return _Refused(skip, code, result.failure_message or "")
     answer = create_answer_of(result)
-    event = _instructions_event(attempt, answer) if answer.instructions else None
+    event = None
+    if answer.instructions:  # the attempt as stored, for the shop's event
+        event = _instructions_event(_attempt(session, attempt_id), answer)
     _record(
         session,
         checkout_id,
