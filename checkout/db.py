@@ -196,6 +196,24 @@ def make_engine(
     )
 
 
+@contextmanager
+def read_only_connection(engine: Engine) -> Iterator[Any]:
+    """A pooled connection of its own for a few reads that need no transaction, set up as
+    `Database.reading()` sets up the session (PostgreSQL in autocommit; SQLite a DEFERRED,
+    shared-read transaction, so no write turn is taken), without the session's bookkeeping."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            yield conn.execution_options(isolation_level="AUTOCOMMIT")
+        return
+    token = _reading.set(True)
+    try:
+        with engine.connect() as conn:
+            yield conn
+            conn.commit()
+    finally:
+        _reading.reset(token)
+
+
 def is_lock_timeout(error: BaseException) -> bool:
     """True for a wait that ran out (DatabaseTimeouts): PostgreSQL's lock_timeout (55P03)
     or statement_timeout (57014), SQLite's "database is locked", no write turn, no pooled

@@ -211,23 +211,12 @@ def _read_without_transaction(session: Session, checkout_id: str) -> CheckoutVie
 
 
 def _read_on_own_connection(engine: Any, checkout_id: str) -> CheckoutView:
-    """The one SELECT on a pooled connection of its own, as db.reading() would run it
-    (PostgreSQL in autocommit; SQLite in a deferred, shared-read transaction), without the
-    session's transaction bookkeeping: a page that only reads needs none of it."""
-    from checkout.db import _reading
+    """The one SELECT on a pooled connection of its own: a page that only reads needs none
+    of the session's transaction bookkeeping."""
+    from checkout.db import read_only_connection
 
-    if engine.dialect.name == "postgresql":
-        with engine.connect() as conn:
-            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-            return _view_of(conn.execute(_READ, {"checkout_id": checkout_id}).all())
-    token = _reading.set(True)  # checkout/db.py: BEGIN, not BEGIN IMMEDIATE (no write turn)
-    try:
-        with engine.connect() as conn:
-            rows = conn.execute(_READ, {"checkout_id": checkout_id}).all()
-            conn.commit()
-    finally:
-        _reading.reset(token)
-    return _view_of(rows)
+    with read_only_connection(engine) as conn:
+        return _view_of(conn.execute(_READ, {"checkout_id": checkout_id}).all())
 
 
 def attempt_view_of(attempt: PaymentAttempt) -> AttemptView:
