@@ -90,7 +90,9 @@ def main(argv: list[str]) -> int:
     if command == "bench":  # not part of the tests; needs wrk (installed if missing)
         python = str(BIN / "python")
         if subprocess.call([python, "-c", "import pyinstrument"], stderr=subprocess.DEVNULL):
-            subprocess.run([python, "-m", "pip", "install", "-q", "pyinstrument"], check=True)
+            subprocess.run(
+                [python, "-m", "pip", "install", "-q", "pyinstrument==5.1.3"], check=True
+            )
         return subprocess.call([python, "-m", "bench.run", *rest])
     code = subprocess.call([str(BIN / "ruff"), "check", "."])
     return code or subprocess.call([str(BIN / "ruff"), "format", "--check", "."])

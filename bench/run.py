@@ -863,17 +863,22 @@ def table(r: dict, extra: dict) -> list[str]:
             f"{pa['p50_us'] / 1000:.1f} / {pa['p99_us'] / 1000:.1f} | {pr['p50_us'] / 1000:.1f}"
             f" / {pr['p99_us'] / 1000:.1f} | - | - |"
         )
+    # Notify: at least 0.55 of the bare insert on PostgreSQL; on SQLite (one writer at a
+    # time) the ratio is reported and the target is p99 under 1 s at 64 connections.
     for db in ("sqlite", "postgresql"):
         a, b = r[f"notify_app_{db}"], r[f"notify_bare_{db}"]
         wrapped = " (file wrapped: some duplicates)" if a["wrapped"] else ""
+        target = f">= 0.55: {verdict(a['rps'] >= 0.55 * b['rps'])}" if db == "postgresql" else "-"
         rows.append(
             f"| notify (signed, valid, distinct orders) on {db}, req/s{wrapped}; errors "
             f"{a['errors']} | {a['rps']:.0f} | {b['rps']:.0f} (1 insert) | "
-            f"{ratio(a['rps'], b['rps'])} | >= 0.5: {verdict(a['rps'] >= 0.5 * b['rps'])} |"
+            f"{ratio(a['rps'], b['rps'])} | {target} |"
         )
+        p99_target = f"p99 < 1000: {verdict(a['p99_us'] < 1_000_000)}" if db == "sqlite" else "-"
         rows.append(
-            f"| notify on {db} p50 / p99, ms | {a['p50_us'] / 1000:.1f} / {a['p99_us'] / 1000:.1f}"
-            f" | {b['p50_us'] / 1000:.1f} / {b['p99_us'] / 1000:.1f} | - | - |"
+            f"| notify on {db} p50 / p99, ms (64 conns) | {a['p50_us'] / 1000:.1f} / "
+            f"{a['p99_us'] / 1000:.1f} | {b['p50_us'] / 1000:.1f} / {b['p99_us'] / 1000:.1f} "
+            f"| - | {p99_target} |"
         )
     for latency in (0.2, 2.0):
         for shoppers in (100, 500):
