@@ -314,7 +314,7 @@ def _call_and_record(
                 error.provider,
                 trade_no,
             )
-            _record(
+            recorded = _record(
                 session,
                 checkout_id,
                 attempt_id,
@@ -323,7 +323,7 @@ def _call_and_record(
                     s, attempt_id, e.code, e.message, EventSource.CREATE
                 ),
             )
-            return StartOutcome(_attempt(session, attempt_id), resumed=False)
+            return StartOutcome(recorded, resumed=False)
         except ProviderError as error:
             log.warning(
                 "create_payment failed provider=%s trade_no=%s code=%s retryable=%s",
@@ -339,14 +339,14 @@ def _call_and_record(
             if skip is not None:
                 _keep_exchanges(session, attempt_id, exchanges)
                 return _Refused(skip, error.code, error.message)
-            _record(
+            recorded = _record(
                 session,
                 checkout_id,
                 attempt_id,
                 exchanges,
                 lambda s, e=error: create_refused(s, attempt_id, e.code, e.message, utcnow()),
             )
-            raise PaymentNotStarted(_attempt(session, attempt_id), error) from error
+            raise PaymentNotStarted(recorded, error) from error
     if result.status == AttemptStatus.FAILED:
         code = result.failure_code or "declined"
         created_nothing = provider.refusal_created_nothing(code, result.failure_message or "")
@@ -359,14 +359,13 @@ def _call_and_record(
     event = None
     if answer.instructions:  # the attempt as stored, for the shop's event
         event = _instructions_event(_attempt(session, attempt_id), answer)
-    _record(
+    attempt = _record(
         session,
         checkout_id,
         attempt_id,
         exchanges,
         lambda s: create_answered(s, attempt_id, answer, utcnow(), event),
     )
-    attempt = _attempt(session, attempt_id)
     if attempt.status == AttemptStatus.FAILED:
         raise PaymentNotStarted(attempt, None)
     return StartOutcome(attempt, resumed=False)
@@ -568,13 +567,18 @@ def create_answer_of(result: CreateResult) -> CreateAnswer:
 
 def _attempt(session: Session, attempt_id: int) -> PaymentAttempt:
     """The attempt as committed now (the ledger writes with Core statements)."""
-    attempt = session.scalars(
+    attempt = _read_attempt(session, attempt_id)
+    session.commit()  # end the read
+    return attempt
+
+
+def _read_attempt(session: Session, attempt_id: int) -> PaymentAttempt:
+    """The attempt as this transaction sees it (an object the session held is refreshed)."""
+    return session.scalars(
         select(PaymentAttempt)
         .where(PaymentAttempt.id == attempt_id)
         .execution_options(populate_existing=True)
     ).one()
-    session.commit()  # end the read
-    return attempt
 
 
 def _record(
@@ -583,15 +587,18 @@ def _record(
     attempt_id: int,
     exchanges: list[Exchange],
     decide: Callable[[CheckoutState], Plan],
-) -> None:
+) -> PaymentAttempt:
     """Decide on the provider's answer under the checkout's lock (a notify may have changed
-    the attempt while the provider answered), write it and the calls made for it."""
+    the attempt while the provider answered), write it and the calls made for it; the
+    attempt as written, read in the same transaction."""
     session.rollback()
     state = load_state(session, checkout_id)
     assert state is not None
     write_plan(session, state, decide(state), utcnow())
     record_exchanges(session, attempt_id, "create", exchanges)
+    attempt = _read_attempt(session, attempt_id)
     session.commit()
+    return attempt
 
 
 def instructions_to_json(instructions: PaymentInstructions) -> dict[str, Any]:
