@@ -140,6 +140,31 @@ def test_bad_input_is_refused_and_changes_nothing(
 
 
 @pytest.mark.store_config(shop={"refund_api_keys": [REFUND_KEY]})
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "[" * 100_000 + "]" * 100_000,  # deeper than any parser's stack: was a 500
+        '{"amount": ' + "9" * 5_000 + "}",  # a number longer than the parser takes
+        "{not json",
+    ],
+)
+def test_a_body_that_is_not_safe_json_is_a_400_and_changes_nothing(
+    live_app: LiveApp, raw: str
+) -> None:
+    checkout = paid_checkout(live_app)
+    resp = requests.post(
+        f"{live_app.url}/api/v1/checkouts/{checkout['id']}/refunds",
+        data=raw,
+        headers={**api_headers(REFUND_KEY), "Content-Type": "application/json"},
+        timeout=10,
+    )
+    assert resp.status_code == 400, resp.text
+    assert resp.json()["error"]["code"] == "invalid_json"
+    with live_app.session() as session:
+        assert session.scalars(select(Refund)).all() == []
+
+
+@pytest.mark.store_config(shop={"refund_api_keys": [REFUND_KEY]})
 def test_nothing_paid_is_a_conflict(live_app: LiveApp) -> None:
     checkout, _shopper, _resp = start(live_app, TEEMOPAY)
     resp = post_refund(live_app, checkout["id"], body())

@@ -13,7 +13,7 @@ from typing import Any
 from flask import Blueprint, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from checkout import jsonsafe
+from checkout.blueprints.api_bodies import json_body, replayed
 from checkout.config import StoreConfig
 from checkout.db import db
 from checkout.domain.states import WebhookStatus
@@ -128,27 +128,6 @@ def checkout_json(checkout: Checkout) -> dict[str, Any]:
     }
 
 
-def _json_body() -> Any:
-    """The parsed JSON body, or None when it is missing or not JSON (however deep)."""
-    raw = request.get_data(cache=True)
-    if not raw or not request.is_json:
-        return None
-    try:
-        # Bounded size and depth, every failure a 400 (checkout/jsonsafe.py).
-        return jsonsafe.loads(raw)
-    except jsonsafe.UnsafeJson:
-        return None
-
-
-def _replayed(stored: StoredResponse) -> Any:
-    """The first answer to a request with this Idempotency-Key, again, marked as a replay."""
-    response = current_app.response_class(
-        stored.body, status=stored.status, mimetype="application/json"
-    )
-    response.headers["Idempotent-Replayed"] = "true"
-    return response
-
-
 @bp.post("/checkouts")
 def create() -> Any:
     store: StoreConfig = g.store
@@ -159,8 +138,8 @@ def create() -> Any:
         key = check_key(key)
         stored = replay(db.session, store.id, key, fingerprint, livemode)
         if stored is not None:
-            return _replayed(stored)
-    data = _json_body()
+            return replayed(stored)
+    data = json_body()
     if data is None:
         return _error(
             400, "invalid_json", "The body must be JSON (Content-Type: application/json)."

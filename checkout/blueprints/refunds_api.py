@@ -12,6 +12,7 @@ from typing import Any
 from flask import Blueprint, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from checkout.blueprints.api_bodies import json_body, replayed
 from checkout.db import db
 from checkout.domain.refunds import RefundSource
 from checkout.extensions import settings_of
@@ -83,15 +84,6 @@ def http_error(error: HTTPException) -> Any:
     return _error(error.code or 500, code, error.description or error.name)
 
 
-def _replayed(stored: StoredResponse) -> Any:
-    """The first answer to a request with this Idempotency-Key, again, marked as a replay."""
-    response = current_app.response_class(
-        stored.body, status=stored.status, mimetype="application/json"
-    )
-    response.headers["Idempotent-Replayed"] = "true"
-    return response
-
-
 def _create_refund(checkout_id: str, data: Any, key: str | None) -> tuple[Refund, bool]:
     """The store's refund of the checkout, asked through the API (created: False when a
     concurrent request with the same Idempotency-Key made it)."""
@@ -118,8 +110,8 @@ def create(checkout_id: str) -> Any:
         # The same key and body: the first answer again; another request's key: 409.
         stored = replay(db.session, g.store.id, key, fingerprint)
         if stored is not None:
-            return _replayed(stored)
-    data = request.get_json(silent=True)
+            return replayed(stored)
+    data = json_body()
     if data is None:
         return _error(
             400, "invalid_json", "The body must be JSON (Content-Type: application/json)."
