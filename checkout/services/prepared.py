@@ -23,6 +23,7 @@ parameters, never in the SQL text.
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from collections.abc import Callable, Hashable, Mapping, Sequence
@@ -204,15 +205,23 @@ def with_defaults(table: Table, values: Mapping[str, Any]) -> dict[str, Any]:
     """`values` plus every column's Python-side default the caller left out (what an ORM or
     Core insert would add), so the insert's shape names every value it sends."""
     out = dict(values)
-    for column in table.columns:
-        default = column.default
-        if column.key in out or default is None or not hasattr(default, "arg"):
-            continue
-        if column.primary_key and column.autoincrement in (True, "auto"):
-            continue
-        arg = default.arg  # type: ignore[attr-defined]
-        out[column.key] = arg(None) if callable(arg) else arg
+    for key, arg in _python_defaults(table):
+        if key not in out:
+            out[key] = arg(None) if callable(arg) else arg
     return out
+
+
+@functools.cache
+def _python_defaults(table: Table) -> tuple[tuple[str, Any], ...]:
+    """The table's columns with a Python-side default (not an autoincrement key): read once
+    per table, not for every row of every write."""
+    return tuple(
+        (column.key, column.default.arg)  # type: ignore[union-attr]
+        for column in table.columns
+        if column.default is not None
+        and hasattr(column.default, "arg")
+        and not (column.primary_key and column.autoincrement in (True, "auto"))
+    )
 
 
 def columns_key(values: Mapping[str, Any]) -> tuple[str, ...]:
