@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, current_app, g
-from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy import Engine, create_engine, event, exc, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 try:
@@ -186,14 +186,51 @@ def make_engine(
         f"-c lock_timeout={round(timeouts.lock * 1000)}"
         f" -c statement_timeout={round(timeouts.statement * 1000)}"
     )
-    return create_engine(
+    engine = create_engine(
         url,
-        pool_pre_ping=True,
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_timeout=timeouts.pool,
         connect_args={"options": options},
     )
+    ping_when_idle(engine)
+    return engine
+
+
+IDLE_PING_SECONDS = 1.0  # a pooled connection idle longer is pinged before it is used
+
+
+def ping_when_idle(engine: Engine, idle_seconds: float | None = None) -> None:
+    """Ping a pooled connection at checkout only if it sat idle for `idle_seconds`.
+
+    SQLAlchemy's `pool_pre_ping` pings on every checkout: a round trip before every request's
+    first statement (three per payment creation, which checks out three times). A connection
+    handed back a moment ago was alive a moment ago; one idle longer (a restarted or failed
+    over server, a firewall's idle cut) is pinged, and a dead one is replaced before use
+    (DisconnectionError makes the pool connect anew; SQLAlchemy's documented pessimistic
+    recipe). A server lost within the last second costs at most one failed statement per
+    process: the first disconnect error invalidates the whole pool.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _returned(_dbapi_conn: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get(_IDLE_SINCE)
+        limit = IDLE_PING_SECONDS if idle_seconds is None else idle_seconds
+        if since is None or time.monotonic() - since < limit:
+            return  # new, or returned a moment ago
+        try:
+            alive = engine.dialect.do_ping(dbapi_conn)
+        except Exception as error:
+            raise exc.DisconnectionError(f"pooled connection failed its ping: {error}") from error
+        if not alive:
+            raise exc.DisconnectionError("pooled connection failed its ping")
+
+
+_IDLE_SINCE = "checkout_idle_since"
 
 
 @contextmanager

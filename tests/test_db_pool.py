@@ -44,3 +44,55 @@ def test_a_bad_pool_size_stops_the_start(
 ) -> None:
     with pytest.raises(ConfigError, match="database_pool_size"):
         create_app(_config(tmp_path, teemopay_keys, database_pool_size=value))
+
+
+# ---------------------------------------------------------------- pings only when idle
+def _pg_url() -> str:
+    import os
+
+    url = os.environ.get("TEST_DATABASE_URL", "")
+    if not url.startswith("postgres"):
+        pytest.skip("PostgreSQL only (TEST_DATABASE_URL)")
+    from checkout.config import normalise_database_url
+
+    return normalise_database_url(url)
+
+
+def _pid(engine: object) -> int:
+    with engine.connect() as conn:  # type: ignore[attr-defined]
+        return int(conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
+
+
+def test_a_connection_back_a_moment_ago_is_not_pinged(monkeypatch: pytest.MonkeyPatch) -> None:
+    from checkout.db import make_engine
+
+    engine = make_engine(_pg_url(), pool_size=1)
+    pings: list[object] = []
+    real = engine.dialect.do_ping
+    monkeypatch.setattr(engine.dialect, "do_ping", lambda c: pings.append(c) or real(c))
+    first = _pid(engine)
+    assert _pid(engine) == first  # the same pooled connection, reused at once
+    assert pings == []
+    engine.dispose()
+
+
+def test_an_idle_connection_killed_by_the_server_is_replaced_before_use(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The server (a restart, a failover, an idle cut) ends a pooled connection while it is
+    idle: the next request gets a new one, not an error."""
+    from sqlalchemy import create_engine
+
+    import checkout.db
+    from checkout.db import make_engine
+
+    url = _pg_url()
+    engine = make_engine(url, pool_size=1)
+    first = _pid(engine)
+    admin = create_engine(url)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f"SELECT pg_terminate_backend({first})")
+    admin.dispose()
+    monkeypatch.setattr(checkout.db, "IDLE_PING_SECONDS", 0.0)  # idle long enough, at once
+    assert _pid(engine) != first
+    engine.dispose()
