@@ -198,7 +198,8 @@ def _skip_hooks_where_not_limited(app: Flask, limiter: Limiter, skip: Any) -> No
     limiter's before-request hook still resolves the endpoint's limits before it asks the
     filter, and its after-request hook looks for limits to report: a twentieth of a page's
     time for nothing. The same filter now decides first; every other request goes through
-    both hooks as before.
+    the before-request hook as before, and through the headers' hook unless it is a
+    shopper's form answer that was not refused.
     """
     from functools import partial
 
@@ -220,7 +221,13 @@ def _skip_hooks_where_not_limited(app: Flask, limiter: Limiter, skip: Any) -> No
     inject_headers = after[i]
 
     def inject_rate_limit_headers(response: Any) -> Any:
-        return response if skip() else inject_headers(response)
+        if skip() or (request.blueprint == "pages" and response.status_code != 429):
+            # A shopper's browser never reads X-RateLimit-*, and working them out is a second
+            # round trip to the counters' storage on every payment: the checkout form's
+            # answers carry them only when refused (with Retry-After). Shops' API calls
+            # always carry them.
+            return response
+        return inject_headers(response)
 
     after[i] = inject_rate_limit_headers
 

@@ -143,13 +143,17 @@ def test_checkout_form_posts_are_limited_per_ip(live_app: LiveApp) -> None:
     shopper = Shopper(checkout["url"])
     form = {"csrf_token": "stale", "method": PAYPRO_KR.method, **PAYPRO_KR.payer}
     for _ in range(2):  # counted even when the form is refused
-        assert shopper.http.post(checkout["url"], data=form, timeout=10).status_code == 422
+        refused = shopper.http.post(checkout["url"], data=form, timeout=10)
+        assert refused.status_code == 422
+        # No X-RateLimit-* for a shopper's browser (a second storage round trip per payment).
+        assert not any(h.lower().startswith("x-ratelimit") for h in refused.headers)
     # A good form now: over the limit, so nothing is created or sent.
     resp = shopper.submit(PAYPRO_KR.method, PAYPRO_KR.payer)
     assert resp.status_code == 429
     assert resp.headers["Content-Type"].startswith("text/html")
     assert "Too many payment attempts" in resp.text and "Nothing was charged" in resp.text
     assert int(resp.headers["Retry-After"]) > 0
+    assert resp.headers["X-RateLimit-Remaining"] == "0"
     assert get_checkout(live_app.url, checkout["id"])["payment_attempts"] == []
     assert live_app.sandbox.state.orders == {}
     assert shopper.open(PAYPRO_KR.method).status_code == 200  # reading the page is not limited
@@ -174,6 +178,7 @@ def test_api_is_limited_per_api_key(live_app: LiveApp) -> None:
     assert resp.status_code == 429
     assert resp.json()["error"]["code"] == "rate_limited"
     assert int(resp.headers["Retry-After"]) > 0
+    assert resp.headers["X-RateLimit-Limit"] == "3"  # shops' calls carry the headers
     assert checkout_count(live_app) == 0
     # Another key (even of the same store) has its own allowance.
     other = requests.get(
