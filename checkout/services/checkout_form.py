@@ -30,7 +30,6 @@ from checkout.services.catalog import Catalog
 from checkout.services.checkout_views import (
     AttemptView,
     CheckoutView,
-    attempt_view_of,
     read_page_checkout,
     refresh_and_read,
 )
@@ -260,7 +259,7 @@ def _submit(
         )
     except (CheckoutClosed, InvalidRequest):
         return FormOutcome(Next.RELOAD, checkout.id)
-    return FormOutcome(Next.CONTINUE, checkout.id, attempt=attempt_view_of(outcome.attempt))
+    return FormOutcome(Next.CONTINUE, checkout.id, attempt=outcome.attempt)
 
 
 def _form(

@@ -13,13 +13,14 @@ import functools
 import json
 import re
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from checkout import jsonsafe
 from checkout.logging_setup import mask_text
-from checkout.models import ProviderExchange
+from checkout.models import ProviderExchange, utcnow
 from checkout.providers.http import Exchange
 
 BODY_LIMIT = 8000  # characters kept of each body
@@ -122,22 +123,31 @@ def mask_ip(ip: str | None) -> str:
     return str(mask_value("ip", ip)) if ip else ""
 
 
+def exchange_rows(
+    attempt_id: int, operation: str, exchanges: Iterable[Exchange], now: datetime
+) -> list[dict[str, Any]]:
+    """The calls as provider_exchanges rows, masked (the ledger writes them with its plan)."""
+    return [
+        {
+            "attempt_id": attempt_id,
+            "provider": exchange.provider,
+            "operation": operation,
+            "http_method": exchange.method[:10],
+            "path": exchange.path[:500],
+            "request_body": mask_body(exchange.request_body),
+            "response_status": exchange.status,
+            "response_body": mask_body(exchange.response_body),
+            "outcome": exchange.outcome[:32],
+            "duration_ms": round(exchange.seconds * 1000),
+            "created_at": now,
+        }
+        for exchange in exchanges
+    ]
+
+
 def record_exchanges(
     session: Session, attempt_id: int, operation: str, exchanges: Iterable[Exchange]
 ) -> None:
     """Add the calls to the caller's transaction (kept if and only if it commits)."""
-    for exchange in exchanges:
-        session.add(
-            ProviderExchange(
-                attempt_id=attempt_id,
-                provider=exchange.provider,
-                operation=operation,
-                http_method=exchange.method[:10],
-                path=exchange.path[:500],
-                request_body=mask_body(exchange.request_body),
-                response_status=exchange.status,
-                response_body=mask_body(exchange.response_body),
-                outcome=exchange.outcome[:32],
-                duration_ms=round(exchange.seconds * 1000),
-            )
-        )
+    for row in exchange_rows(attempt_id, operation, exchanges, utcnow()):
+        session.add(ProviderExchange(**row))

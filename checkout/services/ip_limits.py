@@ -12,20 +12,23 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
+from functools import partial
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import String, bindparam, case, func, select
+from sqlalchemy import String, bindparam, case, func, literal_column, select
 from sqlalchemy.orm import Session
 
 from checkout.domain.states import AttemptStatus
 from checkout.models import PaymentAttempt
 from checkout.providers.base import ProviderConfig
 from checkout.providers.paypro.mapping import COUNTRY_TIMEZONE
+from checkout.services import prepared
 
 DEFAULT_DAILY_ATTEMPTS = 10
 DEFAULT_DAILY_SUCCESSES = 3
 # Money moved: these count as PayPro's "successful" payments.
-SUCCESSFUL = (AttemptStatus.PAID, AttemptStatus.PARTIALLY_PAID)
+SUCCESSFUL = (AttemptStatus.PAID, AttemptStatus.PARTIALLY_PAID)  # two: _count_statement
 
 
 @dataclass(frozen=True)
@@ -54,18 +57,40 @@ def next_day_start(instance: ProviderConfig, now: datetime | None = None) -> dat
     return day_start_utc((now or datetime.now(UTC)) + timedelta(days=1), zone)
 
 
-# Built once (every PayPro create counts): one IP's attempts and successes since a moment.
-_COUNT = select(
-    func.count(PaymentAttempt.id),
-    func.coalesce(
-        func.sum(case((PaymentAttempt.status.in_([str(s) for s in SUCCESSFUL]), 1), else_=0)),
-        0,
-    ),
-).where(
-    PaymentAttempt.provider.in_(bindparam("instances", expanding=True)),
-    PaymentAttempt.payer_ip == bindparam("payer_ip"),
-    PaymentAttempt.created_at >= bindparam("since"),
-)
+def _count_statement(instances: int) -> Any:
+    """One IP's PayPro attempts and successes since a moment, over `instances` instances."""
+    columns = PaymentAttempt.__table__.c
+    return select(
+        func.count(PaymentAttempt.id),
+        func.coalesce(
+            func.sum(
+                case(
+                    (
+                        PaymentAttempt.status.in_(
+                            [prepared.param(f"successful_{i}", columns.status) for i in range(2)]
+                        ),
+                        literal_column("1"),
+                    ),
+                    else_=literal_column("0"),
+                )
+            ),
+            literal_column("0"),
+        ),
+    ).where(
+        PaymentAttempt.provider.in_(
+            [prepared.param(f"instance_{i}", columns.provider) for i in range(instances)]
+        ),
+        PaymentAttempt.payer_ip == prepared.param("payer_ip", columns.payer_ip),
+        PaymentAttempt.created_at >= prepared.param("since", columns.created_at),
+    )
+
+
+def _lock_statement() -> Any:
+    return select(
+        func.pg_advisory_xact_lock(
+            func.hashtextextended(bindparam("key", type_=String), literal_column("0"))
+        )
+    )
 
 
 def check_paypro_ip(
@@ -76,6 +101,14 @@ def check_paypro_ip(
     now: datetime | None = None,
 ) -> IpLimitVerdict:
     """Whether `payer_ip` may start another payment at PayPro `instance` today.
+
+    Inside the transaction that claims a checkout: on PostgreSQL the payer IP's lock is
+    taken first and held until the attempt is written, so parallel submits from one IP
+    cannot all pass the rule (a transaction-level advisory lock; taken again by a second
+    check in the same transaction, it is held once more, harmlessly). The lock and the
+    count go in one round trip as two statements: the count's snapshot is taken once the
+    lock is held, so it sees the attempt its previous holder wrote. SQLite: the write
+    transaction (BEGIN IMMEDIATE) already lets one writer in at a time.
 
     Not PayPro, or no IP to count by: always allowed (there is nothing to enforce).
     """
@@ -91,11 +124,20 @@ def check_paypro_ip(
         for name, cfg in providers.items()
         if cfg.type == "paypro" and cfg.sandbox == instance.sandbox
     ]
-    attempts, successes = (
-        session.connection()
-        .execute(_COUNT, {"instances": paypro_instances, "payer_ip": payer_ip, "since": since})
-        .one()
+    params: dict[str, Any] = {"payer_ip": payer_ip, "since": since}
+    params.update({f"successful_{i}": str(status) for i, status in enumerate(SUCCESSFUL)})
+    params.update({f"instance_{i}": name for i, name in enumerate(paypro_instances)})
+    count = (
+        ("paypro-ip-count", len(paypro_instances)),
+        partial(_count_statement, len(paypro_instances)),
+        params,
     )
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        lock = (("paypro-ip-lock",), _lock_statement, {"key": f"paypro-ip:{payer_ip}"})
+        _locked, [(attempts, successes)] = prepared.run(connection, [lock, count])
+    else:
+        [(attempts, successes)] = prepared.run(connection, [count])[0]
     attempts, successes = int(attempts), int(successes)
     reason = None
     if successes >= max_successes:
@@ -111,17 +153,3 @@ class IpLimitReached(Exception):
     def __init__(self, verdict: IpLimitVerdict) -> None:
         super().__init__(f"payer IP over PayPro's daily {verdict.reason} limit")
         self.verdict = verdict
-
-
-_LOCK_IP = select(
-    func.pg_advisory_xact_lock(func.hashtextextended(bindparam("key", type_=String), 0))
-)
-
-
-def lock_payer_ip(session: Session, payer_ip: str) -> None:
-    """Inside the transaction that claims a checkout: hold a lock on this payer IP until the
-    attempt is written, so parallel submits from one IP cannot all pass PayPro's rule
-    (counted after it with check_paypro_ip). PostgreSQL: a transaction-level advisory lock;
-    SQLite: the write transaction (BEGIN IMMEDIATE) already lets one writer in at a time."""
-    if payer_ip and session.get_bind().dialect.name == "postgresql":
-        session.connection().execute(_LOCK_IP, {"key": f"paypro-ip:{payer_ip}"})

@@ -53,6 +53,7 @@ from checkout.models import (
     NotifyMessage,
     PaymentAttempt,
     PaymentReceipt,
+    ProviderExchange,
     Refund,
     StateEvent,
     WebhookEvent,
@@ -64,6 +65,7 @@ from checkout.services.outbox import event_payload
 A, C, R, RF = PaymentAttempt, Checkout, PaymentReceipt, Refund
 ATTEMPTS, CHECKOUTS, RECEIPTS, REFUNDS = A.__table__, C.__table__, R.__table__, RF.__table__
 TIMELINE, EVENTS, NOTIFIES = StateEvent.__table__, WebhookEvent.__table__, NotifyMessage.__table__
+EXCHANGES = ProviderExchange.__table__
 
 # The snapshot's columns, in the order of the one read (rows are plain tuples).
 _CHECKOUT_COLUMNS = (
@@ -349,10 +351,12 @@ def write_plan(
     now: datetime,
     *,
     notify: Mapping[str, Any] | None = None,
+    exchanges: Sequence[Mapping[str, Any]] = (),
 ) -> int | None:
     """Persist `plan` in the caller's transaction (the caller commits). `notify`: the
-    notify message's columns, stored in the same statement. Returns the new attempt's id
-    when the plan created one."""
+    notify message's columns; `exchanges`: provider_exchanges rows (the calls the plan
+    answers, services/exchanges.exchange_rows); both stored in the same statement. Returns
+    the new attempt's id when the plan created one."""
     new_id = None
     if plan.new_attempt is not None:
         new_id = _insert_attempt(session, state, plan.new_attempt, now)
@@ -424,6 +428,8 @@ def write_plan(
         parts.append(_insert(EVENTS, _events(state, plan, plan.events, now)))
     if notify is not None:
         parts.append(_insert(NOTIFIES, [_plain(notify)]))
+    if exchanges:
+        parts.append(_insert(EXCHANGES, list(exchanges)))
     _run(session, parts)
     return new_id
 

@@ -58,14 +58,14 @@ from checkout.providers.base import (
 )
 from checkout.providers.http import Exchange, capture_exchanges
 from checkout.services.catalog import Catalog
+from checkout.services.checkout_views import AttemptView, attempt_view_of
 from checkout.services.checkouts import attempt_summary, get_checkout
 from checkout.services.circuits import Permit
 from checkout.services.errors import CheckoutClosed, InvalidRequest
-from checkout.services.exchanges import record_exchanges
+from checkout.services.exchanges import exchange_rows, record_exchanges
 from checkout.services.ip_limits import (
     IpLimitVerdict,
     check_paypro_ip,
-    lock_payer_ip,
     next_day_start,
 )
 from checkout.services.ledger import load_state, write_plan
@@ -78,7 +78,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class StartOutcome:
-    attempt: PaymentAttempt
+    attempt: AttemptView  # as committed (a pure copy: the request's writes are Core)
     resumed: bool  # an attempt was already live: nothing new was sent to a provider
 
     @property
@@ -89,8 +89,8 @@ class StartOutcome:
 class PaymentNotStarted(Exception):
     """The provider refused or failed; the checkout is open again."""
 
-    def __init__(self, attempt: PaymentAttempt, error: ProviderError | None) -> None:
-        super().__init__(error.message if error else attempt.failure_message or "failed")
+    def __init__(self, attempt: AttemptView, error: ProviderError | None, message: str) -> None:
+        super().__init__(error.message if error else message or "failed")
         self.attempt = attempt
         self.error = error
         self.retryable = bool(error and error.retryable)
@@ -161,7 +161,6 @@ def start_payment(
 
     # Which routes may take it, decided in this transaction: PayPro's per-IP rule is counted
     # under a lock on the IP held until the attempt is written (services/ip_limits.py).
-    lock_payer_ip(session, payer.ip_address)
     routes, skips = _eligible_routes(session, catalog, money, method, payer, rng)
     first = _next_route(session, catalog, routes, skips)
     if first is None:
@@ -214,7 +213,7 @@ def start_payment(
         if state.attempt(attempt_id).status != AttemptStatus.CREATING:
             session.rollback()  # a notify settled it meanwhile: it stays as it is
             return StartOutcome(_attempt(session, attempt_id), resumed=False)
-        lock_payer_ip(session, payer.ip_address)
+        # PayPro's per-IP rule is counted again, under the IP's lock (services/ip_limits.py).
         ahead = _next_route(session, catalog, routes, skips, recheck_ip=(catalog, payer))
         now = utcnow()
         if ahead is None:
@@ -346,7 +345,7 @@ def _call_and_record(
                 exchanges,
                 lambda s, e=error: create_refused(s, attempt_id, e.code, e.message, utcnow()),
             )
-            raise PaymentNotStarted(recorded, error) from error
+            raise PaymentNotStarted(recorded, error, error.message) from error
     if result.status == AttemptStatus.FAILED:
         code = result.failure_code or "declined"
         created_nothing = provider.refusal_created_nothing(code, result.failure_message or "")
@@ -358,7 +357,8 @@ def _call_and_record(
     answer = create_answer_of(result)
     event = None
     if answer.instructions:  # the attempt as stored, for the shop's event
-        event = _instructions_event(_attempt(session, attempt_id), answer)
+        event = _instructions_event(_read_attempt(session, attempt_id), answer)
+        session.commit()  # end the read
     attempt = _record(
         session,
         checkout_id,
@@ -367,7 +367,7 @@ def _call_and_record(
         lambda s: create_answered(s, attempt_id, answer, utcnow(), event),
     )
     if attempt.status == AttemptStatus.FAILED:
-        raise PaymentNotStarted(attempt, None)
+        raise PaymentNotStarted(attempt, None, result.failure_message or "")
     return StartOutcome(attempt, resumed=False)
 
 
@@ -565,11 +565,11 @@ def create_answer_of(result: CreateResult) -> CreateAnswer:
     )
 
 
-def _attempt(session: Session, attempt_id: int) -> PaymentAttempt:
+def _attempt(session: Session, attempt_id: int) -> AttemptView:
     """The attempt as committed now (the ledger writes with Core statements)."""
     attempt = _read_attempt(session, attempt_id)
     session.commit()  # end the read
-    return attempt
+    return attempt_view_of(attempt)
 
 
 def _read_attempt(session: Session, attempt_id: int) -> PaymentAttempt:
@@ -587,18 +587,43 @@ def _record(
     attempt_id: int,
     exchanges: list[Exchange],
     decide: Callable[[CheckoutState], Plan],
-) -> PaymentAttempt:
+) -> AttemptView:
     """Decide on the provider's answer under the checkout's lock (a notify may have changed
-    the attempt while the provider answered), write it and the calls made for it; the
-    attempt as written, read in the same transaction."""
+    the attempt while the provider answered), and write it with the calls made for it (one
+    statement on PostgreSQL); the attempt as written, from the snapshot and the plan."""
     session.rollback()
     state = load_state(session, checkout_id)
     assert state is not None
-    write_plan(session, state, decide(state), utcnow())
-    record_exchanges(session, attempt_id, "create", exchanges)
-    attempt = _read_attempt(session, attempt_id)
+    now = utcnow()
+    plan = decide(state)
+    rows = exchange_rows(attempt_id, "create", exchanges, now)
+    write_plan(session, state, plan, now, exchanges=rows)
     session.commit()
-    return attempt
+    return attempt_after(state, plan, attempt_id)
+
+
+def attempt_after(state: CheckoutState, plan: Plan, attempt_id: int) -> AttemptView:
+    """The attempt as `plan` leaves it. Its cashier link and payment details: only the create
+    answer sets them (create_answered), so where the plan does not, the claimed attempt has
+    none."""
+    before = state.attempt(attempt_id)
+    values: dict[str, Any] = {}
+    for change in plan.attempts:
+        if change.attempt_id == attempt_id:
+            values.update(change.values)
+    return AttemptView(
+        id=before.id,
+        trade_no=before.trade_no,
+        status=str(values.get("status", before.status)),
+        method=before.method,
+        provider=before.provider,
+        amount=before.amount,
+        currency=before.currency,
+        amount_paid=values.get("amount_paid", before.amount_paid),
+        redirect_url=values.get("redirect_url"),
+        instructions=values.get("instructions"),
+        platform_trade_no=values.get("platform_trade_no", before.platform_trade_no),
+    )
 
 
 def instructions_to_json(instructions: PaymentInstructions) -> dict[str, Any]:
