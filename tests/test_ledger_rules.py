@@ -443,3 +443,30 @@ def test_a_fail_over_ends_the_refused_attempt_and_starts_the_next_in_one_plan() 
     settled = checkout(attempt(status=S.PAID, amount_paid=10000), status=C.PAID)
     with pytest.raises(LedgerRefusal):  # a notify settled it meanwhile: it stays
         fail_over(settled, 1, "x", "y", "z", new_attempt())
+
+
+# ---------------------------------------------------------------- the attempt a create shows
+def test_the_attempt_a_create_shows_is_the_plans() -> None:
+    """start_payment answers with the attempt as the plan leaves it (no read back): the
+    cashier link or payment details the answer set, its status after the rule."""
+    from checkout.services.payments import attempt_after
+
+    state = checkout(attempt(1, S.CREATING))
+    answered = CreateAnswer(S.PENDING, "P1", redirect_url="https://cashier.example/1")
+    shown = attempt_after(state, create_answered(state, 1, answered, NOW), 1)
+    assert (shown.status, shown.redirect_url, shown.instructions) == (
+        "pending",
+        "https://cashier.example/1",
+        None,
+    )
+    assert (shown.platform_trade_no, shown.trade_no, shown.amount) == ("P1", "T1", 10000)
+    va = CreateAnswer(S.PENDING, "P2", instructions={"kind": "virtual_account", "bank": "B"})
+    shown = attempt_after(state, create_answered(state, 1, va, NOW), 1)
+    assert shown.instructions == {"kind": "virtual_account", "bank": "B"}
+    refused = attempt_after(state, create_refused(state, 1, "E1", "no", NOW), 1)
+    assert (refused.status, refused.redirect_url) == ("failed", None)
+    # A notify paid it while the provider answered: paid stays, the link is kept.
+    paid = checkout(attempt(1, S.PAID, amount_paid=10000), status=C.PAID, amount_paid=10000)
+    shown = attempt_after(paid, create_answered(paid, 1, answered, NOW), 1)
+    assert (shown.status, shown.amount_paid) == ("paid", 10000)
+    assert shown.redirect_url == "https://cashier.example/1"
