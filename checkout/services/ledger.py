@@ -28,7 +28,7 @@ from enum import StrEnum
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, func, insert, literal_column, select, update
 from sqlalchemy.orm import Session
 
 from checkout.domain.ledger import (
@@ -154,7 +154,22 @@ def _read_statement(by_trade: bool) -> Any:
 
 def load_state(session: Session, checkout_id: str) -> CheckoutState | None:
     """The checkout with its attempts and money rows, its row locked; None if unknown."""
-    return _locked_read(session, ("lock",), _lock_statement, {"id": checkout_id}, by_trade=False)
+    state, _reserved = _locked_read(
+        session, ("lock",), _lock_statement, {"id": checkout_id}, by_trade=False
+    )
+    return state
+
+
+def load_state_for_claim(
+    session: Session, checkout_id: str
+) -> tuple[CheckoutState | None, int | None]:
+    """`load_state`, and on PostgreSQL the id of the attempt a claim may create, drawn from
+    its sequence in the same round trip: `write_plan` then writes the attempt and the rest
+    of the plan as one statement (a draw not used is a gap in the ids, nothing more). None
+    on SQLite, where the attempt's INSERT returns its id."""
+    return _locked_read(
+        session, ("lock",), _lock_statement, {"id": checkout_id}, by_trade=False, reserve=True
+    )
 
 
 def load_state_for_trade(
@@ -163,13 +178,22 @@ def load_state_for_trade(
     """The state of the checkout owning attempt `trade_no` at `provider`, locked, and the
     attempt's id; None if no such attempt."""
     key = {"trade_no": trade_no, "provider": provider}
-    state = _locked_read(session, ("lock-trade",), _lock_for_trade_statement, key, by_trade=True)
+    state, _reserved = _locked_read(
+        session, ("lock-trade",), _lock_for_trade_statement, key, by_trade=True
+    )
     if state is None:
         return None
     attempt = next((a for a in state.attempts if a.trade_no == trade_no), None)
     if attempt is None or attempt.provider != provider:
         return None
     return state, attempt.id
+
+
+def _next_attempt_id_statement() -> Any:
+    sequence = func.pg_get_serial_sequence(
+        literal_column(f"'{ATTEMPTS.name}'"), literal_column("'id'")
+    )
+    return select(func.nextval(sequence))
 
 
 def _locked_read(
@@ -179,24 +203,33 @@ def _locked_read(
     key: Mapping[str, Any],
     *,
     by_trade: bool,
-) -> CheckoutState | None:
+    reserve: bool = False,
+) -> tuple[CheckoutState | None, int | None]:
     """The row lock, then the snapshot read by the same key: on PostgreSQL two statements
     in one round trip (the read starts once the lock is held, with a snapshot of its own);
-    on SQLite BEGIN IMMEDIATE already holds the file, so the read alone."""
+    on SQLite BEGIN IMMEDIATE already holds the file, so the read alone. `reserve`: on
+    PostgreSQL, a new attempt id drawn in the same round trip."""
     connection = session.connection()
 
     def read() -> Any:
         return _read_statement(by_trade)
 
+    reserved = None
     if connection.dialect.name == "sqlite":
         rows = prepared.rows(connection, ("read", by_trade), read, key)
     else:
-        locked, rows = prepared.run(
-            connection, [(lock_shape, lock, key), (("read", by_trade), read, key)]
-        )
+        statements: list[prepared.Statement] = [
+            (lock_shape, lock, key),
+            (("read", by_trade), read, key),
+        ]
+        if reserve:
+            statements.append((("next-attempt-id",), _next_attempt_id_statement, {}))
+        locked, rows, *drawn = prepared.run(connection, statements)
         if not locked:
-            return None
-    return _state(rows) if rows else None
+            return None, None
+        if drawn:
+            reserved = int(drawn[0][0][0])
+    return (_state(rows) if rows else None), reserved
 
 
 def _state(rows: Sequence[tuple[Any, ...]]) -> CheckoutState:
@@ -310,7 +343,9 @@ def _run(session: Session, parts: Sequence[_Part]) -> None:
     )
 
 
-def _insert_attempt(session: Session, state: CheckoutState, new: Any, now: datetime) -> int:
+def _attempt_row(
+    state: CheckoutState, new: Any, now: datetime, attempt_id: int | None
+) -> dict[str, Any]:
     values = {
         "checkout_id": state.id,
         "trade_no": new.trade_no,
@@ -325,7 +360,9 @@ def _insert_attempt(session: Session, state: CheckoutState, new: Any, now: datet
         "updated_at": now,
         **new.payer,
     }
-    return _insert_returning_id(session, ATTEMPTS, values)
+    if attempt_id is not None:
+        values["id"] = attempt_id
+    return values
 
 
 def _insert_returning_id(session: Session, table: Table, values: Mapping[str, Any]) -> int:
@@ -352,26 +389,34 @@ def write_plan(
     *,
     notify: Mapping[str, Any] | None = None,
     exchanges: Sequence[Mapping[str, Any]] = (),
+    attempt_id_drawn: int | None = None,
 ) -> int | None:
     """Persist `plan` in the caller's transaction (the caller commits). `notify`: the
     notify message's columns; `exchanges`: provider_exchanges rows (the calls the plan
     answers, services/exchanges.exchange_rows); both stored in the same statement. Returns
-    the new attempt's id when the plan created one."""
+    the new attempt's id when the plan created one. `attempt_id_drawn`: the id
+    `load_state_for_claim` drew for it, so the attempt goes in the plan's one statement."""
     new_id = None
-    if plan.new_attempt is not None:
-        new_id = _insert_attempt(session, state, plan.new_attempt, now)
+    parts: list[_Part] = []
+    if plan.new_attempt is not None and attempt_id_drawn is not None:
+        new_id = attempt_id_drawn
+        parts.append(_insert(ATTEMPTS, [_attempt_row(state, plan.new_attempt, now, new_id)]))
+    elif plan.new_attempt is not None:
+        new_id = _insert_returning_id(
+            session, ATTEMPTS, _attempt_row(state, plan.new_attempt, now, None)
+        )
 
     def attempt_id(value: int | None) -> int | None:
         return new_id if value == NEW_ATTEMPT and new_id is not None else value
 
-    parts: list[_Part] = [
+    parts.extend(
         _update(
             ATTEMPTS,
             {"id": attempt_id(change.attempt_id)},
             {**_plain(change.values), "updated_at": now},
         )
         for change in plan.attempts
-    ]
+    )
     if plan.checkout is not None:
         parts.append(
             _update(

@@ -68,7 +68,7 @@ from checkout.services.ip_limits import (
     check_paypro_ip,
     next_day_start,
 )
-from checkout.services.ledger import load_state, write_plan
+from checkout.services.ledger import load_state, load_state_for_claim, write_plan
 
 if TYPE_CHECKING:
     from checkout.services.checkout_views import CheckoutView
@@ -137,7 +137,7 @@ def start_payment(
     money, description = checkout.money, checkout.description
     session.rollback()  # end any read: the claim below begins the write transaction
     now = utcnow()
-    state = load_state(session, checkout_id)
+    state, drawn_id = load_state_for_claim(session, checkout_id)
     if state is None:
         raise CheckoutClosed("checkout_not_found", "No such checkout.")
     if state.status == CheckoutStatus.OPEN and now >= state.expires_at:
@@ -174,7 +174,7 @@ def start_payment(
         new = _new_attempt(state, method, route, payer, _note(method, route, total, skips))
         trade_no = new.trade_no
         plan = claim(state, new)
-        attempt_id = write_plan(session, state, plan, now)
+        attempt_id = write_plan(session, state, plan, now, attempt_id_drawn=drawn_id)
         session.commit()  # the attempt exists before any provider call
     except BaseException:
         session.rollback()
