@@ -141,14 +141,20 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 
 def _circuit_breakers(settings: Settings) -> CircuitBreakers:
-    """The instances' breakers from [circuit_breaker] and [providers.<name>.circuit_breaker]."""
+    """The instances' breakers from [circuit_breaker], [providers.<name>.circuit_breaker] and
+    circuit_refresh_seconds."""
     from checkout.config import ConfigError
-    from checkout.services.circuits import BreakerConfigError, breaker_settings_from_config
+    from checkout.services.circuits import (
+        BreakerConfigError,
+        breaker_settings_from_config,
+        refresh_seconds_from_config,
+    )
 
     try:
         per_instance = breaker_settings_from_config(
             settings.raw, {name: cfg.settings for name, cfg in settings.providers.items()}
         )
+        refresh = refresh_seconds_from_config(settings.raw)
     except BreakerConfigError as exc:
         raise ConfigError(str(exc)) from None
     # A probe held longer than any call can take belongs to a thread that died.
@@ -156,7 +162,7 @@ def _circuit_breakers(settings: Settings) -> CircuitBreakers:
         (cfg.connect_timeout + cfg.read_timeout for cfg in settings.providers.values()),
         default=25.0,
     )
-    return CircuitBreakers(per_instance, probe_timeout=longest + 10.0)
+    return CircuitBreakers(per_instance, probe_timeout=longest + 10.0, refresh_seconds=refresh)
 
 
 def _non_negative_int(raw: Mapping[str, Any], key: str, default: int) -> int:

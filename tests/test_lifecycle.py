@@ -33,6 +33,7 @@ from checkout.models import (
     utcnow,
 )
 from checkout.providers.base import OrderNotFound, PaymentUpdate, ProviderError
+from checkout.services.circuits import CircuitBreakers
 from checkout.services.ledger import load_state, write_plan
 from checkout.services.reconcile import UNKNOWN_SETTLE, query_backoff, reconcile_due
 
@@ -189,7 +190,8 @@ def test_unknown_not_found_fails_only_after_the_settle_window(
     session.commit()
     factory = sessionmaker(session.get_bind(), expire_on_commit=False)
     provider = FakeProvider(OrderNotFound("p", "0050", "order not found"))
-    catalog = SimpleNamespace(providers={"p": provider})
+    # What reconcile uses of a Catalog: its providers, and its breakers (the query counts).
+    catalog = SimpleNamespace(providers={"p": provider}, circuits=CircuitBreakers({}))
     soon = attempt.created_at + UNKNOWN_SETTLE - timedelta(seconds=1)
     reconcile_due(factory, catalog, soon, after=timedelta(0))  # type: ignore[arg-type]
     session.expire_all()

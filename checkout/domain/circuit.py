@@ -9,8 +9,10 @@ Fold over the calls, oldest first (README "Circuit breaker"):
   (the counts start again), a failure opens it for another cool-down.
 - at `now`: open with its cool-down over is half-open: one probe may go.
 
-Every process derives the same state from the same calls (the provider_exchanges table),
-so nothing but the calls themselves has to be shared.
+Nothing but the calls themselves (the provider_exchanges table) is shared: every process
+folds the same calls into the same state, once it has read them. A process reads them again
+once its last read is `circuit_refresh_seconds` old and folds its own calls in as it makes
+them (services/circuits.py), so another process's calls reach it up to that much later.
 """
 
 from __future__ import annotations

@@ -313,6 +313,7 @@ def _call_and_record(
                 error.provider,
                 trade_no,
             )
+            catalog.circuits.observed(exchanges)  # before the commit (services/circuits.py)
             recorded = _record(
                 session,
                 checkout_id,
@@ -335,6 +336,7 @@ def _call_and_record(
                 error, provider.refusal_created_nothing(error.code, error.message)
             )
             skip = _failover(route, reason, error.code, last, exchanges)
+            catalog.circuits.observed(exchanges)  # before the commit (services/circuits.py)
             if skip is not None:
                 _keep_exchanges(session, attempt_id, exchanges)
                 return _Refused(skip, error.code, error.message)
@@ -352,6 +354,7 @@ def _call_and_record(
         reason = SkipReason.PROVIDER_REFUSED if created_nothing else None
         skip = _failover(route, reason, code, last, exchanges)
         if skip is not None:
+            catalog.circuits.observed(exchanges)  # before the commit (services/circuits.py)
             _keep_exchanges(session, attempt_id, exchanges)
             return _Refused(skip, code, result.failure_message or "")
     answer = create_answer_of(result)
@@ -359,6 +362,7 @@ def _call_and_record(
     if answer.instructions:  # the attempt as stored, for the shop's event
         event = _instructions_event(_read_attempt(session, attempt_id), answer)
         session.commit()  # end the read
+    catalog.circuits.observed(exchanges)  # before the commit (services/circuits.py)
     attempt = _record(
         session,
         checkout_id,

@@ -283,6 +283,7 @@ def _apply_answer(
     attempt = state.attempt(attempt_id)
     before = attempt.status
     record_exchanges(session, attempt_id, "query", answer.exchanges)
+    catalog.circuits.observed(answer.exchanges)  # before the commit (services/circuits.py)
     query_error = answer.error[:200] if answer.error else None
     if answer.update is not None:
         provider = catalog.providers.get(attempt.provider)

@@ -98,8 +98,9 @@ def failover_stats(
 def circuit_views(
     session: Session, circuits: CircuitBreakers, names: list[str]
 ) -> dict[str, CircuitView]:
-    """Each instance's circuit as the next payment would find it."""
-    return {name: circuits.view(session, name) for name in names}
+    """Each instance's circuit from a read now: what every worker finds by its next read (a
+    worker's own may be up to `circuit_refresh_seconds` old)."""
+    return {name: circuits.view(session, name, fresh=True) for name in names}
 
 
 def _duration_percentile(
