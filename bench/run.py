@@ -47,6 +47,14 @@ GUNICORN = [
     "--backlog", "2048",
 ]  # fmt: skip
 DURATION = int(os.environ.get("BENCH_DURATION", "8"))  # seconds per run
+# `BENCH_ONLY=create` runs only the create-payment runs (not written to docs/benchmarks.md),
+# for a quick look at one setting: e.g. BENCH_CREATE_LATENCIES=0.2 BENCH_CREATE_SHOPPERS=100.
+CREATE_LATENCIES = tuple(
+    float(x) for x in os.environ.get("BENCH_CREATE_LATENCIES", "0.2,2.0").split(",")
+)
+CREATE_SHOPPERS = tuple(
+    int(x) for x in os.environ.get("BENCH_CREATE_SHOPPERS", "100,500").split(",")
+)
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))  # app and bare take turns this many times
 # A closed loop with a 2 s provider completes requests in waves: a longer run keeps the
 # last, cut-off wave from weighing on the rate.
@@ -176,6 +184,41 @@ def server(cmd: list[str], env: dict[str, str], logfile: Path, url: str) -> Iter
 def gunicorn(app: str, port: int) -> list[str]:
     bind = ["--bind", f"127.0.0.1:{port}"]
     return [sys.executable, "-m", "gunicorn", app, *GUNICORN, *bind]
+
+
+def cpu_by_process() -> dict[str, float]:
+    """CPU seconds so far per kind of process (app, postgres, sandbox, redis, wrk, other):
+    the split of a run's machine CPU."""
+    out: dict[str, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+            cmd = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue  # ended meanwhile
+        fields = text.rsplit(")", 1)[1].split()
+        kind = next((k for k, marks in PROCESS_KINDS if any(m in cmd for m in marks)), "other")
+        out[kind] = out.get(kind, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+PROCESS_KINDS = (
+    ("app", ("gunicorn",)),
+    ("sandbox", (" sandbox",)),
+    ("postgres", ("postgres",)),
+    ("redis", ("redis-server",)),
+    ("wrk", ("wrk ",)),
+)
+
+
+def cpu_split(before: dict[str, float], requests: int) -> dict[str, float]:
+    """Each kind of process's CPU per request since `before`, in ms."""
+    after = cpu_by_process()
+    return {
+        kind: round((after.get(kind, 0.0) - before.get(kind, 0.0)) * 1000 / max(requests, 1), 2)
+        for kind in (*(k for k, _m in PROCESS_KINDS), "other")
+    }
 
 
 def cpu_seconds() -> float:
@@ -557,8 +600,8 @@ def create_payment(work: Path, database_url: str, results: dict) -> dict[str, An
     extra: dict[str, Any] = {}
     turn = 0
     with server([*flask, "sandbox"], env, logs / "sandbox-create.log", sandbox):
-        for latency in (0.2, 2.0):
-            for shoppers in (100, 500):
+        for latency in CREATE_LATENCIES:
+            for shoppers in CREATE_SHOPPERS:
                 bound = min(shoppers, WORKERS * THREADS) / latency
                 duration = CREATE_DURATION[latency]
                 # Enough distinct checkouts for what 2 cores can do (far below a bound of
@@ -602,9 +645,12 @@ def create_payment(work: Path, database_url: str, results: dict) -> dict[str, An
                         with server(cmd, bare_env, logs / "bare-create.log", bare + "/page"):
                             warm_up(bare, write_requests(work / "warm.txt", bare_warm), shoppers)
                             cpu_before = cpu_seconds()
+                            by_before = cpu_by_process()
                             bare_result = wrk(bare, reqs, shoppers, duration)
                             cpu_used = cpu_seconds() - cpu_before
+                            split = cpu_split(by_before, bare_result["requests"])
                         bare_result["cpu_per_request"] = cpu_used / max(bare_result["requests"], 1)
+                        bare_result["cpu_split_ms"] = split
                         results[f"create_bare_{latency}_{shoppers}"] = bare_result
                 results[f"create_{latency}_{shoppers}"]["bound"] = bound
         set_latency(sandbox, None)
@@ -659,7 +705,9 @@ def _create_run_app(
         for probe in probes.values():
             probe.start()
         cpu_before = cpu_seconds()
+        by_before = cpu_by_process()
         result = wrk(base, reqs, shoppers, duration)
+        split = cpu_split(by_before, result["requests"])
         cpu_used = cpu_seconds() - cpu_before
         for probe in probes.values():
             probe.stopped.set()
@@ -676,6 +724,7 @@ def _create_run_app(
         # What the CPUs allow: cores / CPU seconds per create (app, sandbox, PostgreSQL and
         # wrk together, measured over this run).
         cpu_per_request=cpu_used / max(result["requests"], 1),
+        cpu_split_ms=split,
         cpu_bound=cores * result["requests"] / cpu_used if cpu_used else 0.0,
         attempts=counts,
         probes={
@@ -840,6 +889,14 @@ def verdict(ok: bool) -> str:
     return "met" if ok else "**not met**"
 
 
+def split_text(split: dict[str, float] | None) -> str:
+    """A run's CPU per request by kind of process, the largest first."""
+    if not split:
+        return ""
+    parts = sorted(((v, k) for k, v in split.items() if v >= 0.05), reverse=True)
+    return " (" + ", ".join(f"{k} {v:.1f}" for v, k in parts) + ")"
+
+
 def table(r: dict, extra: dict) -> list[str]:
     rows = ["| measurement | checkout | baseline | ratio | target |", "|---|---|---|---|---|"]
     for db in ("sqlite", "postgresql"):
@@ -912,11 +969,17 @@ def table(r: dict, extra: dict) -> list[str]:
                 f"| {c['rps']:.1f} | {baseline} | {ratio(c['rps'], floor)} | >= 0.9, 0 errors, "
                 f"probes p99 < {PROBE_LIMIT_S:g} s: {verdict(ok)} |"
             )
-            bare_cpu = f"; the bare create {bare['cpu_per_request'] * 1000:.1f} ms" if bare else ""
+            bare_cpu = (
+                f"; the bare create {bare['cpu_per_request'] * 1000:.1f} ms"
+                f"{split_text(bare.get('cpu_split_ms'))}"
+                if bare
+                else ""
+            )
             rows.append(
                 f"| same run against what the CPUs allow (informative): "
                 f"{c['cpu_per_request'] * 1000:.1f} ms of CPU per create (whole machine)"
-                f"{bare_cpu}, {os.cpu_count()} cores | {c['rps']:.1f} | "
+                f"{split_text(c.get('cpu_split_ms'))}{bare_cpu}, {os.cpu_count()} cores | "
+                f"{c['rps']:.1f} | "
                 f"{c['cpu_bound']:.0f} (CPU) | {ratio(c['rps'], c['cpu_bound'])} | - |"
             )
     va = extra["va"]
@@ -945,6 +1008,24 @@ def main() -> int:
     work = ROOT / "bench" / "out" / "work"  # kept after the run: logs, databases
     shutil.rmtree(work, ignore_errors=True)
     (work / "logs").mkdir(parents=True)
+    if os.environ.get("BENCH_ONLY") == "create":
+        ensure_pg_database()
+        env = base_env(work, PG_URL, free_port(), free_port())
+        flask = [sys.executable, "-m", "flask", "--app", "wsgi"]
+        subprocess.run([*flask, "db-upgrade"], env=env, cwd=ROOT, check=True, timeout=120)
+        create_payment(work, PG_URL, results)
+        for key, c in results.items():
+            if key.startswith("create_") and not key.startswith("create_bare_"):
+                bare = results.get(key.replace("create_", "create_bare_", 1), {})
+                print(
+                    f"{key}: {c['rps']:.1f}/s, {c['cpu_per_request'] * 1000:.1f} ms CPU"
+                    f"{split_text(c['cpu_split_ms'])}, errors {c['errors']}, attempts "
+                    f"{c['attempts']}, probes p99 "
+                    f"{ {n: round(p['p99'], 3) for n, p in c['probes'].items()} }; bare "
+                    f"{bare.get('rps', 0):.1f}/s, {bare.get('cpu_per_request', 0) * 1000:.1f} ms"
+                    f"{split_text(bare.get('cpu_split_ms'))}"
+                )
+        return 0
     try:
         sqlite_extra = page_and_notify(
             work, "sqlite", f"sqlite:///{work / 'bench.db'}", results, page=True
