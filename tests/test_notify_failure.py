@@ -12,7 +12,7 @@ import requests
 from sqlalchemy import select
 
 from checkout.models import NotifyMessage, PaymentAttempt, StateEvent, WebhookEvent
-from checkout.services import notifications
+from checkout.services import ledger
 from tests.conftest import LiveApp
 from tests.support import creds
 from tests.support.shopper import KR_PAYER, Shopper, create_checkout, get_checkout
@@ -23,19 +23,21 @@ def test_failed_processing_keeps_the_raw_message_and_changes_nothing(
     live_app: LiveApp, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The one writer (services/ledger.py) wrote every effect, then the process failed before
-    the commit: nothing of it is left."""
+    the commit: nothing of it is left. (On PostgreSQL the COMMIT goes in the write's round
+    trip; here the statements run and the COMMIT never does.)"""
     checkout = create_checkout(live_app.url, amount=AMOUNT, currency="KRW")
     assert Shopper(checkout["url"]).submit("kakaopay", KR_PAYER).status_code == 303
     [order] = live_app.sandbox.state.orders.values()
     body, headers = paid_notify(order.trade_no, order.id, creds.PAYPRO_APP_SECRET)
     url = f"{live_app.url}/notify/paypro_kr"
-    real_write = notifications.write_plan
+    real_run = ledger._run
 
-    def failing_write(*args, **kwargs):  # type: ignore[no-untyped-def]
-        real_write(*args, **kwargs)  # written, then a crash before the commit
+    def failing_run(session, parts, *, commit=False):  # type: ignore[no-untyped-def]
+        assert commit  # a notify's plan is its transaction's last write
+        real_run(session, parts)  # written, then a crash before the commit
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr(notifications, "write_plan", failing_write)
+    monkeypatch.setattr(ledger, "_run", failing_run)
     first = requests.post(url, data=body, headers=headers, timeout=10)
     assert first.status_code == 500  # not the ack: the provider retries
 

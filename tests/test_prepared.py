@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -266,3 +267,59 @@ def test_a_query_answer_listing_many_transfers_is_written_in_one_insert(engine: 
         assert state.amount_paid == sum(r.amount for r in state.receipts) == 30_000
         assert state.status == CheckoutStatus.PAID
         session.rollback()
+
+
+def _paid_plan(session: Session, trade_no: str):  # type: ignore[no-untyped-def]
+    state, attempt_id = ledger.load_state_for_trade(session, "paypro_kr", trade_no)  # type: ignore[misc]
+    update_ = PaymentUpdate(trade_no, AttemptStatus.PAID, "paid", Money(10_000, "KRW"))
+    plan = provider_reported(
+        state, attempt_id, update_, MoneyReporting.TOTAL, EventSource.QUERY, NOW
+    )
+    return state, plan
+
+
+def _status(engine: Engine) -> str:
+    with Session(engine) as other:
+        return str(other.scalar(select(Checkout.status).where(Checkout.id == "co_1")))
+
+
+def test_a_plan_written_with_its_commit_is_committed_in_that_round_trip(engine: Engine) -> None:
+    """write_plan(commit=True): on PostgreSQL the COMMIT goes with the write, so another
+    connection sees it before the caller's own commit (which then has nothing to do);
+    elsewhere the caller's commit commits. ORM changes pending would be lost: refused."""
+    with Session(engine) as session, session.begin():
+        _attempt(session, "T-C")
+    session = Session(engine)
+    state, plan = _paid_plan(session, "T-C")
+    ledger.write_plan(session, state, plan, NOW, commit=True)
+    postgresql = engine.dialect.name == "postgresql"
+    if postgresql:
+        assert _status(engine) == "paid"
+    session.commit()
+    assert _status(engine) == "paid"
+    session.close()
+    with Session(engine) as session:
+        session.add(Store(id="other", name="Other"))
+        state, plan = _paid_plan(session, "T-C")
+        with pytest.raises(ValueError, match="ORM changes pending"):
+            ledger.write_plan(session, state, plan, NOW, commit=True)
+
+
+def test_a_plan_that_fails_with_its_commit_leaves_nothing(engine: Engine) -> None:
+    """The write fails at the server (here: a timeline row naming no attempt breaks its
+    foreign key): the COMMIT queued behind it never commits anything."""
+    with Session(engine) as session, session.begin():
+        _attempt(session, "T-F")
+    session = Session(engine)
+    state, plan = _paid_plan(session, "T-F")
+    broken = replace(plan, timeline=tuple(replace(t, attempt_id=999_999) for t in plan.timeline))
+    with pytest.raises(DBAPIError):
+        ledger.write_plan(session, state, broken, NOW, commit=True)
+    session.rollback()
+    session.close()
+    assert _status(engine) == "pending"
+    with Session(engine) as session:  # the pool's connection is usable again
+        state, plan = _paid_plan(session, "T-F")
+        ledger.write_plan(session, state, plan, NOW, commit=True)
+        session.commit()
+    assert _status(engine) == "paid"

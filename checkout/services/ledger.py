@@ -317,9 +317,10 @@ def _insert(table: Table, rows: Sequence[Mapping[str, Any]]) -> _Part:
     return _Part(("insert", table.name, cols, count), build, prepared.row_params("", full))
 
 
-def _run(session: Session, parts: Sequence[_Part]) -> None:
+def _run(session: Session, parts: Sequence[_Part], *, commit: bool = False) -> None:
     """Every part, in order: on PostgreSQL as one statement (each part but the last a
-    data-modifying CTE of the last), one round trip; elsewhere one after the other."""
+    data-modifying CTE of the last), one round trip, with the COMMIT when `commit`;
+    elsewhere one after the other."""
     if not parts:
         return
     connection = session.connection()
@@ -332,7 +333,8 @@ def _run(session: Session, parts: Sequence[_Part]) -> None:
         params: dict[str, Any] = {}
         for i, part in enumerate(parts):
             params.update(prepared.prefixed(f"s{i}_", part.params))
-        prepared.run(connection, [(("plan", tuple(p.shape for p in parts)), build, params)])
+        plan = (("plan", tuple(p.shape for p in parts)), build, params)
+        prepared.run(connection, [plan], commit=commit)
         return
     prepared.run(
         connection,
@@ -340,6 +342,7 @@ def _run(session: Session, parts: Sequence[_Part]) -> None:
             (("one", part.shape), partial(part.build, "s0_"), prepared.prefixed("s0_", part.params))
             for part in parts
         ],
+        commit=commit,
     )
 
 
@@ -390,12 +393,18 @@ def write_plan(
     notify: Mapping[str, Any] | None = None,
     exchanges: Sequence[Mapping[str, Any]] = (),
     attempt_id_drawn: int | None = None,
+    commit: bool = False,
 ) -> int | None:
     """Persist `plan` in the caller's transaction (the caller commits). `notify`: the
     notify message's columns; `exchanges`: provider_exchanges rows (the calls the plan
     answers, services/exchanges.exchange_rows); both stored in the same statement. Returns
     the new attempt's id when the plan created one. `attempt_id_drawn`: the id
-    `load_state_for_claim` drew for it, so the attempt goes in the plan's one statement."""
+    `load_state_for_claim` drew for it, so the attempt goes in the plan's one statement.
+    `commit`: the plan is the transaction's last write, so on PostgreSQL its COMMIT goes in
+    the same round trip; the caller still calls `session.commit()` at once (with nothing
+    left to do at the server), and nothing may be written in between."""
+    if commit and (session.new or session.dirty or session.deleted):
+        raise ValueError("write_plan(commit=True) with ORM changes pending: they would be lost")
     new_id = None
     parts: list[_Part] = []
     if plan.new_attempt is not None and attempt_id_drawn is not None:
@@ -475,7 +484,7 @@ def write_plan(
         parts.append(_insert(NOTIFIES, [_plain(notify)]))
     if exchanges:
         parts.append(_insert(EXCHANGES, list(exchanges)))
-    _run(session, parts)
+    _run(session, parts, commit=commit)
     return new_id
 
 

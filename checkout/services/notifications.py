@@ -179,7 +179,7 @@ def _process(
         "response_status": response.status,
         "response_body": response.body[:1000],
     }
-    write_plan(session, state, plan, now, notify=stored)
+    write_plan(session, state, plan, now, notify=stored, commit=True)
     session.commit()  # the acknowledgement goes out only after this commit
     log.info(
         "notify provider=%s trade_no=%s status=%s verdict=%s",

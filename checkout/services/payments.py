@@ -174,7 +174,7 @@ def start_payment(
         new = _new_attempt(state, method, route, payer, _note(method, route, total, skips))
         trade_no = new.trade_no
         plan = claim(state, new)
-        attempt_id = write_plan(session, state, plan, now, attempt_id_drawn=drawn_id)
+        attempt_id = write_plan(session, state, plan, now, attempt_id_drawn=drawn_id, commit=True)
         session.commit()  # the attempt exists before any provider call
     except BaseException:
         session.rollback()
@@ -601,7 +601,7 @@ def _record(
     now = utcnow()
     plan = decide(state)
     rows = exchange_rows(attempt_id, "create", exchanges, now)
-    write_plan(session, state, plan, now, exchanges=rows)
+    write_plan(session, state, plan, now, exchanges=rows, commit=True)
     session.commit()
     return attempt_after(state, plan, attempt_id)
 

@@ -131,17 +131,21 @@ def _dollar_placeholders(sql: str) -> tuple[str, tuple[str, ...]]:
     return _PYFORMAT.sub(number, sql), tuple(order)
 
 
-def run(connection: Connection, statements: Sequence[Statement]) -> list[list[Row]]:
+def run(
+    connection: Connection, statements: Sequence[Statement], *, commit: bool = False
+) -> list[list[Row]]:
     """Run `statements` in order in the connection's transaction; the rows of each (empty
     for a statement that returns none), each value through its column's result processor.
     On psycopg several go in one round trip (the transaction's BEGIN included): each is
     still a statement of its own with its own snapshot, so a read after a row lock sees
-    what the lock's previous holder committed."""
+    what the lock's previous holder committed. `commit`: on psycopg the transaction's
+    COMMIT goes in the same round trip, after the statements (the caller's own commit then
+    finds nothing to do at the server); elsewhere the caller's commit does it."""
     batch = [
         (prepare(connection.dialect, shape, build), params) for shape, build, params in statements
     ]
     if batch and batch[0][0].raw:
-        return _run_psycopg(connection, batch)
+        return _run_psycopg(connection, batch, commit=commit)
     out = []
     for prepared, params in batch:
         result = connection.exec_driver_sql(prepared.sql, prepared.values(params))
@@ -160,7 +164,10 @@ def rows(
 
 
 def _run_psycopg(
-    connection: Connection, batch: Sequence[tuple[Prepared, Mapping[str, Any]]]
+    connection: Connection,
+    batch: Sequence[tuple[Prepared, Mapping[str, Any]]],
+    *,
+    commit: bool = False,
 ) -> list[list[Row]]:
     import psycopg
 
@@ -169,7 +176,7 @@ def _run_psycopg(
     sent = [(prepared, prepared.values(params)) for prepared, params in batch]
     cursors: list[Any] = []
     try:
-        if len(sent) == 1:
+        if len(sent) == 1 and not commit:
             cursors.append(psycopg.RawCursor(raw))
             cursors[0].execute(sent[0][0].sql, sent[0][1])
         else:
@@ -177,6 +184,10 @@ def _run_psycopg(
                 for prepared, values in sent:
                     cursors.append(psycopg.RawCursor(raw))
                     cursors[-1].execute(prepared.sql, values)
+                if commit:
+                    ending = psycopg.RawCursor(raw)
+                    ending.execute("COMMIT")
+                    ending.close()
         # Only a statement that returned rows may be fetched (its status, not `description`,
         # which builds every column's description anew).
         fetched = [c.fetchall() if _returned_rows(c) else [] for c in cursors]
