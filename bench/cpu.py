@@ -1,4 +1,4 @@
-"""CPU per request, in-process: the checkout page GET and the create-payment POST.
+"""CPU per request, in-process: the checkout page GET, a notify and the create-payment POST.
 
     .venv/bin/python -m bench.cpu [sqlite|postgresql ...] [--n 300] [--profile DIR]
 
@@ -31,7 +31,9 @@ from bench.run import (
     ensure_pg_database,
     form_body,
     free_port,
+    notify_body,
     seed_checkouts,
+    seed_pending_attempts,
     server,
     shopper_ip,
 )
@@ -62,7 +64,13 @@ def measure(label: str, n: int, profile_dir: Path | None) -> dict[str, float]:
     ):
         [page_id] = seed_checkouts(app, 1)
         create_ids = seed_checkouts(app, n + 20)
+        pending = seed_pending_attempts(app, n + 20)
         client = app.test_client()
+
+        def notify(i: int) -> Any:
+            trade_no, platform_no = pending[i]
+            body = notify_body(trade_no, platform_no)
+            return client.post("/notify/paypro_kr", data=body, content_type="application/json"), 200
 
         def page(_i: int) -> Any:
             return client.get(f"/c/{page_id}"), 200
@@ -75,7 +83,7 @@ def measure(label: str, n: int, profile_dir: Path | None) -> dict[str, float]:
             )  # fmt: skip
             return resp, 303
 
-        for name, call in (("page", page), ("create", create)):
+        for name, call in (("page", page), ("notify", notify), ("create", create)):
             for i in range(10):  # warm up
                 call(i)
             times = []

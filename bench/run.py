@@ -526,7 +526,9 @@ def page_and_notify(
                     for kind, requests_file in [*kinds, ("notify", notify_requests)]:
                         settle_database(database_url, work)
                         log(f"{kind} {who} on {label}, round {i + 1} of {ROUNDS}, {DURATION} s")
+                        before = cpu_by_process()
                         result = wrk(url, requests_file, 64)
+                        result["cpu_split_ms"] = cpu_split(before, result["requests"])
                         runs.setdefault(f"{kind}_{who}", []).append(result)
     for name, rounds in runs.items():
         results[f"{name}_{label}"] = combined(rounds)
@@ -570,6 +572,14 @@ def combined(rounds: list[dict]) -> dict:
     out["p99_us"] = max(r["p99_us"] for r in rounds)
     out["rounds_rps"] = [round(r["rps"], 1) for r in rounds]
     out["bad_statuses"] = " ".join(r.get("bad_statuses", "") for r in rounds)
+    splits = [r["cpu_split_ms"] for r in rounds if "cpu_split_ms" in r]
+    if splits:  # each kind's CPU per request, weighted by the rounds' requests
+        weights = [r["requests"] for r in rounds if "cpu_split_ms" in r]
+        out["cpu_split_ms"] = {
+            kind: round(sum(s[kind] * w for s, w in zip(splits, weights, strict=True))
+                        / max(sum(weights), 1), 2)
+            for kind in splits[0]
+        }  # fmt: skip
     return out
 
 
@@ -928,7 +938,9 @@ def table(r: dict, extra: dict) -> list[str]:
         target = f">= 0.55: {verdict(a['rps'] >= 0.55 * b['rps'])}" if db == "postgresql" else "-"
         rows.append(
             f"| notify (signed, valid, distinct orders) on {db}, req/s{wrapped}; errors "
-            f"{a['errors']} | {a['rps']:.0f} | {b['rps']:.0f} (1 insert) | "
+            f"{a['errors']}; CPU ms per notify{split_text(a.get('cpu_split_ms'))}, the bare "
+            f"insert's{split_text(b.get('cpu_split_ms'))} | {a['rps']:.0f} | {b['rps']:.0f} "
+            "(1 insert) | "
             f"{ratio(a['rps'], b['rps'])} | {target} |"
         )
         p99_target = f"p99 < 1000: {verdict(a['p99_us'] < 1_000_000)}" if db == "sqlite" else "-"
@@ -1008,6 +1020,13 @@ def main() -> int:
     work = ROOT / "bench" / "out" / "work"  # kept after the run: logs, databases
     shutil.rmtree(work, ignore_errors=True)
     (work / "logs").mkdir(parents=True)
+    if os.environ.get("BENCH_ONLY") == "notify":  # PostgreSQL's notify runs alone, printed
+        ensure_pg_database()
+        page_and_notify(work, "postgresql", PG_URL, results, page=False)
+        for who in ("app", "bare"):
+            r = results[f"notify_{who}_postgresql"]
+            print(f"notify {who}: {r['rps']:.0f}/s{split_text(r.get('cpu_split_ms'))}")
+        return 0
     if os.environ.get("BENCH_ONLY") == "create":
         ensure_pg_database()
         env = base_env(work, PG_URL, free_port(), free_port())
