@@ -349,7 +349,10 @@ def test_three_workers_racing_over_slow_payout_calls_send_each_refund_once(
 
 
 def test_money_the_bank_sends_back_is_returned_and_refundable_again(live_app: LiveApp) -> None:
-    back = {"bank_code": "088", "account_number": "110123457777", "holder_name": "김민수"}
+    # An account the sandbox pays and leaves paid (one ending 7777 it returns by itself a
+    # moment later, which raced the return below on a busy machine): the bank's return is
+    # this test's own, once the refund is sent.
+    back = {"bank_code": "088", "account_number": "110123450001", "holder_name": "김민수"}
     public_id = new_refund(live_app, destination=back)
     run_round(live_app)
     row = wait_status(live_app, public_id, "sent")
@@ -359,6 +362,16 @@ def test_money_the_bank_sends_back_is_returned_and_refundable_again(live_app: Li
     assert shop_events(live_app)[-1][0] == "refund.failed"
     again = post_refund(live_app, row.checkout_id, body(30_000))
     assert again.status_code == 201, again.text
+
+
+def test_a_payout_the_bank_returns_by_itself_ends_returned(live_app: LiveApp) -> None:
+    """The sandbox pays an account ending 7777 and has the bank return it a moment later
+    (TeemoPay's status 4), with nobody acting: the refund ends returned."""
+    back = {"bank_code": "088", "account_number": "110123457777", "holder_name": "김민수"}
+    public_id = new_refund(live_app, destination=back)
+    run_round(live_app)
+    wait_status(live_app, public_id, "returned")
+    assert shop_events(live_app)[-1][0] == "refund.failed"
 
 
 def valid_clabe(prefix: str = "012180") -> str:
