@@ -284,9 +284,10 @@ def _status(engine: Engine) -> str:
 
 
 def test_a_plan_written_with_its_commit_is_committed_in_that_round_trip(engine: Engine) -> None:
-    """write_plan(commit=True): on PostgreSQL the COMMIT goes with the write, so another
-    connection sees it before the caller's own commit (which then has nothing to do);
-    elsewhere the caller's commit commits. ORM changes pending would be lost: refused."""
+    """write_plan(commit=True) commits: on PostgreSQL the COMMIT goes with the write (the
+    session's commit then has nothing to do at the server), so another connection sees it
+    at once; a later commit changes nothing. ORM changes pending would not be part of the
+    plan's transaction: refused."""
     with Session(engine) as session, session.begin():
         _attempt(session, "T-C")
     session = Session(engine)

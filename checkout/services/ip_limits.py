@@ -28,7 +28,7 @@ from checkout.services import prepared
 DEFAULT_DAILY_ATTEMPTS = 10
 DEFAULT_DAILY_SUCCESSES = 3
 # Money moved: these count as PayPro's "successful" payments.
-SUCCESSFUL = (AttemptStatus.PAID, AttemptStatus.PARTIALLY_PAID)  # two: _count_statement
+SUCCESSFUL = (AttemptStatus.PAID, AttemptStatus.PARTIALLY_PAID)
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,10 @@ def _count_statement(instances: int) -> Any:
                 case(
                     (
                         PaymentAttempt.status.in_(
-                            [prepared.param(f"successful_{i}", columns.status) for i in range(2)]
+                            [
+                                prepared.param(f"successful_{i}", columns.status)
+                                for i in range(len(SUCCESSFUL))
+                            ]
                         ),
                         literal_column("1"),
                     ),

@@ -400,9 +400,9 @@ def write_plan(
     answers, services/exchanges.exchange_rows); both stored in the same statement. Returns
     the new attempt's id when the plan created one. `attempt_id_drawn`: the id
     `load_state_for_claim` drew for it, so the attempt goes in the plan's one statement.
-    `commit`: the plan is the transaction's last write, so on PostgreSQL its COMMIT goes in
-    the same round trip; the caller still calls `session.commit()` at once (with nothing
-    left to do at the server), and nothing may be written in between."""
+    `commit`: the plan is the transaction's last write: commit it here (on PostgreSQL the
+    COMMIT goes in the plan's round trip, and the session's own commit then has nothing
+    left to do at the server)."""
     if commit and (session.new or session.dirty or session.deleted):
         raise ValueError("write_plan(commit=True) with ORM changes pending: they would be lost")
     new_id = None
@@ -485,6 +485,8 @@ def write_plan(
     if exchanges:
         parts.append(_insert(EXCHANGES, list(exchanges)))
     _run(session, parts, commit=commit)
+    if commit:
+        session.commit()
     return new_id
 
 

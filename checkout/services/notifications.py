@@ -179,8 +179,9 @@ def _process(
         "response_status": response.status,
         "response_body": response.body[:1000],
     }
+    # Committed here, the COMMIT in the write's round trip: the acknowledgement goes out
+    # only after it.
     write_plan(session, state, plan, now, notify=stored, commit=True)
-    session.commit()  # the acknowledgement goes out only after this commit
     log.info(
         "notify provider=%s trade_no=%s status=%s verdict=%s",
         instance,

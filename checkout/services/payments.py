@@ -60,7 +60,7 @@ from checkout.providers.http import Exchange, capture_exchanges
 from checkout.services.catalog import Catalog
 from checkout.services.checkout_views import AttemptView, attempt_view_of
 from checkout.services.checkouts import attempt_summary, get_checkout
-from checkout.services.circuits import Permit
+from checkout.services.circuits import CircuitBreakers, Permit
 from checkout.services.errors import CheckoutClosed, InvalidRequest
 from checkout.services.exchanges import exchange_rows, record_exchanges
 from checkout.services.ip_limits import (
@@ -89,7 +89,9 @@ class StartOutcome:
 class PaymentNotStarted(Exception):
     """The provider refused or failed; the checkout is open again."""
 
-    def __init__(self, attempt: AttemptView, error: ProviderError | None, message: str) -> None:
+    def __init__(
+        self, attempt: AttemptView, error: ProviderError | None, message: str = ""
+    ) -> None:
         super().__init__(error.message if error else message or "failed")
         self.attempt = attempt
         self.error = error
@@ -174,8 +176,8 @@ def start_payment(
         new = _new_attempt(state, method, route, payer, _note(method, route, total, skips))
         trade_no = new.trade_no
         plan = claim(state, new)
+        # Committed: the attempt exists before any provider call.
         attempt_id = write_plan(session, state, plan, now, attempt_id_drawn=drawn_id, commit=True)
-        session.commit()  # the attempt exists before any provider call
     except BaseException:
         session.rollback()
         permit.release()
@@ -313,9 +315,9 @@ def _call_and_record(
                 error.provider,
                 trade_no,
             )
-            catalog.circuits.observed(exchanges)  # before the commit (services/circuits.py)
             recorded = _record(
                 session,
+                catalog.circuits,
                 checkout_id,
                 attempt_id,
                 exchanges,
@@ -336,35 +338,34 @@ def _call_and_record(
                 error, provider.refusal_created_nothing(error.code, error.message)
             )
             skip = _failover(route, reason, error.code, last, exchanges)
-            catalog.circuits.observed(exchanges)  # before the commit (services/circuits.py)
             if skip is not None:
-                _keep_exchanges(session, attempt_id, exchanges)
+                _keep_exchanges(session, catalog.circuits, attempt_id, exchanges)
                 return _Refused(skip, error.code, error.message)
             recorded = _record(
                 session,
+                catalog.circuits,
                 checkout_id,
                 attempt_id,
                 exchanges,
                 lambda s, e=error: create_refused(s, attempt_id, e.code, e.message, utcnow()),
             )
-            raise PaymentNotStarted(recorded, error, error.message) from error
+            raise PaymentNotStarted(recorded, error) from error
     if result.status == AttemptStatus.FAILED:
         code = result.failure_code or "declined"
         created_nothing = provider.refusal_created_nothing(code, result.failure_message or "")
         reason = SkipReason.PROVIDER_REFUSED if created_nothing else None
         skip = _failover(route, reason, code, last, exchanges)
         if skip is not None:
-            catalog.circuits.observed(exchanges)  # before the commit (services/circuits.py)
-            _keep_exchanges(session, attempt_id, exchanges)
+            _keep_exchanges(session, catalog.circuits, attempt_id, exchanges)
             return _Refused(skip, code, result.failure_message or "")
     answer = create_answer_of(result)
     event = None
     if answer.instructions:  # the attempt as stored, for the shop's event
         event = _instructions_event(_read_attempt(session, attempt_id), answer)
         session.commit()  # end the read
-    catalog.circuits.observed(exchanges)  # before the commit (services/circuits.py)
     attempt = _record(
         session,
+        catalog.circuits,
         checkout_id,
         attempt_id,
         exchanges,
@@ -388,8 +389,11 @@ def _instructions_event(attempt: PaymentAttempt, answer: CreateAnswer) -> dict[s
     return {"payment_attempt": attempt_summary(after)}  # type: ignore[arg-type]
 
 
-def _keep_exchanges(session: Session, attempt_id: int, exchanges: list[Exchange]) -> None:
+def _keep_exchanges(
+    session: Session, circuits: CircuitBreakers, attempt_id: int, exchanges: list[Exchange]
+) -> None:
     session.rollback()
+    circuits.observed(exchanges)  # before the commit (services/circuits.py)
     record_exchanges(session, attempt_id, "create", exchanges)
     session.commit()
 
@@ -587,6 +591,7 @@ def _read_attempt(session: Session, attempt_id: int) -> PaymentAttempt:
 
 def _record(
     session: Session,
+    circuits: CircuitBreakers,
     checkout_id: str,
     attempt_id: int,
     exchanges: list[Exchange],
@@ -596,13 +601,13 @@ def _record(
     the attempt while the provider answered), and write it with the calls made for it (one
     statement on PostgreSQL); the attempt as written, from the snapshot and the plan."""
     session.rollback()
+    circuits.observed(exchanges)  # before the commit (services/circuits.py)
     state = load_state(session, checkout_id)
     assert state is not None
     now = utcnow()
     plan = decide(state)
     rows = exchange_rows(attempt_id, "create", exchanges, now)
     write_plan(session, state, plan, now, exchanges=rows, commit=True)
-    session.commit()
     return attempt_after(state, plan, attempt_id)
 
 
