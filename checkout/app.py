@@ -117,6 +117,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         payout_notify,
         refund_account,
         refunds_api,
+        unavailable,
     )
 
     app.register_blueprint(pages.bp)
@@ -127,6 +128,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(notify.bp)
     app.register_blueprint(links.bp)
     admin.init_app(app)  # the operator console (/admin), /healthz and /readyz
+    unavailable.init_app(app)  # a database that went away: one retry, then 503, never 500
 
     from checkout.limits import init_limits
 

@@ -36,6 +36,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from checkout.config import Settings
+from checkout.db import log_failure
 from checkout.domain import refunds as rules
 from checkout.domain.account_crypto import AccountCipher
 from checkout.domain.accounts import (
@@ -480,7 +481,7 @@ def send_refunds(
                 _send_one(session, settings, public_id, build, report)
             except Exception as exc:  # one refund's trouble never stops the round
                 session.rollback()
-                log.exception("refund send failed refund=%s", public_id)
+                log_failure(log, exc, "refund send failed refund=%s", public_id)
                 report.errors.append(f"{public_id}: {type(exc).__name__}")
         moment = now or utcnow()
         due = session.scalars(
@@ -498,7 +499,7 @@ def send_refunds(
                 _query_one(session, public_id, build, report, moment, settle_window)
             except Exception as exc:
                 session.rollback()
-                log.exception("refund query failed refund=%s", public_id)
+                log_failure(log, exc, "refund query failed refund=%s", public_id)
                 report.errors.append(f"{public_id}: {type(exc).__name__}")
     finally:
         session.close()
