@@ -230,6 +230,7 @@ class IssuePlan:
     identity: str  # digits, or SELF_ISSUED_NUMBER
     amounts: ReceiptAmounts
     self_issued: bool  # issued unasked under 010-000-1234
+    taxable: bool = True  # 과세, else 비과세 (the store's, not the amount's: ₩5 has no VAT)
 
     @property
     def masked_identity(self) -> str:
@@ -264,10 +265,14 @@ def receipt_for_payment(
     if choice.kind is not IdentityKind.NONE:
         if not choice.identity:
             raise ReceiptError("identity_required", "the choice has no number")
-        return IssuePlan(key, USAGE_OF_KIND[choice.kind], choice.identity, amounts, False)
+        return IssuePlan(
+            key, USAGE_OF_KIND[choice.kind], choice.identity, amounts, False, policy.taxable
+        )
     if policy.designated_industry and amount >= _krw(policy.threshold):
         # Self-issue exists only as 소득공제용 (Popbill's issue-type guide).
-        return IssuePlan(key, TradeUsage.INCOME_DEDUCTION, SELF_ISSUED_NUMBER, amounts, True)
+        return IssuePlan(
+            key, TradeUsage.INCOME_DEDUCTION, SELF_ISSUED_NUMBER, amounts, True, policy.taxable
+        )
     return NoReceipt("not_asked")
 
 
