@@ -169,6 +169,16 @@ def test_a_part_paid_account_gets_one_receipt_for_what_arrived() -> None:
     assert isinstance(plan, r.IssuePlan) and plan.amounts.total == 120_000
 
 
+def test_the_receipt_waits_until_no_more_money_can_come() -> None:
+    assert r.receipt_due("paid", amount_paid=10, more_money_possible=False)
+    assert r.receipt_due("paid", amount_paid=10, more_money_possible=True)  # nothing to wait for
+    assert not r.receipt_due("partially_paid", amount_paid=10, more_money_possible=True)
+    assert r.receipt_due("partially_paid", amount_paid=10, more_money_possible=False)
+    assert r.receipt_due("cancelled", amount_paid=10, more_money_possible=False)  # money kept
+    for status in ("open", "pending", "expired", "cancelled", "paid"):
+        assert not r.receipt_due(status, amount_paid=0, more_money_possible=False)
+
+
 def test_no_receipt_for_cards_or_nothing_received() -> None:
     choice = r.ReceiptChoice(r.IdentityKind.INCOME_DEDUCTION, "01012345678")
     assert _plan(choice, 50_000, DESIGNATED, cash=False) == r.NoReceipt("not_cash")

@@ -25,6 +25,7 @@ import re
 from dataclasses import dataclass
 
 from checkout.domain.money import Money
+from checkout.domain.states import CheckoutStatus
 
 KRW = "KRW"
 SELF_ISSUED_NUMBER = "010-000-1234"  # the NTS's number for a receipt nobody asked for
@@ -242,6 +243,16 @@ class NoReceipt:
     """Why nothing is issued (for the timeline)."""
 
     reason: str  # "not_asked" | "nothing_received" | "not_cash"
+
+
+def receipt_due(checkout_status: str, *, amount_paid: int, more_money_possible: bool) -> bool:
+    """Whether a checkout's money is settled, so its one receipt can be decided: paid in
+    full, or money received and no more deposit possible (a part-paid virtual account that
+    closed or expired; money kept on a cancelled checkout). A part-paid account still open
+    waits: the rest may come, and one receipt covers it all."""
+    if amount_paid <= 0:
+        return False
+    return checkout_status == CheckoutStatus.PAID or not more_money_possible
 
 
 def receipt_for_payment(
