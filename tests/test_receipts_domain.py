@@ -250,3 +250,21 @@ def test_states_only_move_forward() -> None:
     assert r.advance(s.FILING_FAILED, s.FILED) is s.FILING_FAILED
     assert r.advance(s.ISSUED, s.PENDING) is s.ISSUED
     assert r.may_cancel(s.FILED) and not r.may_cancel(s.ISSUED)
+
+
+# ---------------------------------------------------------------- retries
+def test_retries_space_out_and_stop_at_the_legal_window() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    start = datetime(2026, 12, 7, 1, 0, tzinfo=UTC)
+    issue = r.ReceiptKind.ISSUE
+    assert r.next_try_at(issue, 1, start, start) == start + timedelta(minutes=1)
+    assert r.next_try_at(issue, 2, start, start) == start + timedelta(minutes=5)
+    assert r.next_try_at(issue, 9, start, start) == start + timedelta(hours=6)
+    late = start + timedelta(days=4) - timedelta(hours=5)
+    assert r.next_try_at(issue, 20, start, late) is None  # past the 5-day duty: give up
+    cancel = r.ReceiptKind.CANCEL
+    # A cancel refused until the original is filed waits hours, for up to a week.
+    assert r.next_try_at(cancel, 1, start, start) == start + timedelta(hours=1)
+    assert r.next_try_at(cancel, 5, start, start + timedelta(days=6)) is not None
+    assert r.next_try_at(cancel, 5, start, start + timedelta(days=7)) is None

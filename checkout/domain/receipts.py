@@ -23,6 +23,7 @@ import enum
 import hashlib
 import re
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from checkout.domain.money import Money
 from checkout.domain.states import CheckoutStatus
@@ -389,3 +390,33 @@ def advance(current: ReceiptState, observed: ReceiptState) -> ReceiptState:
     if current in FINAL_STATES or _STATE_ORDER[observed] < _STATE_ORDER[current]:
         return current
     return observed
+
+
+# ---------------------------------------------------------------- retries
+# INFERRED schedule: soon after a passing failure, then spaced out. An issue is the legal
+# duty of the trade day, at the latest within 5 days including it (Popbill's issue-type
+# guide); a cancel waits for the original's NTS filing, reported the next day in Popbill's
+# old examples, so it is given a week.
+ISSUE_RETRY_DELAYS = (60, 300, 900, 3_600, 3 * 3_600)  # seconds, then every 6 hours
+CANCEL_RETRY_DELAYS = (3_600, 3 * 3_600)  # then every 6 hours
+LATER_DELAY = 6 * 3_600
+ISSUE_WINDOW = timedelta(days=4)  # the trade day and four more
+CANCEL_WINDOW = timedelta(days=7)
+
+
+class ReceiptKind(enum.StrEnum):
+    ISSUE = "issue"
+    CANCEL = "cancel"
+
+
+def next_try_at(
+    kind: ReceiptKind, tries: int, first_try_at: datetime, now: datetime
+) -> datetime | None:
+    """When to try a failed (retryable) issue or cancel again, or None: give up (the
+    receipt fails, the shop hears of it and an operator may "retry" by hand). `tries` is
+    how many were made, this one included."""
+    delays = ISSUE_RETRY_DELAYS if kind is ReceiptKind.ISSUE else CANCEL_RETRY_DELAYS
+    window = ISSUE_WINDOW if kind is ReceiptKind.ISSUE else CANCEL_WINDOW
+    delay = delays[tries - 1] if 0 < tries <= len(delays) else LATER_DELAY
+    due = now + timedelta(seconds=delay)
+    return due if due <= first_try_at + window else None
