@@ -385,7 +385,9 @@ _INDEX = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>Provider sandboxes</title>
 </head><body><main><h1>Provider sandboxes</h1>
 <p>Simulators of PayPro (<code>/paypro</code>), TeemoPay (<code>/teemopay</code>) and Diamond Pay
-(<code>/diamondpay</code>), speaking each provider's wire protocol. The checkout sends shoppers
+(<code>/diamondpay</code>), speaking each provider's wire protocol, and of the Popbill cash-receipt
+issuer (<code>/popbill</code>; receipts at
+<a href="/_sandbox/popbill/receipts">/_sandbox/popbill/receipts</a>). The checkout sends shoppers
 to their cashier pages (<code>/cashier/&lt;provider&gt;/&lt;trade no&gt;</code>: Pay, Pay part,
 Fail); there is nothing to open here directly.</p>
 <p>Queued faults: <a href="/_sandbox/faults">/_sandbox/faults</a> (README, "Sandboxes").</p>
