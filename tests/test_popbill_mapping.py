@@ -106,6 +106,7 @@ def test_the_mode_picks_service_and_host() -> None:
     prod = _settings(test=False)
     assert (prod.service_id, prod.api_base) == ("POPBILL", "https://popbill.linkhub.co.kr")
     assert test.auth_base == prod.auth_base == "https://auth.linkhub.co.kr"
+    assert SECRET not in repr(test)  # settings reach tracebacks and logs: no secret there
     with pytest.raises(ValueError, match="check digit"):
         _settings(corp_num="1248100997")
     with pytest.raises(ValueError, match="required"):

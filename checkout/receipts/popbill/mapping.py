@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -71,7 +71,7 @@ class PopbillSettings:
     name: str  # the issuer instance name in errors and logs, e.g. "popbill:<store>"
     corp_num: str  # the member's business number (franchiseCorpNum and token access_id)
     link_id: str
-    secret_key: str  # base64 text, as Linkhub gives it
+    secret_key: str = field(repr=False)  # base64 text, as Linkhub gives it; never logged
     test: bool = True  # test bed (POPBILL_TEST) or production (POPBILL)
     corp_name: str | None = None
     ceo_name: str | None = None
@@ -212,7 +212,7 @@ def issue_body(settings: PopbillSettings, plan: IssuePlan, details: ReceiptDetai
             "franchiseTEL": settings.tel,
             "identityNum": identity_on_wire(plan.identity),
             "customerName": details.customer_name,
-            "itemName": details.item_name[:100],
+            "itemName": details.item_name,
             "orderNumber": details.order_number,
             "email": details.email if buyer_mail_allowed(settings) else None,
             "smssendYN": False,
