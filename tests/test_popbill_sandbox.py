@@ -194,6 +194,16 @@ def test_a_timeout_is_an_unknown_outcome_then_found(popbill: Popbill) -> None:
     assert info.total == 55_000 and len(popbill.state.popbill.all()) == 1
 
 
+def test_one_deadline_covers_the_token_and_the_call(popbill: Popbill) -> None:
+    # Each exchange alone fits the 1.5 s deadline; together they do not.
+    issuer = popbill.issuer(deadline=1.5)
+    popbill.state.inject_fault("popbill", "slow", endpoint="token", delay=1.0)
+    popbill.state.inject_fault("popbill", "slow", endpoint="issue", delay=1.0)
+    with pytest.raises(IssuerTimeout):
+        issuer.issue(_plan(), DETAILS)
+    assert popbill.state.popbill.token_requests == 1  # the token itself came in time
+
+
 def test_issue_once_issues_when_nothing_is_there(popbill: Popbill) -> None:
     issuer = popbill.issuer()
     first = issuer.issue_once(_plan(), DETAILS)
