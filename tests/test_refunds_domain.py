@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -11,6 +11,7 @@ from checkout.domain.money import Money
 from checkout.domain.refunds import (
     REFUND_FINAL,
     ApprovalPolicy,
+    CapRefund,
     RefundError,
     RefundSource,
     RefundStatus,
@@ -18,10 +19,12 @@ from checkout.domain.refunds import (
     check_approver,
     check_daily_cap,
     check_refund_amount,
+    counts_toward_cap,
     refund_transition,
     refundable,
     status_from_payout,
     store_day,
+    store_day_bounds,
 )
 from checkout.providers.payouts import PayoutStatus
 
@@ -148,20 +151,77 @@ def test_approval_policy() -> None:
         assert info.value.code == code
 
 
+NOON = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)  # 12:00 in Seoul
+
+
+def sent(status: RefundStatus, amount: Money, *, livemode: bool = True, at=NOON) -> CapRefund:  # type: ignore[no-untyped-def]
+    """A refund as services/ledger.load_cap_day reads it: first sent at `at`."""
+    return CapRefund(status, amount, livemode, at)
+
+
 def test_daily_cap() -> None:
     today = [
-        R(S.SENT, krw(40_000)),
-        R(S.PROCESSING, krw(30_000)),
-        R(S.FAILED, krw(90_000)),
-        R(S.RETURNED, krw(90_000)),
+        sent(S.SENT, krw(40_000)),
+        sent(S.PROCESSING, krw(30_000)),
+        sent(S.FAILED, krw(90_000)),
+        sent(S.RETURNED, krw(90_000)),
     ]
-    check_daily_cap(krw(30_000), today, krw(100_000))  # exactly at the cap
+    check_daily_cap(krw(30_000), True, today, krw(100_000), NOON, SEOUL)  # exactly at the cap
     with pytest.raises(RefundError) as info:
-        check_daily_cap(krw(30_001), today, krw(100_000))
+        check_daily_cap(krw(30_001), True, today, krw(100_000), NOON, SEOUL)
     assert info.value.code == "daily_cap"
-    check_daily_cap(krw(10**9), today, None)  # no cap
+    check_daily_cap(krw(10**9), True, today, None, NOON, SEOUL)  # no cap
     with pytest.raises(RefundError):
-        check_daily_cap(krw(1), today, Money(100, "MXN"))
+        check_daily_cap(krw(1), True, today, Money(100, "MXN"), NOON, SEOUL)
+
+
+SEOUL = "Asia/Seoul"
+
+
+@pytest.mark.parametrize(
+    ("other", "counts"),
+    [
+        (sent(S.SENT, krw(10_000)), True),
+        (sent(S.SENDING, krw(10_000)), True),
+        (sent(S.UNKNOWN, krw(10_000)), True),  # the money may be out
+        (sent(S.SENT, krw(10_000), livemode=False), False),  # a test refund: not the live cap
+        (sent(S.SENT, Money(10_000, "MXN")), False),  # another currency's cap
+        (sent(S.SENT, krw(10_000), at=datetime(2026, 11, 30, 14, 59, tzinfo=UTC)), False),
+        (sent(S.SENT, krw(10_000), at=datetime(2026, 11, 30, 15, 0, tzinfo=UTC)), True),
+        (sent(S.SENT, krw(10_000), at=datetime(2026, 12, 1, 14, 59, tzinfo=UTC)), True),
+        (sent(S.APPROVED, krw(10_000), at=None), False),  # not claimed: held by the cap too
+        (sent(S.FAILED, krw(10_000)), False),
+    ],
+)
+def test_the_cap_counts_this_store_days_money_out_in_this_mode_and_currency(
+    other: CapRefund, counts: bool
+) -> None:
+    """15,000 a day, 10,000 to send now: room only if `other` does not count."""
+    cap = krw(15_000)
+    assert counts_toward_cap(other, True, "KRW", store_day(NOON, SEOUL), SEOUL) is counts
+    if counts:
+        with pytest.raises(RefundError):
+            check_daily_cap(krw(10_000), True, [other], cap, NOON, SEOUL)
+    else:
+        check_daily_cap(krw(10_000), True, [other], cap, NOON, SEOUL)
+
+
+def test_the_test_mode_cap_is_its_own() -> None:
+    live_day = [sent(S.SENT, krw(15_000))]
+    check_daily_cap(krw(15_000), False, live_day, krw(15_000), NOON, SEOUL)
+    with pytest.raises(RefundError):
+        check_daily_cap(krw(1), True, live_day, krw(15_000), NOON, SEOUL)
+
+
+def test_store_day_bounds_are_the_stores_midnights() -> None:
+    start, end = store_day_bounds(NOON, SEOUL)
+    assert (start, end) == (
+        datetime(2026, 11, 30, 15, 0, tzinfo=UTC),
+        datetime(2026, 12, 1, 15, 0, tzinfo=UTC),
+    )
+    # A day the clocks change (Mexico City had DST until 2022): 23 hours long.
+    start, end = store_day_bounds(datetime(2022, 4, 3, 18, 0, tzinfo=UTC), "America/Mexico_City")
+    assert end - start == timedelta(hours=23)
 
 
 def test_store_day_is_the_stores_calendar_day() -> None:

@@ -27,11 +27,10 @@ import logging
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -84,7 +83,7 @@ from checkout.providers.payouts import (
 )
 from checkout.providers.registry import build_payout_provider
 from checkout.services.errors import Conflict, InvalidRequest, NotFound, ServiceError
-from checkout.services.ledger import load_refunds, write_refund_plan
+from checkout.services.ledger import load_cap_day, load_refunds, write_refund_plan
 
 log = logging.getLogger(__name__)
 SessionFactory = Callable[[], Session]
@@ -518,12 +517,6 @@ def _unstick_sending(session: Session, settings: Settings, now: datetime, batch:
         _decide(session, public_id, lambda m, r: rules.stale_sending(m, r, now, now))
 
 
-def _day_start(now: datetime, timezone: str) -> datetime:
-    zone = ZoneInfo(timezone)
-    local = now.astimezone(zone)
-    return datetime.combine(local.date(), time.min, zone)
-
-
 def _send_one(
     session: Session,
     settings: Settings,
@@ -548,24 +541,18 @@ def _send_one(
         return
     cap = store.refund_daily_cap.get(row.currency) if store is not None else None
     if cap is not None:
-        used = session.scalar(
-            select(func.coalesce(func.sum(Refund.amount), 0)).where(
-                Refund.store_id == row.store_id,
-                Refund.currency == row.currency,
-                Refund.id != row.id,
-                Refund.sending_at >= _day_start(now, store.timezone),  # type: ignore[union-attr]
-                Refund.status.in_(
-                    [
-                        RefundStatus.SENDING,
-                        RefundStatus.UNKNOWN,
-                        RefundStatus.PROCESSING,
-                        RefundStatus.SENT,
-                    ]
-                ),
-            )
-        )
+        assert store is not None
+        day = rules.store_day_bounds(now, store.timezone)
+        todays = load_cap_day(session, row.store_id, money.livemode, row.currency, day)
         try:
-            rules.check_daily_cap(state.amount, [], Money(cap - int(used or 0), row.currency))
+            rules.check_daily_cap(
+                state.amount,
+                money.livemode,
+                todays,
+                Money(cap, row.currency),
+                now,
+                store.timezone,
+            )
         except RefundError as exc:
             _write(session, money, checkout, rules.hold(money, state, exc.message))
             session.commit()
