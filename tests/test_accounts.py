@@ -30,6 +30,10 @@ from checkout.providers.teemopay.payout_mapping import BANK_NAMES
         ("José Núñez", "José Núñez"),
         ("e\u0301va", "éva"),  # NFC: a combining accent becomes one letter
         ("이" * 40, "이" * 40),
+        # NFKC before the checks (issue 22): fullwidth Latin went to the bank as typed.
+        ("ＨＯＮＧ", "HONG"),
+        ("ＫＩＭ\u3000ＭＩＮＪＩ", "KIM MINJI"),  # an ideographic space between
+        ("ﬁona", "fiona"),  # a ligature is its letters
     ],
 )
 def test_holder_names_that_banks_take(given: str, kept: str) -> None:
@@ -50,6 +54,8 @@ def test_holder_names_that_banks_take(given: str, kept: str) -> None:
         ("홍\u200b길동", "invalid_characters"),  # zero-width space
         ("홍\x00길동", "invalid_characters"),
         ("🙂🙂", "invalid_characters"),
+        ("㈜한빛", "invalid_characters"),  # NFKC: "(주)한빛", brackets are no letters
+        ("ＨＯＮＧ１", "invalid_characters"),  # a fullwidth digit is a digit
     ],
 )
 def test_holder_names_that_banks_refuse(given: str, code: str) -> None:

@@ -47,13 +47,20 @@ def _is_name_letter(char: str) -> bool:
     return unicodedata.category(char).startswith("L")
 
 
+def holder_name_text(name: str) -> str:
+    """A holder name as banks compare it, before any check: NFKC (a fullwidth `ＨＯＮＧ` typed
+    on a Korean or Japanese keyboard is `HONG`, halfwidth Hangul is Hangul, a combining
+    accent joins its letter), trimmed, inner spaces (an ideographic space too) collapsed."""
+    return " ".join(unicodedata.normalize("NFKC", name).split())
+
+
 def validate_holder_name(name: str, *, max_length: int = DEFAULT_HOLDER_NAME_MAX) -> str:
     """The account holder's name as the bank has it: letters (Hangul or Latin, any script)
-    and single spaces, 2 to `max_length` characters. Returns it NFC-normalised, trimmed,
-    inner spaces collapsed. Korean names are usually written without spaces (홍길동)."""
+    and single spaces, 2 to `max_length` characters. Returns it normalised (`holder_name_text`),
+    then checked. Korean names are usually written without spaces (홍길동)."""
     if not isinstance(name, str):
         raise AccountError("holder_name", "required", "the account holder's name is required")
-    text = " ".join(unicodedata.normalize("NFC", name).split())
+    text = holder_name_text(name)
     if not text:
         raise AccountError("holder_name", "required", "the account holder's name is required")
     if any(not (_is_name_letter(c) or c == " ") for c in text):
