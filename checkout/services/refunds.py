@@ -40,10 +40,8 @@ from checkout.domain.account_crypto import AccountCipher
 from checkout.domain.accounts import (
     MEXICO_BANK_CODES,
     AccountError,
-    validate_bank_code,
-    validate_clabe,
-    validate_holder_name,
     validate_korean_account,
+    validate_mexican_account,
 )
 from checkout.domain.money import Money
 from checkout.domain.refunds import (
@@ -162,6 +160,8 @@ def parse_destination(
             "invalid_destination", "destination must be an object.", field="destination"
         )
     values = {k: data.get(k) for k in ("bank_code", "account_number", "holder_name")}
+    if currency == "MXN" and values["bank_code"] is None:
+        values["bank_code"] = ""  # a CLABE names its bank
     for key, value in values.items():
         if not isinstance(value, str) or len(value) > 200:
             raise InvalidRequest(
@@ -175,10 +175,14 @@ def parse_destination(
         banks = [b.code for b in listed] if listed else None
     try:
         if currency == "MXN":
-            bank = validate_bank_code(values["bank_code"], banks or MEXICO_BANK_CODES)
-            number = validate_clabe(values["account_number"], bank_code=bank)
-            holder = validate_holder_name(values["holder_name"])
-            return BankAccount(bank, number, holder, AccountType.CLABE)
+            clabe = validate_mexican_account(
+                values["bank_code"],
+                values["account_number"],
+                values["holder_name"],
+                banks=banks,
+                provider=provider_type,
+            )
+            return BankAccount(clabe.bank_code, clabe.clabe, clabe.holder_name, AccountType.CLABE)
         account = validate_korean_account(
             values["bank_code"],
             values["account_number"],
