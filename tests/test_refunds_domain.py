@@ -16,16 +16,19 @@ from checkout.domain.refunds import (
     RefundSource,
     RefundStatus,
     RefundTransitionError,
+    awaits_destination,
     check_approver,
     check_daily_cap,
     check_refund_amount,
     counts_toward_cap,
+    excess_to_return,
     refund_transition,
     refundable,
     status_from_payout,
     store_day,
     store_day_bounds,
 )
+from checkout.domain.states import CheckoutStatus
 from checkout.providers.payouts import PayoutStatus
 
 S = RefundStatus
@@ -230,3 +233,43 @@ def test_store_day_is_the_stores_calendar_day() -> None:
     assert store_day(late_utc, "America/Mexico_City").isoformat() == "2026-12-01"
     with pytest.raises(ValueError):
         store_day(datetime(2026, 12, 1), "Asia/Seoul")
+
+
+# ---------------------------------------------------------------- the excess to return
+C = CheckoutStatus
+
+
+@pytest.mark.parametrize(
+    ("status", "due", "paid", "refunds", "excess"),
+    [
+        (C.PAID, 10_000, 10_000, [], 0),  # paid as due: nothing extra
+        (C.PAID, 10_000, 13_000, [], 3_000),  # overpaid
+        (C.PARTIALLY_PAID, 10_000, 4_000, [], 0),  # less than due: never negative
+        (C.EXPIRED, 10_000, 10_000, [], 0),  # paid late, all of it due
+        (C.CANCELLED, 10_000, 10_000, [], 10_000),  # after a cancel nothing is due
+        (C.CANCELLED, 10_000, 0, [], 0),
+        (C.PAID, 10_000, 20_000, [R(S.SENT, krw(15_000))], 5_000),  # at most what is left
+        (C.CANCELLED, 10_000, 10_000, [R(S.APPROVED, krw(10_000))], 0),
+        (C.PAID, 10_000, 20_000, [R(S.FAILED, krw(10_000))], 10_000),  # a failed one gives back
+    ],
+)
+def test_the_excess_to_return(
+    status: CheckoutStatus, due: int, paid: int, refunds: list[R], excess: int
+) -> None:
+    assert excess_to_return(status, krw(due), krw(paid), refunds) == krw(excess)
+
+
+def test_the_excess_is_compared_by_the_enum_not_the_text() -> None:
+    """The status read from the database is text: the service gives the enum (issue 22)."""
+    assert excess_to_return(C("cancelled"), krw(10_000), krw(10_000), []) == krw(10_000)
+    with pytest.raises(ValueError):
+        C("Cancelled")
+    with pytest.raises(RefundError):
+        excess_to_return(C.PAID, krw(1), Money(1, "MXN"), [])
+
+
+@pytest.mark.parametrize("status", list(S))
+@pytest.mark.parametrize("has_destination", [True, False])
+def test_which_refunds_await_an_account(status: RefundStatus, has_destination: bool) -> None:
+    expected = not has_destination and status in (S.REQUESTED, S.APPROVED)
+    assert awaits_destination(status, has_destination) is expected

@@ -35,6 +35,7 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from checkout.domain.money import Money
+from checkout.domain.states import CheckoutStatus
 
 
 class RefundStatus(StrEnum):
@@ -64,6 +65,8 @@ REFUND_UNDER_WAY = frozenset(
     }
 )
 REFUND_DONE = frozenset({RefundStatus.SENT})
+# Nothing sent yet: it may still be cancelled, or given the account it goes to.
+REFUND_OPEN = frozenset({RefundStatus.REQUESTED, RefundStatus.APPROVED})
 # Refunds whose outcome we must ask the provider about.
 REFUND_QUERYABLE = frozenset({RefundStatus.UNKNOWN, RefundStatus.PROCESSING})
 
@@ -197,6 +200,24 @@ def check_refund_amount(amount: Money, paid: Money, refunds: Iterable[RefundLike
     if amount.amount > left.amount:
         raise RefundError("exceeds_refundable", f"at most {left} can be refunded")
     return Money(left.amount - amount.amount, paid.currency)
+
+
+def excess_to_return(
+    status: CheckoutStatus, due: Money, paid: Money, refunds: Iterable[RefundLike]
+) -> Money:
+    """What a "return the excess" refund pre-fills: all that was paid on a cancelled
+    checkout (nothing is due on it), else what was paid beyond the amount due (overpaid,
+    late or duplicate money); never more than is still refundable."""
+    if due.currency != paid.currency:
+        raise RefundError("currency_mismatch", f"the checkout is in {due.currency}")
+    excess = paid.amount if status == CheckoutStatus.CANCELLED else paid.amount - due.amount
+    left = refundable(paid, refunds).amount
+    return Money(max(min(excess, left), 0), paid.currency)
+
+
+def awaits_destination(status: RefundStatus, has_destination: bool) -> bool:
+    """A refund the shopper may still give an account to (its refund-account link works)."""
+    return not has_destination and status in REFUND_OPEN
 
 
 # ---------------------------------------------------------------- approval
@@ -500,7 +521,7 @@ def reject_refund(checkout: CheckoutMoney, refund: RefundState, by: str) -> Refu
 
 
 def cancel_refund(checkout: CheckoutMoney, refund: RefundState, by: str) -> RefundPlan:
-    if refund.status not in (RefundStatus.REQUESTED, RefundStatus.APPROVED):
+    if refund.status not in REFUND_OPEN:
         raise RefundError("not_cancellable", f"a {refund.status} refund cannot be cancelled")
     return _move(checkout, refund, RefundStatus.CANCELLED, "operator", f"cancelled by {by}")
 
@@ -726,7 +747,7 @@ def give_destination(
     none. Once given it is fixed: a replayed link cannot redirect the money."""
     if refund.has_destination:
         raise RefundError("destination_given", "this refund already has an account")
-    if refund.status not in (RefundStatus.REQUESTED, RefundStatus.APPROVED):
+    if refund.status not in REFUND_OPEN:
         raise RefundError("not_open", f"the refund is {refund.status}")
     return replace(
         _nothing(checkout, refund, "account given"),

@@ -53,6 +53,7 @@ from checkout.domain.refunds import (
     RefundState,
     RefundStatus,
 )
+from checkout.domain.states import CheckoutStatus
 from checkout.models import (
     Checkout,
     NotifyMessage,
@@ -409,18 +410,23 @@ def give_destination(
     return _decide(session, refund_public_id, decide)[0]
 
 
-def excess_of(checkout: Checkout) -> int:
-    """What a "return the excess" refund pre-fills: all of it for a cancelled checkout,
-    else what was paid beyond the amount due (overpaid, late, duplicate money)."""
-    if checkout.status == "cancelled":
-        return checkout.amount_paid or 0
-    return max((checkout.amount_paid or 0) - checkout.amount, 0)
+def excess_of(session: Session, checkout: Checkout) -> Money:
+    """What a "return the excess" refund pre-fills (domain/refunds.excess_to_return)."""
+    return rules.excess_to_return(
+        CheckoutStatus(checkout.status),
+        checkout.money,
+        checkout.paid_money,
+        _listed(session, checkout.id),
+    )
 
 
 def refundable_of(session: Session, checkout: Checkout) -> Money:
-    rows = session.scalars(select(Refund).where(Refund.checkout_id == checkout.id)).all()
-    items = [_Listed(RefundStatus(r.status), r.money) for r in rows]
-    return rules.refundable(checkout.paid_money, items)
+    return rules.refundable(checkout.paid_money, _listed(session, checkout.id))
+
+
+def _listed(session: Session, checkout_id: str) -> list[_Listed]:
+    rows = session.scalars(select(Refund).where(Refund.checkout_id == checkout_id)).all()
+    return [_Listed(RefundStatus(r.status), r.money) for r in rows]
 
 
 @dataclass(frozen=True)
