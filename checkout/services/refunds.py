@@ -7,9 +7,10 @@ a step of the worker's round beside reconciliation):
 1. A refund left `sending` longer than a payout call can take (its worker died during or
    after the call) becomes `unknown`.
 2. Each approved refund with a destination is claimed under the store's and the checkout's
-   row locks: the store's daily cap is checked there (over it: it stays approved with a
-   `hold_reason`, retried next round), then `sending`, its payout number assigned once and
-   committed before any call.
+   row locks: the store's daily cap is checked there, per mode and currency (what
+   `ledger.load_cap_day` reads, decided by `domain/refunds.check_daily_cap`; over it: it
+   stays approved with a `hold_reason`, retried next round), then `sending`, its payout
+   number assigned once and committed before any call.
 3. The balance inquiry: short -> `failed` (`insufficient_balance`, nothing sent, the amount
    refundable again). An inquiry that itself fails does not stop the send: the provider's
    own refusal is the backstop.
