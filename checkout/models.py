@@ -24,7 +24,13 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from checkout.domain.money import Money
-from checkout.domain.states import AttemptStatus, CheckoutStatus, latest_of, live_of
+from checkout.domain.states import (
+    AttemptStatus,
+    CheckoutStatus,
+    WebhookStatus,
+    latest_of,
+    live_of,
+)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -318,7 +324,7 @@ class WebhookEvent(Base):
     type: Mapped[str] = mapped_column(String(64))
     seq: Mapped[int] = mapped_column(Integer)  # per checkout, ever increasing
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(20), default="pending")
+    status: Mapped[str] = mapped_column(String(20), default=WebhookStatus.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
