@@ -19,7 +19,7 @@ from checkout.services.admin import create_operator
 from tests.conftest import LiveApp
 from tests.support.shopper import FLOWS, create_checkout, get_checkout
 from tests.test_admin import _post, login
-from tests.test_refunds_console import ACCOUNT, money_after_cancel
+from tests.test_refunds_console import ACCOUNT, money_after_cancel, paid_mx_checkout
 from tests.test_webhooks import Receiver, deliver, deliveries, events, hooked, receiver
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is in the dev extras")
@@ -123,6 +123,8 @@ def test_operator_finds_a_paid_checkout_and_resends_its_webhook(
 
 # ---------------------------------------------------------------- phones, taps, axe
 VIEWPORTS = {"phone": {"width": 390, "height": 844}, "laptop": {"width": 1280, "height": 800}}
+# The console is in English; bank names follow the browser's language (ko, es, en).
+LOCALES = {"phone": "ko-KR", "laptop": "es-MX"}
 # Every control an operator taps: buttons, button-like links, fields, the nav.
 TAPPABLE = (
     "main button, main .button, main input:not([type=hidden]), main select, header a, header button"
@@ -139,15 +141,20 @@ def console_pages(live_app: LiveApp) -> tuple[dict[str, str], str, str]:
         create_operator(session, "alice", PASSWORD)
     _post(login(live_app, "carol"), live_app, checkout_id, "refunds", amount="15000",
           reason="Return the excess", **ACCOUNT)  # fmt: skip
-    open_checkout = create_checkout(live_app.url)
     with live_app.session() as session:
         public_id = session.scalars(select(Refund.public_id)).one()
+    # A Mexican refund without an account: its page shows the shopper's (long) link.
+    mexican_id = paid_mx_checkout(live_app)
+    _post(login(live_app, "carol"), live_app, mexican_id, "refunds", amount="120.50",
+          reason="Return the excess")  # fmt: skip
+    open_checkout = create_checkout(live_app.url)
     pages = {
         "checkouts": "/admin/",
         "checkouts-in-review": "/admin/?review=1",
         "waiting": "/admin/waiting",
         "checkout-with-refund": f"/admin/checkouts/{checkout_id}",
         "checkout-open": f"/admin/checkouts/{open_checkout['id']}",
+        "checkout-mexican-refund-link": f"/admin/checkouts/{mexican_id}",
         "confirm-cancel": f"/admin/checkouts/{open_checkout['id']}/cancel",
         "confirm-refund-reject": f"/admin/checkouts/{checkout_id}/refunds/{public_id}/reject",
         "notifies": "/admin/notifies",
@@ -194,7 +201,9 @@ def test_every_console_page_fits_is_tappable_and_passes_axe(
     live_app: LiveApp, browser: Any, viewport: str
 ) -> None:
     pages, _checkout_id, _public_id = console_pages(live_app)
-    context = browser.new_context(viewport=VIEWPORTS[viewport], has_touch=viewport == "phone")
+    context = browser.new_context(
+        viewport=VIEWPORTS[viewport], has_touch=viewport == "phone", locale=LOCALES[viewport]
+    )
     context.set_default_timeout(WAIT_MS)
     try:
         page = context.new_page()
@@ -226,7 +235,8 @@ def test_a_second_operator_approves_from_the_queue_on_a_phone(
         page = context.new_page()
         log_in(live_app, page, "alice")
         # The nav says something waits; the queue lists the refund.
-        expect(page.locator("#nav-waiting-count")).to_have_text("2")  # the refund, the review
+        # Two refunds (Korean, Mexican) and a review (the money after a cancel).
+        expect(page.locator("#nav-waiting-count")).to_have_text("3")
         page.locator("#nav-waiting").tap()
         page.wait_for_url(re.compile(r"/admin/waiting$"))
         row = page.locator(f"#waiting-{public_id}")
@@ -246,13 +256,13 @@ def test_a_second_operator_approves_from_the_queue_on_a_phone(
         page.touchscreen.tap(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
         page.wait_for_url(re.compile(r"/admin/waiting$"))
         expect(page.locator("ul.flash")).to_contain_text(f"Refund {public_id} approved.")
-        expect(page.locator("#waiting-refunds-count")).to_have_text("0")
-        expect(page.locator("#nav-waiting-count")).to_have_text("1")
+        expect(page.locator("#waiting-refunds-count")).to_have_text("1")
+        expect(page.locator("#nav-waiting-count")).to_have_text("2")
         assert page.evaluate(SIDEWAYS) <= 0
     finally:
         context.close()
     with live_app.session() as session:
-        refund = session.scalars(select(Refund)).one()
+        refund = session.scalars(select(Refund).where(Refund.public_id == public_id)).one()
         assert (refund.status, refund.approved_by) == ("approved", "alice")
     assert get_checkout(live_app.url, checkout_id)["status"] == "cancelled"
 
