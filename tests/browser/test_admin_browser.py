@@ -219,6 +219,18 @@ def test_every_console_page_fits_is_tappable_and_passes_axe(
                 found.append(f"the page scrolls {sideways} px sideways")
             found += [f"tap target under 44 px: {t}" for t in small_targets(page)]
             problems[name] = found
+        # The refund form sent with an amount of too many decimals: shown again, the error
+        # beside the amount.
+        page.goto(live_app.url + pages["checkout-mexican-refund-link"])
+        page.locator("#refund-amount").fill("1.005")
+        page.locator("#refund-reason").fill("goodwill")
+        page.locator("#refund-form button[type=submit]").click()
+        expect(page.locator("#refund-amount-error")).to_contain_text("at most 2 decimals")
+        expect(page.locator("#refund-amount")).to_have_value("1.005")
+        found = axe_violations(page)
+        if page.evaluate(SIDEWAYS) > 0:
+            found.append("the page scrolls sideways")
+        problems["refund-form-error"] = found
     finally:
         context.close()
     problems = {name: found for name, found in problems.items() if found}
