@@ -94,3 +94,31 @@ def test_cancelling_a_checkout_asks_first_and_still_needs_a_post_with_csrf(
     done = http.post(live_app.url + confirm_url, data={"csrf_token": token}, timeout=10)
     assert done.status_code == 200
     assert get_checkout(live_app.url, checkout["id"])["status"] == "cancelled"
+
+
+def test_a_refund_rejected_from_the_queue_asks_first_and_comes_back_to_it(
+    live_app: LiveApp,
+) -> None:
+    checkout_id = money_after_cancel(live_app)
+    add_operator(live_app, "alice")
+    add_operator(live_app, "bob")
+    _post(login(live_app, "alice"), live_app, checkout_id, "refunds", amount="15000",
+          reason="excess", **ACCOUNT)  # fmt: skip
+    bob = login(live_app, "bob")
+    queue = bob.get(f"{live_app.url}/admin/waiting", timeout=10).text
+    with live_app.session() as session:
+        public_id = session.scalars(select(Refund.public_id)).one()
+    confirm_path = f"/admin/checkouts/{checkout_id}/refunds/{public_id}/reject?back=waiting"
+    assert f'href="{confirm_path}"' in queue
+    confirm = bob.get(live_app.url + confirm_path, timeout=10).text
+    assert 'name="back" value="waiting"' in confirm and 'href="/admin/waiting"' in confirm
+    token = CSRF_IN_FORM.search(confirm).group(1)  # type: ignore[union-attr]
+    done = bob.post(
+        f"{live_app.url}/admin/checkouts/{checkout_id}/refunds/reject",
+        data={"csrf_token": token, "target": public_id, "back": "waiting"},
+        timeout=10,
+    )
+    assert done.url.endswith("/admin/waiting")
+    assert f"Refund {public_id} rejected." in flashes(done.text)
+    with live_app.session() as session:
+        assert session.scalars(select(Refund.status)).one() == "rejected"

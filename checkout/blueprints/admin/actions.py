@@ -78,6 +78,7 @@ def confirm_cancel(checkout_id: str) -> Any:
         label="Cancel checkout",
         keep="Keep the checkout",
         checkout_id=item.id,
+        back="",
     )
 
 

@@ -127,4 +127,5 @@ def confirm_refund(checkout_id: str, public_id: str, decision: str) -> Any:
         label=label,
         keep="Keep the refund",
         checkout_id=checkout_id,
+        back="waiting" if request.args.get("back") == "waiting" else "",
     )
