@@ -28,6 +28,13 @@ _SEP = r"(?:[\s.-]|%20|\+)?"  # a separator people type, also URL-encoded
 # "+" or ":" (a query string inside a return_url); alphanumeric bounds keep hex ids intact.
 _START = r"(?:(?<![A-Za-z0-9_])|(?<=%3D)|(?<=%3d)|(?<=%20)|(?<=%2B)|(?<=%3A))"
 _END = r"(?![A-Za-z0-9_])"
+# A run of digits followed by ":dd" is a clock, not a phone: "2026-12-07 10:39:10" has ten
+# digits from an area-code-like "2" to the hour, and was masked as "<mobile>:39:10".
+_NOT_TIME = r"(?!(?::|%3A|%3a)\d)"
+# A date followed by a time (ISO, or a space, also URL-encoded) is a timestamp, not a birth date.
+_NOT_DATETIME = r"(?!(?:[T ]|%20)\d{2}(?::|%3A|%3a))"
+# Nor is a number with its currency after it ("5512345678 MXN" is an amount in centavos).
+_NOT_AMOUNT = r"(?!\s?(?:KRW|MXN|원))"
 _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     # Linear on any input: a local part starts only where a run of its characters starts
     # (the lookbehind), so a long run is scanned once, not once per position; and the mask
@@ -44,7 +51,7 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     # Korean mobiles: 010-1234-5678, 01012345678, +82 10 1234 5678, 821012345678.
     (
         re.compile(
-            rf"(?=[+%08]){_START}(?:(?:\+|%2B)?82{_SEP}0?|0)1[016789]{_SEP}\d{{3,4}}{_SEP}\d{{4}}{_END}"
+            rf"(?=[+%08]){_START}(?:(?:\+|%2B)?82{_SEP}0?|0)1[016789]{_SEP}\d{{3,4}}{_SEP}\d{{4}}{_END}{_NOT_TIME}{_NOT_AMOUNT}"
         ),
         "<mobile>",
     ),
@@ -53,7 +60,7 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     # keeps Unix timestamps (1...) readable.
     (
         re.compile(
-            rf"(?=[+%(2-9]){_START}(?:(?:\+|%2B)?52{_SEP}(?:1{_SEP})?)?\(?[2-9](?:(?:[\s().-]|%20){{0,2}}\d){{9}}{_END}"
+            rf"(?=[+%(2-9]){_START}(?:(?:\+|%2B)?52{_SEP}(?:1{_SEP})?)?\(?[2-9](?:(?:[\s().-]|%20){{0,2}}\d){{9}}{_END}{_NOT_TIME}{_NOT_AMOUNT}"
         ),
         "<mobile>",
     ),
@@ -62,13 +69,13 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (
         re.compile(
             rf"(?=[12]){_START}(?:19|20)\d{{2}}([-/.]?)(?:0[1-9]|1[0-2])\1(?:0[1-9]|[12]\d|3[01])"
-            rf"{_END}(?![T ]\d{{2}}:)"
+            rf"{_END}{_NOT_DATETIME}"
         ),
         "<date>",
     ),
     (
         re.compile(
-            rf"(?=[0-3]){_START}(?:0[1-9]|[12]\d|3[01])[-/.](?:0[1-9]|1[0-2])[-/.](?:19|20)\d{{2}}{_END}"
+            rf"(?=[0-3]){_START}(?:0[1-9]|[12]\d|3[01])[-/.](?:0[1-9]|1[0-2])[-/.](?:19|20)\d{{2}}{_END}{_NOT_DATETIME}"
         ),
         "<date>",
     ),

@@ -110,7 +110,8 @@ class Checkout(Base):
     locale: Mapped[str | None] = mapped_column(String(10))
     methods: Mapped[list[str] | None] = mapped_column(JSON)  # None: every method that fits
     status: Mapped[str] = mapped_column(String(20), default=CheckoutStatus.OPEN, index=True)
-    review_reason: Mapped[str | None] = mapped_column(String(200))
+    # Indexed: the console's "waiting" queue and its count in the nav, on every console page.
+    review_reason: Mapped[str | None] = mapped_column(String(200), index=True)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # Indexed: the console lists newest first and filters by date.
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
@@ -164,7 +165,7 @@ class PaymentAttempt(Base):
     instructions: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     failure_code: Mapped[str | None] = mapped_column(String(64))
     failure_message: Mapped[str | None] = mapped_column(String(500))
-    review_reason: Mapped[str | None] = mapped_column(String(200))
+    review_reason: Mapped[str | None] = mapped_column(String(200), index=True)  # the queue
     # The shopper's details, kept for the shop; never logged, masked in the API.
     payer_name: Mapped[str | None] = mapped_column(String(200))
     payer_email: Mapped[str | None] = mapped_column(String(320))

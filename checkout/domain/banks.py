@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from checkout.domain.accounts import KOREA_BANKS, MEXICO_BANK_CODES
+
 
 @dataclass(frozen=True)
 class Bank:
@@ -78,3 +80,24 @@ def clabe_bank_code(clabe: str | None) -> str | None:
     if clabe and len(clabe) == 18 and clabe.isdigit():
         return f"MX{clabe[:3]}"
     return None
+
+
+# Not banks a person keeps an account at: the central bank (Banxico) takes no refunds.
+_NOT_FOR_PEOPLE = frozenset({"MX001"})
+
+
+def refund_bank_choices(currency: str, language: str) -> list[tuple[str, str]]:
+    """The banks a refund in `currency` can go to, as (code the refund API takes, name in
+    `language`), sorted by name: KFTC's three digits for KRW, SPEI's five for MXN (a CLABE's
+    first three digits are its last three). Only banks in BANKS: the ones people bank at."""
+    choices: dict[str, str] = {}
+    for bank in BANKS:
+        name = bank.names.get(language, bank.names["en"])
+        for alias in bank.aliases:
+            if currency == "KRW" and alias in KOREA_BANKS:
+                choices[alias] = name
+            elif currency == "MXN" and alias.startswith("MX") and alias not in _NOT_FOR_PEOPLE:
+                spei = [code for code in MEXICO_BANK_CODES if code[-3:] == alias[2:]]
+                for code in spei[:1]:
+                    choices[code] = name
+    return sorted(choices.items(), key=lambda item: item[1].casefold())

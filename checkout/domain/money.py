@@ -116,3 +116,34 @@ def _amount_decimal(value: object) -> Decimal:
             raise MoneyError(f"not an amount: {_shown(value)}")
         return value
     raise MoneyError(f"not an amount: {_shown(value)}")
+
+
+# What an operator types: digits, "," between groups of three (12,000), "." before the
+# decimals ("120.50"); spaces around are ignored.
+_TYPED_AMOUNT = re.compile(r"(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.([0-9]+))?")
+
+
+def parse_typed_amount(text: str, currency: str) -> Money:
+    """An amount typed in major units, as people write it ("12,000" KRW, "120.50" MXN),
+    in minor units. MoneyError with a message an operator can act on: not a number, more
+    decimals than the currency has ("120.505" MXN, "12000.5" KRW), or not above zero."""
+    exponent = CURRENCY_EXPONENT.get(currency)
+    if exponent is None:
+        raise MoneyError(f"unsupported currency {currency!r}")
+    typed = text.strip() if isinstance(text, str) else ""
+    found = _TYPED_AMOUNT.fullmatch(typed) if len(typed) <= 30 else None
+    if found is None:
+        example = "12,000" if exponent == 0 else "120.50"
+        raise MoneyError(f"Enter the amount in {currency} as digits, e.g. {example}.")
+    decimals = found.group(1) or ""
+    if len(decimals) > exponent:
+        if exponent == 0:
+            raise MoneyError(f"{currency} amounts have no decimals: {typed} is not one.")
+        raise MoneyError(f"{currency} amounts have at most {exponent} decimals: {typed} has more.")
+    whole = typed[: found.start(1) - 1] if found.group(1) is not None else typed
+    minor = int(whole.replace(",", "")) * 10**exponent + int(decimals.ljust(exponent, "0") or 0)
+    if minor <= 0:
+        raise MoneyError("Enter an amount above zero.")
+    if minor >= 10 ** (MAX_WHOLE_DIGITS + exponent):
+        raise MoneyError(f"Enter the amount in {currency} as digits, e.g. 12,000.")
+    return Money(minor, currency)

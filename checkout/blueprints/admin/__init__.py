@@ -2,9 +2,9 @@
 
 One blueprint, `admin` (common.py), with one module per feature: auth (login, logout, the
 operator check on every request), checkouts (search, a checkout's page), actions (query,
-resend, review, cancel), refunds, notifies (the inbox), providers, and filters (the
-templates' masking filters); their queries and use cases are in services/admin/. health.py
-is the `ops` blueprint.
+resend, review, cancel), refunds, queue (what waits for an operator), notifies (the
+inbox), providers, and filters (the templates' masking filters); their queries and use
+cases are in services/admin/. health.py is the `ops` blueprint.
 
 Every admin page needs a logged-in operator; every form and action is a POST checked with
 Flask-WTF's session CSRF token (the app leaves CSRF checking to each form). Personal data
@@ -23,6 +23,7 @@ from checkout.blueprints.admin import (  # noqa: F401
     filters,
     notifies,
     providers,
+    queue,
     refunds,
 )
 from checkout.blueprints.admin.common import SESSION_LIFETIME, bp

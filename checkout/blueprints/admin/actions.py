@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, current_app, flash
+from flask import abort, current_app, flash, render_template, url_for
 
 from checkout.blueprints.admin.common import back, bp, load_action, operator_name
 from checkout.db import db
 from checkout.extensions import catalog_of
+from checkout.models import Checkout
 from checkout.services.admin import actions
 
 
@@ -50,6 +51,35 @@ def resolve_review(checkout_id: str) -> Any:
     note = (form.reason.data or "").strip()
     flash(actions.operator_resolve_review(db.session, operator_name(), item.id, note))
     return back(item.id)
+
+
+@bp.get("/checkouts/<checkout_id>/cancel")
+def confirm_cancel(checkout_id: str) -> Any:
+    """A confirmation step before a checkout is cancelled (no script needed); the cancel
+    itself is still the POST (with CSRF) below."""
+    item = db.session.get(Checkout, checkout_id)
+    if item is None:
+        abort(404)
+    return render_template(
+        "admin/confirm.html",
+        title=f"Cancel checkout {item.id}?",
+        what=[
+            ("Checkout", item.id),
+            ("Order id", item.order_id),
+            ("Amount due", item.amount, item.currency),
+            ("Status", item.status),
+        ],
+        warning=(
+            "The shopper can no longer pay, and the shop hears that the checkout was "
+            "cancelled. This cannot be undone."
+        ),
+        action=url_for("admin.cancel", checkout_id=item.id),
+        target="",
+        label="Cancel checkout",
+        keep="Keep the checkout",
+        checkout_id=item.id,
+        back="",
+    )
 
 
 @bp.post("/checkouts/<checkout_id>/cancel")

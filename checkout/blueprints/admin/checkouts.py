@@ -148,11 +148,20 @@ def checkouts() -> Any:
 
 @bp.get("/checkouts/<checkout_id>")
 def checkout(checkout_id: str) -> Any:
+    return render_checkout(checkout_id)
+
+
+def render_checkout(
+    checkout_id: str, refund_form: Mapping[str, str] | None = None, status: int = 200
+) -> Any:
+    """A checkout's page; `refund_form` (what was typed, and the error) shows the refund
+    form again as it was sent, with what was wrong next to it."""
     page = search_service.checkout_page(db.session, checkout_id, max_ages())
     if page is None:
         abort(404)
     return render_template(
         "admin/checkout.html",
+        refund_form=refund_form or {},
         c=page.checkout,
         events=page.events,
         actions=page.actions,
@@ -163,4 +172,4 @@ def checkout(checkout_id: str) -> Any:
         exchanges=page.exchanges,
         form=ActionForm(),
         live=page.checkout.live_attempt(),
-    )
+    ), status

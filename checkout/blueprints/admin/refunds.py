@@ -8,11 +8,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from flask import current_app, flash, request
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 
+from checkout.blueprints.admin.checkouts import render_checkout
 from checkout.blueprints.admin.common import back, bp, load_action, operator_name
 from checkout.db import db
+from checkout.domain.banks import refund_bank_choices
+from checkout.domain.money import CURRENCY_EXPONENT, Money, MoneyError, parse_typed_amount
 from checkout.extensions import settings_of
+from checkout.i18n import current_language
 from checkout.models import Checkout
 from checkout.services import refunds as refund_service
 from checkout.services.admin import refunds as console_refunds
@@ -20,19 +24,26 @@ from checkout.services.admin import refunds as console_refunds
 
 @bp.app_template_global("admin_refunds_of")
 def refunds_of(checkout: Checkout) -> dict[str, Any]:
-    """What the checkout page shows of refunds."""
-    return console_refunds.refunds_panel(db.session, settings_of(current_app), checkout)
+    """What the checkout page shows of refunds, the form's banks in the operator's language."""
+    panel = console_refunds.refunds_panel(db.session, settings_of(current_app), checkout)
+    panel["banks"] = refund_bank_choices(checkout.currency, current_language())
+    panel["exponent"] = CURRENCY_EXPONENT[checkout.currency]
+    panel["excess_typed"] = (
+        Money(panel["excess"], checkout.currency).format_plain() if panel["excess"] else ""
+    )
+    return panel
 
 
-def _request_data(form: Mapping[str, str]) -> dict[str, Any]:
-    """The refund form as create_refund reads a request: the amount a number when it is one
-    (otherwise refused there, as typed), the account only when any of it was given."""
+def _request_data(form: Mapping[str, str], currency: str) -> dict[str, Any]:
+    """The refund form as create_refund reads a request: the amount typed in major units
+    ("12,000" KRW, "120.50" MXN) in minor units, the account only when any of it was given.
+    MoneyError when the amount is not one of `currency`."""
     fields = {k: (form.get(k) or "").strip() for k in ("amount", "reason")}
     account = {
         k: (form.get(k) or "").strip() for k in ("bank_code", "account_number", "holder_name")
     }
     return {
-        "amount": int(fields["amount"]) if fields["amount"].isdigit() else fields["amount"],
+        "amount": parse_typed_amount(fields["amount"], currency).amount,
         "reason": fields["reason"],
         "destination": account if any(account.values()) else None,
     }
@@ -41,9 +52,16 @@ def _request_data(form: Mapping[str, str]) -> dict[str, Any]:
 @bp.post("/checkouts/<checkout_id>/refunds")
 def request_refund(checkout_id: str) -> Any:
     item, _form = load_action(checkout_id)
+    try:
+        data = _request_data(request.form, item.currency)
+    except MoneyError as exc:
+        # The form again as typed (the account number and holder excepted: never echoed),
+        # the error beside the amount; nothing was asked for.
+        typed = {k: (request.form.get(k) or "")[:500] for k in ("amount", "reason", "bank_code")}
+        return render_checkout(item.id, {**typed, "error": str(exc)}, 400)
     flash(
         console_refunds.request_refund(
-            db.session, settings_of(current_app), operator_name(), item, _request_data(request.form)
+            db.session, settings_of(current_app), operator_name(), item, data
         )
     )
     return back(item.id)
@@ -57,6 +75,8 @@ def _decide(checkout_id: str, action: str, decide: console_refunds.Decision, don
             db.session, decide, operator_name(), item.id, public_id, action, done
         )
     )
+    if request.form.get("back") == "waiting":  # decided from the "Waiting" page
+        return redirect(url_for("admin.waiting"))
     return back(item.id)
 
 
@@ -73,3 +93,39 @@ def reject_refund(checkout_id: str) -> Any:
 @bp.post("/checkouts/<checkout_id>/refunds/cancel")
 def cancel_refund(checkout_id: str) -> Any:
     return _decide(checkout_id, "refund_cancel", refund_service.cancel, "cancelled")
+
+
+# What each confirmed decision is called, and what it posts to.
+CONFIRMABLE = {
+    "reject": ("Reject refund", "admin.reject_refund"),
+    "cancel": ("Cancel refund", "admin.cancel_refund"),
+}
+
+
+@bp.get("/checkouts/<checkout_id>/refunds/<public_id>/<decision>")
+def confirm_refund(checkout_id: str, public_id: str, decision: str) -> Any:
+    """A confirmation step before a refund is rejected or cancelled; the decision itself is
+    still the POST (with CSRF) it always was."""
+    if decision not in CONFIRMABLE:
+        abort(404)
+    refund = console_refunds.refund_of(db.session, checkout_id, public_id)
+    if refund is None:
+        abort(404)
+    label, endpoint = CONFIRMABLE[decision]
+    return render_template(
+        "admin/confirm.html",
+        title=f"{label} {refund.public_id}?",
+        what=[
+            ("Checkout", checkout_id),
+            ("Refund", refund.public_id),
+            ("Amount", refund.amount, refund.currency),
+            ("Status", refund.status),
+        ],
+        warning="The refund will not be sent. This cannot be undone.",
+        action=url_for(endpoint, checkout_id=checkout_id),
+        target=refund.public_id,
+        label=label,
+        keep="Keep the refund",
+        checkout_id=checkout_id,
+        back="waiting" if request.args.get("back") == "waiting" else "",
+    )

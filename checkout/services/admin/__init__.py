@@ -47,6 +47,12 @@ from checkout.services.admin.providers import (
     failover_stats,
     provider_stats,
 )
+from checkout.services.admin.queue import (
+    WaitingCounts,
+    WaitingQueue,
+    waiting_counts,
+    waiting_queue,
+)
 from checkout.services.admin.summary import (
     DailySummary,
     ProviderDay,
@@ -74,6 +80,8 @@ __all__ = [
     "OperatorError",
     "ProviderDay",
     "StoreDay",
+    "WaitingCounts",
+    "WaitingQueue",
     "authenticate",
     "checkout_page",
     "circuit_views",
@@ -107,4 +115,6 @@ __all__ = [
     "session_operator",
     "set_operator_active",
     "store_label",
+    "waiting_counts",
+    "waiting_queue",
 ]

@@ -80,6 +80,13 @@ def request_refund(
     return f"Refund {refund.public_id} requested: another operator must approve it."
 
 
+def refund_of(session: Session, checkout_id: str, public_id: str) -> Refund | None:
+    """The checkout's refund `public_id`, if it has one by that id."""
+    return session.scalars(
+        select(Refund).where(Refund.public_id == public_id, Refund.checkout_id == checkout_id)
+    ).one_or_none()
+
+
 def decide_refund(
     session: Session,
     decide: Decision,
@@ -90,10 +97,7 @@ def decide_refund(
     done: str,
 ) -> str:
     """Approve, reject or cancel the checkout's refund `public_id`; the outcome for the page."""
-    refund = session.scalars(
-        select(Refund).where(Refund.public_id == public_id, Refund.checkout_id == checkout_id)
-    ).one_or_none()
-    if refund is None:
+    if refund_of(session, checkout_id, public_id) is None:
         return "No such refund."
     try:
         decide(session, public_id, operator, _audit(session, operator, action, checkout_id, done))
