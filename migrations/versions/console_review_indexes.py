@@ -9,7 +9,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "console_review_indexes"
-down_revision = "0014"
+down_revision = "receipts_0015"
 branch_labels = None
 depends_on = None
 
