@@ -257,3 +257,37 @@ def test_a_cancel_through_the_shop_api_is_recorded_as_the_shops(live_app: LiveAp
     assert cancelled.status_code == 200
     [event] = [e for e in cancelled.json()["events"] if e["to"] == "cancelled"]
     assert event["source"] == "api", event
+
+
+@both_modes
+def test_checkout_creates_with_one_key_in_parallel_make_one_checkout(live_app: LiveApp) -> None:
+    """20 creates at once with one Idempotency-Key, each another order and amount: one 201,
+    the rest 409, and no other checkout made."""
+
+    def one(n: int, key: str = "c-1") -> requests.Response:
+        return requests.post(
+            f"{live_app.url}/api/v1/checkouts",
+            json={
+                "order_id": f"P-{n}",
+                "amount": 1_000 + n,
+                "currency": "KRW",
+                "return_url": f"{SHOP_ORIGIN}/done",
+            },
+            headers={**api_headers(TEST_KEY), "Idempotency-Key": key},
+            timeout=30,
+        )
+
+    with concurrent.futures.ThreadPoolExecutor(20) as pool:
+        answers = list(pool.map(one, range(20)))
+    statuses = sorted(a.status_code for a in answers)
+    assert statuses == [201] + [409] * 19, [a.text[:100] for a in answers]
+    assert {a.json()["error"]["code"] for a in answers if a.status_code == 409} == {
+        "idempotency_key_reused"
+    }
+    listed = [get(live_app, f"/checkouts?order_id=P-{n}", TEST_KEY).json() for n in range(20)]
+    assert sum(len(page["data"]) for page in listed) == 1
+    # Twins with one body: the first answer, byte for byte, to each.
+    with concurrent.futures.ThreadPoolExecutor(5) as pool:
+        twins = list(pool.map(lambda _i: one(99, "c-2"), range(5)))
+    assert {(a.status_code, a.text) for a in twins} == {(201, twins[0].text)}
+    assert sum("Idempotent-Replayed" not in a.headers for a in twins) == 1

@@ -83,7 +83,7 @@ from checkout.providers.payouts import (
     new_payout_no,
 )
 from checkout.providers.registry import build_payout_provider
-from checkout.services.errors import Conflict, InvalidRequest, NotFound, ServiceError
+from checkout.services.errors import Conflict, Forbidden, InvalidRequest, NotFound, ServiceError
 from checkout.services.ledger import load_refunds, write_refund_plan
 
 log = logging.getLogger(__name__)
@@ -91,10 +91,6 @@ SessionFactory = Callable[[], Session]
 SETTLE_WINDOW = timedelta(minutes=10)  # a payout not found this long after sending never started
 QUERY_DELAYS = (30, 60, 120, 300, 900, 1800, 3600)  # seconds between queries, then hourly
 MAX_REASON = 500
-
-
-class Forbidden(ServiceError):
-    http_status = 403
 
 
 # ---------------------------------------------------------------- reading

@@ -1,8 +1,8 @@
 """The one authentication: `Authorization: Bearer <API key>` -> store, mode and scopes.
 
-Every endpoint reads the key from `current_key()`; nothing else looks at the header. A key
-resolves to exactly one store and one mode (config.py refuses a key listed in both); the
-`refunds` scope comes from the store's refund keys of that mode.
+Every endpoint reads the key from `current_key()` (only the rate limiter also reads the
+header, to key its counter). A key resolves to exactly one store and one mode (config.py
+refuses a key listed in both); the `refunds` scope comes from the store's refund keys.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from flask import Response, current_app, g, request
 from checkout.blueprints.shop_api.errors import error_response
 from checkout.config import StoreConfig
 from checkout.extensions import settings_of
-from checkout.services.errors import ServiceError
+from checkout.services.errors import Forbidden
 
 OPENAPI_PATH = "/api/v1/openapi.json"  # the contract is public
 REFUNDS = "refunds"
@@ -25,10 +25,6 @@ class ApiKey:
     store: StoreConfig
     livemode: bool  # True: a live key; False: a test key (sandbox payments and payouts)
     scopes: frozenset[str]
-
-
-class Forbidden(ServiceError):
-    http_status = 403
 
 
 def authenticate() -> Response | None:
