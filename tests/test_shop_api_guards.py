@@ -291,3 +291,33 @@ def test_checkout_creates_with_one_key_in_parallel_make_one_checkout(live_app: L
         twins = list(pool.map(lambda _i: one(99, "c-2"), range(5)))
     assert {(a.status_code, a.text) for a in twins} == {(201, twins[0].text)}
     assert sum("Idempotent-Replayed" not in a.headers for a in twins) == 1
+
+
+@both_modes
+def test_refund_events_are_seen_and_resent_by_their_own_mode_only(live_app: LiveApp) -> None:
+    checkout = paid_checkout(live_app)  # live
+    assert post_refund(live_app, checkout["id"], body()).status_code == 201
+    listed = get(live_app, f"/events?type=refund.created&checkout={checkout['id']}", REFUND_KEY)
+    [event] = listed.json()["data"]
+    assert event["data"]["refund"]["amount"] == 10_000 and event["livemode"] is True
+    assert get(live_app, f"/events?checkout={checkout['id']}", TEST_KEY).json()["data"] == []
+    assert get(live_app, f"/events/{event['id']}", TEST_REFUND_KEY).status_code == 404
+    resend = requests.post(
+        f"{live_app.url}/api/v1/events/{event['id']}/resend",
+        headers=api_headers(TEST_REFUND_KEY),
+        timeout=10,
+    )
+    assert resend.status_code == 404
+
+
+@both_modes
+def test_one_idempotency_key_in_each_mode_makes_a_refund_in_each(live_app: LiveApp) -> None:
+    live = paid_checkout(live_app)
+    test = paid_test_checkout(live_app)
+    key = {"Idempotency-Key": "same-in-both"}
+    first = post_refund(live_app, test["id"], body(), key=TEST_REFUND_KEY, **key)
+    second = post_refund(live_app, live["id"], body(), **key)
+    assert (first.status_code, second.status_code) == (201, 201), second.text
+    assert (first.json()["livemode"], second.json()["livemode"]) == (False, True)
+    with live_app.session() as session:
+        assert len(session.scalars(select(Refund)).all()) == 2
