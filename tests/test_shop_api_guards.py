@@ -5,14 +5,17 @@ polish. Each test here failed on the two-blueprint API it replaced."""
 from __future__ import annotations
 
 import concurrent.futures
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 import requests
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from checkout.models import Refund, StateEvent
+from checkout.models import IdempotencyKey, Refund, StateEvent
+from checkout.services import idempotency
+from checkout.services.idempotency import IN_FLIGHT, request_hash
 from tests.conftest import LiveApp
 from tests.support.app_config import SHOP_ORIGIN
 from tests.support.shopper import Shopper, api_headers
@@ -321,3 +324,60 @@ def test_one_idempotency_key_in_each_mode_makes_a_refund_in_each(live_app: LiveA
     assert (first.json()["livemode"], second.json()["livemode"]) == (False, True)
     with live_app.session() as session:
         assert len(session.scalars(select(Refund)).all()) == 2
+
+
+def _claim_row(live_app: LiveApp, fingerprint: str, age: timedelta) -> None:
+    """A claimed key whose request has not answered, claimed `age` ago."""
+    with live_app.session() as session:
+        session.add(
+            IdempotencyKey(
+                store_id="shop",
+                livemode=False,
+                key="held",
+                request_hash=fingerprint,
+                response_status=IN_FLIGHT,
+                response_body="",
+                created_at=datetime.now(UTC) - age,
+            )
+        )
+        session.commit()
+
+
+@both_modes
+def test_a_key_still_running_is_waited_for_and_an_abandoned_one_taken_over(
+    live_app: LiveApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    raw = CHECKOUT % '"order_id": "H-1"'
+    fingerprint = request_hash("POST", "/api/v1/checkouts", raw.encode())
+
+    def send(body: str = raw) -> requests.Response:
+        return requests.post(
+            f"{live_app.url}/api/v1/checkouts",
+            data=body.encode(),
+            headers={
+                **api_headers(TEST_KEY),
+                "Content-Type": "application/json",
+                "Idempotency-Key": "held",
+            },
+            timeout=30,
+        )
+
+    _claim_row(live_app, fingerprint, timedelta(seconds=1))
+    monkeypatch.setattr(idempotency, "MAX_WAIT_STEPS", 3)  # the wait, bounded: not 10 s here
+    busy = send()
+    assert busy.status_code == 409 and busy.json()["error"]["code"] == "idempotency_key_in_use"
+    other = send(CHECKOUT % '"order_id": "H-2"')
+    assert other.status_code == 409
+    assert other.json()["error"]["code"] == "idempotency_key_reused"
+    with live_app.session() as session:
+        session.execute(
+            update(IdempotencyKey)
+            .where(IdempotencyKey.key == "held")
+            .values(created_at=datetime.now(UTC) - idempotency.ABANDONED_AFTER * 2)
+        )
+        session.commit()
+    taken = send()  # its holder died: this request runs and its answer is kept
+    assert taken.status_code == 201 and "Idempotent-Replayed" not in taken.headers
+    again = send()
+    assert (again.status_code, again.text) == (201, taken.text)
+    assert again.headers["Idempotent-Replayed"] == "true"
