@@ -108,8 +108,8 @@ class StoreConfig:
         """The secrets that sign each webhook (one `v1,<sig>` per secret)."""
         return tuple(s for s in (self.webhook_secret, self.webhook_secret_next) if s)
 
-    # API keys that may also create refunds (scope "refunds"); they work for the rest of
-    # the API too. Keys in api_key_hashes alone cannot refund.
+    # API keys (live or test) that may also create refunds (scope "refunds"); they work for
+    # the rest of the API too, in their own mode. Keys in api_key_hashes alone cannot refund.
     refund_key_hashes: tuple[str, ...] = ()
     # The most the store may pay out in refunds per calendar day (store timezone), per
     # currency, in minor units; a currency absent here has no cap.
@@ -589,9 +589,16 @@ def _store_config(
     live = _key_hashes(sid, table, "api_key_sha256", "api_keys", sandbox)
     live += _key_hashes(sid, table, "live_api_key_sha256", "live_api_keys", sandbox)
     test = _key_hashes(sid, table, "test_api_key_sha256", "test_api_keys", sandbox)
-    # Keys that may also refund: live keys (money goes back only from live checkouts).
+    # Keys that may also refund (scope "refunds"): refund_api_key_sha256 are live keys,
+    # test_refund_api_key_sha256 test keys (a shop tries refunds on test checkouts, paid out
+    # by the sandbox).
     refund_hashes = _key_hashes(sid, table, "refund_api_key_sha256", "refund_api_keys", sandbox)
     live += [h for h in refund_hashes if h not in live]
+    test_refund_hashes = _key_hashes(
+        sid, table, "test_refund_api_key_sha256", "test_refund_api_keys", sandbox
+    )
+    test += [h for h in test_refund_hashes if h not in test]
+    refund_hashes += [h for h in test_refund_hashes if h not in refund_hashes]
     if not live and not test:
         raise ConfigError(f"stores.{sid} has no API key (live_api_key_sha256, test_api_key_sha256)")
     if set(live) & set(test):

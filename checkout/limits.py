@@ -136,7 +136,7 @@ def notify_guard(app: Flask) -> NotifyGuard:
 
 def init_limits(app: Flask, settings: Settings) -> Limiter:
     """Bind a fresh Limiter to `app` with the configured storage and limits."""
-    from checkout.blueprints import admin, api, pages
+    from checkout.blueprints import admin, pages, shop_api
     from checkout.blueprints.admin import auth
 
     limiter = Limiter(
@@ -157,10 +157,7 @@ def init_limits(app: Flask, settings: Settings) -> Limiter:
     limiter.shared_limit(
         limits["checkout_form"], "checkout_form", methods=["POST"], key_func=client_ip
     )(pages.bp)
-    limiter.shared_limit(limits["api"], "api", key_func=api_key_identity)(api.bp)
-    from checkout.blueprints import refunds_api
-
-    limiter.shared_limit(limits["api"], "api", key_func=api_key_identity)(refunds_api.bp)
+    limiter.shared_limit(limits["api"], "api", key_func=api_key_identity)(shop_api.bp)
     # Notifies: NotifyGuard, asked by the view (see the module's docstring).
     # Password guessing: the login form's POST per client IP. The view is wrapped in this
     # app only (Flask-Limiter checks a decorated limit when the wrapper runs).

@@ -32,7 +32,13 @@ def test_the_spec_is_served_without_a_key_and_is_openapi_3_1(live_app: LiveApp) 
     spec = resp.json()
     assert spec == openapi_spec()
     assert spec["openapi"] == "3.1.0"
-    assert {"checkoutEvent", "webhookPing"} <= set(spec["webhooks"])
+    assert {"checkoutEvent", "refundEvent", "webhookPing"} <= set(spec["webhooks"])
+    refund_paths = {
+        "/checkouts/{checkout_id}/refunds": {"get", "post"},
+        "/refunds/{refund_id}": {"get"},
+    }
+    for path, methods in refund_paths.items():
+        assert methods <= set(spec["paths"][path]), path
     # Every schema is valid JSON Schema 2020-12 (OpenAPI 3.1's dialect).
     for name, schema in spec["components"]["schemas"].items():
         jsonschema_rs.meta.validate({"$schema": DIALECT, **schema}), name
@@ -63,10 +69,13 @@ def test_every_example_in_the_spec_fits_its_schema() -> None:
 
 
 def _to_receiver(request: pytest.FixtureRequest) -> dict[str, object]:
+    # Both keys carry the refund scope, so every operation runs, refunds included: the test
+    # key's refunds are test mode's (paid out by the sandbox).
     return {
         "webhook_url": request.getfixturevalue("receiver").url,
         "webhook_secret": SECRET,
-        "test_api_keys": [CONTRACT_TEST_KEY],
+        "test_refund_api_keys": [CONTRACT_TEST_KEY],
+        "refund_api_keys": [TEST_API_KEY],
     }
 
 
@@ -102,7 +111,7 @@ def test_schemathesis_finds_nothing(
     output = run.stdout + run.stderr
     print(output[output.find("Examples (") :])  # the figures, with pytest -s or -rP
     assert run.returncode == 0, output[-20000:]
-    assert "8 selected / 8 total" in output, output[-5000:]
+    assert "11 selected / 11 total" in output, output[-5000:]
     for phase in ("Examples", "Coverage", "Fuzzing", "Stateful"):
         assert f"✅ {phase}" in output, output[-5000:]
     generated = re.search(r"(\d+) generated", output)

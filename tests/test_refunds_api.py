@@ -1,4 +1,4 @@
-"""The shop's refund API over real HTTP against the sandboxes (blueprints/refunds_api.py)."""
+"""The shop's refund API over real HTTP against the sandboxes (blueprints/shop_api/refunds.py)."""
 
 from __future__ import annotations
 

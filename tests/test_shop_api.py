@@ -112,7 +112,7 @@ def test_cancel_only_while_nothing_is_paid_or_live(live_app: LiveApp) -> None:
                 StateEvent.checkout_id == created["id"], StateEvent.to_status == "cancelled"
             )
         ).one()
-        assert (event.source, event.detail) == ("operator", "by shop API")
+        assert (event.source, event.detail) == ("api", "by shop API")  # issue 23: not "operator"
     # The shopper can no longer pay it.
     page = Shopper(created["url"]).open("kakaopay")
     assert "cancelled" in page.text

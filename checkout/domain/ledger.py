@@ -763,7 +763,13 @@ def checkout_deadline_passed(state: CheckoutState, now: datetime) -> Plan:
     return draft.plan(Verdict.NO_CHANGE)
 
 
-def cancel(state: CheckoutState, by: str, *, allow_pending: bool) -> Plan:
+def cancel(
+    state: CheckoutState,
+    by: str,
+    *,
+    allow_pending: bool,
+    source: EventSource = EventSource.OPERATOR,
+) -> Plan:
     """Cancel a checkout with nothing paid: open only (the shop), or also pending (an
     operator: the live attempt is still reconciled, and money it brings later is kept and
     flagged). Already cancelled: NO_CHANGE. Anything else: LedgerRefusal."""
@@ -781,7 +787,7 @@ def cancel(state: CheckoutState, by: str, *, allow_pending: bool) -> Plan:
             f"{state.status}{paid}.",
         )
     draft = _Draft(state)
-    draft.move(CheckoutStatus.CANCELLED, EventSource.OPERATOR, f"by {by}")
+    draft.move(CheckoutStatus.CANCELLED, source, f"by {by}")
     return draft.plan(Verdict.ACCEPTED)
 
 

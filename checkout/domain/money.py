@@ -85,6 +85,10 @@ class Money:
     def __str__(self) -> str:
         return f"{self.format_plain()} {self.currency}"
 
+    def format_grouped(self) -> str:
+        """'12,000 KRW', '1,500.00 MXN': major units, grouped, as a message shows money."""
+        return f"{self.to_decimal():,.{self.exponent}f} {self.currency}"
+
 
 def _shown(value: object) -> str:
     """A refused value as an error message may quote it (bounded)."""

@@ -198,7 +198,7 @@ def check_refund_amount(amount: Money, paid: Money, refunds: Iterable[RefundLike
         raise RefundError("amount_not_positive", "a refund must be more than zero")
     left = refundable(paid, refunds)
     if amount.amount > left.amount:
-        raise RefundError("exceeds_refundable", f"at most {left} can be refunded")
+        raise RefundError("exceeds_refundable", f"at most {left.format_grouped()} can be refunded")
     return Money(left.amount - amount.amount, paid.currency)
 
 

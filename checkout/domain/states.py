@@ -149,7 +149,8 @@ class EventSource(StrEnum):
     NOTIFY = "notify"  # a provider notify
     QUERY = "query"  # our query to the provider (reconciliation, return page)
     EXPIRY = "expiry"  # a deadline passed
-    OPERATOR = "operator"  # the shop (API) or an operator command
+    OPERATOR = "operator"  # an operator's command in the console
+    API = "api"  # the shop, through its API key
     SHOPPER = "shopper"  # the shopper started a payment
 
 

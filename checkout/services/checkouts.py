@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 
 from checkout.config import StoreConfig
 from checkout.domain.money import CURRENCY_EXPONENT, Money
-from checkout.domain.states import CheckoutStatus
+from checkout.domain.states import CheckoutStatus, EventSource
 from checkout.models import Checkout, PaymentAttempt, Store, utcnow
 from checkout.services.catalog import Catalog
 from checkout.services.errors import Conflict, InvalidRequest, NotFound
@@ -272,7 +272,9 @@ def cancel_checkout(
 ) -> Checkout:
     """The shop's cancel: an open checkout with nothing paid (a live attempt may be paid)."""
     try:
-        checkout, _was = cancel_unpaid(session, checkout_id, store_id, by=by, livemode=livemode)
+        checkout, _was = cancel_unpaid(
+            session, checkout_id, store_id, by=by, livemode=livemode, source=EventSource.API
+        )
     except Conflict:
         session.rollback()
         raise
@@ -288,6 +290,7 @@ def cancel_unpaid(
     by: str,
     allow_pending: bool = False,
     livemode: bool | None = None,
+    source: EventSource = EventSource.OPERATOR,
 ) -> tuple[Checkout, str | None]:
     """Cancel a checkout with nothing paid, in the caller's transaction (the caller commits).
 
@@ -305,7 +308,7 @@ def cancel_unpaid(
     if state is None:
         raise NotFound("checkout_not_found", "No such checkout.")
     try:
-        plan = cancel(state, by, allow_pending=allow_pending)
+        plan = cancel(state, by, allow_pending=allow_pending, source=source)
     except LedgerRefusal as refusal:
         raise Conflict(refusal.code, refusal.message) from refusal
     write_plan(session, state, plan, utcnow())

@@ -19,6 +19,12 @@ class InvalidRequest(ServiceError):
     http_status = 400
 
 
+class Forbidden(ServiceError):
+    """The caller may not do this (an API key without the scope, an operator's own refund)."""
+
+    http_status = 403
+
+
 class NotFound(ServiceError):
     http_status = 404
 

@@ -1,18 +1,26 @@
-"""Idempotency-Key: the same key and request within 24 h gets the same answer.
+"""Idempotency-Key: the same key and request within 24 h gets the first answer, exactly.
 
 "The same request" compares parameters, not bytes: a JSON body is hashed in a canonical
 form (keys sorted, no spacing), so the same object in another key order or spacing is a
-replay. Keys are kept per store and mode (a test key's never answers a live key).
+replay; the same key with other parameters is a 409 `idempotency_key_reused`. Keys are kept
+per store and mode (a test key's never answers a live key).
+
+A key is claimed before the request runs (a row with no answer yet, committed), so twins
+sent at once never both run: a twin with the same parameters waits, boundedly, for the
+first answer and replays it; one with other parameters is refused at once. The claim is
+released when the request ends in an error (nothing was done, it may be retried), and
+taken over when its holder died (older than ABANDONED_AFTER, no answer).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -21,12 +29,24 @@ from checkout.services.errors import Conflict, InvalidRequest
 
 KEY_LIFETIME = timedelta(hours=24)
 MAX_KEY_LENGTH = 255
+IN_FLIGHT = 0  # response_status of a claimed key whose first request has not answered yet
+ABANDONED_AFTER = timedelta(minutes=2)  # longer than any request may run
+WAIT_STEP_SECONDS = 0.02
+MAX_WAIT_STEPS = 500  # a twin waits at most 10 s for the first answer
 
 
 @dataclass(frozen=True)
 class StoredResponse:
     status: int
     body: str
+
+
+@dataclass(frozen=True)
+class IdempotentRequest:
+    store_id: str
+    livemode: bool
+    key: str
+    fingerprint: str
 
 
 def request_hash(method: str, path: str, body: bytes) -> str:
@@ -39,9 +59,9 @@ def canonical_body(body: bytes) -> bytes:
     """The body's JSON with sorted keys and no spacing; the bytes as they are if not JSON."""
     try:
         parsed = json.loads(body)
-        return json.dumps(
-            parsed, sort_keys=True, separators=(",", ":"), ensure_ascii=False
-        ).encode()
+        return json.dumps(parsed, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
+            "utf-8", "surrogatepass"
+        )
     except (ValueError, RecursionError):  # not JSON (or absurdly deep): compare bytes
         return body
 
@@ -53,55 +73,101 @@ def check_key(key: str) -> str:
         raise InvalidRequest(
             "invalid_idempotency_key",
             "Idempotency-Key must be 1 to 255 visible ASCII characters (no spaces).",
+            field="Idempotency-Key",
         )
     return key
 
 
-def replay(
-    session: Session, store_id: str, key: str, fingerprint: str, livemode: bool = True
-) -> StoredResponse | None:
-    """The stored answer for this key, None if unseen; a different request is a Conflict."""
-    row = session.scalars(
-        select(IdempotencyKey).where(
-            IdempotencyKey.store_id == store_id,
-            IdempotencyKey.livemode == livemode,
-            IdempotencyKey.key == key,
+def _row(session: Session, wanted: IdempotentRequest) -> IdempotencyKey | None:
+    return session.scalars(
+        select(IdempotencyKey)
+        .where(
+            IdempotencyKey.store_id == wanted.store_id,
+            IdempotencyKey.livemode == wanted.livemode,
+            IdempotencyKey.key == wanted.key,
         )
+        .execution_options(populate_existing=True)
     ).one_or_none()
-    if row is None:
-        return None
-    if row.created_at < utcnow() - KEY_LIFETIME:
-        session.execute(delete(IdempotencyKey).where(IdempotencyKey.id == row.id))
-        session.commit()
-        return None
-    if row.request_hash != fingerprint:
-        raise Conflict(
-            "idempotency_key_reused",
-            "This Idempotency-Key was used with a different request in the last 24 hours.",
+
+
+def _reused() -> Conflict:
+    return Conflict(
+        "idempotency_key_reused",
+        "This Idempotency-Key was used with a different request in the last 24 hours.",
+    )
+
+
+def claim(session: Session, wanted: IdempotentRequest) -> StoredResponse | None:
+    """None: this request now holds the key (end with `complete` or `release`). Else the
+    first answer to replay. Conflict when the key went with other parameters, or when its
+    first request is still running after the bounded wait."""
+    for _step in range(MAX_WAIT_STEPS):
+        session.rollback()  # a fresh look each time
+        row = _row(session, wanted)
+        now = utcnow()
+        if row is not None and row.created_at < now - KEY_LIFETIME:
+            session.execute(delete(IdempotencyKey).where(IdempotencyKey.id == row.id))
+            session.commit()
+            continue
+        if row is None:
+            session.add(
+                IdempotencyKey(
+                    store_id=wanted.store_id,
+                    livemode=wanted.livemode,
+                    key=wanted.key,
+                    request_hash=wanted.fingerprint,
+                    response_status=IN_FLIGHT,
+                    response_body="",
+                    created_at=now,
+                )
+            )
+            try:
+                session.commit()
+            except IntegrityError:  # a twin claimed it first: look again
+                session.rollback()
+                continue
+            return None
+        if row.request_hash != wanted.fingerprint:
+            raise _reused()
+        if row.response_status != IN_FLIGHT:
+            return StoredResponse(row.response_status, row.response_body)
+        if row.created_at < now - ABANDONED_AFTER:  # its holder died: take it over
+            row.created_at = now
+            session.commit()
+            return None
+        session.rollback()
+        time.sleep(WAIT_STEP_SECONDS)
+    raise Conflict(
+        "idempotency_key_in_use",
+        "A request with this Idempotency-Key is still running; retry in a moment.",
+    )
+
+
+def complete(session: Session, wanted: IdempotentRequest, response: StoredResponse) -> None:
+    """Keep the answer of the request that holds the key."""
+    session.rollback()
+    session.execute(
+        update(IdempotencyKey)
+        .where(
+            IdempotencyKey.store_id == wanted.store_id,
+            IdempotencyKey.livemode == wanted.livemode,
+            IdempotencyKey.key == wanted.key,
+            IdempotencyKey.request_hash == wanted.fingerprint,
         )
-    return StoredResponse(row.response_status, row.response_body)
+        .values(response_status=response.status, response_body=response.body)
+    )
+    session.commit()
 
 
-def remember(
-    session: Session,
-    store_id: str,
-    key: str,
-    fingerprint: str,
-    response: StoredResponse,
-    livemode: bool = True,
-) -> None:
-    """Keep the answer; a concurrent twin that stored first wins (its answer is equal)."""
-    session.add(
-        IdempotencyKey(
-            store_id=store_id,
-            livemode=livemode,
-            key=key,
-            request_hash=fingerprint,
-            response_status=response.status,
-            response_body=response.body,
+def release(session: Session, wanted: IdempotentRequest) -> None:
+    """The request ended in an error and changed nothing: the key is free again."""
+    session.rollback()
+    session.execute(
+        delete(IdempotencyKey).where(
+            IdempotencyKey.store_id == wanted.store_id,
+            IdempotencyKey.livemode == wanted.livemode,
+            IdempotencyKey.key == wanted.key,
+            IdempotencyKey.response_status == IN_FLIGHT,
         )
     )
-    try:
-        session.commit()
-    except IntegrityError:
-        session.rollback()
+    session.commit()

@@ -24,6 +24,7 @@ Payout notifies (`/notify/<instance>/payout`) go through the same rule.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from collections.abc import Callable, Mapping
@@ -83,7 +84,7 @@ from checkout.providers.payouts import (
     new_payout_no,
 )
 from checkout.providers.registry import build_payout_provider
-from checkout.services.errors import Conflict, InvalidRequest, NotFound, ServiceError
+from checkout.services.errors import Conflict, Forbidden, InvalidRequest, NotFound, ServiceError
 from checkout.services.ledger import load_cap_day, load_refunds, write_refund_plan
 
 log = logging.getLogger(__name__)
@@ -93,16 +94,13 @@ QUERY_DELAYS = (30, 60, 120, 300, 900, 1800, 3600)  # seconds between queries, t
 MAX_REASON = 500
 
 
-class Forbidden(ServiceError):
-    http_status = 403
-
-
 # ---------------------------------------------------------------- reading
-def refund_json(refund: Refund) -> dict[str, Any]:
+def refund_json(refund: Refund, livemode: bool) -> dict[str, Any]:
     """The refund as the shop sees it: the account masked, never the full number or name."""
     return {
         "id": refund.public_id,
         "object": "refund",
+        "livemode": livemode,
         "checkout_id": refund.checkout_id,
         "status": refund.status,
         "amount": refund.amount,
@@ -121,17 +119,47 @@ def refund_json(refund: Refund) -> dict[str, Any]:
     }
 
 
-def list_refunds(session: Session, checkout_id: str, store_id: str | None = None) -> list[Refund]:
+def _checkout_of(
+    session: Session, checkout_id: str, store_id: str | None, livemode: bool | None
+) -> Checkout:
+    """The checkout, if it is the store's and of the key's mode; else 404 as for an unknown
+    id (another mode's checkout is never seen, nor refunded)."""
     checkout = session.get(Checkout, checkout_id)
-    if checkout is None or (store_id is not None and checkout.store_id != store_id):
+    if (
+        checkout is None
+        or (store_id is not None and checkout.store_id != store_id)
+        or (livemode is not None and (checkout.livemode is not False) != livemode)
+    ):
         raise NotFound("checkout_not_found", "No such checkout.")
+    return checkout
+
+
+def list_refunds(
+    session: Session,
+    checkout_id: str,
+    store_id: str | None = None,
+    livemode: bool | None = None,
+) -> list[Refund]:
+    _checkout_of(session, checkout_id, store_id, livemode)
     return list(
         session.scalars(select(Refund).where(Refund.checkout_id == checkout_id).order_by(Refund.id))
     )
 
 
-def get_refund(session: Session, public_id: str, store_id: str | None = None) -> Refund:
-    refund = session.scalars(select(Refund).where(Refund.public_id == public_id)).one_or_none()
+def get_refund(
+    session: Session,
+    public_id: str,
+    store_id: str | None = None,
+    livemode: bool | None = None,
+) -> Refund:
+    """The refund; with `store_id`/`livemode`, only that store's of that mode (the mode is
+    its checkout's), else 404 as for an unknown id."""
+    query = select(Refund).where(Refund.public_id == public_id)
+    if livemode is not None:
+        query = query.join(Checkout, Checkout.id == Refund.checkout_id).where(
+            Checkout.livemode == livemode
+        )
+    refund = session.scalars(query).one_or_none()
     if refund is None or (store_id is not None and refund.store_id != store_id):
         raise NotFound("refund_not_found", "No such refund.")
     return refund
@@ -151,6 +179,10 @@ class RefundRequest:
     amount: Money
     reason: str
     destination: BankAccount | None
+
+
+# The API's name of a domain account error where the domain's says less ("bad_length").
+API_ACCOUNT_CODES = {"bad_length": "account_number_length"}
 
 
 def parse_destination(
@@ -196,7 +228,9 @@ def parse_destination(
         return BankAccount(account.bank_code, account.account_number, account.holder_name)
     except AccountError as exc:
         raise InvalidRequest(
-            f"invalid_{exc.code}", exc.message, field=f"destination.{exc.field}"
+            f"invalid_{API_ACCOUNT_CODES.get(exc.code, exc.code)}",
+            exc.message,
+            field=f"destination.{exc.field}",
         ) from None
 
 
@@ -255,16 +289,17 @@ def create_refund(
     requested_by: str,
     idempotency_key: str | None = None,
     audit: Callable[[str], None] | None = None,
+    livemode: bool | None = None,
 ) -> tuple[Refund, bool]:
     """A new refund, decided under the checkout's row lock. With an idempotency key that
     made one already, that refund (False: not created now). `audit(public_id)` adds the
-    operator's audit row to the same transaction."""
+    operator's audit row to the same transaction. With `livemode` (an API key's mode), a
+    checkout of the other mode is 404."""
     session.rollback()
-    checkout = session.get(Checkout, checkout_id)
-    if checkout is None or checkout.store_id != store_id:
-        raise NotFound("checkout_not_found", "No such checkout.")
+    checkout = _checkout_of(session, checkout_id, store_id, livemode)
     if idempotency_key is not None:
-        existing = _by_key(session, store_id, idempotency_key)
+        idempotency_key = refund_key(idempotency_key, checkout.livemode is not False)
+        existing = _by_key(session, store_id, idempotency_key, checkout.livemode)
         if existing is not None:
             return existing, False
     wanted, instance = parse_refund_request(session, settings, checkout, data)
@@ -306,18 +341,37 @@ def create_refund(
     except IntegrityError:
         session.rollback()  # a twin with the same key won
         if idempotency_key is not None:
-            existing = _by_key(session, store_id, idempotency_key)
+            existing = _by_key(session, store_id, idempotency_key, checkout.livemode)
             if existing is not None:
                 return existing, False
+            raise Conflict(  # the key made a refund in the other mode: never shown here
+                "idempotency_key_reused",
+                "This Idempotency-Key was used with a different request.",
+            ) from None
         raise
     refund = session.get(Refund, refund_id)
     assert refund is not None
     return refund, True
 
 
-def _by_key(session: Session, store_id: str, key: str) -> Refund | None:
+def refund_key(idempotency_key: str, livemode: bool) -> str:
+    """The key as a refund keeps it: refunds' keys are unique per store, so a test refund's
+    is set apart (hashed: a key may be 255 characters) and never blocks a live one."""
+    if livemode:
+        return idempotency_key
+    return "test:" + hashlib.sha256(idempotency_key.encode()).hexdigest()
+
+
+def _by_key(session: Session, store_id: str, key: str, livemode: bool) -> Refund | None:
+    """The refund this key made in this mode (keys are unique per store, whatever the mode)."""
     return session.scalars(
-        select(Refund).where(Refund.store_id == store_id, Refund.idempotency_key == key)
+        select(Refund)
+        .join(Checkout, Checkout.id == Refund.checkout_id)
+        .where(
+            Refund.store_id == store_id,
+            Refund.idempotency_key == key,
+            Checkout.livemode == livemode,
+        )
     ).one_or_none()
 
 

@@ -1,0 +1,55 @@
+"""Idempotency-Key on the API's creates: claim the key, run the create, keep its answer.
+
+The one glue between a view and services/idempotency.py: a replay is the first answer
+exactly (status, body, Content-Type), marked `Idempotent-Replayed: true`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flask import Response, current_app, request
+
+from checkout.blueprints.shop_api.auth import current_key
+from checkout.db import db
+from checkout.services.idempotency import (
+    IdempotentRequest,
+    StoredResponse,
+    check_key,
+    claim,
+    complete,
+    release,
+    request_hash,
+)
+
+
+def idempotent(create: Callable[[], Response]) -> Response:
+    """`create()`'s answer, once per Idempotency-Key (none given: just `create()`)."""
+    header = request.headers.get("Idempotency-Key")
+    if header is None:
+        return create()
+    key = current_key()
+    wanted = IdempotentRequest(
+        store_id=key.store.id,
+        livemode=key.livemode,
+        key=check_key(header),
+        fingerprint=request_hash(request.method, request.path, request.get_data(cache=True)),
+    )
+    stored = claim(db.session, wanted)
+    if stored is not None:
+        return replayed(stored)
+    try:
+        response = create()
+    except BaseException:
+        release(db.session, wanted)  # an error changed nothing: the key may be used again
+        raise
+    complete(db.session, wanted, StoredResponse(response.status_code, response.get_data(True)))
+    return response
+
+
+def replayed(stored: StoredResponse) -> Response:
+    response = current_app.response_class(
+        stored.body, status=stored.status, mimetype="application/json"
+    )
+    response.headers["Idempotent-Replayed"] = "true"
+    return response
