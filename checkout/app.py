@@ -114,7 +114,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         links,
         notify,
         pages,
-        payout_notify,
         refund_account,
         refunds_api,
     )
@@ -122,7 +121,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(refunds_api.bp)
-    app.register_blueprint(payout_notify.bp)
     app.register_blueprint(refund_account.bp)
     app.register_blueprint(notify.bp)
     app.register_blueprint(links.bp)
