@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 import requests
-from sqlalchemy import select
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session as OrmSession
 
 from checkout import jsonsafe
 from checkout.blueprints.notify import payouts_of
@@ -212,6 +213,32 @@ def test_payout_notifies_share_the_verdicts_metrics_inbox_and_limit(live_app: Li
     assert 'checkout_notifies_total{provider="teemopay_kr",verdict="bad_signature"} 2.0' in metrics
     assert 'checkout_notifies_total{provider="teemopay_kr",verdict="rate_limited"} 1.0' in metrics
     assert wait_status(live_app, public_id, "sent").status == "sent"
+
+
+@pytest.mark.store_config(shop={"refund_api_keys": [REFUND_KEY]})
+@pytest.mark.app_config(refunds={"approval_thresholds": {"KRW": 100_000}})
+def test_a_payout_notify_is_one_transaction(live_app: LiveApp) -> None:
+    """Stored, decided and written in one commit, like a pay-in (on main: four commits,
+    the raw message first, then its lookup, the refund's write and the verdict)."""
+    public_id = new_refund(live_app)
+    run_round(live_app)
+    refund = wait_status(live_app, public_id, "sent")
+    [accepted] = [r for r in _notify_rows(live_app) if r.trade_no == refund.payout_no]
+    commits: list[object] = []
+
+    def count(session: Any) -> None:
+        commits.append(session)
+
+    event.listen(OrmSession, "after_commit", count)
+    try:
+        resp = live_app.app.test_client().post(
+            "/notify/teemopay_kr/payout", data=accepted.body.encode(), headers=_headers(accepted)
+        )
+    finally:
+        event.remove(OrmSession, "after_commit", count)
+    assert (resp.status_code, resp.text) == (200, "SUCCESS")
+    assert len(commits) == 1
+    assert _notify_rows(live_app)[-1].verdict == "duplicate"
 
 
 # ---------------------------------------------------------------- stale running totals
