@@ -132,6 +132,27 @@ def test_a_paypro_notify_body_is_parsed_once(
     assert row.claimed_trade_no == trade_no  # the inbox still shows what it names
 
 
+@pytest.mark.parametrize(
+    ("instance", "key"), [("teemopay_kr", "merchantOrderNo"), ("diamondpay_kr", "payment_cl_id")]
+)
+def test_a_forged_notify_is_parsed_once_and_shows_what_it_claims(
+    live_app: LiveApp, monkeypatch: pytest.MonkeyPatch, instance: str, key: str
+) -> None:
+    body = json.dumps({key: "26120701020300002", "status": 2, "sign": "0" * 64}).encode()
+    parses: list[object] = []
+    real_loads = jsonsafe.loads
+
+    def counting_loads(text: Any, *args: Any, **kwargs: Any) -> Any:
+        parses.append(text)
+        return real_loads(text, *args, **kwargs)
+
+    monkeypatch.setattr(jsonsafe, "loads", counting_loads)
+    resp = live_app.app.test_client().post(f"/notify/{instance}", data=body)
+    assert resp.status_code == 401 and len(parses) == 1
+    [row] = _notify_rows(live_app)
+    assert (row.verdict, row.claimed_trade_no) == ("bad_signature", "26120701020300002")
+
+
 @pytest.mark.app_config(rate_limits={"notify": "1/minute"})
 def test_an_unverified_notify_over_the_limit_is_parsed_once_too(
     live_app: LiveApp, monkeypatch: pytest.MonkeyPatch
