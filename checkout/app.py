@@ -116,6 +116,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         pages,
         refund_account,
         refunds_api,
+        unavailable,
     )
 
     app.register_blueprint(pages.bp)
@@ -125,6 +126,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(notify.bp)
     app.register_blueprint(links.bp)
     admin.init_app(app)  # the operator console (/admin), /healthz and /readyz
+    unavailable.init_app(app)  # a database that went away: one retry, then 503, never 500
 
     from checkout.limits import init_limits
 

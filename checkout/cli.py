@@ -10,6 +10,8 @@ from urllib.parse import urlsplit
 import click
 from flask import Flask
 
+from checkout.domain.states import CheckoutStatus
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -306,10 +308,10 @@ def register(app: Flask) -> None:
             "store\tcreated\tpaid\tpartially_paid\texpired\tcancelled\topen_or_pending\tdue\tpaid_amount"
         )
         for store, row in sorted(summary.checkouts.items()):
-            n = row.statuses.get
+            n, s = row.statuses.get, CheckoutStatus
             echo(
-                f"{store}\t{row.created}\t{n('paid', 0)}\t{n('partially_paid', 0)}\t"
-                f"{n('expired', 0)}\t{n('cancelled', 0)}\t{n('open', 0) + n('pending', 0)}\t"
+                f"{store}\t{row.created}\t{n(s.PAID, 0)}\t{n(s.PARTIALLY_PAID, 0)}\t"
+                f"{n(s.EXPIRED, 0)}\t{n(s.CANCELLED, 0)}\t{n(s.OPEN, 0) + n(s.PENDING, 0)}\t"
                 f"{format_amounts(row.due)}\t{format_amounts(row.paid)}"
             )
         echo("")

@@ -37,6 +37,53 @@ class ConfigError(RuntimeError):
 
 
 @dataclass(frozen=True)
+class CashReceiptConfig:
+    """A store's Korean cash-receipt issuer (`[stores.<id>.cash_receipts]`): its Popbill
+    member (business number), the partner's link id and secret key, test bed or
+    production, and the store's duty (designated industry, threshold, taxable).
+
+    A store without this table issues no cash receipt. Test checkouts of a live deployment
+    use `twin()`: our Popbill sandbox, with credentials of its own."""
+
+    corp_num: str  # the store's business number, 10 digits
+    link_id: str
+    secret_key: str  # base64, as Linkhub gives it
+    test_bed: bool = True  # Popbill's test bed (POPBILL_TEST); False: production
+    designated_industry: bool = False  # 현금영수증 의무발행업종: self-issue unasked
+    threshold: int = 100_000  # KRW; self-issue from this amount on
+    taxable: bool = True  # 과세; False for a VAT-exempt store (비과세)
+    corp_name: str | None = None  # printed on the receipt
+    ceo_name: str | None = None
+    addr: str | None = None
+    tel: str | None = None
+    ip_restrict: bool = True  # Popbill's token IP check; False sends x-lh-forwarded: *
+    auth_url: str | None = None  # set only when pointed at our sandbox
+    api_url: str | None = None
+    twin_secret_key: str = ""  # the sandbox twin's secret (derived from secret_key)
+
+    def __repr__(self) -> str:  # the secret key never reaches a log
+        return f"CashReceiptConfig(corp_num={self.corp_num!r}, test_bed={self.test_bed})"
+
+    @property
+    def sandboxed(self) -> bool:
+        return self.api_url is not None
+
+    def twin(self, sandbox_url: str) -> CashReceiptConfig:
+        """The same member on our sandbox, for test checkouts: no live credential leaves."""
+        return replace(
+            self,
+            link_id=CASH_RECEIPT_TWIN_LINK_ID,
+            secret_key=self.twin_secret_key,
+            test_bed=True,
+            auth_url=f"{sandbox_url}/popbill/auth",
+            api_url=f"{sandbox_url}/popbill",
+        )
+
+
+CASH_RECEIPT_TWIN_LINK_ID = "CHECKOUT_SANDBOX"
+
+
+@dataclass(frozen=True)
 class StoreConfig:
     id: str
     name: str
@@ -68,6 +115,7 @@ class StoreConfig:
     # currency, in minor units; a currency absent here has no cap.
     refund_daily_cap: Mapping[str, int] = field(default_factory=dict)
     timezone: str = "Asia/Seoul"
+    cash_receipts: CashReceiptConfig | None = None  # None: this store issues no receipt
 
     def may_refund(self, api_key: str) -> bool:
         import hmac
@@ -240,7 +288,12 @@ def build_settings(raw: Mapping[str, Any], instance_path: Path) -> Settings:
         for name, cfg in providers.items()
     }
     stores = {
-        sid: _store_config(sid, table, sandbox, public_base_url)
+        sid: replace(
+            _store_config(sid, table, sandbox, public_base_url),
+            cash_receipts=_cash_receipts(
+                sid, table.get("cash_receipts"), sandbox, sandbox_url, secret_key
+            ),
+        )
         for sid, table in raw.get("stores", {}).items()
     }
     return Settings(
@@ -591,6 +644,92 @@ def _store_config(
         ),
         timezone=_timezone(table.get("timezone", "Asia/Seoul"), sid),
     )
+
+
+_CASH_RECEIPT_KEYS = {
+    "issuer", "corp_num", "link_id", "secret_key", "test_bed", "designated_industry",
+    "threshold", "taxable", "corp_name", "ceo_name", "addr", "tel", "ip_restrict",
+}  # fmt: skip
+
+
+def _cash_receipts(
+    sid: str, table: Any, sandbox: bool, sandbox_url: str, secret_key: str
+) -> CashReceiptConfig | None:
+    """`[stores.<id>.cash_receipts]`, checked; in sandbox mode pointed at our simulator
+    (with a secret of its own unless one is given)."""
+    import base64
+    import hmac
+
+    from checkout.domain.receipts import ReceiptError, normalize_brn
+
+    if table is None:
+        return None
+    where = f"stores.{sid}.cash_receipts"
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{where} must be a table")
+    unknown = set(table) - _CASH_RECEIPT_KEYS
+    if unknown:
+        raise ConfigError(f"{where}: unknown keys {', '.join(sorted(unknown))}")
+    if str(table.get("issuer", "popbill")) != "popbill":
+        raise ConfigError(f"{where}.issuer: only popbill issues cash receipts")
+    try:
+        corp_num = normalize_brn(str(table.get("corp_num", "")))
+    except ReceiptError as exc:
+        raise ConfigError(f"{where}.corp_num: {exc.message}") from None
+    threshold = table.get("threshold", 100_000)
+    if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 1:
+        raise ConfigError(f"{where}.threshold must be a positive whole number of won")
+    flags = {}
+    for key, default in (
+        ("test_bed", True),
+        ("designated_industry", False),
+        ("taxable", True),
+        ("ip_restrict", True),
+    ):
+        value = table.get(key, default)
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}.{key} must be true or false")
+        flags[key] = value
+    # One partner for every store on the sandbox, as on Popbill: one secret, many members.
+    seed = b"sandbox-twin:popbill"
+    twin_secret = base64.b64encode(
+        hmac.new(secret_key.encode(), seed, hashlib.sha256).digest()
+    ).decode("ascii")
+    link_id = str(table.get("link_id") or "")
+    secret = str(table.get("secret_key") or "")
+    if sandbox:
+        link_id, secret = link_id or CASH_RECEIPT_TWIN_LINK_ID, secret or twin_secret
+        flags["test_bed"] = True
+    if not link_id or not secret:
+        raise ConfigError(
+            f"{where}: link_id and secret_key are required (set "
+            f"CHECKOUT__STORES__{sid.upper()}__CASH_RECEIPTS__SECRET_KEY)"
+        )
+    try:
+        base64.b64decode(secret.encode("ascii"), validate=True)
+    except ValueError:
+        raise ConfigError(f"{where}.secret_key is not base64 (as Linkhub gives it)") from None
+
+    def text(key: str) -> str | None:
+        return str(table.get(key) or "") or None
+
+    config = CashReceiptConfig(
+        corp_num=corp_num,
+        link_id=link_id,
+        secret_key=secret,
+        threshold=threshold,
+        corp_name=text("corp_name"),
+        ceo_name=text("ceo_name"),
+        addr=text("addr"),
+        tel=text("tel"),
+        twin_secret_key=twin_secret,
+        **flags,
+    )
+    if sandbox:
+        config = replace(
+            config, auth_url=f"{sandbox_url}/popbill/auth", api_url=f"{sandbox_url}/popbill"
+        )
+    return config
 
 
 def _key_hashes(

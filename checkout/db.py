@@ -194,6 +194,13 @@ def make_engine(
         connect_args={"options": options},
     )
     ping_when_idle(engine)
+
+    @event.listens_for(engine, "commit")
+    def _committing(conn: Any) -> None:
+        # A read in autocommit has nothing to commit (Database.reading).
+        if conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+            note_commit_sent()
+
     return engine
 
 
@@ -273,6 +280,77 @@ def is_lock_timeout(error: BaseException) -> bool:
                 return True
         current = current.__cause__ or current.__context__
     return False
+
+
+# SQLSTATEs of a server that ended or refused the connection: class 08 (connection
+# exception), 57P01-57P03 (admin or crash shutdown, cannot connect now).
+_CONNECTION_LOST_STATES = ("57P01", "57P02", "57P03")
+
+
+def is_connection_lost(error: BaseException) -> bool:
+    """True for a statement (or a pooled connection's checkout) that failed because the
+    server ended or refused the connection: a restart, a failover, a killed backend. The
+    statement may be tried again on a new connection once the server is back; whether the
+    request's work may be repeated is the caller's question (`commit_sent`)."""
+    from sqlalchemy.exc import DBAPIError, DisconnectionError
+
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, DisconnectionError):
+            return True
+        if isinstance(current, DBAPIError):
+            if current.connection_invalidated:
+                return True
+            code = getattr(current.orig, "sqlstate", None) or ""
+            if code.startswith("08") or code in _CONNECTION_LOST_STATES:
+                return True
+        if _is_psycopg_connection_error(current):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _is_psycopg_connection_error(error: BaseException) -> bool:
+    """psycopg's own: a connection that could not be made or was closed under us."""
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - psycopg is a dependency
+        return False
+    if isinstance(error, psycopg.OperationalError):
+        code = getattr(error, "sqlstate", None) or ""
+        return code == "" or code.startswith("08") or code in _CONNECTION_LOST_STATES
+    return isinstance(error, psycopg.InterfaceError)
+
+
+def log_failure(logger: Any, error: BaseException, message: str, *args: Any) -> None:
+    """Log a failed step of a loop that goes on (the worker): with its traceback, except
+    for a database that is restarting or failing over, which is one line a round, not a
+    traceback each."""
+    if is_connection_lost(error):
+        logger.warning(message + ": database unreachable (%s)", *args, type(error).__name__)
+    else:
+        logger.exception(message, *args)
+
+
+# The work of this request (or worker step) has sent a COMMIT: repeating it may repeat
+# what was written. Set by `note_commit_sent`, read by `commit_sent`.
+_commit_sent: ContextVar[bool] = ContextVar("checkout_db_commit_sent", default=False)
+
+
+def note_commit_sent() -> None:
+    """A COMMIT of written work is about to go out on this context's connection."""
+    if not _reading.get():
+        _commit_sent.set(True)
+
+
+def commit_sent() -> bool:
+    return _commit_sent.get()
+
+
+def reset_commit_sent() -> None:
+    _commit_sent.set(False)
 
 
 def _give_turn_back(info: dict[str, Any]) -> None:

@@ -24,7 +24,13 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from checkout.domain.money import Money
-from checkout.domain.states import AttemptStatus, CheckoutStatus, latest_of, live_of
+from checkout.domain.states import (
+    AttemptStatus,
+    CheckoutStatus,
+    WebhookStatus,
+    latest_of,
+    live_of,
+)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -318,7 +324,7 @@ class WebhookEvent(Base):
     type: Mapped[str] = mapped_column(String(64))
     seq: Mapped[int] = mapped_column(Integer)  # per checkout, ever increasing
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(20), default="pending")
+    status: Mapped[str] = mapped_column(String(20), default=WebhookStatus.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -445,3 +451,70 @@ class Refund(Base):
     @property
     def money(self) -> Money:
         return Money(self.amount, self.currency)
+
+
+class ReceiptRequest(Base):
+    """What the shopper (or the shop, through the API) asked for at checkout: a Korean cash
+    receipt (domain/receipts.py) and/or Mexican invoice data (domain/cfdi.py). One per
+    checkout; absent: nothing asked. The identity number is one AccountCipher token; only
+    its last four digits are shown anywhere."""
+
+    __tablename__ = "receipt_requests"
+
+    checkout_id: Mapped[str] = mapped_column(ForeignKey("checkouts.id"), primary_key=True)
+    cash_receipt_kind: Mapped[str | None] = mapped_column(String(20))  # IdentityKind
+    identity_token: Mapped[str | None] = mapped_column(Text)  # AccountCipher token
+    identity_masked: Mapped[str | None] = mapped_column(String(32))
+    # Validated datos de facturación (cfdi.InvoiceData as JSON) for the shop's own PAC.
+    invoice_data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CashReceipt(Base):
+    """One Korean cash receipt at Popbill: a checkout's receipt (kind "issue") or the
+    cancel receipt of one of its refunds (kind "cancel").
+
+    `mgt_key` is derived from our ids (receipts.issue_mgt_key / cancel_mgt_key) and fixed
+    when the row is written, before any call: a retry or a run after a crash sends the same
+    key, so Popbill can never hold two receipts for one decision. The state moves forward
+    only (receipts.advance); Popbill's confirmation number and trade date are what a
+    cancel references.
+    """
+
+    __tablename__ = "cash_receipts"
+    __table_args__ = (
+        # The worker's queries: receipts to issue, retry or follow to the NTS filing.
+        Index("ix_cash_receipts_state_next_try_at", "state", "next_try_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    checkout_id: Mapped[str] = mapped_column(ForeignKey("checkouts.id"), index=True)
+    refund_id: Mapped[int | None] = mapped_column(ForeignKey("refunds.id"), unique=True)
+    store_id: Mapped[str] = mapped_column(String(64))
+    livemode: Mapped[bool] = mapped_column(Boolean)  # the issuer's mode follows the checkout's
+    kind: Mapped[str] = mapped_column(String(10))  # "issue" | "cancel"
+    mgt_key: Mapped[str] = mapped_column(String(24), unique=True)
+    usage: Mapped[str] = mapped_column(String(16))  # TradeUsage: 소득공제용 / 지출증빙용
+    identity_token: Mapped[str | None] = mapped_column(Text)  # AccountCipher; issue only
+    identity_masked: Mapped[str] = mapped_column(String(32))
+    self_issued: Mapped[bool] = mapped_column(Boolean, default=False)
+    taxable: Mapped[bool] = mapped_column(Boolean, default=True)
+    partial: Mapped[bool] = mapped_column(Boolean, default=False)  # a partial cancel
+    total: Mapped[int] = mapped_column(BigInteger)  # KRW
+    supply_cost: Mapped[int] = mapped_column(BigInteger)
+    tax: Mapped[int] = mapped_column(BigInteger)
+    service_fee: Mapped[int] = mapped_column(BigInteger, default=0)
+    state: Mapped[str] = mapped_column(String(20))  # ReceiptState
+    state_code: Mapped[int | None] = mapped_column(Integer)  # Popbill's 300/304/305
+    confirm_num: Mapped[str | None] = mapped_column(String(24))
+    trade_date: Mapped[str | None] = mapped_column(String(8))  # yyyyMMdd
+    org_confirm_num: Mapped[str | None] = mapped_column(String(24))  # cancel: the original's
+    org_trade_date: Mapped[str | None] = mapped_column(String(8))
+    nts_result_code: Mapped[str | None] = mapped_column(String(16))
+    tries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_error_code: Mapped[str | None] = mapped_column(String(64))
+    last_error_message: Mapped[str | None] = mapped_column(String(500))
+    next_try_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    issued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

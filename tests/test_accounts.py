@@ -16,7 +16,9 @@ from checkout.domain.accounts import (
     validate_holder_name,
     validate_korean_account,
     validate_korean_account_number,
+    validate_mexican_account,
 )
+from checkout.domain.banks import bank_name
 from checkout.providers.teemopay.payout_mapping import BANK_NAMES
 
 
@@ -30,6 +32,10 @@ from checkout.providers.teemopay.payout_mapping import BANK_NAMES
         ("José Núñez", "José Núñez"),
         ("e\u0301va", "éva"),  # NFC: a combining accent becomes one letter
         ("이" * 40, "이" * 40),
+        # NFKC before the checks (issue 22): fullwidth Latin went to the bank as typed.
+        ("ＨＯＮＧ", "HONG"),
+        ("ＫＩＭ\u3000ＭＩＮＪＩ", "KIM MINJI"),  # an ideographic space between
+        ("ﬁona", "fiona"),  # a ligature is its letters
     ],
 )
 def test_holder_names_that_banks_take(given: str, kept: str) -> None:
@@ -50,6 +56,8 @@ def test_holder_names_that_banks_take(given: str, kept: str) -> None:
         ("홍\u200b길동", "invalid_characters"),  # zero-width space
         ("홍\x00길동", "invalid_characters"),
         ("🙂🙂", "invalid_characters"),
+        ("㈜한빛", "invalid_characters"),  # NFKC: "(주)한빛", brackets are no letters
+        ("ＨＯＮＧ１", "invalid_characters"),  # a fullwidth digit is a digit
     ],
 )
 def test_holder_names_that_banks_refuse(given: str, code: str) -> None:
@@ -155,6 +163,85 @@ def test_every_single_digit_change_breaks_the_check_digit() -> None:
             changed = valid[:position] + digit + valid[position + 1 :]
             with pytest.raises(AccountError):
                 validate_clabe(changed, bank_prefixes=None)
+
+
+# ---------------------------------------------------------------- Mexican accounts
+BBVA_CLABE = "012180001234567899"  # 012: BBVA MEXICO, SPEI 40012
+
+
+@pytest.mark.parametrize("given", ["012", "40012", " 40012 ", "", "   ", None])
+def test_a_clabe_names_its_bank_given_either_way_or_not_at_all(given: str | None) -> None:
+    """Issue 23: `012` (the code people know) was refused `unsupported_bank`."""
+    account = validate_mexican_account(given, BBVA_CLABE, "Ana López")
+    assert (account.bank_code, account.clabe, account.holder_name) == (
+        "40012",
+        BBVA_CLABE,
+        "Ana López",
+    )
+    assert bank_name(account.bank_code, None, "es") == "BBVA México"
+
+
+@pytest.mark.parametrize(
+    ("clabe", "bank", "spei"),
+    [
+        ("002010077777777771", "002", "40002"),  # Banamex
+        ("646180110400000007", "646", "90646"),  # STP, a 90xxx participant
+        ("014027000005555558", "40014", "40014"),  # Santander
+    ],
+)
+def test_other_banks_by_their_clabes(clabe: str, bank: str, spei: str) -> None:
+    assert validate_mexican_account(bank, clabe, "Ana López").bank_code == spei
+    assert validate_mexican_account(None, clabe, "Ana López").bank_code == spei
+
+
+@pytest.mark.parametrize(
+    ("given", "field", "code", "words"),
+    [
+        ("40002", "bank_code", "bank_mismatch", ["40002 is BANAMEX", "BBVA MEXICO", "012"]),
+        ("002", "bank_code", "bank_mismatch", ["BANAMEX", "40012"]),
+        ("999", "bank_code", "unsupported_bank", ["999", "012 or 40012"]),
+        ("90012", "bank_code", "unsupported_bank", ["90012"]),  # no such participant
+        ("BBVA", "bank_code", "unsupported_bank", ["BBVA"]),
+        ("088", "bank_code", "unsupported_bank", ["088"]),  # a Korean bank's code
+    ],
+)
+def test_a_bank_that_is_not_the_clabes_is_refused_clearly(
+    given: str, field: str, code: str, words: list[str]
+) -> None:
+    with pytest.raises(AccountError) as info:
+        validate_mexican_account(given, BBVA_CLABE, "Ana López")
+    assert (info.value.field, info.value.code) == (field, code)
+    for word in words:
+        assert word in info.value.message
+
+
+def test_the_clabe_is_checked_before_the_bank_and_the_name_after() -> None:
+    bad_digit = BBVA_CLABE[:-1] + "0"
+    with pytest.raises(AccountError) as info:
+        validate_mexican_account("40002", bad_digit, "")
+    assert (info.value.field, info.value.code) == ("account_number", "bad_check_digit")
+    with pytest.raises(AccountError) as info:
+        validate_mexican_account("40002", BBVA_CLABE, "")
+    assert info.value.field == "bank_code"
+    with pytest.raises(AccountError) as info:
+        validate_mexican_account("012", BBVA_CLABE, "")
+    assert info.value.field == "holder_name"
+    with pytest.raises(AccountError) as info:
+        validate_mexican_account(None, "999010077777777771", "Ana")
+    assert (info.value.field, info.value.code) == ("account_number", "unknown_bank")
+
+
+def test_a_providers_own_list_bounds_the_banks() -> None:
+    only_banamex = {"40002"}
+    assert validate_mexican_account("002", "002010077777777771", "Ana", banks=only_banamex)
+    with pytest.raises(AccountError) as info:
+        validate_mexican_account(None, BBVA_CLABE, "Ana", banks=only_banamex)
+    assert info.value.code == "unknown_bank"
+
+
+def test_the_holder_name_limit_is_the_providers() -> None:
+    with pytest.raises(AccountError, match="at most 16"):
+        validate_mexican_account(None, BBVA_CLABE, "A" * 17, provider="diamondpay")
 
 
 # ---------------------------------------------------------------- cipher

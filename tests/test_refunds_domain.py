@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -11,18 +11,24 @@ from checkout.domain.money import Money
 from checkout.domain.refunds import (
     REFUND_FINAL,
     ApprovalPolicy,
+    CapRefund,
     RefundError,
     RefundSource,
     RefundStatus,
     RefundTransitionError,
+    awaits_destination,
     check_approver,
     check_daily_cap,
     check_refund_amount,
+    counts_toward_cap,
+    excess_to_return,
     refund_transition,
     refundable,
     status_from_payout,
     store_day,
+    store_day_bounds,
 )
+from checkout.domain.states import CheckoutStatus
 from checkout.providers.payouts import PayoutStatus
 
 S = RefundStatus
@@ -148,20 +154,77 @@ def test_approval_policy() -> None:
         assert info.value.code == code
 
 
+NOON = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)  # 12:00 in Seoul
+
+
+def sent(status: RefundStatus, amount: Money, *, livemode: bool = True, at=NOON) -> CapRefund:  # type: ignore[no-untyped-def]
+    """A refund as services/ledger.load_cap_day reads it: first sent at `at`."""
+    return CapRefund(status, amount, livemode, at)
+
+
 def test_daily_cap() -> None:
     today = [
-        R(S.SENT, krw(40_000)),
-        R(S.PROCESSING, krw(30_000)),
-        R(S.FAILED, krw(90_000)),
-        R(S.RETURNED, krw(90_000)),
+        sent(S.SENT, krw(40_000)),
+        sent(S.PROCESSING, krw(30_000)),
+        sent(S.FAILED, krw(90_000)),
+        sent(S.RETURNED, krw(90_000)),
     ]
-    check_daily_cap(krw(30_000), today, krw(100_000))  # exactly at the cap
+    check_daily_cap(krw(30_000), True, today, krw(100_000), NOON, SEOUL)  # exactly at the cap
     with pytest.raises(RefundError) as info:
-        check_daily_cap(krw(30_001), today, krw(100_000))
+        check_daily_cap(krw(30_001), True, today, krw(100_000), NOON, SEOUL)
     assert info.value.code == "daily_cap"
-    check_daily_cap(krw(10**9), today, None)  # no cap
+    check_daily_cap(krw(10**9), True, today, None, NOON, SEOUL)  # no cap
     with pytest.raises(RefundError):
-        check_daily_cap(krw(1), today, Money(100, "MXN"))
+        check_daily_cap(krw(1), True, today, Money(100, "MXN"), NOON, SEOUL)
+
+
+SEOUL = "Asia/Seoul"
+
+
+@pytest.mark.parametrize(
+    ("other", "counts"),
+    [
+        (sent(S.SENT, krw(10_000)), True),
+        (sent(S.SENDING, krw(10_000)), True),
+        (sent(S.UNKNOWN, krw(10_000)), True),  # the money may be out
+        (sent(S.SENT, krw(10_000), livemode=False), False),  # a test refund: not the live cap
+        (sent(S.SENT, Money(10_000, "MXN")), False),  # another currency's cap
+        (sent(S.SENT, krw(10_000), at=datetime(2026, 11, 30, 14, 59, tzinfo=UTC)), False),
+        (sent(S.SENT, krw(10_000), at=datetime(2026, 11, 30, 15, 0, tzinfo=UTC)), True),
+        (sent(S.SENT, krw(10_000), at=datetime(2026, 12, 1, 14, 59, tzinfo=UTC)), True),
+        (sent(S.APPROVED, krw(10_000), at=None), False),  # not claimed: held by the cap too
+        (sent(S.FAILED, krw(10_000)), False),
+    ],
+)
+def test_the_cap_counts_this_store_days_money_out_in_this_mode_and_currency(
+    other: CapRefund, counts: bool
+) -> None:
+    """15,000 a day, 10,000 to send now: room only if `other` does not count."""
+    cap = krw(15_000)
+    assert counts_toward_cap(other, True, "KRW", store_day(NOON, SEOUL), SEOUL) is counts
+    if counts:
+        with pytest.raises(RefundError):
+            check_daily_cap(krw(10_000), True, [other], cap, NOON, SEOUL)
+    else:
+        check_daily_cap(krw(10_000), True, [other], cap, NOON, SEOUL)
+
+
+def test_the_test_mode_cap_is_its_own() -> None:
+    live_day = [sent(S.SENT, krw(15_000))]
+    check_daily_cap(krw(15_000), False, live_day, krw(15_000), NOON, SEOUL)
+    with pytest.raises(RefundError):
+        check_daily_cap(krw(1), True, live_day, krw(15_000), NOON, SEOUL)
+
+
+def test_store_day_bounds_are_the_stores_midnights() -> None:
+    start, end = store_day_bounds(NOON, SEOUL)
+    assert (start, end) == (
+        datetime(2026, 11, 30, 15, 0, tzinfo=UTC),
+        datetime(2026, 12, 1, 15, 0, tzinfo=UTC),
+    )
+    # A day the clocks change (Mexico City had DST until 2022): 23 hours long.
+    start, end = store_day_bounds(datetime(2022, 4, 3, 18, 0, tzinfo=UTC), "America/Mexico_City")
+    assert end - start == timedelta(hours=23)
 
 
 def test_store_day_is_the_stores_calendar_day() -> None:
@@ -170,3 +233,43 @@ def test_store_day_is_the_stores_calendar_day() -> None:
     assert store_day(late_utc, "America/Mexico_City").isoformat() == "2026-12-01"
     with pytest.raises(ValueError):
         store_day(datetime(2026, 12, 1), "Asia/Seoul")
+
+
+# ---------------------------------------------------------------- the excess to return
+C = CheckoutStatus
+
+
+@pytest.mark.parametrize(
+    ("status", "due", "paid", "refunds", "excess"),
+    [
+        (C.PAID, 10_000, 10_000, [], 0),  # paid as due: nothing extra
+        (C.PAID, 10_000, 13_000, [], 3_000),  # overpaid
+        (C.PARTIALLY_PAID, 10_000, 4_000, [], 0),  # less than due: never negative
+        (C.EXPIRED, 10_000, 10_000, [], 0),  # paid late, all of it due
+        (C.CANCELLED, 10_000, 10_000, [], 10_000),  # after a cancel nothing is due
+        (C.CANCELLED, 10_000, 0, [], 0),
+        (C.PAID, 10_000, 20_000, [R(S.SENT, krw(15_000))], 5_000),  # at most what is left
+        (C.CANCELLED, 10_000, 10_000, [R(S.APPROVED, krw(10_000))], 0),
+        (C.PAID, 10_000, 20_000, [R(S.FAILED, krw(10_000))], 10_000),  # a failed one gives back
+    ],
+)
+def test_the_excess_to_return(
+    status: CheckoutStatus, due: int, paid: int, refunds: list[R], excess: int
+) -> None:
+    assert excess_to_return(status, krw(due), krw(paid), refunds) == krw(excess)
+
+
+def test_the_excess_is_compared_by_the_enum_not_the_text() -> None:
+    """The status read from the database is text: the service gives the enum (issue 22)."""
+    assert excess_to_return(C("cancelled"), krw(10_000), krw(10_000), []) == krw(10_000)
+    with pytest.raises(ValueError):
+        C("Cancelled")
+    with pytest.raises(RefundError):
+        excess_to_return(C.PAID, krw(1), Money(1, "MXN"), [])
+
+
+@pytest.mark.parametrize("status", list(S))
+@pytest.mark.parametrize("has_destination", [True, False])
+def test_which_refunds_await_an_account(status: RefundStatus, has_destination: bool) -> None:
+    expected = not has_destination and status in (S.REQUESTED, S.APPROVED)
+    assert awaits_destination(status, has_destination) is expected

@@ -11,6 +11,7 @@ from flask_babel import gettext as _
 from checkout.config import Settings
 from checkout.db import db
 from checkout.domain.accounts import KOREA_BANKS, MEXICO_BANK_CODES
+from checkout.domain.refunds import RefundStatus, awaits_destination
 from checkout.extensions import settings_of
 from checkout.forms import check_form_token, form_token
 from checkout.models import Checkout, Refund
@@ -95,7 +96,7 @@ def refund_account(refund_id: str) -> Any:
     refund = _linked_refund(settings, refund_id, request.args.get("t"))
     if refund is None:
         return _invalid_link()
-    if refund.destination_token is not None or refund.status not in ("requested", "approved"):
+    if not awaits_destination(RefundStatus(refund.status), refund.destination_token is not None):
         return _message(_("This refund already has an account."), 409)
     values = {k: "" for k in ACCOUNT_FIELDS}
     errors: dict[str, str] = {}

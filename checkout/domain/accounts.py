@@ -47,13 +47,20 @@ def _is_name_letter(char: str) -> bool:
     return unicodedata.category(char).startswith("L")
 
 
+def holder_name_text(name: str) -> str:
+    """A holder name as banks compare it, before any check: NFKC (a fullwidth `ＨＯＮＧ` typed
+    on a Korean or Japanese keyboard is `HONG`, halfwidth Hangul is Hangul, a combining
+    accent joins its letter), trimmed, inner spaces (an ideographic space too) collapsed."""
+    return " ".join(unicodedata.normalize("NFKC", name).split())
+
+
 def validate_holder_name(name: str, *, max_length: int = DEFAULT_HOLDER_NAME_MAX) -> str:
     """The account holder's name as the bank has it: letters (Hangul or Latin, any script)
-    and single spaces, 2 to `max_length` characters. Returns it NFC-normalised, trimmed,
-    inner spaces collapsed. Korean names are usually written without spaces (홍길동)."""
+    and single spaces, 2 to `max_length` characters. Returns it normalised (`holder_name_text`),
+    then checked. Korean names are usually written without spaces (홍길동)."""
     if not isinstance(name, str):
         raise AccountError("holder_name", "required", "the account holder's name is required")
-    text = " ".join(unicodedata.normalize("NFC", name).split())
+    text = holder_name_text(name)
     if not text:
         raise AccountError("holder_name", "required", "the account holder's name is required")
     if any(not (_is_name_letter(c) or c == " ") for c in text):
@@ -230,3 +237,79 @@ def validate_clabe(
     if clabe_check_digit(digits[:17]) != int(digits[17]):
         raise AccountError("account_number", "bad_check_digit", "the CLABE's check digit is wrong")
     return digits
+
+
+# ---------------------------------------------------------------- Mexican accounts
+# A CLABE names its bank: its first three digits are the bank's ABM code, the last three of
+# its SPEI participant code (40012 BBVA MEXICO: CLABEs 012...) [doc, teemopay.md section 10].
+# People know the three-digit code; the payout APIs want the SPEI code.
+
+
+def clabe_bank(clabe: str, banks: Collection[str] | None = None) -> str | None:
+    """The SPEI code (from `banks`, default MEXICO_BANK_CODES) of the bank whose ABM code
+    opens `clabe`; None if no bank there has it."""
+    listed = MEXICO_BANK_CODES if banks is None else banks
+    prefix = clabe[:3]
+    return next((code for code in listed if len(code) >= 3 and code[-3:] == prefix), None)
+
+
+def named_mexican_bank(bank_code: str, banks: Collection[str] | None = None) -> str | None:
+    """The SPEI code a shop's or shopper's bank code names: the SPEI code itself (`40012`)
+    or the bank's three-digit ABM code, as on a CLABE (`012`); None if it names none."""
+    listed = MEXICO_BANK_CODES if banks is None else banks
+    text = bank_code.strip()
+    if text in listed:
+        return text
+    if len(text) == 3 and text.isascii() and text.isdigit():
+        return next((code for code in listed if len(code) >= 3 and code[-3:] == text), None)
+    return None
+
+
+def mexican_bank_name(spei_code: str) -> str:
+    return MEXICO_BANK_CODES.get(spei_code, spei_code)
+
+
+@dataclass(frozen=True)
+class MexicanAccount:
+    bank_code: str  # the SPEI code of the CLABE's bank, whatever form the bank was given in
+    clabe: str
+    holder_name: str
+
+
+def validate_mexican_account(
+    bank_code: str | None,
+    clabe: str,
+    holder_name: str,
+    *,
+    banks: Collection[str] | None = None,
+    provider: str = "",
+) -> MexicanAccount:
+    """A CLABE, the bank it names and the holder. The bank may be left out (None or blank):
+    the CLABE names it. Given, it must name the CLABE's bank, by its three-digit code or its
+    SPEI code; a code of another bank is refused (`bank_mismatch`), never silently replaced.
+    The first failing field raises: the CLABE, then the bank, then the name."""
+    listed = MEXICO_BANK_CODES if banks is None else banks
+    prefixes = frozenset(code[-3:] for code in listed if len(code) >= 3)
+    number = validate_clabe(clabe, bank_prefixes=prefixes)
+    derived = clabe_bank(number, listed)
+    assert derived is not None  # validate_clabe checked the prefix against the same list
+    given = bank_code.strip() if isinstance(bank_code, str) else ""
+    if given:
+        named = named_mexican_bank(given, listed)
+        if named is None:
+            raise AccountError(
+                "bank_code",
+                "unsupported_bank",
+                f"bank code {given} names no bank that can receive refunds; send the CLABE's"
+                f" bank ({number[:3]} or {derived}) or leave the bank out",
+            )
+        if named != derived:
+            raise AccountError(
+                "bank_code",
+                "bank_mismatch",
+                f"bank code {given} is {mexican_bank_name(named)}, but the CLABE is at"
+                f" {mexican_bank_name(derived)} ({number[:3]} or {derived}); send that bank"
+                " or leave the bank out",
+            )
+    name = validate_holder_name(holder_name, max_length=holder_name_max(provider))
+    return MexicanAccount(derived, number, name)

@@ -46,17 +46,19 @@ BANKS: tuple[Bank, ...] = (
     _kr("카카오뱅크", "KakaoBank", "090", "KAKAOBANK"),
     _kr("케이뱅크", "K Bank", "089", "KBANK"),
     _kr("토스뱅크", "Toss Bank", "092", "TOSSBANK"),
-    _mx("Banamex", "MX002", "BANAMEX", "Citibanamex"),
-    _mx("BBVA México", "MX012", "BBVA", "BBVA Bancomer"),
-    _mx("Santander", "MX014", "SANTANDER"),
-    _mx("HSBC", "MX021"),
-    _mx("Scotiabank", "MX044", "SCOTIABANK"),
-    _mx("Banorte", "MX072", "BANORTE"),
-    _mx("Banco Azteca", "MX127", "AZTECA"),
-    _mx("BanCoppel", "MX137", "BANCOPPEL"),
-    _mx("STP", "MX646"),
-    _mx("Nu México", "MX638", "NU"),
-    _mx("Banxico", "MX001", "BANXICO"),
+    # A Mexican bank by its CLABE prefix ("MX<ABM code>", clabe_bank_code) and its SPEI code
+    # (what refunds store: domain/accounts.clabe_bank).
+    _mx("Banamex", "MX002", "40002", "BANAMEX", "Citibanamex"),
+    _mx("BBVA México", "MX012", "40012", "BBVA", "BBVA Bancomer", "BBVA MEXICO"),
+    _mx("Santander", "MX014", "40014", "SANTANDER"),
+    _mx("HSBC", "MX021", "40021"),
+    _mx("Scotiabank", "MX044", "40044", "SCOTIABANK"),
+    _mx("Banorte", "MX072", "40072", "BANORTE"),
+    _mx("Banco Azteca", "MX127", "40127", "AZTECA"),
+    _mx("BanCoppel", "MX137", "40137", "BANCOPPEL"),
+    _mx("STP", "MX646", "90646"),
+    _mx("Nu México", "MX638", "40638", "NU", "NU MEXICO"),
+    _mx("Banxico", "MX001", "2001", "BANXICO"),
 )
 
 _BY_ALIAS = {alias.casefold(): bank for bank in BANKS for alias in bank.aliases}

@@ -32,6 +32,7 @@ from checkout.domain.money import Money
 from checkout.domain.states import (
     ATTEMPT_FINAL,
     ATTEMPT_LIVE,
+    CHECKOUT_FINAL,
     AttemptStatus,
     CheckoutStatus,
     EventSource,
@@ -388,6 +389,45 @@ def attempt_deadline(provider_deadline: datetime | None, checkout_expires_at: da
     if provider_deadline is None:
         return checkout_expires_at
     return min(provider_deadline, checkout_expires_at)
+
+
+class StartVerdict(StrEnum):
+    """What a shopper's "pay" does to a checkout (`start_decision`), before any route is
+    chosen or provider called."""
+
+    GO = "go"  # claim a new attempt (`claim`)
+    RESUME = "resume"  # an attempt already holds it: show that one, send nothing new
+    EXPIRED = "expired"  # open past its deadline: the plan expires it; nothing starts
+    CLOSED = "closed"  # final: nothing starts
+    METHOD_NOT_AVAILABLE = "method_not_available"  # the method is not one it offers
+    BUSY = "busy"  # pending with nothing live (another request is claiming it)
+
+
+@dataclass(frozen=True)
+class StartDecision:
+    verdict: StartVerdict
+    plan: Plan | None = None  # EXPIRED: the checkout's expiry, to write
+    attempt_id: int | None = None  # RESUME: the live attempt that holds the checkout
+    status: CheckoutStatus | None = None  # CLOSED: the final status it is in
+
+
+def start_decision(state: CheckoutState, now: datetime, method_offered: bool) -> StartDecision:
+    """The start-payment guards, in order, on the checkout read under its lock: an open
+    checkout past its deadline expires (even for a method it does not offer); a final one
+    takes nothing; a live attempt is resumed (a double submit, the back button, a second
+    tab); then the method must be one it offers, and the checkout open."""
+    if state.status == CheckoutStatus.OPEN and now >= state.expires_at:
+        return StartDecision(StartVerdict.EXPIRED, plan=checkout_deadline_passed(state, now))
+    if state.status in CHECKOUT_FINAL:
+        return StartDecision(StartVerdict.CLOSED, status=state.status)
+    live = state.live_attempts()
+    if live:
+        return StartDecision(StartVerdict.RESUME, attempt_id=live[-1].id)
+    if not method_offered:
+        return StartDecision(StartVerdict.METHOD_NOT_AVAILABLE)
+    if state.status != CheckoutStatus.OPEN:
+        return StartDecision(StartVerdict.BUSY)
+    return StartDecision(StartVerdict.GO)
 
 
 def claim(state: CheckoutState, new: NewAttempt) -> Plan:

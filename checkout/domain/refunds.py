@@ -29,13 +29,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from checkout.domain.ledger import Verdict
 from checkout.domain.money import Money
+from checkout.domain.states import CheckoutStatus
 
 
 class RefundStatus(StrEnum):
@@ -54,7 +55,7 @@ class RefundStatus(StrEnum):
 REFUND_FINAL = frozenset(
     {RefundStatus.REJECTED, RefundStatus.CANCELLED, RefundStatus.FAILED, RefundStatus.RETURNED}
 )
-# Money committed but not yet out: counts against what is refundable and the daily cap.
+# Money committed but not yet out: counts against what is refundable.
 REFUND_UNDER_WAY = frozenset(
     {
         RefundStatus.REQUESTED,
@@ -65,6 +66,8 @@ REFUND_UNDER_WAY = frozenset(
     }
 )
 REFUND_DONE = frozenset({RefundStatus.SENT})
+# Nothing sent yet: it may still be cancelled, or given the account it goes to.
+REFUND_OPEN = frozenset({RefundStatus.REQUESTED, RefundStatus.APPROVED})
 # Refunds whose outcome we must ask the provider about.
 REFUND_QUERYABLE = frozenset({RefundStatus.UNKNOWN, RefundStatus.PROCESSING})
 
@@ -200,6 +203,24 @@ def check_refund_amount(amount: Money, paid: Money, refunds: Iterable[RefundLike
     return Money(left.amount - amount.amount, paid.currency)
 
 
+def excess_to_return(
+    status: CheckoutStatus, due: Money, paid: Money, refunds: Iterable[RefundLike]
+) -> Money:
+    """What a "return the excess" refund pre-fills: all that was paid on a cancelled
+    checkout (nothing is due on it), else what was paid beyond the amount due (overpaid,
+    late or duplicate money); never more than is still refundable."""
+    if due.currency != paid.currency:
+        raise RefundError("currency_mismatch", f"the checkout is in {due.currency}")
+    excess = paid.amount if status == CheckoutStatus.CANCELLED else paid.amount - due.amount
+    left = refundable(paid, refunds).amount
+    return Money(max(min(excess, left), 0), paid.currency)
+
+
+def awaits_destination(status: RefundStatus, has_destination: bool) -> bool:
+    """A refund the shopper may still give an account to (its refund-account link works)."""
+    return not has_destination and status in REFUND_OPEN
+
+
 # ---------------------------------------------------------------- approval
 class RefundSource(StrEnum):
     API = "api"  # the shop's API key
@@ -230,6 +251,14 @@ def check_approver(requested_by: str | None, approved_by: str) -> None:
 
 
 # ---------------------------------------------------------------- daily cap
+# Money out or on its way out: what the daily cap counts once the refund was claimed for
+# sending. Approved refunds not yet claimed (held by the cap itself) and refunds that sent
+# nothing (failed) or whose money came back (returned) do not.
+REFUND_PAID_OUT = frozenset(
+    {RefundStatus.SENDING, RefundStatus.UNKNOWN, RefundStatus.PROCESSING, RefundStatus.SENT}
+)
+
+
 def store_day(moment: datetime, timezone: str) -> date:
     """The store's calendar day of an aware moment (caps reset at the store's midnight)."""
     if moment.tzinfo is None:
@@ -237,21 +266,65 @@ def store_day(moment: datetime, timezone: str) -> date:
     return moment.astimezone(ZoneInfo(timezone)).date()
 
 
-def counts_toward_cap(status: RefundStatus) -> bool:
-    """Money out or on its way counts; refunds that sent nothing do not."""
-    return status in REFUND_UNDER_WAY or status in REFUND_DONE
+def store_day_bounds(moment: datetime, timezone: str) -> tuple[datetime, datetime]:
+    """The store day of `moment` as [start, end) in UTC: what the ledger reads for
+    the daily cap (a day of 23 or 25 hours where the zone changes its clocks)."""
+    zone = ZoneInfo(timezone)
+    day = store_day(moment, timezone)
+    start = datetime.combine(day, time.min, zone).astimezone(UTC)
+    end = datetime.combine(day + timedelta(days=1), time.min, zone).astimezone(UTC)
+    return start, end
 
 
-def check_daily_cap(amount: Money, todays_refunds: Iterable[RefundLike], cap: Money | None) -> None:
-    """Raise if `amount` would take the store's refunds of the day past `cap` (None: no cap).
+@dataclass(frozen=True)
+class CapRefund:
+    """One of the store's refunds as the daily cap reads it (services/ledger.load_cap_day)."""
 
-    `todays_refunds` are the store's refunds created on this store day (see `store_day`).
-    """
+    status: RefundStatus
+    amount: Money
+    livemode: bool  # its checkout's mode
+    sending_at: datetime | None  # first claimed for sending (None: never)
+
+
+def counts_toward_cap(
+    refund: CapRefund, livemode: bool, currency: str, day: date, timezone: str
+) -> bool:
+    """A refund of this mode and currency whose money left (or is leaving) on `day`, the
+    store's calendar day: a test refund never uses up the live cap, nor the other way."""
+    return (
+        refund.livemode == livemode
+        and refund.amount.currency == currency
+        and refund.status in REFUND_PAID_OUT
+        and refund.sending_at is not None
+        and store_day(refund.sending_at, timezone) == day
+    )
+
+
+def check_daily_cap(
+    amount: Money,
+    livemode: bool,
+    store_refunds: Iterable[CapRefund],
+    cap: Money | None,
+    now: datetime,
+    timezone: str,
+) -> None:
+    """Raise if sending `amount` now (a refund of mode `livemode`) would take the store's
+    refunds of the day past `cap` (None: no cap). The cap is per store, mode and currency;
+    `store_refunds` may hold any of the store's refunds: only those `counts_toward_cap`
+    counts are summed."""
     if cap is None:
         return
     if cap.currency != amount.currency:
         raise RefundError("currency_mismatch", f"the daily cap is in {cap.currency}")
-    used = _sum((r.amount for r in todays_refunds if counts_toward_cap(r.status)), cap.currency)
+    day = store_day(now, timezone)
+    used = _sum(
+        (
+            r.amount
+            for r in store_refunds
+            if counts_toward_cap(r, livemode, cap.currency, day, timezone)
+        ),
+        cap.currency,
+    )
     if used.amount + amount.amount > cap.amount:
         left = Money(max(cap.amount - used.amount, 0), cap.currency)
         raise RefundError("daily_cap", f"the store's daily refund cap leaves {left} today")
@@ -449,7 +522,7 @@ def reject_refund(checkout: CheckoutMoney, refund: RefundState, by: str) -> Refu
 
 
 def cancel_refund(checkout: CheckoutMoney, refund: RefundState, by: str) -> RefundPlan:
-    if refund.status not in (RefundStatus.REQUESTED, RefundStatus.APPROVED):
+    if refund.status not in REFUND_OPEN:
         raise RefundError("not_cancellable", f"a {refund.status} refund cannot be cancelled")
     return _move(checkout, refund, RefundStatus.CANCELLED, "operator", f"cancelled by {by}")
 
@@ -675,7 +748,7 @@ def give_destination(
     none. Once given it is fixed: a replayed link cannot redirect the money."""
     if refund.has_destination:
         raise RefundError("destination_given", "this refund already has an account")
-    if refund.status not in (RefundStatus.REQUESTED, RefundStatus.APPROVED):
+    if refund.status not in REFUND_OPEN:
         raise RefundError("not_open", f"the refund is {refund.status}")
     return replace(
         _nothing(checkout, refund, "account given"),

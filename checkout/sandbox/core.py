@@ -17,6 +17,7 @@ from flask import Blueprint, Flask, abort, redirect, render_template, request
 from checkout.domain.money import Money
 from checkout.sandbox.faults import Fault, FaultBook, make_fault
 from checkout.sandbox.payouts import PayoutBook, SandboxPayout
+from checkout.sandbox.popbill import PopbillBook
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,9 @@ class SandboxConfig:
         default_factory=lambda: {"KRW": 10_000_000, "MXN": 100_000}
     )
     payout_settle_after: float = 0.5
+    # Popbill cash receipts (checkout/sandbox/popbill.py): link id -> secret key, members.
+    popbill_partners: dict[str, str] = field(default_factory=dict)
+    popbill_members: set[str] = field(default_factory=set)
 
 
 class OrderStatus:
@@ -191,6 +195,7 @@ class SandboxState:
         self.faults = FaultBook()
         self.seen_nonces: dict[str, float] = {}
         self.payouts = PayoutBook(self)  # merchants' balances and payouts
+        self.popbill = PopbillBook()  # cash-receipt issuer: members, tokens, receipts
 
     # -- orders
     def new_id(self, prefix: str) -> str:
@@ -357,7 +362,7 @@ def partial_amount(amount: Money) -> Money:
 
 def create_sandbox_app(config: SandboxConfig | None = None) -> Flask:
     """The WSGI app serving every simulator; `app.extensions['sandbox']` is its state."""
-    from checkout.sandbox import diamondpay, faults, payouts, paypro, teemopay
+    from checkout.sandbox import diamondpay, faults, payouts, paypro, popbill, teemopay
 
     state = SandboxState(config or SandboxConfig())
     app = Flask(__name__)
@@ -366,6 +371,7 @@ def create_sandbox_app(config: SandboxConfig | None = None) -> Flask:
     app.register_blueprint(_cashier_blueprint(state))
     faults.register(app, state)
     payouts.register(app, state)
+    popbill.register(app, state)
     app.add_url_rule("/", "sandbox_index", _sandbox_index)
     for module in (paypro, teemopay, diamondpay):
         simulator = module.Simulator()
@@ -379,7 +385,9 @@ _INDEX = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>Provider sandboxes</title>
 </head><body><main><h1>Provider sandboxes</h1>
 <p>Simulators of PayPro (<code>/paypro</code>), TeemoPay (<code>/teemopay</code>) and Diamond Pay
-(<code>/diamondpay</code>), speaking each provider's wire protocol. The checkout sends shoppers
+(<code>/diamondpay</code>), speaking each provider's wire protocol, and of the Popbill cash-receipt
+issuer (<code>/popbill</code>; receipts at
+<a href="/_sandbox/popbill/receipts">/_sandbox/popbill/receipts</a>). The checkout sends shoppers
 to their cashier pages (<code>/cashier/&lt;provider&gt;/&lt;trade no&gt;</code>: Pay, Pay part,
 Fail); there is nothing to open here directly.</p>
 <p>Queued faults: <a href="/_sandbox/faults">/_sandbox/faults</a> (README, "Sandboxes").</p>

@@ -2,7 +2,8 @@
 
 `SandboxState.inject_fault(provider, kind, endpoint=..., count=..., delay=...)` queues a
 fault; the next matching call to that provider's endpoint suffers it: `create`, `query`,
-`payout` (payout create), `payout_query` or `balance` (the balance inquiry).
+`payout` (payout create), `payout_query` or `balance` (the balance inquiry); for the
+`popbill` cash-receipt issuer `token`, `issue` (issues and cancels) or `receipt_query`.
 
 | kind | the provider acts? | what the caller sees |
 |---|---|---|
@@ -21,7 +22,8 @@ fault; the next matching call to that provider's endpoint suffers it: `create`, 
 - TeemoPay: `{"code": <code>, "msg": ..., "data": null}`, e.g. `426` (duplicate order),
   `412`, `500`; the code `3` answers an accepted create failed at once (`data.status` 3) with
   `message` as `errorMsg` (default: the channel-maintenance message);
-- Diamond Pay: `{"error_code": <code>, "error_msg": ...}`, e.g. `0004`, `0006`, `0012`, `0018`.
+- Diamond Pay: `{"error_code": <code>, "error_msg": ...}`, e.g. `0004`, `0006`, `0012`, `0018`;
+- Popbill: `{"code": -<code>, "message": ...}` (HTTP 400) for the digits given, e.g. `14001002`.
 
 A connect timeout cannot come from a server that accepts the connection, so it is not a
 kind here: point the client at `UnansweredListener().url` instead, a loopback listener
@@ -48,8 +50,17 @@ from flask import Blueprint, Flask, Response, g, jsonify, request
 if TYPE_CHECKING:
     from checkout.sandbox.core import SandboxState
 
-PROVIDERS = ("paypro", "teemopay", "diamondpay")
-ENDPOINTS = ("create", "query", "payout", "payout_query", "balance")
+PROVIDERS = ("paypro", "teemopay", "diamondpay", "popbill")
+ENDPOINTS = (
+    "create",
+    "query",
+    "payout",
+    "payout_query",
+    "balance",
+    "token",
+    "issue",
+    "receipt_query",
+)
 # Faults that let the simulator act first and spoil only the answer.
 AFTER_ACTING = frozenset({"read_timeout", "truncated_json", "connection_reset"})
 BEFORE_ACTING = frozenset({"slow", "http_500", "html_error", "malformed_json", "refuse"})

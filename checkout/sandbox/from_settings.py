@@ -33,4 +33,12 @@ def sandbox_config_from_settings(settings: Settings) -> SandboxConfig:
                 str(s["api_token"]),
                 str(s.get("sign_type") or DEFAULT_SIGN_TYPE).upper(),
             )
+    for store in settings.stores.values():
+        receipts = store.cash_receipts
+        if receipts is None:
+            continue
+        # A sandbox deployment's own members, and every live store's test twin.
+        sandboxed = receipts if receipts.sandboxed else receipts.twin(settings.sandbox_url)
+        config.popbill_partners[sandboxed.link_id] = sandboxed.secret_key
+        config.popbill_members.add(sandboxed.corp_num)
     return config

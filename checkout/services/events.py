@@ -6,24 +6,27 @@ only) and to the last EVENTS_WINDOW; anything else is "not found".
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import requests
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from checkout.config import StoreConfig
 from checkout.models import Checkout, WebhookDelivery, WebhookEvent, new_public_id, utcnow
 from checkout.services.errors import Conflict, NotFound
-from checkout.services.webhooks import USER_AGENT, resend_event, signed_headers
+from checkout.services.webhooks import (
+    DEFAULT_DEADLINE,
+    USER_AGENT,
+    post_within_deadline,
+    resend_event,
+    signed_headers,
+)
 
 EVENTS_WINDOW = timedelta(days=30)
 DEFAULT_PAGE = 20
 MAX_PAGE = 100
-PING_TIMEOUT = (3.0, 10.0)  # as a delivery: connect, read
 PING_TYPE = "webhook.ping"
 
 
@@ -126,11 +129,10 @@ def ping_body(ping_id: str, livemode: bool, sent_at: datetime) -> str:
     return json.dumps(body, separators=(",", ":"), sort_keys=True)
 
 
-def send_ping(
-    store: StoreConfig, livemode: bool, http: requests.Session | None = None
-) -> PingResult:
+def send_ping(store: StoreConfig, livemode: bool, deadline: float = DEFAULT_DEADLINE) -> PingResult:
     """POST a signed `webhook.ping` to the store's webhook_url now, as a delivery would be
-    (same headers, every active secret); nothing is stored or retried."""
+    (same headers, every active secret, the same total `deadline`); nothing is stored or
+    retried."""
     if not store.webhook_url or not store.webhook_secrets:
         raise Conflict(
             "no_webhook_endpoint", "This store has no webhook_url configured: nothing to ping."
@@ -143,20 +145,6 @@ def send_ping(
         "User-Agent": USER_AGENT,
         **signed_headers(store.webhook_secrets, ping_id, body, sent_at),
     }
-    started = time.monotonic()
-    status_code, error = None, None
-    try:
-        with (http or requests).post(
-            store.webhook_url,
-            data=body.encode(),
-            headers=headers,
-            timeout=PING_TIMEOUT,
-            allow_redirects=False,
-            stream=True,
-        ) as resp:
-            status_code = resp.status_code
-    except requests.RequestException as exc:
-        # The class name only: requests' messages embed the URL, which may carry a token.
-        error = type(exc).__name__
-    duration_ms = int((time.monotonic() - started) * 1000)
+    outcome = post_within_deadline(store.webhook_url, body, headers, deadline=deadline)
+    status_code, error, duration_ms = outcome.status_code, outcome.error, outcome.duration_ms
     return PingResult(ping_id, store.webhook_url, status_code, error, duration_ms)

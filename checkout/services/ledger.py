@@ -41,6 +41,7 @@ from checkout.domain.ledger import (
 )
 from checkout.domain.money import Money
 from checkout.domain.refunds import (
+    CapRefund,
     CheckoutMoney,
     RefundPlan,
     RefundSource,
@@ -598,6 +599,40 @@ def load_refunds(
 class RefundWriteConflict(RuntimeError):
     """The refund was not in the status the plan was decided on (a writer without the
     checkout's lock: a bug); nothing of the plan is written."""
+
+
+def load_cap_day(
+    session: Session,
+    store_id: str,
+    livemode: bool,
+    currency: str,
+    day: tuple[datetime, datetime],
+) -> tuple[CapRefund, ...]:
+    """The store's refunds of one mode and currency first sent within `day` ([start, end),
+    domain.refunds.store_day_bounds): what domain.refunds.check_daily_cap reads. Call it
+    under the store's row lock, so two workers never both spend the same room."""
+    start, end = day
+    rows = session.execute(
+        select(RF.status, RF.amount, RF.currency, C.livemode, RF.sending_at)
+        .join(C, C.id == RF.checkout_id)
+        .where(
+            RF.store_id == store_id,
+            C.livemode == livemode,
+            RF.currency == currency,
+            RF.sending_at >= start,
+            RF.sending_at < end,
+        )
+        .order_by(RF.id)
+    ).all()
+    return tuple(
+        CapRefund(
+            status=RefundStatus(r.status),
+            amount=Money(r.amount, r.currency),
+            livemode=r.livemode is not False,
+            sending_at=r.sending_at,
+        )
+        for r in rows
+    )
 
 
 def write_refund_plan(

@@ -24,13 +24,14 @@ from checkout.domain.ledger import (
     LedgerRefusal,
     NewAttempt,
     Plan,
+    StartVerdict,
     abandon,
-    checkout_deadline_passed,
     claim,
     create_answered,
     create_refused,
     create_unknown,
     fail_over,
+    start_decision,
 )
 from checkout.domain.money import Money
 from checkout.domain.routing import (
@@ -42,7 +43,7 @@ from checkout.domain.routing import (
     payer_fits,
     route_note,
 )
-from checkout.domain.states import CHECKOUT_FINAL, AttemptStatus, CheckoutStatus, EventSource
+from checkout.domain.states import AttemptStatus, EventSource
 from checkout.metrics import observe_failover
 from checkout.models import Checkout, PaymentAttempt, utcnow
 from checkout.providers.base import (
@@ -142,24 +143,24 @@ def start_payment(
     state, drawn_id = load_state_for_claim(session, checkout_id)
     if state is None:
         raise CheckoutClosed("checkout_not_found", "No such checkout.")
-    if state.status == CheckoutStatus.OPEN and now >= state.expires_at:
-        write_plan(session, state, checkout_deadline_passed(state, now), now)
+    decision = start_decision(state, now, method_offered=method_code in offered)
+    if decision.verdict == StartVerdict.EXPIRED:
+        assert decision.plan is not None
+        write_plan(session, state, decision.plan, now)
         session.commit()
         raise CheckoutClosed("checkout_closed", "This checkout is expired.")
-    if state.status in CHECKOUT_FINAL:
+    if decision.verdict != StartVerdict.GO:
         session.rollback()
-        raise CheckoutClosed("checkout_closed", f"This checkout is {state.status}.")
-    live = state.live_attempts()
-    if live:
-        session.rollback()
-        return StartOutcome(_attempt(session, live[-1].id), resumed=True)
-    method = offered.get(method_code)
-    if method is None:
-        session.rollback()
+    if decision.verdict == StartVerdict.CLOSED:
+        raise CheckoutClosed("checkout_closed", f"This checkout is {decision.status}.")
+    if decision.verdict == StartVerdict.RESUME:
+        assert decision.attempt_id is not None
+        return StartOutcome(_attempt(session, decision.attempt_id), resumed=True)
+    if decision.verdict == StartVerdict.METHOD_NOT_AVAILABLE:
         raise InvalidRequest("method_not_available", "This payment method is not available.")
-    if state.status != CheckoutStatus.OPEN:  # pending with nothing live: another request
-        session.rollback()
+    if decision.verdict == StartVerdict.BUSY:  # pending with nothing live: another request
         raise CheckoutClosed("checkout_busy", "This checkout cannot take a payment now.")
+    method = offered[method_code]
 
     # Which routes may take it, decided in this transaction: PayPro's per-IP rule is counted
     # under a lock on the IP held until the attempt is written (services/ip_limits.py).

@@ -36,6 +36,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.elements import BindParameter
 
+from checkout.db import note_commit_sent
+
 Processor = Callable[[Any], Any]
 Row = tuple[Any, ...]
 Statement = tuple[Hashable, Callable[[], ClauseElement], Mapping[str, Any]]
@@ -185,6 +187,7 @@ def _run_psycopg(
                     cursors.append(psycopg.RawCursor(raw))
                     cursors[-1].execute(prepared.sql, values)
                 if commit:
+                    note_commit_sent()
                     ending = psycopg.RawCursor(raw)
                     ending.execute("COMMIT")
                     ending.close()

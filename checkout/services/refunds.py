@@ -7,9 +7,10 @@ a step of the worker's round beside reconciliation):
 1. A refund left `sending` longer than a payout call can take (its worker died during or
    after the call) becomes `unknown`.
 2. Each approved refund with a destination is claimed under the store's and the checkout's
-   row locks: the store's daily cap is checked there (over it: it stays approved with a
-   `hold_reason`, retried next round), then `sending`, its payout number assigned once and
-   committed before any call.
+   row locks: the store's daily cap is checked there, per mode and currency (what
+   `ledger.load_cap_day` reads, decided by `domain/refunds.check_daily_cap`; over it: it
+   stays approved with a `hold_reason`, retried next round), then `sending`, its payout
+   number assigned once and committed before any call.
 3. The balance inquiry: short -> `failed` (`insufficient_balance`, nothing sent, the amount
    refundable again). An inquiry that itself fails does not stop the send: the provider's
    own refusal is the backstop.
@@ -27,24 +28,22 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from checkout.config import Settings
+from checkout.db import log_failure
 from checkout.domain import refunds as rules
 from checkout.domain.account_crypto import AccountCipher
 from checkout.domain.accounts import (
     MEXICO_BANK_CODES,
     AccountError,
-    validate_bank_code,
-    validate_clabe,
-    validate_holder_name,
     validate_korean_account,
+    validate_mexican_account,
 )
 from checkout.domain.money import Money
 from checkout.domain.refunds import (
@@ -56,6 +55,7 @@ from checkout.domain.refunds import (
     RefundState,
     RefundStatus,
 )
+from checkout.domain.states import CheckoutStatus
 from checkout.models import (
     Checkout,
     PaymentAttempt,
@@ -81,7 +81,7 @@ from checkout.providers.payouts import (
 )
 from checkout.providers.registry import build_payout_provider
 from checkout.services.errors import Conflict, InvalidRequest, NotFound, ServiceError
-from checkout.services.ledger import load_refunds, write_refund_plan
+from checkout.services.ledger import load_cap_day, load_refunds, write_refund_plan
 
 log = logging.getLogger(__name__)
 SessionFactory = Callable[[], Session]
@@ -160,6 +160,8 @@ def parse_destination(
             "invalid_destination", "destination must be an object.", field="destination"
         )
     values = {k: data.get(k) for k in ("bank_code", "account_number", "holder_name")}
+    if currency == "MXN" and values["bank_code"] is None:
+        values["bank_code"] = ""  # a CLABE names its bank
     for key, value in values.items():
         if not isinstance(value, str) or len(value) > 200:
             raise InvalidRequest(
@@ -173,10 +175,14 @@ def parse_destination(
         banks = [b.code for b in listed] if listed else None
     try:
         if currency == "MXN":
-            bank = validate_bank_code(values["bank_code"], banks or MEXICO_BANK_CODES)
-            number = validate_clabe(values["account_number"], bank_code=bank)
-            holder = validate_holder_name(values["holder_name"])
-            return BankAccount(bank, number, holder, AccountType.CLABE)
+            clabe = validate_mexican_account(
+                values["bank_code"],
+                values["account_number"],
+                values["holder_name"],
+                banks=banks,
+                provider=provider_type,
+            )
+            return BankAccount(clabe.bank_code, clabe.clabe, clabe.holder_name, AccountType.CLABE)
         account = validate_korean_account(
             values["bank_code"],
             values["account_number"],
@@ -403,18 +409,23 @@ def give_destination(
     return _decide(session, refund_public_id, decide)[0]
 
 
-def excess_of(checkout: Checkout) -> int:
-    """What a "return the excess" refund pre-fills: all of it for a cancelled checkout,
-    else what was paid beyond the amount due (overpaid, late, duplicate money)."""
-    if checkout.status == "cancelled":
-        return checkout.amount_paid or 0
-    return max((checkout.amount_paid or 0) - checkout.amount, 0)
+def excess_of(session: Session, checkout: Checkout) -> Money:
+    """What a "return the excess" refund pre-fills (domain/refunds.excess_to_return)."""
+    return rules.excess_to_return(
+        CheckoutStatus(checkout.status),
+        checkout.money,
+        checkout.paid_money,
+        _listed(session, checkout.id),
+    )
 
 
 def refundable_of(session: Session, checkout: Checkout) -> Money:
-    rows = session.scalars(select(Refund).where(Refund.checkout_id == checkout.id)).all()
-    items = [_Listed(RefundStatus(r.status), r.money) for r in rows]
-    return rules.refundable(checkout.paid_money, items)
+    return rules.refundable(checkout.paid_money, _listed(session, checkout.id))
+
+
+def _listed(session: Session, checkout_id: str) -> list[_Listed]:
+    rows = session.scalars(select(Refund).where(Refund.checkout_id == checkout_id)).all()
+    return [_Listed(RefundStatus(r.status), r.money) for r in rows]
 
 
 @dataclass(frozen=True)
@@ -477,7 +488,7 @@ def send_refunds(
                 _send_one(session, settings, public_id, build, report)
             except Exception as exc:  # one refund's trouble never stops the round
                 session.rollback()
-                log.exception("refund send failed refund=%s", public_id)
+                log_failure(log, exc, "refund send failed refund=%s", public_id)
                 report.errors.append(f"{public_id}: {type(exc).__name__}")
         moment = now or utcnow()
         due = session.scalars(
@@ -495,7 +506,7 @@ def send_refunds(
                 _query_one(session, public_id, build, report, moment, settle_window)
             except Exception as exc:
                 session.rollback()
-                log.exception("refund query failed refund=%s", public_id)
+                log_failure(log, exc, "refund query failed refund=%s", public_id)
                 report.errors.append(f"{public_id}: {type(exc).__name__}")
     finally:
         session.close()
@@ -513,12 +524,6 @@ def _unstick_sending(session: Session, settings: Settings, now: datetime, batch:
         if sending_at is None or now - sending_at < stale_sending_age(settings, instance):
             continue
         _decide(session, public_id, lambda m, r: rules.stale_sending(m, r, now, now))
-
-
-def _day_start(now: datetime, timezone: str) -> datetime:
-    zone = ZoneInfo(timezone)
-    local = now.astimezone(zone)
-    return datetime.combine(local.date(), time.min, zone)
 
 
 def _send_one(
@@ -545,24 +550,18 @@ def _send_one(
         return
     cap = store.refund_daily_cap.get(row.currency) if store is not None else None
     if cap is not None:
-        used = session.scalar(
-            select(func.coalesce(func.sum(Refund.amount), 0)).where(
-                Refund.store_id == row.store_id,
-                Refund.currency == row.currency,
-                Refund.id != row.id,
-                Refund.sending_at >= _day_start(now, store.timezone),  # type: ignore[union-attr]
-                Refund.status.in_(
-                    [
-                        RefundStatus.SENDING,
-                        RefundStatus.UNKNOWN,
-                        RefundStatus.PROCESSING,
-                        RefundStatus.SENT,
-                    ]
-                ),
-            )
-        )
+        assert store is not None
+        day = rules.store_day_bounds(now, store.timezone)
+        todays = load_cap_day(session, row.store_id, money.livemode, row.currency, day)
         try:
-            rules.check_daily_cap(state.amount, [], Money(cap - int(used or 0), row.currency))
+            rules.check_daily_cap(
+                state.amount,
+                money.livemode,
+                todays,
+                Money(cap, row.currency),
+                now,
+                store.timezone,
+            )
         except RefundError as exc:
             _write(session, money, checkout, rules.hold(money, state, exc.message))
             session.commit()

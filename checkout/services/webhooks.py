@@ -31,11 +31,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 from standardwebhooks import Webhook
 
 from checkout.config import ConfigError, StoreConfig
+from checkout.db import is_connection_lost, log_failure
 from checkout.domain.states import WebhookStatus
 from checkout.models import WebhookDelivery, WebhookEvent, utcnow
 from checkout.services.errors import NotFound
@@ -57,6 +58,10 @@ LEASE = timedelta(seconds=60)  # renewed before each POST, so it covers one call
 RESPONSE_BODY_LIMIT = 1000  # WebhookDelivery.response_body
 ERROR_LIMIT = 200  # WebhookDelivery.error
 USER_AGENT = "checkout-webhooks/1"
+# A try's error until its outcome is written: what the history shows for a try whose
+# worker stopped (or lost the database) between sending it and recording its answer.
+OUTCOME_UNKNOWN = "sent; no outcome recorded (the worker stopped before writing it)"
+RECORD_RETRY_PAUSES = (0.5, 1.0, 2.0)  # seconds between tries at writing an outcome
 
 PENDING, DELIVERED, FAILED, SKIPPED = (
     WebhookStatus.PENDING,
@@ -197,8 +202,8 @@ class DeliveryPool:
         while True:
             try:
                 job()
-            except Exception:  # one delivery's failure must not end the lane
-                log.exception("webhook delivery failed store=%s", store_id)
+            except Exception as error:  # one delivery's failure must not end the lane
+                log_failure(log, error, "webhook delivery failed store=%s", store_id)
             with self._guard:
                 lanes = self._stores[store_id]
                 if not lanes.waiting:
@@ -281,12 +286,13 @@ def _deliver_one(
     if store is None or not store.webhook_url or not store.webhook_secret:
         _finish_skipped(session_factory, item)
         return
-    lease = _renew(session_factory, item, clock())
-    if lease is None:  # our lease ran out and another worker took the event
+    renewed = _renew(session_factory, item, clock())
+    if renewed is None:  # our lease ran out and another worker took the event
         return
+    lease, delivery_id = renewed
     item = _Claimed(item.id, item.public_id, item.store_id, item.body, lease)
     outcome = _post(store, item, timeout, deadline)
-    _record(session_factory, item, outcome, clock())
+    _record_surviving_outages(session_factory, item, delivery_id, outcome, clock)
 
 
 def _claim(
@@ -319,8 +325,13 @@ def _claim(
     return claimed
 
 
-def _renew(session_factory: SessionFactory, item: _Claimed, now: datetime) -> datetime | None:
-    """Extend our lease just before the POST; None if the event is no longer ours."""
+def _renew(
+    session_factory: SessionFactory, item: _Claimed, now: datetime
+) -> tuple[datetime, int] | None:
+    """Extend our lease just before the POST and record the try it is about to make (its
+    outcome unknown until `_record` writes it), so the history keeps every try the shop may
+    have received, whatever stops this worker between the send and the record. None if the
+    event is no longer ours."""
     lease = now + LEASE
     with session_factory() as session, session.begin():
         result = session.execute(
@@ -330,11 +341,16 @@ def _renew(session_factory: SessionFactory, item: _Claimed, now: datetime) -> da
                 WebhookEvent.status == PENDING,
                 WebhookEvent.locked_until == item.lease,
             )
-            .values(locked_until=lease)
+            .values(locked_until=lease, attempts=func.coalesce(WebhookEvent.attempts, 0) + 1)
             .execution_options(synchronize_session=False)
         )
-        owned = getattr(result, "rowcount", 0) == 1
-    return lease if owned else None
+        if getattr(result, "rowcount", 0) != 1:
+            return None
+        delivery = WebhookDelivery(event_id=item.id, attempted_at=now, error=OUTCOME_UNKNOWN)
+        session.add(delivery)
+        session.flush()
+        delivery_id = delivery.id
+    return lease, delivery_id
 
 
 class _Watchdog:
@@ -382,18 +398,29 @@ def _connection(url: str, connect_timeout: float) -> tuple[http.client.HTTPConne
 def _post(
     store: StoreConfig, item: _Claimed, timeout: tuple[float, float], deadline: float
 ) -> _Outcome:
-    """One POST, bounded by `deadline` seconds in all; the duration is measured after the
-    start of the body was read (what the delivery really took)."""
     assert store.webhook_url and store.webhook_secret
     headers = {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
         **signed_headers(store.webhook_secrets, item.public_id, item.body, datetime.now(UTC)),
     }
+    return post_within_deadline(store.webhook_url, item.body, headers, timeout, deadline)
+
+
+def post_within_deadline(
+    url: str,
+    body: str,
+    headers: Mapping[str, str],
+    timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+    deadline: float = DEFAULT_DEADLINE,
+) -> _Outcome:
+    """One POST to a shop, bounded by `deadline` seconds in all (connect, headers, body);
+    every request this app sends a shop (deliveries, pings) goes through here. The duration
+    is measured after the start of the body was read (what the exchange really took)."""
     connect_timeout, read_timeout = timeout
     started = time.monotonic()
     try:
-        conn, target = _connection(store.webhook_url, min(connect_timeout, deadline))
+        conn, target = _connection(url, min(connect_timeout, deadline))
     except ValueError:
         return _Outcome(None, "invalid webhook_url", _ms_since(started), None)
     watchdog = _Watchdog(deadline)
@@ -403,19 +430,21 @@ def _post(
         watchdog.sock = conn.sock
         if watchdog.fired.is_set() or conn.sock is None:  # connected just past the deadline
             raise TimeoutError("deadline passed while connecting")
-        conn.sock.settimeout(read_timeout)
+        conn.sock.settimeout(min(read_timeout, deadline))
         # No redirects are followed: a redirect is not an acknowledgement.
-        conn.request("POST", target, body=item.body.encode(), headers=headers)
+        conn.request("POST", target, body=body.encode(), headers=dict(headers))
         resp = conn.getresponse()
         status = resp.status
-        body = _start_of_body(resp, watchdog)
-        return _Outcome(status, None, _ms_since(started), body)
+        answer = _start_of_body(resp, watchdog)
+        return _Outcome(status, None, _ms_since(started), answer)
     except (TimeoutError, OSError, http.client.HTTPException) as exc:
         # The class name only: messages may quote the URL, which may carry a token.
         if watchdog.fired.is_set():
             error = f"timeout: deadline of {deadline:g} s passed"
         elif isinstance(exc, TimeoutError):
             error = f"timeout: {type(exc).__name__}"
+        elif isinstance(exc, ConnectionError):  # refused, reset, aborted, broken pipe
+            error = "ConnectionError"
         else:
             error = type(exc).__name__
         return _Outcome(status, error[:ERROR_LIMIT], _ms_since(started), None)
@@ -451,32 +480,62 @@ def _ms_since(started: float) -> int:
     return int((time.monotonic() - started) * 1000)
 
 
+def _record_surviving_outages(
+    session_factory: SessionFactory,
+    item: _Claimed,
+    delivery_id: int,
+    outcome: _Outcome,
+    clock: Callable[[], datetime],
+) -> None:
+    """Write the outcome, trying again for a few seconds while the database is unreachable
+    (a restart or a failover): an outcome written is a resend saved. If it still cannot be
+    written, the try stays recorded with its outcome unknown and the lease expires into a
+    resend under the same webhook-id."""
+    for pause in (*RECORD_RETRY_PAUSES, None):
+        try:
+            _record(session_factory, item, delivery_id, outcome, clock())
+            return
+        except Exception as error:
+            if pause is None or not is_connection_lost(error):
+                raise
+            log.warning(
+                "webhook event=%s: outcome not written (database unreachable); again in %.1fs",
+                item.public_id,
+                pause,
+            )
+            time.sleep(pause)
+
+
 def _record(
-    session_factory: SessionFactory, item: _Claimed, outcome: _Outcome, now: datetime
+    session_factory: SessionFactory,
+    item: _Claimed,
+    delivery_id: int,
+    outcome: _Outcome,
+    now: datetime,
 ) -> None:
     with session_factory() as session, session.begin():
         event = session.scalars(
             select(WebhookEvent).where(WebhookEvent.id == item.id).with_for_update()
         ).one()
-        session.add(
-            WebhookDelivery(
-                event_id=event.id,
-                attempted_at=now,
+        session.execute(
+            update(WebhookDelivery)
+            .where(WebhookDelivery.id == delivery_id)
+            .values(
                 status_code=outcome.status_code,
                 error=outcome.error[:ERROR_LIMIT] if outcome.error else None,
                 duration_ms=outcome.duration_ms,
                 response_body=outcome.response_body,
             )
+            .execution_options(synchronize_session=False)
         )
         owned = event.status == PENDING and event.locked_until == item.lease
+        # `attempts` already counts this try (_renew).
         if outcome.ok and event.status in (PENDING, FAILED):
             # Delivered is delivered, even if our lease had lapsed meanwhile.
-            event.attempts = (event.attempts or 0) + 1
             event.status = DELIVERED
             event.delivered_at = now
             event.locked_until = None
         elif owned:
-            event.attempts = (event.attempts or 0) + 1
             event.locked_until = None
             if event.attempts <= len(RETRY_SCHEDULE):
                 event.next_attempt_at = now + RETRY_SCHEDULE[event.attempts - 1]
@@ -562,11 +621,11 @@ def run_worker(
                 )
                 if once:
                     pool.wait_idle()
-            except Exception:
+            except Exception as error:
                 # A database hiccup must not end the worker; leases make the retry safe.
                 if once:
                     raise
-                log.exception("webhook delivery pass failed; retrying in %.1fs", pause)
+                log_failure(log, error, "webhook delivery pass failed; retrying in %.1fs", pause)
                 done = 0
             total += done
             if done >= batch:
@@ -574,10 +633,10 @@ def run_worker(
             if each_round is not None:
                 try:
                     each_round()
-                except Exception:
+                except Exception as error:
                     if once:
                         raise
-                    log.exception("worker round task failed; retrying next round")
+                    log_failure(log, error, "worker round task failed; retrying next round")
             if once:
                 break
             stop.wait(pause)

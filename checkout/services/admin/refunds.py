@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from checkout.config import Settings
-from checkout.domain.refunds import RefundSource
+from checkout.domain.refunds import RefundSource, RefundStatus, awaits_destination
 from checkout.models import Checkout, Refund
 from checkout.services import refunds as refund_service
 from checkout.services.admin.actions import record_action
@@ -34,13 +34,13 @@ def refunds_panel(session: Session, settings: Settings, checkout: Checkout) -> d
             settings.public_base_url, settings.secret_key, r.public_id, checkout.locale
         )
         for r in rows
-        if r.destination_token is None and r.status in ("requested", "approved")
+        if awaits_destination(RefundStatus(r.status), r.destination_token is not None)
     }
     return {
         "rows": rows,
         "links": links,
         "refundable": refundable.amount,
-        "excess": min(refund_service.excess_of(checkout), refundable.amount),
+        "excess": refund_service.excess_of(session, checkout).amount,
     }
 
 

@@ -1,0 +1,1 @@
+"""Popbill (Linkhub) cash receipts: token signing, pure mapping, transport."""
