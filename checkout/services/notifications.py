@@ -124,7 +124,9 @@ def read_notify(inbound: Inbound, headers: Mapping[str, str], body: bytes) -> No
     except Exception as error:  # untrusted bytes: whatever a parser does, it is "malformed"
         # RecursionError, a mapping's TypeError on a strange shape, ...: never a 500 with
         # a traceback per request; a 400 counted against the source's notify limit.
-        log.warning("notify unreadable provider=%s error=%s", inbound.instance, type(error))
+        log.warning(
+            "notify unreadable provider=%s error=%s", inbound.instance, type(error).__name__
+        )
         return NotifyReading(None, unreadable=type(error).__name__)
 
 
