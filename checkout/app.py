@@ -113,7 +113,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         links,
         notify,
         pages,
-        payout_notify,
         refund_account,
         shop_api,
         unavailable,
@@ -121,7 +120,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(pages.bp)
     app.register_blueprint(shop_api.bp)
-    app.register_blueprint(payout_notify.bp)
     app.register_blueprint(refund_account.bp)
     app.register_blueprint(notify.bp)
     app.register_blueprint(links.bp)

@@ -116,7 +116,7 @@ from checkout.services.admin import (
 from checkout.services.catalog import Catalog
 from checkout.services.checkouts import NewCheckout, cancel_checkout, create_checkout
 from checkout.services.errors import CheckoutClosed, Conflict, InvalidRequest, ServiceError
-from checkout.services.notifications import receive_notify
+from checkout.services.notifications import payin_inbound, payout_inbound, receive_notify
 from checkout.services.payments import (
     NoRouteAvailable,
     PaymentNotStarted,
@@ -925,10 +925,9 @@ class LedgerHistories(RuleBasedStateMachine):
 
     def _deliver_payout(self, payouts: FakePayouts, body: bytes) -> Any:
         with self.session() as session:
-            answer = refund_service.receive_payout_notify(
+            answer = receive_notify(
                 session,
-                payouts.config.name,
-                payouts,  # type: ignore[arg-type]
+                payout_inbound(payouts.config.name, payouts),  # type: ignore[arg-type]
                 {},
                 body,
                 "198.51.100.8",
@@ -946,7 +945,8 @@ class LedgerHistories(RuleBasedStateMachine):
 
     def _deliver(self, provider: FakeProvider, body: bytes) -> None:
         with self.session() as session:
-            receive_notify(session, provider, {}, body, "198.51.100.7")  # type: ignore[arg-type]
+            inbound = payin_inbound(provider)  # type: ignore[arg-type]
+            receive_notify(session, inbound, {}, body, "198.51.100.7")
 
     # ------------------------------------------------------------ invariants
     @invariant()

@@ -220,8 +220,48 @@ def test_a_running_total_adds_the_difference() -> None:
     plan = report(part, update(S.PAID, 15000))
     assert [(r.transfer_key, r.amount, r.new) for r in plan.receipts] == [("total", 15000, False)]
     assert fold(part, plan).amount_paid == 15000
-    lower = report(fold(part, plan), update(S.PAID, 12000))
-    assert lower.verdict == Verdict.CONFLICT  # a lower total never takes money away
+    paid = fold(part, plan)
+    lower = report(paid, update(S.PAID, 12000))
+    # A lower total never takes money away; it is an older message (issue 25: stale, not
+    # a conflict): nothing written, no event, no flag.
+    assert lower.verdict == Verdict.STALE and not lower.changes_anything
+    assert fold(paid, lower).amount_paid == 15000 and lower.events == ()
+
+
+@pytest.mark.parametrize("source", [EventSource.NOTIFY, EventSource.QUERY])
+def test_an_older_running_total_after_the_rest_was_paid_is_stale(source: EventSource) -> None:
+    """Diamond Pay: a part payment's notify (real_amount 5000) replayed after the rest was
+    paid (15000 applied) is old news: stale, nothing moves, nobody is flagged."""
+    state = checkout(attempt(amount=15000), amount=15000)
+    part = fold(state, report(state, update(S.PAID, 5000)))  # Diamond Pay: paid, short
+    assert part.status == C.PARTIALLY_PAID
+    paid = fold(part, report(part, update(S.PAID, 15000)))
+    assert paid.status == C.PAID and paid.review_reason is None
+    replay = report(paid, update(S.PAID, 5000), TOTAL, source)
+    assert replay.verdict == Verdict.STALE
+    assert not replay.changes_anything and replay.events == () and replay.checkout is None
+    after = fold(paid, replay)
+    assert after.review_reason is None and after.attempts[0].review_reason is None
+    assert after.status == C.PAID and after.amount_paid == 15000
+    assert replay.detail and "in all after" in replay.detail
+
+
+def test_an_older_running_total_while_partly_paid_is_stale() -> None:
+    state = checkout(attempt(amount=15000), amount=15000)
+    first = fold(state, report(state, update(S.PARTIALLY_PAID, 3000)))
+    second = fold(first, report(first, update(S.PARTIALLY_PAID, 6000)))
+    late = report(second, update(S.PARTIALLY_PAID, 3000))
+    assert late.verdict == Verdict.STALE and not late.changes_anything and late.events == ()
+    assert fold(second, late).amount_paid == 6000
+
+
+def test_a_lower_transfer_is_still_a_conflict() -> None:
+    """Stale is a running total's rule only: a transfer reported with another amount
+    contradicts what we hold (flagged)."""
+    state = checkout(attempt(amount=15000), amount=15000)
+    paid = fold(state, report(state, update(S.PAID, 15000, "KRW", ("P1", 15000)), TRANSFERS))
+    odd = report(paid, update(S.PAID, 5000, "KRW", ("P1", 5000)), TRANSFERS)
+    assert odd.verdict == Verdict.CONFLICT and fold(paid, odd).review_reason
 
 
 # ---------------------------------------------------------------- late money

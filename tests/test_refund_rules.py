@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from checkout.domain.ledger import Verdict
 from checkout.domain.money import Money
 from checkout.domain.refunds import (
     ApprovalPolicy,
@@ -20,6 +21,7 @@ from checkout.domain.refunds import (
     balance_short,
     cancel_refund,
     claim_for_sending,
+    notify_verdict,
     payout_not_found,
     payout_refused,
     payout_reported,
@@ -166,6 +168,21 @@ def test_a_success_after_a_recorded_failure_flags_the_checkout_and_moves_nothing
     assert plan.status == S.FAILED and not plan.values
     assert plan.review_reason and "re_7" in plan.review_reason
     assert [e.type for e in plan.events] == ["checkout.review_required"]
+
+
+@pytest.mark.parametrize(
+    ("start", "payout", "verdict"),
+    [
+        (S.PROCESSING, "succeeded", Verdict.ACCEPTED),  # the refund moved
+        (S.SENT, "succeeded", Verdict.DUPLICATE),  # the same word again
+        (S.SENT, "processing", Verdict.DUPLICATE),  # "on its way" after the outcome
+        (S.FAILED, "succeeded", Verdict.CONFLICT),  # contradicts a final refund: flagged
+    ],
+)
+def test_a_payout_notify_has_the_one_verdict_table(start: S, payout: str, verdict: Verdict) -> None:
+    """Payout notifies get the pay-ins' `Verdict` (issue 22: they had strings of their own)."""
+    plan = payout_reported(CHECKOUT, refund(start), payout, "notify", NOW)
+    assert notify_verdict(plan) is verdict
 
 
 def test_an_unknown_payout_status_is_an_error() -> None:

@@ -258,20 +258,23 @@ def test_a_forged_payout_notify_is_refused_stored_and_changes_nothing(live_app: 
     forged = json.dumps(
         {"merchantOrderNo": row.payout_no, "status": 2, "sign": "AAAA", "amount": "10000"}
     )
-    for path in ("/notify/teemopay_kr/payout", "/notify/nope/payout"):
+    # The README's verdict table, as for pay-ins: bad_signature 401 (it was 400 here), and
+    # 404 for an instance that does not exist.
+    for path, status in (("/notify/teemopay_kr/payout", 401), ("/notify/nope/payout", 404)):
         resp = requests.post(
             live_app.url + path,
             data=forged,
             headers={"Content-Type": "application/json"},
             timeout=10,
         )
-        assert resp.status_code in (400, 404), resp.text
+        assert resp.status_code == status, resp.text
     assert refund_row(live_app, public_id).status == "processing"
     with live_app.session() as session:
         stored = session.scalars(
             select(NotifyMessage).where(NotifyMessage.provider == "teemopay_kr")
         ).all()
-        assert stored[-1].verdict in ("bad_signature", "malformed")
+        assert stored[-1].verdict == "bad_signature"
+        assert (stored[-1].response_status, stored[-1].response_body) == (401, "bad signature")
 
 
 PAYPRO_VA = "paypro_kr_va"

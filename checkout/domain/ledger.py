@@ -11,7 +11,8 @@ Money received is rows (`Receipt`): one per provider transfer id where the provi
 transfers (TeemoPay sends one callback per transfer), or one running-total row where it reports
 the order's total (PayPro, Diamond Pay). An attempt's `amount_paid` is the sum of its rows, the
 checkout's the sum of all of them. A transfer already recorded with the same amount is a
-duplicate; a different amount is never a duplicate.
+duplicate; a different amount is never a duplicate. A running total lower than the one
+applied is stale (an older message: `older_running_total`).
 
 Every Plan that changes the checkout's status, `amount_paid` or review flag carries exactly one
 shop event, numbered by the checkout's `event_seq`: `checkout.<status>` when the status moved,
@@ -56,6 +57,7 @@ class Verdict(StrEnum):
     ACCEPTED = "accepted"  # applied: something moved
     NO_CHANGE = "no_change"  # still pending, nothing to do
     DUPLICATE = "duplicate"  # already known (the same status, the same transfer)
+    STALE = "stale"  # older than what was applied (a lower running total): nothing to do
     CONFLICT = "conflict"  # contradicts what we know: flagged for review, nothing moved
     AMOUNT_MISMATCH = "amount_mismatch"  # currency or amount unusable: flagged for review
     BAD_SIGNATURE = "bad_signature"
@@ -651,9 +653,10 @@ def _money_reported(
                 ReceiptWrite(attempt_id, TOTAL_KEY, own[TOTAL_KEY], had is None, source)
             )
         elif paid.amount < total:
-            conflicts.append(
-                f"provider reported {paid} in all after {Money(total, attempt.currency)}"
-            )
+            # A running total never falls: a lower one was sent before the one applied (a
+            # retry or a replay arriving late). Old news, not a contradiction: nothing moves,
+            # nobody is flagged (`older_running_total`).
+            return older_running_total(draft.state, paid, Money(total, attempt.currency))
 
     for reason in conflicts:
         draft.flag_attempt(attempt_id, reason)
@@ -718,6 +721,21 @@ def _money_reported(
         if settled != checkout_before:
             draft.move(settled, source, detail)
     return draft.plan(Verdict.ACCEPTED)
+
+
+def older_running_total(state: CheckoutState, reported: Money, applied: Money) -> Plan:
+    """A provider that reports the order's running total (MoneyReporting.TOTAL) said less
+    than the total already applied: that message was sent before the one applied. Stored
+    and acknowledged (Verdict.STALE), applied to nothing, flagged to nobody.
+
+    Why a lower total is older, not a reversal: the total is the order's money received so
+    far (Diamond Pay `real_amount`, "actually paid", the same field its query returns for
+    the order; PayPro `amount`, "amount actually paid"), neither provider documents any
+    reversal of a deposit, and a total that only grows orders the messages by itself
+    [inferred from psp-docs README "Diamond Pay"/"PayPro" and more/diamondpay.md sections
+    4, 5 and 11].
+    """
+    return _unchanged(state, Verdict.STALE, f"provider reported {reported} in all after {applied}")
 
 
 def _usable(paid: Money | None, currency: str) -> bool:

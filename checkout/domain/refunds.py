@@ -34,6 +34,7 @@ from enum import StrEnum
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
+from checkout.domain.ledger import Verdict
 from checkout.domain.money import Money
 from checkout.domain.states import CheckoutStatus
 
@@ -758,3 +759,14 @@ def give_destination(
             ),
         ),
     )
+
+
+def notify_verdict(plan: RefundPlan) -> Verdict:
+    """What a payout notify's plan (`payout_reported`) makes of it, in the one verdict table
+    of every notify: the refund moved (accepted), the checkout was flagged because the
+    provider contradicts a final refund (conflict), or nothing new (duplicate)."""
+    if plan.values:
+        return Verdict.ACCEPTED
+    if plan.events:
+        return Verdict.CONFLICT
+    return Verdict.DUPLICATE

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from checkout.domain.ledger import MoneyReporting
 from checkout.domain.ledger import PaymentUpdate as PaymentUpdate  # re-exported
@@ -73,6 +73,16 @@ class NotifyError(Exception):
         self.provider = provider
         self.message = message
         self.verified = False
+        # What the body names (its trade number), when the parser read that far: the inbox
+        # then need not read the body a second time (`claims`).
+        self.body_read = False
+        self.claimed_trade_no: str | None = None
+
+    def claims(self, data: object, *keys: str) -> NotifyError:
+        """This refusal, with the trade number the parsed (unverified) body names."""
+        self.body_read = True
+        self.claimed_trade_no = claimed_value(data, *keys)
+        return self
 
 
 class InvalidSignature(NotifyError):
@@ -85,9 +95,13 @@ class MalformedNotify(NotifyError):
     http_status = 400
 
 
-def after_signature(map_fields: Callable[[], PaymentUpdate]) -> PaymentUpdate:
-    """Map a notify whose signature has verified: a refusal from here on is marked
-    `verified` (the provider did send it), so the notify limit never refuses such a source."""
+Mapped = TypeVar("Mapped")
+
+
+def after_signature(map_fields: Callable[[], Mapped]) -> Mapped:
+    """Map a notify (pay-in or payout) whose signature has verified: a refusal from here on
+    is marked `verified` (the provider did send it), so the notify limit never refuses such
+    a source."""
     try:
         return map_fields()
     except NotifyError as error:
@@ -279,6 +293,11 @@ def claimed_field(body: bytes, *keys: str) -> str | None:
         data = jsonsafe.loads(body)
     except Exception:  # UnsafeJson, or anything else: the inbox simply shows no number
         return None
+    return claimed_value(data, *keys)
+
+
+def claimed_value(data: object, *keys: str) -> str | None:
+    """`claimed_field` on a body already parsed (any JSON value). Never raises."""
     if not isinstance(data, dict):
         return None
     for key in keys:

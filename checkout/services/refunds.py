@@ -19,14 +19,14 @@ a step of the worker's round beside reconciliation):
    answer of unclear outcome -> `unknown`.
 5. `unknown` and `processing` refunds are queried under the same payout number (never a new
    one) until final; not found once the settle window has passed -> `failed`.
-Payout notifies (`/notify/<instance>/payout`) go through the same rule.
+Payout notifies (`/notify/<instance>/payout`) go through the same rule, in the one notify
+pipeline (services/notifications.py).
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -59,7 +59,6 @@ from checkout.domain.refunds import (
 from checkout.domain.states import CheckoutStatus
 from checkout.models import (
     Checkout,
-    NotifyMessage,
     PaymentAttempt,
     Refund,
     Store,
@@ -67,8 +66,6 @@ from checkout.models import (
     utcnow,
 )
 from checkout.providers.base import (
-    InvalidSignature,
-    NotifyError,
     OrderNotFound,
     ProviderError,
     ProviderTimeout,
@@ -794,89 +791,6 @@ def _reported(
     return plan
 
 
-# ---------------------------------------------------------------- payout notifies
-_PAYOUT_NO = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-
-
-@dataclass(frozen=True)
-class PayoutNotifyAnswer:
-    status: int
-    body: str
-    content_type: str
-    verdict: str
-
-
-def receive_payout_notify(
-    session: Session,
-    instance: str,
-    payouts: PayoutProvider,
-    headers: Mapping[str, str],
-    body: bytes,
-    remote_addr: str | None,
-) -> PayoutNotifyAnswer:
-    """Verify, store, apply through the rule, then acknowledge (after the commit)."""
-    text = body.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
-    message = NotifyMessage(
-        provider=instance,
-        remote_addr=(remote_addr or "")[:64] or None,
-        headers={k: v[:500] for k, v in list(headers.items())[:50] if k.lower() != "authorization"},
-        body=text[:100_000],
-        verdict="received",
-    )
-    session.rollback()
-    session.add(message)
-    session.commit()
-    try:
-        update = payouts.parse_payout_notify(headers, body)
-    except InvalidSignature as exc:
-        return _finish_notify(session, message, "bad_signature", str(exc)[:200], None)
-    except (NotifyError, ProviderError) as exc:
-        return _finish_notify(session, message, "malformed", str(exc)[:200], None)
-    except (ValueError, KeyError, TypeError) as exc:
-        return _finish_notify(session, message, "malformed", type(exc).__name__, None)
-    payout_no = str(update.payout_no or "")
-    message.trade_no = payout_no[:64] if _PAYOUT_NO.match(payout_no) else None
-    refund = session.scalars(select(Refund).where(Refund.payout_no == payout_no)).one_or_none()
-    if refund is None or refund.provider != instance:
-        return _finish_notify(session, message, "unknown_trade", "no refund has this payout", None)
-    public_id = refund.public_id
-    session.commit()
-    try:
-        plan = _apply(session, public_id, lambda m, r: _reported(m, r, update, "notify", None))
-    except RefundError as exc:
-        return _finish_notify(session, message, "malformed", exc.message, None)
-    verdict = "accepted" if plan.values else ("conflict" if plan.events else "duplicate")
-    message = session.get(NotifyMessage, message.id)  # type: ignore[assignment]
-    return _finish_notify(session, message, verdict, plan.detail, payouts)
-
-
-def _finish_notify(
-    session: Session,
-    message: NotifyMessage,
-    verdict: str,
-    detail: str | None,
-    payouts: PayoutProvider | None,
-) -> PayoutNotifyAnswer:
-    if payouts is not None or verdict == "unknown_trade":
-        # Known or not ours: acknowledged, so the provider stops retrying (it is stored).
-        ack = payouts.notify_ack if payouts is not None else None
-        answer = (
-            PayoutNotifyAnswer(ack.status, ack.body, ack.content_type, verdict)
-            if ack is not None
-            else PayoutNotifyAnswer(404, "unknown payout", "text/plain; charset=utf-8", verdict)
-        )
-    else:
-        answer = PayoutNotifyAnswer(
-            400, verdict.replace("_", " "), "text/plain; charset=utf-8", verdict
-        )
-    message.verdict = verdict
-    message.detail = (detail or "")[:500] or None
-    message.response_status = answer.status
-    message.response_body = answer.body[:1000]
-    session.commit()
-    return answer
-
-
 __all__ = [
     "Forbidden",
     "SendReport",
@@ -885,7 +799,6 @@ __all__ = [
     "create_refund",
     "get_refund",
     "list_refunds",
-    "receive_payout_notify",
     "refund_json",
     "reject",
     "send_refunds",

@@ -15,6 +15,7 @@ VERDICTS = (
     "accepted",
     "no_change",
     "duplicate",
+    "stale",
     "conflict",
     "amount_mismatch",
     "bad_signature",

@@ -27,6 +27,7 @@ from checkout.providers.http import ProviderHttp, TransportMessages, decode_json
 
 log = logging.getLogger(__name__)
 
+CLAIMED = "payment_cl_id"  # the key naming the trade (mapping.claimed_trade_no)
 CREATE_PATH = "/gateway/api/v2/payments"
 JSON_CONTENT_TYPE = "application/json;charset=utf-8"
 # Every transport failure (refused, reset, DNS, TLS, ...) is one `connection_error`.
@@ -108,14 +109,16 @@ class DiamondPayProvider:
         try:
             data = mapping.parse_json(body)
         except (ValueError, UnicodeDecodeError) as exc:
-            raise MalformedNotify(name, "body is not JSON") from exc
+            raise MalformedNotify(name, "body is not JSON").claims(None) from exc
         if not isinstance(data, dict):
-            raise MalformedNotify(name, "body is not a JSON object")
+            raise MalformedNotify(name, "body is not a JSON object").claims(data)
         # Signature first: nothing in an unsigned body is trusted, not even its shape.
         if not signing.verify(data, self._key, self.sign_type):
-            raise InvalidSignature(name, f"signature does not match ({self.sign_type} only)")
+            raise InvalidSignature(
+                name, f"signature does not match ({self.sign_type} only)"
+            ).claims(data, CLAIMED)
         if data.get("platform_id") != self.platform_id:
-            raise InvalidSignature(name, "notify is for another platform_id")
+            raise InvalidSignature(name, "notify is for another platform_id").claims(data, CLAIMED)
         return after_signature(lambda: mapping.notify_update(data, name))
 
     # ------------------------------------------------------------ query

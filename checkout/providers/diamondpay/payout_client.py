@@ -9,7 +9,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
-from checkout.providers.base import Ack, InvalidSignature, MalformedNotify, ProviderConfig
+from checkout.providers.base import (
+    Ack,
+    InvalidSignature,
+    MalformedNotify,
+    ProviderConfig,
+    after_signature,
+)
 from checkout.providers.diamondpay import build, mapping, payout_mapping, signing
 from checkout.providers.diamondpay.client import DiamondPayProvider
 from checkout.providers.payouts import (
@@ -93,7 +99,7 @@ class DiamondPayPayouts:
             raise InvalidSignature(name, "signature does not match")
         if data.get("platform_id") != p.platform_id:
             raise InvalidSignature(name, "notify is for another platform_id")
-        return payout_mapping.payout_notify_update(data, name)
+        return after_signature(lambda: payout_mapping.payout_notify_update(data, name))
 
     def _get(self, path: str) -> Mapping[str, object]:
         return self._provider._call(

@@ -24,7 +24,8 @@ from checkout.providers.base import (
     after_signature,
 )
 from checkout.providers.http import ProviderHttp, TransportMessages, parse_json
-from checkout.providers.paypro import mapping, signing
+from checkout.providers.payouts import PayoutUpdate
+from checkout.providers.paypro import mapping, payout_mapping, signing
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,21 @@ TRANSPORT_MESSAGES = TransportMessages(
 
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def signed_notify_fields(body: bytes, secret: str, instance: str) -> dict[str, Any]:
+    """A notify's fields (pay-in or payout), parsed once and verified: InvalidSignature or
+    MalformedNotify otherwise, naming the trade number the body claims (the inbox's)."""
+    try:
+        # Decimal keeps numbers' text ("1000.00"), which is what was signed.
+        fields = parse_json(body)
+    except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep JSON
+        raise MalformedNotify(instance, "body is not JSON").claims(None) from exc
+    if not isinstance(fields, dict):
+        raise MalformedNotify(instance, "body is not a JSON object").claims(fields)
+    if not signing.verify(fields, secret, fields.get(signing.SIGN_FIELD)):
+        raise InvalidSignature(instance, "bad or missing sign").claims(fields, "tradeNo")
+    return fields
 
 
 class PayProProvider:
@@ -114,15 +130,21 @@ class PayProProvider:
 
     def parse_notify(self, headers: Mapping[str, str], body: bytes) -> PaymentUpdate:
         name = self.config.name
-        try:
-            # Decimal keeps numbers' text ("1000.00"), which is what was signed.
-            fields = parse_json(body)
-        except ValueError as exc:
-            raise MalformedNotify(name, "body is not JSON") from exc
-        if not isinstance(fields, dict):
-            raise MalformedNotify(name, "body is not a JSON object")
-        if not signing.verify(fields, self.settings.app_secret, fields.get(signing.SIGN_FIELD)):
-            raise InvalidSignature(name, "bad or missing sign")
+        fields = signed_notify_fields(body, self.settings.app_secret, name)
+        return after_signature(lambda: mapping.notify_update(fields, self.currency, name))
+
+    def parse_shared_notify(
+        self, headers: Mapping[str, str], body: bytes
+    ) -> PaymentUpdate | PayoutUpdate:
+        """PayPro's one notify URL carries pay-in and payout results (psp-docs Corrections):
+        the body is read and verified once, then mapped as what its verified `tradeNo` is
+        (our payout numbers start with `PO`, trade numbers with a digit)."""
+        name = self.config.name
+        fields = signed_notify_fields(body, self.settings.app_secret, name)
+        if payout_mapping.is_payout_trade_no(signing.field_text(fields.get("tradeNo"))):
+            return after_signature(
+                lambda: payout_mapping.payout_notify_update(fields, self.currency, name)
+            )
         return after_signature(lambda: mapping.notify_update(fields, self.currency, name))
 
     # ------------------------------------------------------------ transport

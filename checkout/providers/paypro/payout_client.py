@@ -6,8 +6,8 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from checkout.providers.base import Ack, InvalidSignature, MalformedNotify, ProviderConfig
-from checkout.providers.http import ProviderHttp, parse_json
+from checkout.providers.base import Ack, ProviderConfig, after_signature
+from checkout.providers.http import ProviderHttp
 from checkout.providers.payouts import (
     Balance,
     Bank,
@@ -18,7 +18,12 @@ from checkout.providers.payouts import (
     configured_banks,
 )
 from checkout.providers.paypro import mapping, payout_mapping, signing
-from checkout.providers.paypro.client import RETRYABLE_4XX, TRANSPORT_MESSAGES, now_ms
+from checkout.providers.paypro.client import (
+    RETRYABLE_4XX,
+    TRANSPORT_MESSAGES,
+    now_ms,
+    signed_notify_fields,
+)
 
 log = logging.getLogger(__name__)
 
@@ -70,15 +75,10 @@ class PayProPayouts:
 
     def parse_payout_notify(self, headers: Mapping[str, str], body: bytes) -> PayoutUpdate:
         name = self.config.name
-        try:
-            fields = parse_json(body)
-        except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep JSON
-            raise MalformedNotify(name, "body is not JSON") from exc
-        if not isinstance(fields, dict):
-            raise MalformedNotify(name, "body is not a JSON object")
-        if not signing.verify(fields, self.settings.app_secret, fields.get(signing.SIGN_FIELD)):
-            raise InvalidSignature(name, "bad or missing sign")
-        return payout_mapping.payout_notify_update(fields, self.currency, name)
+        fields = signed_notify_fields(body, self.settings.app_secret, name)
+        return after_signature(
+            lambda: payout_mapping.payout_notify_update(fields, self.currency, name)
+        )
 
     def _post(self, path: str, body: Mapping[str, Any]) -> Any:
         """Sign and POST `body` with the `merchantNo` header; the parsed JSON answer."""

@@ -34,6 +34,7 @@ from checkout.providers.teemopay import mapping, signing
 
 log = logging.getLogger(__name__)
 
+CLAIMED = "merchantOrderNo"  # the key naming the trade (mapping.claimed_trade_no)
 CREATE_PATH = "/api/pay/payment/create/v1"
 QUERY_PATH = "/api/pay/payment/query/v1"
 TRANSPORT_MESSAGES = TransportMessages(
@@ -163,18 +164,18 @@ class TeemoPayProvider:
         try:
             data = mapping.parse_json(body)
         except ValueError as exc:
-            raise MalformedNotify(name, "callback body is not JSON") from exc
+            raise MalformedNotify(name, "callback body is not JSON").claims(None) from exc
         if not isinstance(data, dict):
-            raise MalformedNotify(name, "callback body is not a JSON object")
+            raise MalformedNotify(name, "callback body is not a JSON object").claims(data)
         # The callback names the app `appCode` (camelCase), unlike our `app_code`.
         if lowered.get("appcode") != self.app_code:
-            raise InvalidSignature(name, "callback for another appCode")
+            raise InvalidSignature(name, "callback for another appCode").claims(data, CLAIMED)
         nonce = lowered.get("nonce") or ""
         signature = data.get(signing.SIGN_FIELD)
         if not isinstance(signature, str) or not signature:
-            raise InvalidSignature(name, "callback without sign")
+            raise InvalidSignature(name, "callback without sign").claims(data, CLAIMED)
         if not signing.verify(data, nonce, signature, self._platform_public_key):
-            raise InvalidSignature(name, "callback signature does not verify")
+            raise InvalidSignature(name, "callback signature does not verify").claims(data, CLAIMED)
         return after_signature(lambda: mapping.parse_notify_body(data, name))
 
     # ------------------------------------------------------------ transport

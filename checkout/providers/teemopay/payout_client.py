@@ -15,6 +15,7 @@ from checkout.providers.base import (
     MalformedNotify,
     ProviderConfig,
     ProviderError,
+    after_signature,
 )
 from checkout.providers.payouts import (
     Balance,
@@ -93,7 +94,7 @@ class TeemoPayPayouts:
         public_key = self._provider._platform_public_key  # same package
         if not signing.verify(data, lowered.get("nonce") or "", signature, public_key):
             raise InvalidSignature(name, "callback signature does not verify")
-        return payout_mapping.payout_notify_update(data, name)
+        return after_signature(lambda: payout_mapping.payout_notify_update(data, name))
 
     def _post(self, path: str, body: dict[str, object]) -> object:
         try:
