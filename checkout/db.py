@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import Flask, current_app, g
 from sqlalchemy import Engine, create_engine, event, exc, make_url
@@ -19,6 +19,8 @@ try:
     import fcntl
 except ImportError:  # Windows: SQLite's own busy wait only
     fcntl = None  # type: ignore[assignment]
+
+T = TypeVar("T")
 
 # Set by Database.reading(): the transaction about to begin only reads (SQLite: DEFERRED).
 _reading: ContextVar[bool] = ContextVar("checkout_db_reading", default=False)
@@ -332,6 +334,20 @@ def log_failure(logger: Any, error: BaseException, message: str, *args: Any) -> 
         logger.warning(message + ": database unreachable (%s)", *args, type(error).__name__)
     else:
         logger.exception(message, *args)
+
+
+def through_outage(step: Callable[[], T], pauses: tuple[float, ...] = (0.2, 0.5, 1.0, 2.0)) -> T:
+    """`step()`, tried again after each pause while the database is unreachable (a restart
+    or a failover is over in a second or two); any other error, or the last, propagates.
+    For a small write that must not be lost to a blip: an outcome, a released claim."""
+    for pause in pauses:
+        try:
+            return step()
+        except Exception as error:
+            if not is_connection_lost(error):
+                raise
+            time.sleep(pause)
+    return step()
 
 
 # The work of this request (or worker step) has sent a COMMIT: repeating it may repeat

@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session
 from standardwebhooks import Webhook
 
 from checkout.config import ConfigError, StoreConfig
-from checkout.db import is_connection_lost, log_failure
+from checkout.db import log_failure, through_outage
 from checkout.domain.states import WebhookStatus
 from checkout.models import WebhookDelivery, WebhookEvent, utcnow
 from checkout.services.errors import NotFound
@@ -61,7 +61,6 @@ USER_AGENT = "checkout-webhooks/1"
 # A try's error until its outcome is written: what the history shows for a try whose
 # worker stopped (or lost the database) between sending it and recording its answer.
 OUTCOME_UNKNOWN = "sent; no outcome recorded (the worker stopped before writing it)"
-RECORD_RETRY_PAUSES = (0.5, 1.0, 2.0)  # seconds between tries at writing an outcome
 
 PENDING, DELIVERED, FAILED, SKIPPED = (
     WebhookStatus.PENDING,
@@ -487,23 +486,10 @@ def _record_surviving_outages(
     outcome: _Outcome,
     clock: Callable[[], datetime],
 ) -> None:
-    """Write the outcome, trying again for a few seconds while the database is unreachable
-    (a restart or a failover): an outcome written is a resend saved. If it still cannot be
-    written, the try stays recorded with its outcome unknown and the lease expires into a
-    resend under the same webhook-id."""
-    for pause in (*RECORD_RETRY_PAUSES, None):
-        try:
-            _record(session_factory, item, delivery_id, outcome, clock())
-            return
-        except Exception as error:
-            if pause is None or not is_connection_lost(error):
-                raise
-            log.warning(
-                "webhook event=%s: outcome not written (database unreachable); again in %.1fs",
-                item.public_id,
-                pause,
-            )
-            time.sleep(pause)
+    """Write the outcome, through a database restart or failover (an outcome written is a
+    resend saved). If it still cannot be written, the try stays recorded with its outcome
+    unknown and the lease expires into a resend under the same webhook-id."""
+    through_outage(lambda: _record(session_factory, item, delivery_id, outcome, clock()))
 
 
 def _record(

@@ -6,12 +6,13 @@ exactly (status, body, Content-Type), marked `Idempotent-Replayed: true`.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from flask import Response, current_app, request
 
 from checkout.blueprints.shop_api.auth import current_key
-from checkout.db import db
+from checkout.db import db, through_outage
 from checkout.services.idempotency import (
     IdempotentRequest,
     StoredResponse,
@@ -21,6 +22,8 @@ from checkout.services.idempotency import (
     release,
     request_hash,
 )
+
+log = logging.getLogger(__name__)
 
 
 def idempotent(create: Callable[[], Response]) -> Response:
@@ -41,7 +44,13 @@ def idempotent(create: Callable[[], Response]) -> Response:
     try:
         response = create()
     except BaseException:
-        release(db.session, wanted)  # an error changed nothing: the key may be used again
+        # An error changed nothing: the key may be used again. Released through a database
+        # restart too, or the shop's retry would find the key held until ABANDONED_AFTER.
+        session = db.session
+        try:
+            through_outage(lambda: release(session, wanted))
+        except Exception:
+            log.warning("Idempotency-Key claim not released (database unreachable)")
         raise
     complete(db.session, wanted, StoredResponse(response.status_code, response.get_data(True)))
     return response
