@@ -382,7 +382,8 @@ _INDEX = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 (<code>/diamondpay</code>), speaking each provider's wire protocol. The checkout sends shoppers
 to their cashier pages (<code>/cashier/&lt;provider&gt;/&lt;trade no&gt;</code>: Pay, Pay part,
 Fail); there is nothing to open here directly.</p>
-<p>Queued faults: <a href="/_sandbox/faults">/_sandbox/faults</a> (docs/contributors/sandboxes.md).</p>
+<p>Queued faults: <a href="/_sandbox/faults">/_sandbox/faults</a>
+(docs/contributors/sandboxes.md).</p>
 </main></body></html>"""
 
 
