@@ -1,10 +1,12 @@
 """`python -m checkout.devserver`: the whole loop on SQLite, one command.
 
-Migrates the database, then serves: the provider simulators (sandbox_url), the webhook
-worker (a thread: delivers the shop's webhooks, reconciles silent attempts), the demo shop
-that receives and verifies those webhooks and shows them live, and the app on
-public_base_url (each server threaded, so the app calling a provider never waits on
-itself). Prints checkout URLs to open.
+Migrates the database, then serves: the provider simulators (sandbox_url), the worker
+(a thread running `flask worker`'s own loop, cli.run_worker: delivers the shop's webhooks,
+reconciles silent attempts, sends approved refunds), the demo shop that receives and
+verifies those webhooks and shows them live (and frames a checkout at /embed, from an
+origin of its own), and the app on public_base_url (each server threaded, so the app
+calling a provider never waits on itself). Prints checkout URLs and the commands to go on,
+all on the ports of this run.
 """
 
 from __future__ import annotations
