@@ -47,7 +47,8 @@ EMBED_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Demo shop: checkout in the page</title>
-<style>body{font:15px/1.4 system-ui,sans-serif;margin:1rem;color:#1a1a1a;max-width:40rem}
+<style>body{font:15px/1.4 system-ui,sans-serif;margin:1rem;color:#1a1a1a;max-width:40rem;
+overflow-wrap:anywhere}
 #events{font-size:.85rem;color:#444}</style></head><body><main>
 <h1>Demo shop: your order</h1>
 {% if error %}<p role="alert">The checkout could not be created: {{ error }}</p>{% else %}
