@@ -33,8 +33,22 @@ CONSOLE_PAGES = {
     "contributors/translations.md",
     "contributors/benchmarks.md",
 }
-sys.path.insert(0, str(DOCS / "hooks"))
-import openapi_reference  # noqa: E402 - the site's hook, loaded from docs/hooks
+
+
+def _load_hook() -> Any:
+    """The site's MkDocs hook (docs/hooks/openapi_reference.py), loaded by path."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "openapi_reference", DOCS / "hooks" / "openapi_reference.py"
+    )
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+openapi_reference = _load_hook()
 
 
 def pages() -> list[tuple[str, str]]:
