@@ -59,7 +59,8 @@ def _type_of(spec: dict[str, Any], schema: Any) -> str:
     if kind == "array":
         return f"array of {_type_of(spec, schema.get('items', {}))}"
     if "enum" in schema:
-        return f"{kind}: " + ", ".join(f"`{v}`" for v in schema["enum"])
+        values = (v if isinstance(v, str) else json.dumps(v) for v in schema["enum"])
+        return f"{kind}: " + ", ".join(f"`{v}`" for v in values)
     return f"{kind}"
 
 
@@ -119,20 +120,28 @@ def _body(spec: dict[str, Any], body: Any) -> list[str]:
     lines = [f"**Body** (JSON{f', [{name}](#{name.lower()})' if name else ''})", ""]
     if not name:
         lines += [*_properties_table(spec, schema), ""]
-    example = content.get("example")
-    if example is not None:
-        lines += ["```json", json.dumps(example, indent=2, ensure_ascii=False), "```", ""]
+    examples = [content["example"]] if "example" in content else []
+    examples += [e.get("value") for e in content.get("examples", {}).values()]
+    for example in examples:
+        lines += _json_block(example)
     return lines
+
+
+def _json_block(value: Any) -> list[str]:
+    return ["```json", json.dumps(value, indent=2, ensure_ascii=False), "```", ""]
 
 
 def _responses(spec: dict[str, Any], responses: dict[str, Any]) -> list[str]:
     lines = ["**Answers**", "", "| status | means | body |", "|---|---|---|"]
     for status, answer in responses.items():
         answer = _resolve(spec, answer)
-        schema = answer.get("content", {}).get("application/json", {}).get("schema")
+        content = answer.get("content", {}).get("application/json", {})
+        schema = content.get("schema")
+        code = (content.get("example") or {}).get("error", {}).get("code")
+        body = _type_of(spec, schema) if schema else ""
         lines.append(
             f"| `{status}` | {_cell(answer.get('description'))} | "
-            f"{_cell(_type_of(spec, schema)) if schema else ''} |"
+            f"{_cell(body)}{f' (e.g. `{code}`)' if code else ''} |"
         )
     return [*lines, ""]
 
@@ -191,4 +200,6 @@ def reference_markdown(spec: dict[str, Any]) -> str:
             lines += [schema["description"], ""]
         table = _properties_table(spec, schema)
         lines += [*(table or [f"Type: {_type_of(spec, schema)}"]), ""]
+        if "example" in schema:
+            lines += ["Example:", "", *_json_block(schema["example"])]
     return "\n".join(lines).rstrip() + "\n"
