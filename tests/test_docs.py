@@ -210,6 +210,9 @@ def test_every_sh_example_runs_as_written(tmp_path: Path) -> None:
     assert "requested" in outputs["README.md"]  # above the threshold: waited for alice
     assert "operator carol created" in outputs["operators/console.md"]
     assert "Checkout.mount" in outputs["shops/embedding.md"]
+    test_checkout, not_found = outputs["shops/test-mode.md"].split("\n")[:2]
+    assert test_checkout.startswith("co_") and test_checkout.endswith(" False")
+    assert not_found == "404"  # the live key never sees a test checkout
 
 
 def test_pay_link_snippet_builds_a_working_link(live_app: LiveApp) -> None:
@@ -283,7 +286,7 @@ def _parse_curl(argv: list[str]) -> dict[str, Any]:
     from urllib.parse import parse_qsl, urlsplit
 
     values = {"$BASE": "http://127.0.0.1:5000", "$ID": "co_x", "$EVENT": "evt_x"}
-    values |= {"$LAST": "evt_y", "$REFUND": "re_x"}
+    values |= {"$LAST": "evt_y", "$REFUND": "re_x", "${ID% *}": "co_x"}
     method, url, headers, body = None, None, {}, None
     args = iter(argv)
     for arg in args:
@@ -365,6 +368,7 @@ def test_every_curl_example_matches_the_spec() -> None:
             "Bearer $API_KEY",
             "Bearer $REFUND_KEY",
             "Bearer $KEY",
+            "Bearer $LIVE_KEY",
         ), call
         request_body = operation.get("requestBody")
         if request_body is None:
