@@ -52,8 +52,19 @@ class DevServer:
         return "".join(self.lines)
 
 
-@contextmanager
-def running_devserver(tmp_path: Path) -> Iterator[DevServer]:
+def _answers(server: DevServer) -> bool:
+    # werkzeug says "Running on <base>" once the app's port is bound (ours, not another's).
+    if not re.search(r"An operator: .*\n", server.output) or (
+        f"Running on {server.base}" not in server.output
+    ):
+        return False
+    try:
+        return requests.get(f"{server.base}/healthz", timeout=5).status_code == 200
+    except requests.ConnectionError:
+        return False
+
+
+def _start(tmp_path: Path) -> tuple[subprocess.Popen[str], DevServer]:
     port = three_free_ports()
     env = {
         **os.environ,
@@ -72,22 +83,33 @@ def running_devserver(tmp_path: Path) -> Iterator[DevServer]:
         stderr=subprocess.STDOUT,
         text=True,
     )
-    try:
-        # A reader thread, not select(): the text wrapper buffers lines select cannot see.
-        assert proc.stdout is not None
-        stdout = proc.stdout
-        threading.Thread(target=lambda: server.lines.extend(stdout), daemon=True).start()
-        deadline = time.monotonic() + 90
-        while not re.search(r"An operator: .*\n", server.output):
-            assert time.monotonic() < deadline and proc.poll() is None, server.output
-            time.sleep(0.1)
-        for _ in range(100):  # the server starts listening right after printing
-            try:
-                requests.get(f"{server.base}/healthz", timeout=5)
-                break
-            except requests.ConnectionError:
+    # A reader thread, not select(): the text wrapper buffers lines select cannot see.
+    assert proc.stdout is not None
+    stdout = proc.stdout
+    threading.Thread(target=lambda: server.lines.extend(stdout), daemon=True).start()
+    return proc, server
+
+
+@contextmanager
+def running_devserver(tmp_path: Path) -> Iterator[DevServer]:
+    """Started on three free ports; again on others (3 tries) if one was taken meanwhile."""
+    for attempt in range(3):
+        proc, server = _start(tmp_path)
+        try:
+            deadline = time.monotonic() + 90
+            # Up once it printed its banner and its app answers (the app binds its port last).
+            while proc.poll() is None and not _answers(server):
+                assert time.monotonic() < deadline, server.output
                 time.sleep(0.1)
-        yield server
-    finally:
-        proc.terminate()
-        proc.wait(10)
+            if proc.poll() is not None:
+                proc.wait(10)
+                time.sleep(0.2)  # the reader thread's last lines
+                if "Address already in use" in server.output and attempt < 2:
+                    continue  # another process took a port between our check and the bind
+                raise AssertionError(server.output)
+            yield server
+            return
+        finally:
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait(10)
