@@ -4,7 +4,8 @@
     python3 dev.py run     # the app on SQLite with the sandboxes, the webhook worker and a demo
                            # shop; prints checkout URLs (--port N, --help)
     python3 dev.py test    # the whole test suite (TEST_DATABASE_URL=postgresql://... for PG)
-    python3 dev.py lint    # ruff check and ruff format --check
+    python3 dev.py lint    # ruff check, ruff format --check, and the docs site (mkdocs --strict)
+    python3 dev.py docs    # serve the docs site (mkdocs.yml, docs/) on 127.0.0.1:8000
     python3 dev.py bench   # the benchmarks (gunicorn + sandbox + wrk); writes docs/benchmarks.md
     python3 dev.py audit   # Lighthouse on the shopper pages (needs node); writes docs/audit.md
 
@@ -24,6 +25,9 @@ VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 MARKER = VENV / ".installed"
 TRANSLATIONS = ROOT / "checkout" / "translations"
+SITE = ROOT / "site"  # the built docs (not in git)
+# Material for MkDocs prints a banner about its successor on every build; the build is quiet.
+MKDOCS_ENV = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
 
 
 def ensure_venv() -> None:
@@ -76,7 +80,7 @@ def compile_translations(force: bool = False) -> None:
 
 def main(argv: list[str]) -> int:
     command, rest = (argv[0], argv[1:]) if argv else ("help", [])
-    if command not in ("run", "test", "lint", "bench", "audit"):
+    if command not in ("run", "test", "lint", "docs", "bench", "audit"):
         print(__doc__)
         return 0 if command in ("help", "-h", "--help") else 2
     ensure_venv()
@@ -94,8 +98,15 @@ def main(argv: list[str]) -> int:
                 [python, "-m", "pip", "install", "-q", "pyinstrument==5.1.3"], check=True
             )
         return subprocess.call([python, "-m", "bench.run", *rest])
+    if command == "docs":
+        return subprocess.call([str(BIN / "mkdocs"), "serve", *rest], env=MKDOCS_ENV)
     code = subprocess.call([str(BIN / "ruff"), "check", "."])
-    return code or subprocess.call([str(BIN / "ruff"), "format", "--check", "."])
+    code = code or subprocess.call([str(BIN / "ruff"), "format", "--check", "."])
+    # The docs site: a broken link, anchor or page fails the build (mkdocs.yml: strict).
+    return code or subprocess.call(
+        [str(BIN / "mkdocs"), "build", "--strict", "--quiet", "--site-dir", str(SITE)],
+        env=MKDOCS_ENV,
+    )
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -127,35 +128,13 @@ def register(app: Flask) -> None:
         import signal
         import threading
 
-        from checkout.db import db
-        from checkout.extensions import catalog_of, settings_of
-        from checkout.services.reconcile import durations_from_config, reconcile_due
-        from checkout.services.refunds import send_refunds
-        from checkout.services.webhooks import delivery_options_from_config, run_worker
-
         stop = threading.Event()
         # SIGTERM (systemd, docker stop) finishes the event in hand instead of dying mid-POST.
         in_main = threading.current_thread() is threading.main_thread()  # signal's rule
         previous = signal.signal(signal.SIGTERM, lambda *_: stop.set()) if in_main else None
-        factory = db.bound(app).session_factory
-        after, grace = durations_from_config(settings_of(app).raw)
         click.echo("webhook worker started" + (" (once)" if once else ""))
         try:
-            sent = run_worker(
-                factory,
-                settings_of(app).stores,
-                once=once,
-                interval=interval,
-                batch=batch,
-                stop=stop,
-                options=delivery_options_from_config(settings_of(app).raw),
-                # Each round also asks providers about silent attempts and enforces expiry,
-                # then sends approved refunds and asks about unsettled payouts.
-                each_round=lambda: _reconcile_then_refunds(
-                    lambda: reconcile_due(factory, catalog_of(app), after=after, grace=grace),
-                    lambda: send_refunds(factory, settings_of(app)),
-                ),
-            )
+            sent = run_worker(app, stop, once=once, interval=interval, batch=batch)
         except KeyboardInterrupt:
             click.echo("webhook worker stopped")
             return
@@ -334,6 +313,45 @@ def register(app: Flask) -> None:
                 f"{checkout.order_id}\t"
                 f"{checkout.status}\t{mask_text(reason)}"
             )
+
+
+def run_worker(
+    app: Flask,
+    stop: threading.Event,
+    *,
+    once: bool = False,
+    interval: float = 1.0,
+    batch: int = 10,
+) -> int:
+    """The worker: `flask worker` and `python3 dev.py run` (a thread) both run this one loop.
+
+    It delivers the shops' webhooks; each round it also asks providers about silent
+    attempts and enforces expiry, then sends approved refunds and asks about unsettled
+    payouts. Returns the number of events sent.
+    """
+    from checkout.db import db
+    from checkout.extensions import catalog_of, settings_of
+    from checkout.services.reconcile import durations_from_config, reconcile_due
+    from checkout.services.refunds import send_refunds
+    from checkout.services.webhooks import delivery_options_from_config
+    from checkout.services.webhooks import run_worker as deliver
+
+    factory = db.bound(app).session_factory
+    settings = settings_of(app)
+    after, grace = durations_from_config(settings.raw)
+    return deliver(
+        factory,
+        settings.stores,
+        once=once,
+        interval=interval,
+        batch=batch,
+        stop=stop,
+        options=delivery_options_from_config(settings.raw),
+        each_round=lambda: _reconcile_then_refunds(
+            lambda: reconcile_due(factory, catalog_of(app), after=after, grace=grace),
+            lambda: send_refunds(factory, settings),
+        ),
+    )
 
 
 def _reconcile_then_refunds(reconcile: Any, refunds: Any) -> None:

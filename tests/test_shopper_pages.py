@@ -1,5 +1,5 @@
 """Shopper pages over HTTP (issue 14 and issue 13 section 4): routes that only parse and
-render, the IP rule's message, pay-link errors that name their reason, the README's replay."""
+render, the IP rule's message, pay-link errors that name their reason, the docs' replay."""
 
 from __future__ import annotations
 
@@ -55,9 +55,9 @@ def test_ip_rule_says_when_it_resets_where_every_method_is_paypro(live_app: Live
 
 def test_pay_link_errors_name_the_reason(live_app: LiveApp) -> None:
     namespace: dict[str, object] = {}
-    from tests.test_readme import snippet
+    from tests.test_docs import snippet
 
-    exec(snippet("def pay_link"), namespace)  # noqa: S102 - our own README
+    exec(snippet("shops/pay-links.md", "def pay_link"), namespace)  # noqa: S102 - our docs
     make = namespace["pay_link"]
     foreign = make(
         live_app.url, "shop", LINK_SECRET, "L-1", 15000, "KRW", "https://elsewhere.example/x"
@@ -73,7 +73,7 @@ def test_pay_link_errors_name_the_reason(live_app: LiveApp) -> None:
 
 
 def test_create_with_the_same_idempotency_key_replays_201(live_app: LiveApp) -> None:
-    """What the README's create example says, exactly."""
+    """What the Shop API page's create example says, exactly."""
     body = {
         "order_id": "R-1",
         "amount": 15000,

@@ -390,7 +390,8 @@ issuer (<code>/popbill</code>; receipts at
 <a href="/_sandbox/popbill/receipts">/_sandbox/popbill/receipts</a>). The checkout sends shoppers
 to their cashier pages (<code>/cashier/&lt;provider&gt;/&lt;trade no&gt;</code>: Pay, Pay part,
 Fail); there is nothing to open here directly.</p>
-<p>Queued faults: <a href="/_sandbox/faults">/_sandbox/faults</a> (README, "Sandboxes").</p>
+<p>Queued faults: <a href="/_sandbox/faults">/_sandbox/faults</a>
+(docs/contributors/sandboxes.md).</p>
 </main></body></html>"""
 
 

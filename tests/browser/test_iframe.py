@@ -44,7 +44,7 @@ pytestmark = [
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is in the dev extras")
 
 WAIT_MS = 20_000
-README = Path(__file__).resolve().parents[2] / "README.md"
+EMBEDDING_DOC = Path(__file__).resolve().parents[2] / "docs" / "shops" / "embedding.md"
 
 SHOP_PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>Shop</title></head>
@@ -67,9 +67,9 @@ def shop_app() -> Flask:
 
     @app.get("/readme-shop.html")
     def readme_shop_page() -> str:
-        """The README's embed snippet as written, with our checkout host in it."""
+        """The docs' embed snippet as written, with our checkout host in it."""
         url = request.args["checkout"]
-        blocks = re.findall(r"```html\n(.*?)```", README.read_text(), flags=re.S)
+        blocks = re.findall(r"```html\n(.*?)```", EMBEDDING_DOC.read_text(), flags=re.S)
         [snippet] = [b for b in blocks if "embed.js" in b]
         embed = snippet.replace("https://pay.example.com", url.split("/c/", 1)[0])
         return (
