@@ -230,3 +230,21 @@ def validate_clabe(
     if clabe_check_digit(digits[:17]) != int(digits[17]):
         raise AccountError("account_number", "bad_check_digit", "the CLABE's check digit is wrong")
     return digits
+
+
+# SPEI participants that hold no one's own account (the central bank, the securities
+# depository, the FX settlement bank, CoDi's validator): never a refund's bank.
+NOT_PERSONAL_SPEI_CODES: frozenset[str] = frozenset({"2001", "90901", "90902", "90903"})
+_SPEI_BY_PREFIX: dict[str, str] = {
+    code[-3:]: code for code in MEXICO_BANK_CODES if code not in NOT_PERSONAL_SPEI_CODES
+}
+
+
+def bank_of_clabe(clabe: str) -> str | None:
+    """The SPEI code of the bank a CLABE belongs to (its first three digits are the last
+    three of that code, e.g. "012..." -> "40012", BBVA), or None: not 18 digits, or no bank a
+    person keeps an account at. Spaces and hyphens, as banks print them, are ignored."""
+    digits = _ACCOUNT_SEPARATORS.sub("", clabe) if isinstance(clabe, str) else ""
+    if len(digits) != CLABE_LENGTH or not (digits.isascii() and digits.isdigit()):
+        return None
+    return _SPEI_BY_PREFIX.get(digits[:3])

@@ -46,6 +46,10 @@ BANKS: tuple[Bank, ...] = (
     _kr("카카오뱅크", "KakaoBank", "090", "KAKAOBANK"),
     _kr("케이뱅크", "K Bank", "089", "KBANK"),
     _kr("토스뱅크", "Toss Bank", "092", "TOSSBANK"),
+    _kr("KDB산업은행", "KDB Korea Development Bank", "002", "KDB", "산업은행"),
+    _kr("신협", "Shinhyup (Credit Unions)", "048", "신용협동조합"),
+    _kr("산림조합", "Korea Forestry Cooperatives", "064", "NFCF"),
+    _kr("저축은행", "Savings Bank", "050", "상호저축은행"),
     _mx("Banamex", "MX002", "BANAMEX", "Citibanamex"),
     _mx("BBVA México", "MX012", "BBVA", "BBVA Bancomer"),
     _mx("Santander", "MX014", "SANTANDER"),
@@ -76,3 +80,15 @@ def clabe_bank_code(clabe: str | None) -> str | None:
     if clabe and len(clabe) == 18 and clabe.isdigit():
         return f"MX{clabe[:3]}"
     return None
+
+
+def korean_banks(language: str) -> tuple[tuple[str, str], ...]:
+    """The Korean banks a person keeps an account at, as (KFTC three-digit code, name in
+    `language`), sorted by that name: what a shopper picks a refund's bank from."""
+    rows = [
+        (code, bank.names.get(language, bank.names["en"]))
+        for bank in BANKS
+        for code in bank.aliases[2:3]
+        if len(code) == 3 and code.isdigit()
+    ]
+    return tuple(sorted(rows, key=lambda row: row[1].casefold()))
