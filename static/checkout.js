@@ -82,6 +82,11 @@
   // The form: an error summary takes focus; a method change swaps the fields in place,
   // keeping what was typed; what was typed is kept for this tab (a failed payment at the
   // provider brings the shopper back to an empty form otherwise).
+  // Back from the cashier may show the form from the browser's page cache, as it was
+  // before Pay: ask the server again, which offers to continue there or pay another way.
+  window.addEventListener("pageshow", function (event) {
+    if (event.persisted && document.getElementById("payment-form")) window.location.reload();
+  });
   var summary = document.getElementById("error-summary");
   if (summary) summary.focus();
   var form = document.getElementById("payment-form");
