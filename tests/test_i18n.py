@@ -244,3 +244,18 @@ def test_spanish_speaks_to_the_shopper_as_usted_throughout() -> None:
     spanish_hints = re.findall(r'es = "([^"]*)"', sandbox)
     assert spanish_hints and [h for h in spanish_hints if TU_FORMS.search(h)] == []
     assert TU_FORMS.search("Elige tu banco de la lista.")  # what the check catches
+
+
+def test_korean_never_leaves_a_particle_to_the_reader() -> None:
+    """ "20,000원을(를)", "(으)로": a particle after a value depends on its last syllable, so the
+    Korean texts phrase around it (issue 23)."""
+    po = TRANSLATIONS / "ko" / "LC_MESSAGES" / "messages.po"
+    with po.open("rb") as source:
+        catalog = read_po(source, locale="ko")
+    unresolved = re.compile(
+        r"\((을|를|이|가|은|는|과|와|으|으로|아|야)\)|을\(를\)|이\(가\)|은\(는\)"
+    )
+    after_value = re.compile(r"%\(\w+\)[sd](을|를|이|가|은|는|과|와|으로|로)(?![가-힣])")
+    texts = [str(m.string) for m in catalog if m.id]
+    assert [t for t in texts if unresolved.search(t) or after_value.search(t)] == []
+    assert unresolved.search("%(amount)s을(를) 돌려드립니다")  # what the check catches

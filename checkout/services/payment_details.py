@@ -77,12 +77,15 @@ def payment_details(
         sandbox_deposit_url=_sandbox_deposit_url(attempt, settings),
         method_name=method.display_name(language) if method else attempt.method,
         where_to_pay=_where_to_pay(routed.options if routed else {}, language),
-        still_owed=still_owed(checkout),
+        still_owed=still_owed(checkout) if reference_code is None else None,
     )
 
 
 def still_owed(checkout: CheckoutView) -> Money | None:
-    """What a part-paid checkout still waits for (None unless part paid)."""
+    """What a part-paid checkout still waits for (None unless part paid). An account (a
+    virtual account, a CLABE, a bank card) takes further transfers: TeemoPay credits each
+    transfer to the order (psp-docs README); a cash reference is paid once, so it is never
+    offered for the rest."""
     if checkout.status != CheckoutStatus.PARTIALLY_PAID:
         return None
     return checkout.owed_money

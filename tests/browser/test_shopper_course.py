@@ -155,3 +155,22 @@ def test_a_mexican_refund_account_is_only_the_clabe(
     page.locator("#send-account").click()
     expect(page.locator("#refund-bank")).to_have_text("BBVA México")
     assert requests.get(page.url, timeout=10).status_code == 409  # given once
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_method_names_and_hints_are_whole_on_a_phone(
+    live_app: LiveApp, open_page: Any, locale: str
+) -> None:
+    page = open_page("phone", locale)
+    page.goto(create_checkout(live_app.url, locale=locale)["url"])
+    cut = page.evaluate(
+        "() => [...document.querySelectorAll('.mname, .mhint')]"
+        ".filter(e => e.scrollWidth > e.clientWidth + 1 || e.textContent.includes('…'))"
+        ".map(e => e.textContent)"
+    )
+    assert cut == []
+    assert page.locator(".mhint").count() == 8
+    if locale == "ko":  # Korean wraps between words, never inside one
+        rule = page.evaluate("getComputedStyle(document.querySelector('.mhint')).wordBreak")
+        assert rule == "keep-all"
+    no_sideways_scroll(page)
