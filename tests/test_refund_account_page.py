@@ -214,3 +214,26 @@ def test_a_mexican_shopper_gives_only_the_clabe(live_app: LiveApp) -> None:
     assert "40012" not in good.text and f"****{clabe[-4:]}" in good.text
     with live_app.session() as session:
         assert session.scalars(select(Refund)).one().destination_masked == f"40012 ****{clabe[-4:]}"
+
+
+@pytest.mark.provider_config(paypro_mx_api={"payout_banks": {"40014": "SANTANDER"}})
+def test_a_clabe_of_a_bank_the_provider_cannot_pay_is_named_on_the_clabe(
+    live_app: LiveApp,
+) -> None:
+    refund = mexican_refund_without_account(live_app)
+    http = requests.Session()
+    url = refund["account_url"] + "&lang=es"
+    ft = FT_RE.search(http.get(url, timeout=10).text).group(1)  # type: ignore[union-attr]
+    bad = http.post(
+        url,
+        data={"ft": ft, "account_number": valid_clabe("012"), "holder_name": "Ana López"},
+        timeout=10,
+    )
+    assert bad.status_code == 400 and "no corresponden a ningún banco" in bad.text
+    assert 'href="#bank_code"' not in bad.text  # there is no bank field to point at
+    good = http.post(
+        url,
+        data={"ft": ft, "account_number": valid_clabe("014"), "holder_name": "Ana López"},
+        timeout=10,
+    )
+    assert good.status_code == 200 and "Santander" in good.text

@@ -133,6 +133,9 @@ def _give_account(
     except ServiceError as exc:
         db.session.rollback()
         field = (exc.field or "").removeprefix("destination.")
+        if refund.currency == "MXN" and field in ("bank_code", "account_number"):
+            # No bank field in Mexico: the provider refused the bank the CLABE names.
+            return {"account_number": str(CODE_ERRORS[("clabe", "unknown_bank")])}, ""
         field = field if field in FIELD_ERRORS else "account_number"
         return {field: str(FIELD_ERRORS[field])}, ""
     return {}, bank
