@@ -80,6 +80,8 @@ FIELDS = {
     "last_name": FieldSpec(_l("Last name"), "text", "family-name"),
     "email": FieldSpec(_l("E-mail"), "email", "email"),
     "mobile": FieldSpec(_l("Mobile number"), "tel", "tel", "tel"),
-    # Kept as text for our own rules: a bad value gets our message.
-    "birth_date": FieldSpec(_l("Date of birth"), "date", "bday"),
+    # Text, not type=date: a date input shows the browser's own order (mm/dd/yyyy on an
+    # English phone in Seoul) whatever the page says; our hint gives the order and the server
+    # reads the ways people type it (domain/payer.py parse_birth_date).
+    "birth_date": FieldSpec(_l("Date of birth"), "text", "bday", "numeric"),
 }

@@ -82,6 +82,11 @@
   // The form: an error summary takes focus; a method change swaps the fields in place,
   // keeping what was typed; what was typed is kept for this tab (a failed payment at the
   // provider brings the shopper back to an empty form otherwise).
+  // Back from the cashier may show the form from the browser's page cache, as it was
+  // before Pay: ask the server again, which offers to continue there or pay another way.
+  window.addEventListener("pageshow", function (event) {
+    if (event.persisted && document.getElementById("payment-form")) window.location.reload();
+  });
   var summary = document.getElementById("error-summary");
   if (summary) summary.focus();
   var form = document.getElementById("payment-form");
@@ -145,8 +150,13 @@
   }
 
   // The provider's cashier refuses to be framed: leave the frame for it.
+  // Never when the shopper chooses (the link opened again, data-resume) or came Back from
+  // the cashier to this page: that would send them straight back.
   var cashier = document.getElementById("continue-to-cashier");
-  if (cashier && /^https?:\/\//i.test(cashier.href)) {
+  var navigation = window.performance && performance.getEntriesByType
+    ? performance.getEntriesByType("navigation")[0] : null;
+  var cameBack = !!navigation && navigation.type === "back_forward";
+  if (cashier && !cashier.dataset.resume && !cameBack && /^https?:\/\//i.test(cashier.href)) {
     if (framed) {
       // embed.js moves the shop's page; a plain iframe is moved from here, which browsers
       // may refuse without a click: the link stays for that.
@@ -172,7 +182,9 @@
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (s) {
         if (s) tellStatus(s.status);
-        var moved = s && (s.final || (s.status === "open" && s.attempt_status !== "pending"));
+        // A part-paid page waits for the rest (the same account takes it): it moves once paid.
+        var waitsForRest = s && s.status === "partially_paid" && live.dataset.status === "partially_paid";
+        var moved = s && !waitsForRest && (s.final || (s.status === "open" && s.attempt_status !== "pending"));
         if (moved) {
           if (live.dataset.reload) window.location.reload();
           else window.location.href = live.dataset.doneUrl;

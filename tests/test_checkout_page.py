@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
-from checkout.domain.payer import validate_payer
+from checkout.domain.payer import parse_birth_date, validate_payer
 from checkout.models import PaymentAttempt
 from checkout.providers.base import Need, PayerRules
 from tests.conftest import LiveApp
@@ -198,3 +198,18 @@ def test_mobile_is_normalised() -> None:
         date(2026, 1, 1),
     )
     assert errors == {} and details is not None and details.mobile == "01012345678"
+
+
+def test_a_birth_date_is_read_as_people_type_it_year_first() -> None:
+    """The field is text (a date input shows the browser's order, not the page's)."""
+    for typed in ("1990-05-17", "1990.05.17", "1990. 5. 17", "1990/5/17", "19900517"):
+        assert parse_birth_date(typed) == date(1990, 5, 17), typed
+    for bad in ("05/17/1990", "17-05-1990", "1990-02-30", "1990-13-01", "199005", "", "١٩٩٠0517"):
+        with pytest.raises(ValueError):
+            parse_birth_date(bad)
+    details, errors = validate_payer(
+        KR_RULES, {**KR_PAYER, "birth_date": "1990.05.17"}, date(2026, 1, 1)
+    )
+    assert errors == {} and details is not None and details.birth_date == date(1990, 5, 17)
+    bad_order = validate_payer(KR_RULES, {**KR_PAYER, "birth_date": "05/17/1990"}, date(2026, 1, 1))
+    assert bad_order[1] == {"birth_date": "invalid_date"}

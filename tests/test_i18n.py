@@ -224,3 +224,38 @@ def test_every_form_label_is_translated(live_app: LiveApp) -> None:
             g.checkout_locale = language
             for name, spec in FIELDS.items():
                 assert str(spec.label) != spec.label._args[0], (language, name)
+
+
+# The informal "tú" forms the Spanish pages once mixed with "usted" (issue 23).
+TU_FORMS = re.compile(
+    r"\b(tú|tu|tus|te|ti|puedes|tienes|inténtalo|elige|revisa|revísalos|escribe|escríbela|"
+    r"envía|guarda|ve a|transfiere|escanea|indícanos|pide|paga en|paga con|recibe una)\b",
+    re.IGNORECASE,
+)
+
+
+def test_spanish_speaks_to_the_shopper_as_usted_throughout() -> None:
+    po = TRANSLATIONS / "es" / "LC_MESSAGES" / "messages.po"
+    with po.open("rb") as source:
+        catalog = read_po(source, locale="es")
+    informal = [str(m.string) for m in catalog if m.id and TU_FORMS.search(str(m.string))]
+    assert informal == []
+    sandbox = (TRANSLATIONS.parent / "sandbox.toml").read_text()
+    spanish_hints = re.findall(r'es = "([^"]*)"', sandbox)
+    assert spanish_hints and [h for h in spanish_hints if TU_FORMS.search(h)] == []
+    assert TU_FORMS.search("Elige tu banco de la lista.")  # what the check catches
+
+
+def test_korean_never_leaves_a_particle_to_the_reader() -> None:
+    """ "20,000원을(를)", "(으)로": a particle after a value depends on its last syllable, so the
+    Korean texts phrase around it (issue 23)."""
+    po = TRANSLATIONS / "ko" / "LC_MESSAGES" / "messages.po"
+    with po.open("rb") as source:
+        catalog = read_po(source, locale="ko")
+    unresolved = re.compile(
+        r"\((을|를|이|가|은|는|과|와|으|으로|아|야)\)|을\(를\)|이\(가\)|은\(는\)"
+    )
+    after_value = re.compile(r"%\(\w+\)[sd](을|를|이|가|은|는|과|와|으로|로)(?![가-힣])")
+    texts = [str(m.string) for m in catalog if m.id]
+    assert [t for t in texts if unresolved.search(t) or after_value.search(t)] == []
+    assert unresolved.search("%(amount)s을(를) 돌려드립니다")  # what the check catches

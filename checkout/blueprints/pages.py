@@ -89,10 +89,10 @@ def _form_answer(given: FormInput) -> Any:
         outcome = checkout_form(_form_context(), given)
     except NotFound:
         abort(404)
-    return _answer(outcome)
+    return _answer(outcome, opened=given.posted is None)
 
 
-def _answer(outcome: FormOutcome) -> Any:
+def _answer(outcome: FormOutcome, opened: bool = False) -> Any:
     if outcome.next == Next.FORM and outcome.page is not None:
         page = outcome.page
         html = render_template(
@@ -104,6 +104,9 @@ def _answer(outcome: FormOutcome) -> Any:
         )
         return html, outcome.status
     if outcome.next == Next.CONTINUE and outcome.attempt is not None:
+        if opened and _at_cashier(outcome.attempt):
+            # The link opened again (or Back from the cashier): the shopper may change course.
+            return _resume_page(outcome.checkout_id)
         return _continue_attempt(outcome.checkout_id, outcome.attempt)
     if outcome.next == Next.RETURN:
         return redirect(url_for(".return_page", checkout_id=outcome.checkout_id), 303)
@@ -233,6 +236,43 @@ def _to_cashier(checkout_id: str, url: str) -> Any:
     return redirect(url_for(".continue_page", checkout_id=checkout_id), 303)
 
 
+def _at_cashier(attempt: AttemptView) -> bool:
+    """The attempt goes on at the provider's own page (a cashier, not our details page)."""
+    return (
+        attempt.status == AttemptStatus.PENDING
+        and not attempt.instructions
+        and _is_web_url(attempt.redirect_url)
+    )
+
+
+def _resume_page(checkout_id: str) -> Any:
+    """Continue at the provider's page, or pay another way: never sent back by itself."""
+    checkout = _read(checkout_id)
+    live = checkout.live_attempt()
+    if live is None or not _at_cashier(live):
+        return redirect(url_for(".checkout_page", checkout_id=checkout_id), 303)
+    return render_template(
+        "continue.html",
+        checkout=checkout,
+        cashier_url=live.redirect_url,
+        another_way_token=_another_way_token(checkout, live),
+        store_name=_store_name(checkout),
+        method_name=_method_name(live.method),
+        provider_name=_provider_name(live.provider),
+        resume=True,
+    )
+
+
+def _provider_name(instance: str) -> str:
+    """The provider as its page shows itself to the shopper (PayPro, TeemoPay, Diamond Pay)."""
+    config = settings_of(current_app).providers.get(instance)
+    kind = config.type if config is not None else ""
+    return PROVIDER_NAMES.get(kind, instance)
+
+
+PROVIDER_NAMES = {"paypro": "PayPro", "teemopay": "TeemoPay", "diamondpay": "Diamond Pay"}
+
+
 @bp.post("/c/<checkout_id>/another-way")
 def another_way(checkout_id: str) -> Any:
     """ "Pay another way": leave the live attempt and choose again (services/payments.py)."""
@@ -270,6 +310,8 @@ def continue_page(checkout_id: str) -> Any:
         another_way_token=_another_way_token(checkout, live),
         store_name=_store_name(checkout),
         method_name=_method_name(live.method),
+        provider_name=_provider_name(live.provider),
+        resume=False,
     )
 
 

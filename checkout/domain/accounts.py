@@ -313,3 +313,21 @@ def validate_mexican_account(
             )
     name = validate_holder_name(holder_name, max_length=holder_name_max(provider))
     return MexicanAccount(derived, number, name)
+
+
+# SPEI participants that hold no one's own account (the central bank, the securities
+# depository, the FX settlement bank, CoDi's validator): never a refund's bank.
+NOT_PERSONAL_SPEI_CODES: frozenset[str] = frozenset({"2001", "90901", "90902", "90903"})
+PERSONAL_MEXICO_BANK_CODES: frozenset[str] = frozenset(
+    code for code in MEXICO_BANK_CODES if code not in NOT_PERSONAL_SPEI_CODES
+)
+
+
+def bank_of_clabe(clabe: str) -> str | None:
+    """The SPEI code of the bank a CLABE belongs to (its first three digits are the last
+    three of that code, e.g. "012..." -> "40012", BBVA), or None: not 18 digits, or no bank a
+    person keeps an account at. Spaces and hyphens, as banks print them, are ignored."""
+    digits = _ACCOUNT_SEPARATORS.sub("", clabe) if isinstance(clabe, str) else ""
+    if len(digits) != CLABE_LENGTH or not (digits.isascii() and digits.isdigit()):
+        return None
+    return clabe_bank(digits, PERSONAL_MEXICO_BANK_CODES)

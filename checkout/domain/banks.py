@@ -48,6 +48,10 @@ BANKS: tuple[Bank, ...] = (
     _kr("카카오뱅크", "KakaoBank", "090", "KAKAOBANK"),
     _kr("케이뱅크", "K Bank", "089", "KBANK"),
     _kr("토스뱅크", "Toss Bank", "092", "TOSSBANK"),
+    _kr("KDB산업은행", "KDB Korea Development Bank", "002", "KDB", "산업은행"),
+    _kr("신협", "Shinhyup (Credit Unions)", "048", "신용협동조합"),
+    _kr("산림조합", "Korea Forestry Cooperatives", "064", "NFCF"),
+    _kr("저축은행", "Savings Bank", "050", "상호저축은행"),
     # A Mexican bank by its CLABE prefix ("MX<ABM code>", clabe_bank_code) and its SPEI code
     # (what refunds store: domain/accounts.clabe_bank).
     _mx("Banamex", "MX002", "40002", "BANAMEX", "Citibanamex"),
@@ -101,3 +105,9 @@ def refund_bank_choices(currency: str, language: str) -> list[tuple[str, str]]:
                 for code in spei[:1]:
                     choices[code] = name
     return sorted(choices.items(), key=lambda item: item[1].casefold())
+
+
+def korean_banks(language: str) -> tuple[tuple[str, str], ...]:
+    """The Korean banks a person keeps an account at, as (KFTC three-digit code, name in
+    `language`), sorted by that name: what a shopper picks a refund's bank from."""
+    return tuple(refund_bank_choices("KRW", language))

@@ -122,6 +122,26 @@ def mobile_query_digits(value: str) -> str:
     return digits
 
 
+_DATE_SEPARATORS = re.compile(r"[\s./-]+")
+
+
+def parse_birth_date(text: str) -> date:
+    """A date of birth as people type it, year first whatever the browser's language:
+    1990-05-17, 1990.05.17 (as Koreans write it), 1990/5/17, 1990 05 17 or 19900517.
+    ValueError for anything else, or a day that does not exist."""
+    parts = [part for part in _DATE_SEPARATORS.split(text.strip()) if part]
+    if len(parts) == 1 and len(parts[0]) == 8:
+        parts = [parts[0][:4], parts[0][4:6], parts[0][6:]]
+    if (
+        len(parts) != 3
+        or not all(part.isascii() and part.isdigit() for part in parts)
+        or len(parts[0]) != 4
+        or not all(1 <= len(part) <= 2 for part in parts[1:])
+    ):
+        raise ValueError(f"not a date: {text!r}")
+    return date(int(parts[0]), int(parts[1]), int(parts[2]))
+
+
 def age_on(birth: date, today: date) -> int:
     return today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
 
@@ -190,7 +210,7 @@ def validate_payer(
                 errors["birth_date"] = "required"
         else:
             try:
-                birth = date.fromisoformat(raw_birth)
+                birth = parse_birth_date(raw_birth)
             except ValueError:
                 errors["birth_date"] = "invalid_date"
             else:

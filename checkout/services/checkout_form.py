@@ -352,7 +352,7 @@ def payer_fields(
     example = MOBILE_EXAMPLE.get(rules.mobile_country, "")
     hints = {
         "mobile": _("For example %(example)s", example=example),
-        "birth_date": _("YYYY-MM-DD"),
+        "birth_date": _("Year, month, day: for example 1990-05-17"),
     }
     return tuple(
         FieldView(

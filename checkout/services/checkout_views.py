@@ -72,6 +72,11 @@ class CheckoutView:
     def paid_money(self) -> Money:
         return Money(self.amount_paid, self.currency)
 
+    @property
+    def owed_money(self) -> Money:
+        """What is still to pay (nothing once paid in full or more)."""
+        return Money(max(self.amount - self.amount_paid, 0), self.currency)
+
     def live_attempt(self) -> AttemptView | None:
         return live_of(self.attempts)
 

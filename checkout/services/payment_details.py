@@ -13,7 +13,8 @@ from markupsafe import Markup
 from checkout.config import Settings
 from checkout.domain.banks import bank_name, clabe_bank_code
 from checkout.domain.code128 import NotEncodable, code128_svg
-from checkout.domain.states import ATTEMPT_FINAL
+from checkout.domain.money import Money
+from checkout.domain.states import ATTEMPT_FINAL, CheckoutStatus
 from checkout.providers.base import InstructionKind, PaymentInstructions
 from checkout.qr import qr_svg
 from checkout.services.catalog import Catalog
@@ -26,7 +27,7 @@ class PaymentDetails:
     checkout: CheckoutView
     attempt: AttemptView
     ins: PaymentInstructions
-    kind: str  # "clabe", "bank_account", "bank_card", "bank_direct", "store_reference"
+    kind: str  # "clabe", "bank_account", "bank_card", "bank_direct", "qr", "store_reference"
     bank: str | None  # in the page's language
     beneficiary: str | None
     zone: str  # the provider's zone: the deadline is shown there
@@ -38,6 +39,8 @@ class PaymentDetails:
     sandbox_deposit_url: str | None
     method_name: str
     where_to_pay: str | None  # where the provider says a cash reference is taken
+    # Part paid: what is still owed, which the same account or reference takes.
+    still_owed: Money | None = None
 
 
 def payment_details(
@@ -74,7 +77,18 @@ def payment_details(
         sandbox_deposit_url=_sandbox_deposit_url(attempt, settings),
         method_name=method.display_name(language) if method else attempt.method,
         where_to_pay=_where_to_pay(routed.options if routed else {}, language),
+        still_owed=still_owed(checkout) if reference_code is None else None,
     )
+
+
+def still_owed(checkout: CheckoutView) -> Money | None:
+    """What a part-paid checkout still waits for (None unless part paid). An account (a
+    virtual account, a CLABE, a bank card) takes further transfers: TeemoPay credits each
+    transfer to the order (psp-docs README); a cash reference is paid once, so it is never
+    offered for the rest."""
+    if checkout.status != CheckoutStatus.PARTIALLY_PAID:
+        return None
+    return checkout.owed_money
 
 
 def _beneficiary(attempt: AttemptView, settings: Settings, store_name: str) -> str:
@@ -89,9 +103,10 @@ def details_kind(ins: PaymentInstructions, currency: str, options: object) -> st
     if ins.kind == InstructionKind.STORE_REFERENCE:
         return "store_reference"
     if ins.kind == InstructionKind.BANK_CARD:
-        # Diamond Pay's "bank direct" (SVC0016) gives an account, not a card.
+        # Diamond Pay's "bank direct" (SVC0016) gives an account, not a card; its QR code
+        # service (SVC0017) a code to scan with the bank's app.
         service = str(getattr(options, "get", lambda *_: "")("service_id", ""))
-        return "bank_direct" if service == "SVC0016" else "bank_card"
+        return {"SVC0016": "bank_direct", "SVC0017": "qr"}.get(service, "bank_card")
     return "clabe" if currency == "MXN" else "bank_account"
 
 

@@ -1,11 +1,13 @@
 """axe-core (axe-playwright-python, pinned) on every shopper page, in ko, es and en, at
-390x844 and 1280x800: no violation of impact serious or critical.
+390x844 and 1280x800: no violation of any impact (issue 23; minor and moderate included).
 
 The pages: the form, the form with errors, each kind of payment details (CLABE, cash
 reference, bank account, bank card, bank direct), the waiting page, the return page in each
-status (pending, paid, partially paid, failed, open, expired, cancelled), and the message
-pages (unknown page, bad pay link, the cashier interstitial). States are made over HTTP as
-a shop, a shopper and the provider would.
+status (pending, paid, partially paid, failed, open, expired, cancelled, paid after a
+cancel), the link opened again while the cashier waits, a part-paid account, Diamond Pay's
+QR code, the refund-account page (Korea, Mexico, with errors, given), and the message pages
+(unknown page, bad pay link, the cashier interstitial). States are made over HTTP as a shop,
+a shopper and the provider would.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ axe_sync = pytest.importorskip("axe_playwright_python.sync_playwright")
 
 VIEWPORTS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, "height": 800}}
 LOCALES = ("ko", "es", "en")
-BLOCKING = ("serious", "critical")
+BLOCKING = ("minor", "moderate", "serious", "critical")  # any impact
 FLOW = {f.name: f for f in FLOWS}
 WAIT_S = 20
 
@@ -73,12 +75,23 @@ def shopper_pages(live_app: LiveApp, locale: str) -> dict[str, str]:
         ("bank-account", "teemopay_kr", None),
         ("bank-card", "diamondpay_kr", "diamond_card"),
         ("bank-direct", "diamondpay_kr", "diamond_bank"),
+        ("qr", "diamondpay_kr", "diamond_qr"),
     ):
         checkout, _shopper, _resp = _submitted(live_app, flow_name, locale, method)
         pages[f"details-{kind}"] = f"{checkout['url']}/pay"
     waiting, _s, _resp = _submitted(live_app, "paypro_kr_link", locale)
     pages["return-pending"] = f"{waiting['url']}/return"
     pages["continue"] = f"{waiting['url']}/continue"
+    pages["resume"] = waiting["url"]  # the link opened again: continue there or another way
+    part, _s, _r = _submitted(live_app, "teemopay_kr", locale)
+    _sandbox_act(live_app, part, "part")
+    _wait_status(live_app, part["id"], {"partially_paid"})
+    pages["details-part-paid"] = f"{part['url']}/pay"
+    pages["return-cancelled-paid"] = _paid_after_cancel(live_app, locale)
+    pages["refund-account"] = _refund_link(live_app, locale, "teemopay_kr")
+    pages["refund-account-mx"] = _refund_link(live_app, locale, "paypro_mx_api")
+    pages["refund-account-errors"] = "POST-REFUND-ERRORS"
+    pages["refund-account-given"] = "POST-REFUND-GIVEN"
     for status, action in (("paid", "pay"), ("partially_paid", "part"), ("failed", "fail")):
         checkout, _s, _r = _submitted(live_app, "paypro_kr_link", locale)
         _sandbox_act(live_app, checkout, action)
@@ -108,6 +121,57 @@ def shopper_pages(live_app: LiveApp, locale: str) -> dict[str, str]:
     return pages
 
 
+def _paid_after_cancel(live_app: LiveApp, locale: str) -> str:
+    """A checkout cancelled after the shopper chose another way, then paid to the account
+    first given (TeemoPay: PayPro's per-IP rule allows three payments a day)."""
+    checkout, shopper, _resp = _submitted(live_app, "teemopay_kr", locale)
+    page = shopper.http.get(f"{checkout['url']}/pay", timeout=10)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.text)
+    assert token is not None, page.text
+    shopper.http.post(
+        f"{checkout['url']}/another-way", data={"csrf_token": token.group(1)}, timeout=10
+    ).raise_for_status()
+    requests.post(
+        f"{live_app.url}/api/v1/checkouts/{checkout['id']}/cancel",
+        headers={"Authorization": "Bearer sk_test_shop_0001"},
+        timeout=10,
+    ).raise_for_status()
+    _sandbox_act(live_app, checkout, "pay")
+    deadline = time.monotonic() + WAIT_S
+    while not get_checkout(live_app.url, checkout["id"])["amount_paid"]:
+        assert time.monotonic() < deadline, "the payment after the cancel never arrived"
+        time.sleep(0.2)
+    return f"{checkout['url']}/return"
+
+
+def _refund_link(live_app: LiveApp, locale: str, flow_name: str) -> str:
+    """The shopper's refund-account link of a refund of a paid checkout."""
+    from tests.test_refunds_api import post_refund
+
+    checkout, _s, _r = _submitted(live_app, flow_name, locale)
+    _sandbox_act(live_app, checkout, "pay")
+    _wait_status(live_app, checkout["id"], {"paid"})
+    flow = FLOW[flow_name]
+    made = post_refund(
+        live_app, checkout["id"], {"amount": 5_000, "currency": flow.currency, "reason": "x"}
+    )
+    assert made.status_code == 201, made.text
+    return f"{made.json()['account_url']}&lang={locale}"
+
+
+def _fill_refund_form(page: Any, locale: str, given: bool) -> None:
+    if not given:
+        page.locator("#holder_name").fill("1")
+        page.locator("#send-account").click()
+        page.locator("#error-summary").wait_for()
+        return
+    page.locator("#bank_code").select_option("088")
+    page.locator("#account_number").fill("110-1234-56789")
+    page.locator("#holder_name").fill("김민수")
+    page.locator("#send-account").click()
+    page.locator("#account-given").wait_for()
+
+
 @pytest.fixture
 def context_for(browser: Any) -> Iterator[Any]:
     contexts: list[Any] = []
@@ -135,8 +199,15 @@ def blocking_violations(page: Any) -> list[str]:
     ]
 
 
+# Every page in one app: more payments from this one IP than PayPro's rule allows a day.
+RELAXED = {"ip_daily_attempts": 1000, "ip_daily_successes": 1000}
+
+
+@pytest.mark.store_config(shop={"refund_api_keys": ["sk_test_shop_refunds"]})
+@pytest.mark.provider_config(paypro_kr=RELAXED, paypro_mx=RELAXED, paypro_mx_api=RELAXED)
+@pytest.mark.app_config(rate_limits={"checkout_form": "200/minute"})
 @pytest.mark.parametrize("locale", LOCALES)
-def test_no_serious_or_critical_axe_violation_on_any_shopper_page(
+def test_no_axe_violation_on_any_shopper_page(
     live_app: LiveApp, context_for: Any, locale: str
 ) -> None:
     pages = shopper_pages(live_app, locale)
@@ -151,6 +222,9 @@ def test_no_serious_or_critical_axe_violation_on_any_shopper_page(
                     page.locator(f'#payer-fields [name="{field}"]').fill(value)
                 page.locator("#pay").click()
                 page.locator("#error-summary").wait_for()
+            elif url.startswith("POST-REFUND"):
+                page.goto(_refund_link(live_app, locale, "teemopay_kr"))
+                _fill_refund_form(page, locale, given=url.endswith("GIVEN"))
             elif name == "continue":
                 # The interstitial leaves for the provider's cashier by itself (checkout.js):
                 # check it as a browser without JavaScript keeps it.
