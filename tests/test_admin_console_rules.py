@@ -88,7 +88,7 @@ def test_refund_banks_are_the_ones_people_bank_at_in_their_language() -> None:
     korean = dict(refund_bank_choices("KRW", "ko"))
     assert korean["011"] == "NH농협은행" and korean["004"] == "KB국민은행"
     assert set(korean) <= set(KOREA_BANKS)
-    assert "002" not in korean  # Korea Development Bank: no personal accounts
+    assert "002" in korean  # KDB산업은행 keeps personal accounts too
     assert dict(refund_bank_choices("KRW", "en"))["011"] == "NH NongHyup Bank"
     mexican = dict(refund_bank_choices("MXN", "es"))
     assert mexican["40012"] == "BBVA México" and mexican["90646"] == "STP"

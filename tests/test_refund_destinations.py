@@ -95,8 +95,9 @@ def test_a_mexican_refund_by_the_api_with_the_clabes_bank_either_way(live_app: L
 
 
 def test_the_refund_account_page_takes_a_clabe_without_a_bank(live_app: LiveApp) -> None:
-    """The shopper's page validates through the same rule: the bank may be left out for a
-    CLABE (its first three digits name it); another bank's code changes nothing."""
+    """The shopper's page asks a Mexican shopper for the CLABE alone: its first three digits
+    name the bank, and a bank code posted beside it (the page has no such field) is ignored,
+    never taken over the CLABE's."""
     from tests.support.shopper import FLOWS
     from tests.test_flows import cashier_url, settle, start
 
@@ -112,9 +113,7 @@ def test_the_refund_account_page_takes_a_clabe_without_a_bank(live_app: LiveApp)
     page = http.get(url, timeout=10)
     ft = re.search(r'name="ft" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
     account = {"ft": ft, "account_number": "012180001234567899", "holder_name": "Ana López"}
-    wrong = http.post(url, data={**account, "bank_code": "40002"}, timeout=10)
-    assert wrong.status_code == 400
-    assert refund_row(live_app, made.json()["id"]).destination_token is None
-    good = http.post(url, data={**account, "bank_code": ""}, timeout=10)
+    assert 'name="bank_code"' not in page.text
+    good = http.post(url, data={**account, "bank_code": "40002"}, timeout=10)
     assert good.status_code == 200, good.text
     assert refund_row(live_app, made.json()["id"]).destination_masked == "40012 ****7899"

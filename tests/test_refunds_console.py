@@ -155,7 +155,7 @@ def test_the_bank_is_chosen_from_a_list_in_the_operators_language(live_app: Live
     assert '<input name="bank_code"' not in korean
     assert '<option value="011">NH농협은행</option>' in korean
     assert "National Agricultural Cooperative Federation" not in korean
-    assert 'value="002"' not in korean  # Korea Development Bank: no personal accounts
+    assert 'value="002"' in korean  # KDB산업은행 keeps personal accounts too
     english = alice.get(url, headers={"Accept-Language": "en"}, timeout=10).text
     assert '<option value="011">NH NongHyup Bank</option>' in english
     mexican_id = paid_mx_checkout(live_app)
