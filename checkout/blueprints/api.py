@@ -46,6 +46,12 @@ from checkout.services.idempotency import (
     replay,
     request_hash,
 )
+from checkout.services.receipts import (
+    cipher_of,
+    parse_receipt_request,
+    receipt_fields,
+    save_receipt_request,
+)
 from checkout.services.webhooks import webhook_body
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -114,6 +120,7 @@ def checkout_json(checkout: Checkout) -> dict[str, Any]:
         "expires_at": checkout.expires_at.isoformat(),
         "created_at": checkout.created_at.isoformat(),
         "payment_attempts": [attempt_summary(a) for a in checkout.attempts],
+        **receipt_fields(db.session, checkout),  # cash_receipt, invoice_data (issue 24)
         # Every status change of the checkout and its attempts, oldest first.
         "events": [
             {
@@ -145,8 +152,13 @@ def create() -> Any:
             400, "invalid_json", "The body must be JSON (Content-Type: application/json)."
         )
     new = parse_new_checkout(data, store, catalog_of(current_app, livemode))
+    receipt_ask = parse_receipt_request(data, new.amount.currency)  # issue 24
     ttl = timedelta(minutes=settings_of(current_app).checkout_ttl_minutes)
     checkout, created = create_checkout(db.session, store, new, ttl, livemode)
+    if created:
+        save_receipt_request(
+            db.session, checkout.id, receipt_ask, cipher_of(settings_of(current_app))
+        )
     checkout = get_checkout(db.session, checkout.id)
     status = 201 if created else 200
     body = json.dumps(checkout_json(checkout))
