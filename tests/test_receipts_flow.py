@@ -45,6 +45,8 @@ def settings(live_app: LiveApp) -> Any:
 def popbill_member(live_app: LiveApp) -> None:
     """The sandbox's Popbill knows our store's partner and member (as `flask sandbox` does)."""
     config = settings(live_app).stores["shop"].cash_receipts
+    if config is None:
+        return
     book = live_app.sandbox.state.popbill
     book.partners[config.link_id] = config.secret_key
     book.members.add(MEMBER)
@@ -380,3 +382,53 @@ def test_the_one_worker_round_issues_receipts(live_app: LiveApp) -> None:
     assert result.exit_code == 0, result.output
     [row] = receipts(live_app, checkout["id"])
     assert row.state == "issued" and len(at_popbill(live_app)) == 1
+
+
+# ---------------------------------------------------------------- the console
+def test_the_console_shows_the_receipt_and_retries_a_refused_one(live_app: LiveApp) -> None:
+    from checkout.models import OperatorAction
+    from tests.test_admin import _post, add_operator, flashes, login
+
+    checkout = paid(live_app, cash_receipt={"type": "income_deduction", "identity": "01012345678"})
+    live_app.sandbox.state.inject_fault(
+        "popbill", "refuse", endpoint="issue", code="14001002", message="refused"
+    )
+    run_round(live_app)
+    [row] = receipts(live_app, checkout["id"])
+    assert row.state == "refused"
+    add_operator(live_app)
+    http = login(live_app)
+    page = http.get(f"{live_app.url}/admin/checkouts/{checkout['id']}", timeout=10).text
+    assert 'id="cash-receipt"' in page and "*******5678" in page and "01012345678" not in page
+    assert "-14001002" in page and "Retry" in page
+    # Without the CSRF token nothing changes.
+    bare = http.post(
+        f"{live_app.url}/admin/checkouts/{checkout['id']}/receipt/retry",
+        data={"target": str(row.id)},
+        timeout=10,
+    )
+    assert bare.status_code == 400
+    assert receipts(live_app, checkout["id"])[0].state == "refused"
+    resp = _post(http, live_app, checkout["id"], "receipt/retry", target=str(row.id))
+    assert any("due again" in f for f in flashes(resp.text)), flashes(resp.text)
+    assert run_round(live_app).issued == 1
+    assert receipts(live_app, checkout["id"])[0].state == "issued"
+    with live_app.session() as session:
+        assert session.scalars(
+            select(OperatorAction.action).where(OperatorAction.action == "receipt_retry")
+        ).all() == ["receipt_retry"]
+
+
+@pytest.mark.store_config(shop={"cash_receipts": None})
+def test_a_store_without_an_issuer_issues_nothing_and_the_console_says_so(
+    live_app: LiveApp,
+) -> None:
+    from tests.test_admin import add_operator, login
+
+    checkout = paid(live_app, cash_receipt={"type": "income_deduction", "identity": "01012345678"})
+    run_round(live_app)
+    assert receipts(live_app, checkout["id"]) == [] and at_popbill(live_app) == []
+    add_operator(live_app)
+    page = login(live_app).get(f"{live_app.url}/admin/checkouts/{checkout['id']}", timeout=10)
+    assert 'id="no-issuer"' in page.text and "no cash-receipt issuer" in page.text
+    assert "Issue now" not in page.text

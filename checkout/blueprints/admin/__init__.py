@@ -23,6 +23,7 @@ from checkout.blueprints.admin import (  # noqa: F401
     filters,
     notifies,
     providers,
+    receipts,
     refunds,
 )
 from checkout.blueprints.admin.common import SESSION_LIFETIME, bp
