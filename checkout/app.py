@@ -115,11 +115,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         notify,
         pages,
         payout_notify,
+        receipt_pages,
         refund_account,
         refunds_api,
     )
 
     app.register_blueprint(pages.bp)
+    receipt_pages.init_app(app)  # issue 24: the paid page's cash-receipt line
     app.register_blueprint(api.bp)
     app.register_blueprint(refunds_api.bp)
     app.register_blueprint(payout_notify.bp)

@@ -432,3 +432,92 @@ def test_a_store_without_an_issuer_issues_nothing_and_the_console_says_so(
     page = login(live_app).get(f"{live_app.url}/admin/checkouts/{checkout['id']}", timeout=10)
     assert 'id="no-issuer"' in page.text and "no cash-receipt issuer" in page.text
     assert "Issue now" not in page.text
+
+
+# ---------------------------------------------------------------- the shopper's form
+def test_the_form_asks_for_the_receipt_on_cash_methods_only(live_app: LiveApp) -> None:
+    checkout = create_checkout(
+        live_app.url, amount=VA.amount, locale="ko", prefill={"mobile": "010-2222-3333"}
+    )
+    shopper = Shopper(checkout["url"])
+    page = shopper.open(VA.method).text
+    assert 'id="cash-receipt"' in page and "현금영수증" in page and "신청 안 함" in page
+    assert 'value="income_deduction" checked' in page  # prefilled from the payer's mobile
+    assert 'value="01022223333"' in page
+    assert 'id="cash-receipt"' not in shopper.open(WALLET.method).text  # KakaoPay: not cash
+    mx = create_checkout(live_app.url, amount=25000, currency="MXN", locale="es")
+    assert 'id="cash-receipt"' not in Shopper(mx["url"]).open("mx_spei").text
+
+
+@pytest.mark.parametrize(
+    ("locale", "fields", "field", "message"),
+    [
+        ("ko", {"cash_receipt_type": "expense_proof", "cash_receipt_brn": "220-81-62518"},
+         "cash_receipt_brn", "올바른 사업자등록번호가 아닙니다."),
+        ("ko", {"cash_receipt_type": "income_deduction", "cash_receipt_mobile": "02-123-4567"},
+         "cash_receipt_mobile", "010-1234-5678 형식의 휴대폰 번호를 입력해 주세요."),
+        ("en", {"cash_receipt_type": "expense_proof", "cash_receipt_brn": ""},
+         "cash_receipt_brn", "Enter the number to issue the receipt to."),
+        ("es", {"cash_receipt_type": "paper"},
+         "cash_receipt_mobile", "Elija una de las opciones de comprobante."),
+    ],
+)  # fmt: skip
+def test_a_bad_receipt_choice_is_refused_in_the_shoppers_language_and_starts_nothing(
+    live_app: LiveApp, locale: str, fields: dict, field: str, message: str
+) -> None:
+    checkout = create_checkout(live_app.url, amount=VA.amount, locale=locale)
+    shopper = Shopper(checkout["url"])
+    resp = shopper.submit(VA.method, {**VA.payer, **fields})
+    assert resp.status_code == 422, resp.text[:300]
+    assert f'id="{field}-error">{message}<' in resp.text
+    data = get_checkout(live_app.url, checkout["id"])
+    assert data["payment_attempts"] == [] and data["cash_receipt"] is None
+
+
+def test_the_shoppers_choice_is_kept_issued_and_shown_on_the_paid_page(live_app: LiveApp) -> None:
+    checkout = create_checkout(live_app.url, amount=VA.amount, locale="ko")
+    shopper = Shopper(checkout["url"])
+    resp = shopper.submit(
+        VA.method,
+        {**VA.payer, "cash_receipt_type": "expense_proof", "cash_receipt_brn": "220-81-62517"},
+    )
+    assert resp.status_code == 303, resp.text[:300]
+    assert get_checkout(live_app.url, checkout["id"])["cash_receipt"]["identity"] == "******2517"
+    settle(live_app, cashier_url(live_app, VA, resp, shopper), "pay")
+    assert run_round(live_app).issued == 1
+    page = shopper.http.get(f"{live_app.url}/c/{checkout['id']}/return", timeout=10).text
+    assert 'id="cash-receipt-issued"' in page and "******2517" in page
+    assert "2208162517" not in page and "지출증빙" in page
+
+
+def test_factura_data_from_the_form(live_app: LiveApp) -> None:
+    mx_flow = next(f for f in FLOWS if f.name == "paypro_mx_api")
+    checkout = create_checkout(live_app.url, amount=mx_flow.amount, currency="MXN", locale="es")
+    shopper = Shopper(checkout["url"])
+    page = shopper.open(mx_flow.method).text
+    assert "¿Necesita factura?" in page and 'value="616"' in page
+    factura = {
+        "factura": "1",
+        "factura_rfc": "XAXX010101000",
+        "factura_name": "Público en general",
+        "factura_regimen_fiscal": "601",
+        "factura_uso_cfdi": "S01",
+        "factura_postal_code": "06000",
+        "factura_email": "",
+    }
+    bad = shopper.submit(mx_flow.method, {**mx_flow.payer, **factura})
+    assert bad.status_code == 422
+    assert "Este régimen fiscal no corresponde a este RFC." in bad.text
+    assert get_checkout(live_app.url, checkout["id"])["payment_attempts"] == []
+    ok = shopper.submit(
+        mx_flow.method, {**mx_flow.payer, **factura, "factura_regimen_fiscal": "616"}
+    )
+    assert ok.status_code == 303, ok.text[:300]
+    data = get_checkout(live_app.url, checkout["id"])
+    assert data["invoice_data"]["rfc"] == "XAXX010101000"
+    assert data["invoice_data"]["regimen_fiscal"] == "616"
+    # Not asked for: nothing is kept.
+    other = create_checkout(live_app.url, amount=mx_flow.amount, currency="MXN")
+    resp = Shopper(other["url"]).submit(mx_flow.method, {**mx_flow.payer})
+    assert resp.status_code == 303
+    assert get_checkout(live_app.url, other["id"])["invoice_data"] is None

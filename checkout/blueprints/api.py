@@ -46,12 +46,7 @@ from checkout.services.idempotency import (
     replay,
     request_hash,
 )
-from checkout.services.receipts import (
-    cipher_of,
-    parse_receipt_request,
-    receipt_fields,
-    save_receipt_request,
-)
+from checkout.services.receipts import keep_receipt_request, receipt_fields
 from checkout.services.webhooks import webhook_body
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -152,14 +147,9 @@ def create() -> Any:
             400, "invalid_json", "The body must be JSON (Content-Type: application/json)."
         )
     new = parse_new_checkout(data, store, catalog_of(current_app, livemode))
-    receipt_ask = parse_receipt_request(data, new.amount.currency)  # issue 24
     ttl = timedelta(minutes=settings_of(current_app).checkout_ttl_minutes)
     checkout, created = create_checkout(db.session, store, new, ttl, livemode)
-    if created:
-        save_receipt_request(
-            db.session, checkout.id, receipt_ask, cipher_of(settings_of(current_app))
-        )
-    checkout = get_checkout(db.session, checkout.id)
+    checkout = keep_receipt_request(db.session, checkout, new, created, settings_of(current_app))
     status = 201 if created else 200
     body = json.dumps(checkout_json(checkout))
     if key is not None:

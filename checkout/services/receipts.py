@@ -53,7 +53,7 @@ from checkout.receipts.popbill.client import PopbillIssuer
 from checkout.receipts.popbill.mapping import ReceiptDetails, ReceiptInfo
 from checkout.receipts.registry import issuer_for, receipt_policy
 from checkout.services.catalog import Catalog
-from checkout.services.checkout_form import MethodKind, method_kind
+from checkout.services.checkouts import NewCheckout, get_checkout
 from checkout.services.errors import Conflict, InvalidRequest, NotFound
 from checkout.services.ledger import write_receipt_change
 
@@ -67,7 +67,7 @@ RECEIPT_FAILED = "receipt.failed"
 RECEIPT_EVENT_TYPES = (RECEIPT_ISSUED, RECEIPT_CANCELLED, RECEIPT_FAILED)
 TIMELINE_KIND = "receipt"
 # Paid in cash (VA, bank transfer, direct bank deposit); an e-wallet gives its own proof.
-CASH_KINDS = frozenset({MethodKind.BANK_TRANSFER, MethodKind.CASH})
+CASH_KINDS = frozenset({"bank_transfer", "cash"})  # checkout_form.MethodKind values
 CLAIM_LEASE = timedelta(minutes=2)  # a claimed row is not claimed again while its call runs
 FOLLOW_DELAY = timedelta(hours=6)  # between queries of an issued receipt until filed
 MAX_DETAIL = 500
@@ -198,6 +198,16 @@ def save_receipt_request(
     if ask.invoice is not None:
         row.invoice_data = invoice_data_json(ask.invoice)
     session.commit()
+
+
+def keep_receipt_request(
+    session: Session, checkout: Checkout, new: NewCheckout, created: bool, settings: Settings
+) -> Checkout:
+    """After the create-checkout API: keep what its body asked (a new checkout only; a
+    replayed order keeps what it had) and read the checkout back."""
+    if created and new.receipt_ask is not None:
+        save_receipt_request(session, checkout.id, new.receipt_ask, cipher_of(settings))
+    return get_checkout(session, checkout.id)
 
 
 def invoice_data_json(invoice: cfdi.InvoiceData) -> dict[str, Any]:
@@ -463,6 +473,8 @@ def decide_receipt(
     ):
         session.rollback()
         raise Conflict("receipt_not_due", "The checkout's money is not settled yet.")
+    from checkout.services.checkout_form import method_kind  # it imports this module
+
     method = catalog.methods.get(_paying_method(session, checkout_id) or "")
     plan = rules.receipt_for_payment(
         checkout_id=checkout_id,
@@ -933,3 +945,22 @@ def issuer_status(store: StoreConfig | None) -> str | None:
     if store is None or store.cash_receipts is None:
         return "This store has no cash-receipt issuer: no receipt is issued."
     return None
+
+
+def shopper_receipt(session: Session, checkout_id: str) -> dict[str, Any] | None:
+    """The shopper's paid page: the issued receipt's type and masked number, or None."""
+    row = session.scalars(
+        select(CashReceipt).where(
+            CashReceipt.checkout_id == checkout_id,
+            CashReceipt.kind == rules.ReceiptKind.ISSUE,
+            CashReceipt.state.in_([rules.ReceiptState.ISSUED, rules.ReceiptState.FILED]),
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    return {
+        "type": KIND_OF_USAGE.get(row.usage, row.usage),
+        "identity": row.identity_masked,
+        "self_issued": row.self_issued,
+        "confirmation_number": row.confirm_num,
+    }
