@@ -516,6 +516,9 @@ def test_factura_data_from_the_form(live_app: LiveApp) -> None:
     data = get_checkout(live_app.url, checkout["id"])
     assert data["invoice_data"]["rfc"] == "XAXX010101000"
     assert data["invoice_data"]["regimen_fiscal"] == "616"
+    [told] = [e for e in shop_events(live_app, checkout["id"]) if "invoice" in e.type]
+    assert told.type == "checkout.invoice_data_provided"
+    assert told.payload["data"]["invoice_data"]["rfc"] == "XAXX010101000"
     # Not asked for: nothing is kept.
     other = create_checkout(live_app.url, amount=mx_flow.amount, currency="MXN")
     resp = Shopper(other["url"]).submit(mx_flow.method, {**mx_flow.payer})

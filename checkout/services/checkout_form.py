@@ -227,7 +227,9 @@ def _submit(
             ctx, language, checkout, methods, method, values, errors=errors, error=note, status=422
         )
     assert details is not None
-    save_receipt_request(ctx.session, checkout.id, receipt_ask, cipher_of(ctx.settings))
+    save_receipt_request(
+        ctx.session, checkout.id, receipt_ask, cipher_of(ctx.settings), tell_shop=True
+    )
     payer = Payer(
         first_name=details.first_name,
         last_name=details.last_name,

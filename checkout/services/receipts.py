@@ -65,6 +65,8 @@ RECEIPT_ISSUED = "receipt.issued"
 RECEIPT_CANCELLED = "receipt.cancelled"
 RECEIPT_FAILED = "receipt.failed"
 RECEIPT_EVENT_TYPES = (RECEIPT_ISSUED, RECEIPT_CANCELLED, RECEIPT_FAILED)
+# Not a status change: the buyer's invoice data, given on the form, for the shop's own PAC.
+INVOICE_DATA_PROVIDED = "checkout.invoice_data_provided"
 TIMELINE_KIND = "receipt"
 # Paid in cash (VA, bank transfer, direct bank deposit); an e-wallet gives its own proof.
 CASH_KINDS = frozenset({"bank_transfer", "cash"})  # checkout_form.MethodKind values
@@ -179,13 +181,20 @@ INVOICE_FIELD_OF_CODE = {
 
 
 def save_receipt_request(
-    session: Session, checkout_id: str, ask: ReceiptAsk, cipher: AccountCipher
+    session: Session,
+    checkout_id: str,
+    ask: ReceiptAsk,
+    cipher: AccountCipher,
+    *,
+    tell_shop: bool = False,
 ) -> None:
     """Keep what was asked (one row per checkout; a later answer replaces an earlier one
     while nothing is decided). The identity is sealed; only its masked copy is readable.
-    Commits."""
+    With `tell_shop` (the shopper gave invoice data on the form), the shop hears
+    `checkout.invoice_data_provided` with the data. Commits."""
     if ask.empty:
         return
+    checkout = _lock(session, checkout_id)
     row = session.get(ReceiptRequest, checkout_id)
     if row is None:
         row = ReceiptRequest(checkout_id=checkout_id)
@@ -197,6 +206,9 @@ def save_receipt_request(
         row.identity_masked = rules.mask_identity(identity) if identity else None
     if ask.invoice is not None:
         row.invoice_data = invoice_data_json(ask.invoice)
+        if tell_shop:
+            data = {INVOICE_FIELD: row.invoice_data}
+            write_receipt_change(session, checkout, [], [(INVOICE_DATA_PROVIDED, data)], utcnow())
     session.commit()
 
 
