@@ -524,3 +524,21 @@ def test_factura_data_from_the_form(live_app: LiveApp) -> None:
     resp = Shopper(other["url"]).submit(mx_flow.method, {**mx_flow.payer})
     assert resp.status_code == 303
     assert get_checkout(live_app.url, other["id"])["invoice_data"] is None
+
+
+def test_old_sales_are_not_issued_by_the_worker_but_an_operator_can(live_app: LiveApp) -> None:
+    from checkout.models import Checkout
+    from checkout.services.receipts import issue_now
+
+    checkout = paid(live_app, cash_receipt={"type": "income_deduction", "identity": "01012345678"})
+    with live_app.session() as session:
+        row = session.get(Checkout, checkout["id"])
+        assert row is not None
+        row.updated_at = utcnow() - timedelta(days=30)
+        session.commit()
+    assert run_round(live_app).decided == 0 and receipts(live_app, checkout["id"]) == []
+    with live_app.session() as session:
+        issue_now(
+            session, settings(live_app), live_app.app.extensions["test_catalog"], checkout["id"]
+        )
+    assert run_round(live_app).issued == 1

@@ -336,7 +336,8 @@ def run_receipts(
         return report  # no store issues receipts
     session = session_factory()
     try:
-        for checkout_id in _due_checkouts(session, list(stores), batch):
+        since = (now or utcnow()) - rules.ISSUE_WINDOW
+        for checkout_id in _due_checkouts(session, list(stores), since, batch):
             _guard(
                 report,
                 checkout_id,
@@ -374,8 +375,12 @@ def _guard(report: ReceiptReport, what: str, session: Session, step: Callable[[]
         report.errors.append(f"{what}: {type(exc).__name__}")
 
 
-def _due_checkouts(session: Session, store_ids: list[str], batch: int) -> list[str]:
-    """KRW checkouts with money received whose receipt is not decided yet."""
+def _due_checkouts(
+    session: Session, store_ids: list[str], since: datetime, batch: int
+) -> list[str]:
+    """KRW checkouts with money received whose receipt is not decided yet, settled within
+    the issue window (a store turning receipts on does not issue for its old sales; the
+    console's "issue now" still can)."""
     decided = select(StateEvent.checkout_id).where(StateEvent.kind == TIMELINE_KIND)
     has_row = select(CashReceipt.checkout_id).where(CashReceipt.kind == rules.ReceiptKind.ISSUE)
     found = session.scalars(
@@ -384,6 +389,7 @@ def _due_checkouts(session: Session, store_ids: list[str], batch: int) -> list[s
             Checkout.store_id.in_(store_ids),
             Checkout.currency == rules.KRW,
             Checkout.amount_paid > 0,
+            Checkout.updated_at >= since,
             Checkout.status.in_(
                 [CheckoutStatus.PAID, CheckoutStatus.EXPIRED, CheckoutStatus.CANCELLED]
             ),
