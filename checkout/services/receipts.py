@@ -38,7 +38,7 @@ from checkout.domain import receipts as rules
 from checkout.domain.account_crypto import AccountCipher
 from checkout.domain.money import Money
 from checkout.domain.refunds import RefundStatus
-from checkout.domain.states import CheckoutStatus
+from checkout.domain.states import CheckoutStatus, EventSource
 from checkout.models import (
     CashReceipt,
     Checkout,
@@ -48,7 +48,7 @@ from checkout.models import (
     StateEvent,
     utcnow,
 )
-from checkout.receipts.errors import IssuerError, IssuerTimeout, MgtKeyInUse
+from checkout.receipts.errors import IssuerAuthError, IssuerError, IssuerTimeout, MgtKeyInUse
 from checkout.receipts.popbill.client import PopbillIssuer
 from checkout.receipts.popbill.mapping import ReceiptDetails, ReceiptInfo
 from checkout.receipts.registry import issuer_for, receipt_policy
@@ -634,7 +634,6 @@ def _cancel_row(
     now: datetime,
     refused: str | None = None,
 ) -> CashReceipt:
-    amounts = plan.amounts if plan else rules.ReceiptAmounts(1, 1, 0)
     return CashReceipt(
         checkout_id=checkout.id,
         refund_id=refund.id,
@@ -647,10 +646,10 @@ def _cancel_row(
         self_issued=original.self_issued,
         taxable=original.taxable,
         partial=plan.partial if plan else False,
-        total=amounts.total if plan else 0,
-        supply_cost=amounts.supply_cost if plan else 0,
-        tax=amounts.tax if plan else 0,
-        service_fee=amounts.service_fee if plan else 0,
+        total=plan.amounts.total if plan else 0,  # 0: no cancel receipt (refused)
+        supply_cost=plan.amounts.supply_cost if plan else 0,
+        tax=plan.amounts.tax if plan else 0,
+        service_fee=plan.amounts.service_fee if plan else 0,
         state=str(rules.ReceiptState.REFUSED if refused else rules.ReceiptState.PENDING),
         org_confirm_num=original.confirm_num,
         org_trade_date=original.trade_date,
@@ -857,7 +856,8 @@ def _call_failed(
         _retry_at(session, claimed, now + FOLLOW_DELAY, exc, said, report, "query failed")
         return
     unknown = isinstance(exc, IssuerTimeout) or (not exc.not_sent and exc.http_status is None)
-    if exc.retryable or unknown:
+    # Credentials refused: the configuration is being fixed, not the receipt; try again.
+    if exc.retryable or unknown or isinstance(exc, IssuerAuthError):
         kind = rules.ReceiptKind(claimed.kind)
         when = rules.next_try_at(kind, claimed.tries, claimed.created_at, now)
         if when is not None:
@@ -952,7 +952,12 @@ def retry(session: Session, receipt_id: int, *, from_refused: bool = True) -> Ca
     row.created_at = now if was == rules.ReceiptState.REFUSED else row.created_at
     row.updated_at = now
     write_receipt_change(
-        session, checkout, [("pending", f"{row.kind} receipt due now (operator)")], [], now
+        session,
+        checkout,
+        [("pending", f"{row.kind} receipt due now (operator)")],
+        [],
+        now,
+        source=EventSource.OPERATOR,
     )
     session.commit()
     return row
