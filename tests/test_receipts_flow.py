@@ -542,3 +542,23 @@ def test_old_sales_are_not_issued_by_the_worker_but_an_operator_can(live_app: Li
             session, settings(live_app), live_app.app.extensions["test_catalog"], checkout["id"]
         )
     assert run_round(live_app).issued == 1
+
+
+def test_a_designated_store_self_issues_from_its_threshold_and_an_operator_can_issue_now(
+    live_app: LiveApp,
+) -> None:
+    from tests.test_admin import _post, add_operator, flashes, login
+
+    checkout = paid(live_app, VA.__class__(**{**VA.__dict__, "amount": 100_000}))
+    assert run_round(live_app).issued == 1
+    [row] = receipts(live_app, checkout["id"])
+    assert row.self_issued and row.identity_masked == "010-000-1234" and row.total == 100_000
+    assert at_popbill(live_app)[0].fields["identityNum"] == "010-000-1234"
+    # Below the threshold and asked for nothing: none, and "Issue now" says so.
+    small = paid(live_app)
+    run_round(live_app)
+    add_operator(live_app)
+    http = login(live_app)
+    resp = _post(http, live_app, small["id"], "receipt/issue")
+    assert any("No cash receipt is owed" in f for f in flashes(resp.text)), flashes(resp.text)
+    assert receipts(live_app, small["id"]) == []
