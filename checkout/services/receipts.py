@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from checkout.config import Settings, StoreConfig
@@ -73,6 +73,7 @@ CASH_KINDS = frozenset({"bank_transfer", "cash"})  # checkout_form.MethodKind va
 CLAIM_LEASE = timedelta(minutes=2)  # a claimed row is not claimed again while its call runs
 FOLLOW_DELAY = timedelta(hours=6)  # between queries of an issued receipt until filed
 MAX_DETAIL = 500
+MAX_CHECKOUT_LIFETIME = timedelta(days=8)  # services/checkouts.MAX_LIFETIME and a day of grace
 
 
 # ---------------------------------------------------------------- the request
@@ -344,7 +345,8 @@ def run_receipts(
                 session,
                 lambda c=checkout_id: _decide(session, settings, catalog, stores, c, report),
             )
-        for checkout_id, refund_id in _sent_refunds(session, list(stores), batch):
+        cancels_since = (now or utcnow()) - rules.CANCEL_WINDOW
+        for checkout_id, refund_id in _sent_refunds(session, list(stores), cancels_since, batch):
             _guard(
                 report,
                 checkout_id,
@@ -381,11 +383,19 @@ def _due_checkouts(
     """KRW checkouts with money received whose receipt is not decided yet, settled within
     the issue window (a store turning receipts on does not issue for its old sales; the
     console's "issue now" still can)."""
-    decided = select(StateEvent.checkout_id).where(StateEvent.kind == TIMELINE_KIND)
-    has_row = select(CashReceipt.checkout_id).where(CashReceipt.kind == rules.ReceiptKind.ISSUE)
+    # Correlated NOT EXISTS on indexed columns (state_events.checkout_id,
+    # cash_receipts.checkout_id), and created_at (indexed) bounding the scan: a checkout
+    # settles within its lifetime (at most 7 days) after it was created.
+    decided = exists().where(
+        StateEvent.checkout_id == Checkout.id, StateEvent.kind == TIMELINE_KIND
+    )
+    has_row = exists().where(
+        CashReceipt.checkout_id == Checkout.id, CashReceipt.kind == rules.ReceiptKind.ISSUE
+    )
     found = session.scalars(
         select(Checkout.id)
         .where(
+            Checkout.created_at >= since - MAX_CHECKOUT_LIFETIME,
             Checkout.store_id.in_(store_ids),
             Checkout.currency == rules.KRW,
             Checkout.amount_paid > 0,
@@ -393,8 +403,8 @@ def _due_checkouts(
             Checkout.status.in_(
                 [CheckoutStatus.PAID, CheckoutStatus.EXPIRED, CheckoutStatus.CANCELLED]
             ),
-            Checkout.id.not_in(decided),
-            Checkout.id.not_in(has_row),
+            ~decided,
+            ~has_row,
         )
         .order_by(Checkout.updated_at)
         .limit(batch)
@@ -403,19 +413,24 @@ def _due_checkouts(
     return list(found)
 
 
-def _sent_refunds(session: Session, store_ids: list[str], batch: int) -> list[tuple[str, int]]:
+def _sent_refunds(
+    session: Session, store_ids: list[str], since: datetime, batch: int
+) -> list[tuple[str, int]]:
     """Sent refunds of checkouts with an issued receipt and no cancel receipt yet."""
-    with_cancel = select(CashReceipt.refund_id).where(CashReceipt.refund_id.is_not(None))
-    issued = select(CashReceipt.checkout_id).where(
-        CashReceipt.kind == rules.ReceiptKind.ISSUE, CashReceipt.confirm_num.is_not(None)
+    with_cancel = exists().where(CashReceipt.refund_id == Refund.id)
+    issued = exists().where(
+        CashReceipt.checkout_id == Refund.checkout_id,
+        CashReceipt.kind == rules.ReceiptKind.ISSUE,
+        CashReceipt.confirm_num.is_not(None),
     )
     rows = session.execute(
         select(Refund.checkout_id, Refund.id)
         .where(
             Refund.store_id.in_(store_ids),
             Refund.status == RefundStatus.SENT,
-            Refund.checkout_id.in_(issued),
-            Refund.id.not_in(with_cancel),
+            Refund.updated_at >= since,  # sent within the cancel window
+            issued,
+            ~with_cancel,
         )
         .order_by(Refund.id)
         .limit(batch)
