@@ -113,12 +113,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         links,
         notify,
         pages,
+        receipt_pages,
         refund_account,
         shop_api,
         unavailable,
     )
 
     app.register_blueprint(pages.bp)
+    receipt_pages.init_app(app)  # issue 24: the paid page's cash-receipt line
     app.register_blueprint(shop_api.bp)
     app.register_blueprint(refund_account.bp)
     app.register_blueprint(notify.bp)

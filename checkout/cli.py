@@ -327,10 +327,11 @@ def run_worker(
 
     It delivers the shops' webhooks; each round it also asks providers about silent
     attempts and enforces expiry, then sends approved refunds and asks about unsettled
-    payouts. Returns the number of events sent.
+    payouts, then issues and cancels cash receipts. Returns the number of events sent.
     """
     from checkout.db import db
     from checkout.extensions import catalog_of, settings_of
+    from checkout.services.receipts import run_receipts
     from checkout.services.reconcile import durations_from_config, reconcile_due
     from checkout.services.refunds import send_refunds
     from checkout.services.webhooks import delivery_options_from_config
@@ -350,13 +351,20 @@ def run_worker(
         each_round=lambda: _reconcile_then_refunds(
             lambda: reconcile_due(factory, catalog_of(app), after=after, grace=grace),
             lambda: send_refunds(factory, settings),
+            lambda: run_receipts(factory, settings, catalog_of(app)),
         ),
     )
 
 
-def _reconcile_then_refunds(reconcile: Any, refunds: Any) -> None:
-    """One worker round's extra steps; a failing reconciliation never skips the refunds."""
+def _reconcile_then_refunds(reconcile: Any, refunds: Any, receipts: Any = None) -> None:
+    """One worker round's extra steps; a failing reconciliation never skips the refunds,
+    nor a failing refunds step the cash receipts (issued after the refunds so a refund
+    sent this round gets its cancel receipt in the same round)."""
     try:
         reconcile()
     finally:
-        refunds()
+        try:
+            refunds()
+        finally:
+            if receipts is not None:
+                receipts()

@@ -32,6 +32,7 @@ from checkout.forms import check_form_token, form_token
 from checkout.i18n import current_language
 from checkout.services.checkout_form import (
     PAYER_FIELDS,
+    RECEIPT_FIELDS,
     FormContext,
     FormInput,
     FormOutcome,
@@ -51,7 +52,7 @@ from checkout.services.payments import choose_another_way
 from checkout.services.reconcile import durations_from_config, refresh_attempt
 
 bp = Blueprint("pages", __name__)
-_POSTED = ("csrf_token", "method", "shown_method", "switch", *PAYER_FIELDS)
+_POSTED = ("csrf_token", "method", "shown_method", "switch", *PAYER_FIELDS, *RECEIPT_FIELDS)
 
 
 @bp.app_context_processor

@@ -36,6 +36,7 @@ from checkout.services.checkout_views import (
 from checkout.services.errors import CheckoutClosed, InvalidRequest
 from checkout.services.ip_limits import IpLimitVerdict, day_start_utc
 from checkout.services.payments import NoRouteAvailable, PaymentNotStarted, start_payment
+from checkout.services.receipts import cipher_of, save_receipt_request
 from checkout.services.reconcile import refresh_attempt
 
 UNKNOWN_PAGE_QUERY_AFTER = timedelta(seconds=3)  # the shopper's reloads, rate-limited
@@ -112,6 +113,7 @@ class FormPage:
     token: str
     error: str | None  # about the whole submit (the provider, the IP rule, the token)
     failed: bool  # a payment just failed: "Try again" is the primary action
+    receipts: ReceiptSection | None = None  # issue 24: cash receipt / factura sections
 
     @property
     def field_errors(self) -> tuple[FieldView, ...]:
@@ -216,9 +218,18 @@ def _submit(
     # then checks the details against its own rules in start_payment.
     rules = ctx.catalog.payer_rules_for(method, checkout.money)
     details, errors = _check_payer(ctx, rules, values)
-    if errors is not None:
-        return _form(ctx, language, checkout, methods, method, values, errors=errors, status=422)
+    receipt_ask, receipt_errors = parse_receipt_form(ctx, checkout, method, values)  # issue 24
+    if errors is not None or receipt_errors:
+        # Receipt errors alone have no payer field to list: the summary says where to look.
+        note = _("Please check the receipt details below.") if errors is None else None
+        errors = {**(errors or {}), **receipt_errors}
+        return _form(
+            ctx, language, checkout, methods, method, values, errors=errors, error=note, status=422
+        )
     assert details is not None
+    save_receipt_request(
+        ctx.session, checkout.id, receipt_ask, cipher_of(ctx.settings), tell_shop=True
+    )
     payer = Payer(
         first_name=details.first_name,
         last_name=details.last_name,
@@ -290,6 +301,7 @@ def _form(
         token=form_token(ctx.secret_key, checkout.id),  # a fresh one with every form
         error=error,
         failed=failed,
+        receipts=receipt_section(ctx, checkout, method, values, errors),  # issue 24
     )
     return FormOutcome(Next.FORM, checkout.id, page=page, status=status)
 
@@ -524,3 +536,121 @@ def _checking_message() -> str:
 
 def _no_method() -> str:
     return _("No payment method is available for this order.")
+
+
+# ---------------------------------------------------------------- receipts (issue 24)
+# The shopper's cash-receipt choice (KRW cash methods) and "¿Necesitas factura?" (MXN):
+# shown by templates/_cash_receipt.html and _factura.html, read here, kept by
+# services/receipts.save_receipt_request. A choice the shop already gave through the API is
+# not asked again.
+RECEIPT_FIELDS = (
+    "cash_receipt_type",
+    "cash_receipt_mobile",
+    "cash_receipt_brn",
+    "factura",
+    "factura_rfc",
+    "factura_name",
+    "factura_regimen_fiscal",
+    "factura_uso_cfdi",
+    "factura_postal_code",
+    "factura_email",
+)
+RECEIPT_ERROR_MESSAGES = {
+    "invalid_mobile": _l("Enter a mobile number such as 010-1234-5678."),
+    "identity_required": _l("Enter the number to issue the receipt to."),
+    "invalid_business_number": _l("This business registration number is not valid."),
+    "invalid_receipt_type": _l("Choose one of the receipt options."),
+    "invalid_rfc": _l("This RFC is not valid."),
+    "invalid_name": _l("Enter the name or razón social."),
+    "invalid_regimen": _l("Choose a régimen fiscal."),
+    "regimen_not_for_persona": _l("This régimen fiscal does not go with this RFC."),
+    "invalid_uso": _l("Choose a uso de CFDI."),
+    "uso_not_for_regimen": _l("This uso de CFDI is not allowed with this régimen fiscal."),
+    "generic_rfc": _l("The generic RFC goes with régimen 616 and uso S01 only."),
+    "invalid_postal_code": _l("A código postal has five digits."),
+}
+
+
+@dataclass(frozen=True)
+class ReceiptSection:
+    """What the form's receipt sections show: which ones, the values and the errors."""
+
+    cash_receipt: bool  # the 현금영수증 choice
+    factura: bool  # ¿Necesitas factura?
+    values: Mapping[str, str]
+    errors: Mapping[str, str]
+    regimenes: tuple[tuple[str, str], ...] = ()
+    usos: tuple[tuple[str, str], ...] = ()
+
+
+def receipt_section(
+    ctx: FormContext,
+    checkout: CheckoutView,
+    method: MethodConfig,
+    values: Mapping[str, str],
+    errors: Mapping[str, str] | None = None,
+) -> ReceiptSection | None:
+    """The sections this checkout and method ask for, or None."""
+    from checkout.domain import cfdi
+    from checkout.domain import receipts as rules
+    from checkout.models import ReceiptRequest
+    from checkout.services.receipts import CASH_KINDS
+
+    asked = ctx.session.get(ReceiptRequest, checkout.id)
+    cash = (
+        checkout.currency == rules.KRW
+        and method_kind(method) in CASH_KINDS
+        and (asked is None or asked.cash_receipt_kind is None)
+    )
+    factura = checkout.currency == "MXN" and (asked is None or asked.invoice_data is None)
+    if not cash and not factura:
+        return None
+    shown = dict(values)
+    if cash and not shown.get("cash_receipt_type"):
+        prefill = rules.prefill_choice(values.get("mobile"))
+        shown["cash_receipt_type"] = str(prefill.kind)
+        shown.setdefault("cash_receipt_mobile", prefill.identity or "")
+    if factura and not shown.get("factura_email"):
+        shown["factura_email"] = values.get("email", "")
+    return ReceiptSection(
+        cash,
+        factura,
+        shown,
+        errors or {},
+        tuple((r.code, f"{r.code} {r.name}") for r in cfdi.REGIMENES.values()),
+        tuple((u.code, f"{u.code} {u.name}") for u in cfdi.USOS.values()),
+    )
+
+
+def parse_receipt_form(
+    ctx: FormContext, checkout: CheckoutView, method: MethodConfig, values: Mapping[str, str]
+) -> tuple[Any, dict[str, str]]:
+    """The posted sections as a ReceiptAsk, and the errors in the shopper's language by
+    field (empty: nothing wrong)."""
+    from checkout.domain import receipts as rules
+    from checkout.services.errors import InvalidRequest
+    from checkout.services.receipts import ReceiptAsk, parse_invoice
+
+    section = receipt_section(ctx, checkout, method, values)
+    errors: dict[str, str] = {}
+    if section is None:
+        return ReceiptAsk(), errors
+    choice = invoice = None
+    if section.cash_receipt:
+        kind = values.get("cash_receipt_type") or str(rules.IdentityKind.NONE)
+        field_name = (
+            "cash_receipt_brn"
+            if kind == rules.IdentityKind.EXPENSE_PROOF
+            else "cash_receipt_mobile"
+        )
+        try:
+            choice = rules.parse_choice(kind, values.get(field_name))
+        except rules.ReceiptError as exc:
+            errors[field_name] = str(RECEIPT_ERROR_MESSAGES.get(exc.code, exc.message))
+    if section.factura and values.get("factura") == "1":
+        keys = {"rfc", "name", "regimen_fiscal", "uso_cfdi", "postal_code", "email"}
+        try:
+            invoice = parse_invoice({k: values.get(f"factura_{k}", "") for k in keys})
+        except InvalidRequest as exc:
+            errors[f"factura_{exc.field}"] = str(RECEIPT_ERROR_MESSAGES.get(exc.code, exc.message))
+    return ReceiptAsk(choice, invoice), errors

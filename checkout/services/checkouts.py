@@ -34,6 +34,7 @@ class NewCheckout:
     cancel_url: str | None = None
     prefill: dict[str, str] | None = None
     expires_at: datetime | None = None  # None: now + the configured lifetime
+    receipt_ask: Any = None  # services/receipts.ReceiptAsk: cash receipt / invoice data
 
     def same_order_as(self, checkout: Checkout) -> bool:
         """True when `checkout` was created from an equal request (idempotent replay)."""
@@ -126,7 +127,14 @@ def parse_new_checkout(data: Any, store: StoreConfig, catalog: Catalog) -> NewCh
         cancel_url=cancel_url,
         prefill=_parse_prefill(data.get("prefill")),
         expires_at=_parse_expires_at(data.get("expires_at")),
+        receipt_ask=_parse_receipt_request(data, money.currency),
     )
+
+
+def _parse_receipt_request(data: Mapping[str, Any], currency: str) -> Any:
+    from checkout.services.receipts import parse_receipt_request  # it imports this module
+
+    return parse_receipt_request(data, currency)
 
 
 def shop_url(value: Any, name: str, store: StoreConfig) -> str:

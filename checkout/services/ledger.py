@@ -30,6 +30,7 @@ from typing import Any
 
 from sqlalchemy import Table, func, insert, literal_column, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from checkout.domain.ledger import (
     NEW_ATTEMPT,
@@ -48,7 +49,7 @@ from checkout.domain.refunds import (
     RefundState,
     RefundStatus,
 )
-from checkout.domain.states import AttemptStatus, CheckoutStatus, WebhookStatus
+from checkout.domain.states import AttemptStatus, CheckoutStatus, EventSource, WebhookStatus
 from checkout.models import (
     Checkout,
     NotifyMessage,
@@ -778,3 +779,67 @@ def _refund_events(
         }
         for event in plan.events
     ]
+
+
+# ---------------------------------------------------------------- cash receipts
+def write_receipt_change(
+    session: Session,
+    checkout: C,
+    timeline: Sequence[tuple[str, str]],
+    events: Sequence[tuple[str, Mapping[str, Any]]],
+    now: datetime,
+    source: str = EventSource.QUERY,
+) -> None:
+    """A cash receipt's change on the checkout's timeline (kind "receipt": its state and a
+    masked detail) and its shop events (`receipt.*`), numbered by the checkout's event_seq.
+    The caller holds the checkout's row lock (services/receipts.py) and commits."""
+    rows = [
+        {
+            "checkout_id": checkout.id,
+            "kind": "receipt",
+            "from_status": None,
+            "to_status": to_status[:20],
+            "source": str(source),
+            "detail": detail[:500],
+            "created_at": now,
+        }
+        for to_status, detail in timeline
+    ]
+    if rows:
+        session.execute(insert(TIMELINE), rows)
+    if not events:
+        return
+    seq = checkout.event_seq or 0
+    outbox = []
+    for event_type, data in events:
+        seq += 1
+        outbox.append(
+            {
+                "public_id": new_public_id("evt"),
+                "store_id": checkout.store_id,
+                "checkout_id": checkout.id,
+                "type": event_type,
+                "seq": seq,
+                "payload": event_payload(
+                    event_type,
+                    seq,
+                    checkout_id=checkout.id,
+                    order_id=checkout.order_id,
+                    status=checkout.status,
+                    amount=checkout.amount,
+                    amount_paid=checkout.amount_paid,
+                    currency=checkout.currency,
+                    review_reason=checkout.review_reason,
+                    livemode=checkout.livemode,
+                    extra=data,
+                ),
+                "status": str(WebhookStatus.PENDING),
+                "attempts": 0,
+                "next_attempt_at": now,
+                "pending_since": now,
+                "created_at": now,
+            }
+        )
+    session.execute(insert(EVENTS), outbox)
+    session.execute(update(CHECKOUTS).where(CHECKOUTS.c.id == checkout.id).values(event_seq=seq))
+    set_committed_value(checkout, "event_seq", seq)

@@ -24,6 +24,7 @@ from checkout.blueprints.admin import (  # noqa: F401
     notifies,
     providers,
     queue,
+    receipts,
     refunds,
 )
 from checkout.blueprints.admin.common import SESSION_LIFETIME, bp

@@ -24,6 +24,7 @@ from checkout.services.checkouts import (
     parse_new_checkout,
 )
 from checkout.services.errors import InvalidRequest
+from checkout.services.receipts import keep_receipt_request, receipt_fields
 
 MAX_ORDER_ID_LENGTH = 64
 
@@ -60,6 +61,7 @@ def checkout_json(checkout: Checkout) -> dict[str, Any]:
             }
             for e in checkout.events
         ],
+        **receipt_fields(db.session, checkout),  # cash_receipt, invoice_data
     }
 
 
@@ -73,7 +75,7 @@ def _create() -> Response:
     new = parse_new_checkout(json_body(), key.store, catalog_of(current_app, key.livemode))
     ttl = timedelta(minutes=settings_of(current_app).checkout_ttl_minutes)
     checkout, created = create_checkout(db.session, key.store, new, ttl, key.livemode)
-    checkout = get_checkout(db.session, checkout.id)
+    checkout = keep_receipt_request(db.session, checkout, new, created, settings_of(current_app))
     return answer(checkout_json(checkout), 201 if created else 200)
 
 
