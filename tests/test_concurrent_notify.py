@@ -29,9 +29,9 @@ from checkout.sandbox import paypro as paypro_sandbox
 from checkout.sandbox.core import OrderStatus, SandboxOrder
 from tests.conftest import LiveApp, _database_url
 from tests.support import creds
+from tests.support.live import free_port
 from tests.support.shopper import KR_PAYER, Shopper, create_checkout, get_checkout
 from tests.test_gunicorn import wait_for
-from tests.test_quickstart import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 COPIES = 8

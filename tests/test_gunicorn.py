@@ -17,8 +17,8 @@ import pytest
 import requests
 
 from tests.conftest import _database_url
+from tests.support.live import free_port
 from tests.support.shopper import KR_PAYER, Shopper
-from tests.test_quickstart import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -23,9 +23,9 @@ from sqlalchemy.orm import Session
 
 from checkout.models import Checkout, PaymentAttempt, PaymentReceipt, StateEvent, WebhookEvent
 from tests.conftest import _database_url
+from tests.support.live import free_port
 from tests.support.shopper import CSRF_RE
 from tests.test_gunicorn import wait_for
-from tests.test_quickstart import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "whsec_" + base64.b64encode(b"ledger-processes-secret-0123456").decode()

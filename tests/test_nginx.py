@@ -26,8 +26,8 @@ from sqlalchemy import create_engine, select
 
 from checkout.models import NotifyMessage
 from tests.conftest import _database_url
+from tests.support.live import free_port
 from tests.test_gunicorn import wait_for
-from tests.test_quickstart import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 CONF = ROOT / "deploy" / "nginx" / "checkout.conf"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -49,3 +50,10 @@ def serve(
     thread.daemon = True
     thread.start()
     return LiveServer(f"http://{url_host or host}:{server.server_port}", server, thread)
+
+
+def free_port() -> int:
+    """A loopback port free at this moment (a server started right after takes it)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
