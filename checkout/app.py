@@ -16,7 +16,8 @@ from checkout.config import Settings, build_settings, load_raw
 from checkout.extensions import babel, csrf, db, settings_of
 from checkout.logging_setup import install_masking, register_secrets, secrets_of_config
 from checkout.providers.base import PaymentProvider
-from checkout.providers.registry import build_provider
+from checkout.providers.registry import build_provider, payouts_of
+from checkout.sandbox.from_settings import prepare_sandbox_instances
 from checkout.services.catalog import Catalog
 from checkout.services.checkouts import SUPPORTED_LOCALES
 from checkout.services.circuits import CircuitBreakers
@@ -83,11 +84,16 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     # later hook (CSRF, rate limits, NUL check) refuses. /metrics is in blueprints/admin/health.py.
     observability.init_app(app, settings.metrics_token)
 
-    _prepare_sandbox_keys(settings)  # sandbox mode, and the test twins of a live deployment
+    # Sandbox mode, and the test twins of a live deployment (TeemoPay's key files).
+    prepare_sandbox_instances(settings)
     providers: dict[str, PaymentProvider] = {
         name: build_provider(cfg) for name, cfg in settings.providers.items()
     }
-    app.extensions["catalog"] = Catalog(providers, settings.methods, _circuit_breakers(settings))
+    # Each instance's payout client, on its pay-in client's transport: built once, here.
+    payouts = {name: payouts_of(provider) for name, provider in providers.items()}
+    app.extensions["catalog"] = Catalog(
+        providers, settings.methods, _circuit_breakers(settings), payouts
+    )
     # Test-mode checkouts: the same methods on the sandbox twins (the same catalog in
     # sandbox mode, where every instance is a simulator already).
     app.extensions["test_catalog"] = app.extensions["catalog"].for_test_mode()
@@ -211,16 +217,6 @@ def _retention_days(value: Any) -> int:
         return retention_days(value)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-
-
-def _prepare_sandbox_keys(settings: Settings) -> None:
-    from checkout.sandbox.keys import ensure_teemopay_keys
-
-    for cfg in settings.providers.values():
-        if cfg.type == "teemopay" and cfg.sandbox:
-            key_file = Path(str(cfg.settings["private_key_file"]))
-            if not key_file.exists():
-                ensure_teemopay_keys(key_file.parent)
 
 
 def _select_locale() -> str | None:

@@ -151,7 +151,9 @@ def register(app: Flask) -> None:
                 # then sends approved refunds and asks about unsettled payouts.
                 each_round=lambda: _reconcile_then_refunds(
                     lambda: reconcile_due(factory, catalog_of(app), after=after, grace=grace),
-                    lambda: send_refunds(factory, settings_of(app)),
+                    lambda: send_refunds(
+                        factory, settings_of(app), payouts_for=catalog_of(app).payouts.__getitem__
+                    ),
                 ),
             )
         except KeyboardInterrupt:

@@ -8,7 +8,6 @@ stops the app at start with a message naming it.
 from __future__ import annotations
 
 import hashlib
-import os
 import secrets
 import tomllib
 from collections.abc import Mapping
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from checkout.providers.base import MethodConfig, ProviderConfig, RouteConfig
+from checkout.providers.registry import SPECS
 
 BUNDLED_SANDBOX_CONFIG = Path(__file__).with_name("sandbox.toml")
 ENV_PREFIX = "CHECKOUT__"  # CHECKOUT__PROVIDERS__PAYPRO_KR__APP_SECRET=... overrides a key
@@ -53,16 +53,12 @@ class StoreConfig:
     webhook_secret_next: str | None = None
 
     @property
-    def api_key_hashes(self) -> tuple[str, ...]:
-        return self.live_key_hashes + self.test_key_hashes
-
-    @property
     def webhook_secrets(self) -> tuple[str, ...]:
         """The secrets that sign each webhook (one `v1,<sig>` per secret)."""
         return tuple(s for s in (self.webhook_secret, self.webhook_secret_next) if s)
 
     # API keys that may also create refunds (scope "refunds"); they work for the rest of
-    # the API too. Keys in api_key_hashes alone cannot refund.
+    # the API too. Other live and test keys cannot refund.
     refund_key_hashes: tuple[str, ...] = ()
     # The most the store may pay out in refunds per calendar day (store timezone), per
     # currency, in minor units; a currency absent here has no cap.
@@ -78,9 +74,6 @@ class StoreConfig:
             if hmac.compare_digest(digest, expected):
                 found = True
         return found
-
-    def accepts_return_url(self, url: str) -> bool:
-        return origin_of(url) in self.allowed_origins
 
 
 @dataclass(frozen=True)
@@ -363,21 +356,12 @@ def _sandbox_secret_key(instance_path: Path) -> str:
     return path.read_text().strip()
 
 
-_REQUIRED_SETTINGS = {
-    "paypro": ("merchant_no", "app_secret"),
-    "teemopay": ("app_code", "merchant_name", "private_key_file", "platform_public_key_file"),
-    "diamondpay": ("platform_id", "key", "api_token"),
-}
-
-
 def _provider_config(
     name: str, table: Mapping[str, Any], sandbox: bool, sandbox_url: str, instance_path: Path
 ) -> ProviderConfig:
     ptype = str(table.get("type", ""))
-    if ptype not in _REQUIRED_SETTINGS:
-        raise ConfigError(
-            f"providers.{name}.type must be one of {', '.join(_REQUIRED_SETTINGS)}, got {ptype!r}"
-        )
+    if ptype not in SPECS:
+        raise ConfigError(f"providers.{name}.type must be one of {', '.join(SPECS)}, got {ptype!r}")
     base_url = str(table.get("base_url", "")).rstrip("/")
     uses_sandbox = base_url in ("", "sandbox")
     if uses_sandbox:
@@ -392,7 +376,7 @@ def _provider_config(
     for key in ("private_key_file", "platform_public_key_file"):
         if key in settings and not Path(str(settings[key])).is_absolute():
             settings[key] = str(instance_path / str(settings[key]))
-    missing = [k for k in _REQUIRED_SETTINGS[ptype] if not settings.get(k)]
+    missing = [k for k in SPECS[ptype].required_settings if not settings.get(k)]
     if missing:
         raise ConfigError(
             f"providers.{name}: missing {', '.join(missing)} "
@@ -482,9 +466,6 @@ def _instance_currency(cfg: ProviderConfig) -> str:
 
 
 SANDBOX_TWIN_SUFFIX = "__test"
-# The settings of each provider type that are secrets: a twin gets its own, derived ones.
-_TWIN_IDENTITY = {"paypro": "merchant_no", "teemopay": "app_code", "diamondpay": "platform_id"}
-_TWIN_SECRETS = {"paypro": ("app_secret",), "teemopay": (), "diamondpay": ("key", "api_token")}
 
 
 def sandbox_twin_name(name: str) -> str:
@@ -509,15 +490,15 @@ def _sandbox_twin(
     settings = dict(cfg.settings)
     # Keyed by the merchant's identity, not the instance: instances sharing a merchant
     # number share one account in the simulator, so they need one secret.
-    identity = settings.get(_TWIN_IDENTITY[cfg.type], "")
-    for key in _TWIN_SECRETS[cfg.type]:
+    spec = SPECS[cfg.type]
+    identity = settings.get(spec.twin_identity, "")
+    for key in spec.twin_secrets:
         seed = f"sandbox-twin:{cfg.type}:{identity}:{key}".encode()
         settings[key] = hmac.new(secret_key.encode(), seed, hashlib.sha256).hexdigest()[:32]
-    if cfg.type == "teemopay":
-        # One key pair for every TeemoPay twin: the simulator has one platform key.
-        keys = instance_path / "sandbox-twin-keys" / "teemopay"
-        settings["private_key_file"] = str(keys / "merchant_private.pem")
-        settings["platform_public_key_file"] = str(keys / "teemopay_public.pem")
+    # Key files every twin of the type shares (the simulator has one platform key).
+    keys = instance_path / "sandbox-twin-keys" / cfg.type
+    for key, file_name in spec.twin_key_files.items():
+        settings[key] = str(keys / file_name)
     return replace(
         cfg, name=name, base_url=f"{sandbox_url}/{cfg.type}", settings=settings, sandbox=True
     )
@@ -628,16 +609,3 @@ def _timezone(value: Any, sid: str) -> str:
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(f"stores.{sid}.timezone {value!r} is not a time zone name") from None
     return str(value)
-
-
-def load_settings(
-    environ: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None
-) -> Settings:
-    environ = os.environ if environ is None else environ
-    raw = load_raw(environ)
-    if overrides:
-        raw.update(overrides)
-    instance_path = Path(
-        str(raw.get("instance_path") or environ.get("CHECKOUT_INSTANCE_PATH") or "instance")
-    ).resolve()
-    return build_settings(raw, instance_path)

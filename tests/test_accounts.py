@@ -10,13 +10,13 @@ from checkout.domain.accounts import (
     KOREA_BANKS,
     AccountError,
     clabe_check_digit,
-    holder_name_max,
     validate_bank_code,
     validate_clabe,
     validate_holder_name,
     validate_korean_account,
     validate_korean_account_number,
 )
+from checkout.providers.registry import spec_of
 from checkout.providers.teemopay.payout_mapping import BANK_NAMES
 
 
@@ -58,6 +58,10 @@ def test_holder_names_that_banks_refuse(given: str, code: str) -> None:
     assert (info.value.field, info.value.code) == ("holder_name", code)
 
 
+def holder_name_max(provider_type: str) -> int:
+    return spec_of(provider_type).holder_name_max
+
+
 def test_holder_name_length_per_provider() -> None:
     assert holder_name_max("diamondpay") == 16
     assert holder_name_max("teemopay") == 40
@@ -93,7 +97,9 @@ def test_bank_codes_come_from_the_providers_list() -> None:
 
 
 def test_a_whole_korean_account() -> None:
-    account = validate_korean_account("090", "3333-01-2345678", "홍길동", provider="diamondpay")
+    account = validate_korean_account(
+        "090", "3333-01-2345678", "홍길동", holder_name_max=holder_name_max("diamondpay")
+    )
     assert (account.bank_code, account.account_number, account.holder_name) == (
         "090",
         "3333012345678",

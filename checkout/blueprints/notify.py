@@ -14,6 +14,7 @@ from checkout.extensions import catalog_of
 from checkout.limits import notify_guard, notify_identities, notify_too_many
 from checkout.metrics import metrics_of
 from checkout.providers.base import NotifyError, PaymentProvider
+from checkout.providers.registry import SPECS
 from checkout.services.notifications import receive_notify
 
 bp = Blueprint("notify", __name__, url_prefix="/notify")
@@ -45,7 +46,7 @@ def notify(instance: str) -> Any:
     refused = _over_limit_and_unverified(instance, provider, headers, body)
     if refused is not None:
         return refused  # nothing stored
-    if provider.config.type in SHARED_NOTIFY_URL and _is_payout_notify(instance, headers, body):
+    if SPECS[provider.config.type].shared_notify_url and _is_payout_notify(instance, headers, body):
         return _payout_notify(instance, headers, body)
     result = receive_notify(db.session, provider, headers, body, request.remote_addr)
     # The verdict is final here: stored and committed before the answer goes out.
@@ -83,12 +84,6 @@ def _payout_notify(instance: str, headers: dict[str, str], body: bytes) -> Respo
         db.session, instance, payouts, headers, body, request.remote_addr
     )
     return Response(answer.body, status=answer.status, content_type=answer.content_type)
-
-
-# Providers whose one notify URL carries pay-in and payout results (PayPro: Corrections in the
-# provider docs); the others send payout notifies to /notify/<instance>/payout only, so their
-# pay-in notifies are not parsed a second time to route them.
-SHARED_NOTIFY_URL = frozenset({"paypro"})
 
 
 def _is_payout_notify(instance: str, headers: dict[str, str], body: bytes) -> bool:

@@ -11,25 +11,18 @@ from typing import Any
 from flask import Blueprint, Flask, Response, abort, current_app, request
 
 from checkout.db import db
-from checkout.extensions import settings_of
+from checkout.extensions import catalog_of
 from checkout.limits import notify_guard, notify_identities, notify_too_many
 from checkout.providers.base import NotifyError
 from checkout.providers.payouts import PayoutProvider
-from checkout.providers.registry import build_payout_provider
 from checkout.services.refunds import receive_payout_notify
 
 bp = Blueprint("payout_notify", __name__, url_prefix="/notify")
 
 
 def payouts_of(app: Flask, instance: str) -> PayoutProvider | None:
-    """The instance's payout side, built once per app; None if no such instance."""
-    cache: dict[str, PayoutProvider] = app.extensions.setdefault("payout_providers", {})
-    if instance not in cache:
-        config = settings_of(app).providers.get(instance)
-        if config is None:
-            return None
-        cache[instance] = build_payout_provider(config)
-    return cache[instance]
+    """The instance's payout side, built once with the app; None if no such instance."""
+    return catalog_of(app).payouts.get(instance)
 
 
 @bp.post("/<instance>/payout")

@@ -11,7 +11,7 @@ from flask_babel import gettext as _
 from checkout.config import Settings
 from checkout.db import db
 from checkout.domain.accounts import KOREA_BANKS, MEXICO_BANK_CODES
-from checkout.extensions import settings_of
+from checkout.extensions import catalog_of, settings_of
 from checkout.forms import check_form_token, form_token
 from checkout.models import Checkout, Refund
 from checkout.services.checkouts import SUPPORTED_LOCALES
@@ -51,7 +51,14 @@ def _give_account(settings: Settings, refund_id: str, values: dict[str, str]) ->
     if not check_form_token(settings.secret_key, f"refund:{refund_id}", request.form.get("ft")):
         return {"form": _("This link has expired or is not valid. Ask the shop for a new one.")}
     try:
-        give_destination(db.session, settings, refund_id, values, "shopper")
+        give_destination(
+            db.session,
+            settings,
+            refund_id,
+            values,
+            "shopper",
+            payouts=catalog_of(current_app).payouts,
+        )
     except ServiceError as exc:
         db.session.rollback()
         field = (exc.field or "").removeprefix("destination.")

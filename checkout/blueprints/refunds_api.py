@@ -15,7 +15,7 @@ from werkzeug.exceptions import HTTPException
 from checkout.blueprints.api_bodies import json_body, replayed
 from checkout.db import db
 from checkout.domain.refunds import RefundSource
-from checkout.extensions import settings_of
+from checkout.extensions import catalog_of, settings_of
 from checkout.models import Refund
 from checkout.services.errors import ServiceError
 from checkout.services.idempotency import (
@@ -95,6 +95,7 @@ def _create_refund(checkout_id: str, data: Any, key: str | None) -> tuple[Refund
         data,
         source=RefundSource.API,
         requested_by=f"api:{g.store.id}",
+        payouts=catalog_of(current_app).payouts,
         idempotency_key=key,
     )
 

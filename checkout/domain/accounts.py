@@ -29,16 +29,9 @@ class AccountError(ValueError):
 
 # ---------------------------------------------------------------- holder names
 HOLDER_NAME_MIN = 2  # "at least 2 characters" (TeemoPay payout `realName`) [doc]
-# Longest holder name each provider takes: TeemoPay payout `realName` 40 [doc]; Diamond Pay
-# `name` String(16) [doc]; PayPro publishes none (see holder_name_max).
-HOLDER_NAME_MAX = {"teemopay": 40, "diamondpay": 16}
+# The longest holder name is each provider's (ProviderSpec.holder_name_max); this bound holds
+# where none is given.
 DEFAULT_HOLDER_NAME_MAX = 40
-
-
-def holder_name_max(provider: str) -> int:
-    """INFERRED for PayPro: its Korea payout page gives no length for `customerName`
-    (more/paypro.md section 10, "not found"); TeemoPay's 40 is used as the bound."""
-    return HOLDER_NAME_MAX.get(provider, DEFAULT_HOLDER_NAME_MAX)
 
 
 def _is_name_letter(char: str) -> bool:
@@ -155,13 +148,13 @@ def validate_korean_account(
     holder_name: str,
     *,
     banks: Collection[str] | None = None,
-    provider: str = "",
+    holder_name_max: int = DEFAULT_HOLDER_NAME_MAX,
 ) -> KoreanAccount:
     """All three checks; the first failing field raises."""
     return KoreanAccount(
         validate_bank_code(bank_code, banks),
         validate_korean_account_number(account_number),
-        validate_holder_name(holder_name, max_length=holder_name_max(provider)),
+        validate_holder_name(holder_name, max_length=holder_name_max),
     )
 
 

@@ -181,19 +181,6 @@ def checkout_transition(current: CheckoutStatus, target: CheckoutStatus) -> bool
     return True
 
 
-def checkout_status_for_attempt(status: AttemptStatus) -> CheckoutStatus:
-    """What an attempt's status means for its checkout."""
-    return {
-        AttemptStatus.CREATING: CheckoutStatus.PENDING,
-        AttemptStatus.UNKNOWN: CheckoutStatus.PENDING,
-        AttemptStatus.PENDING: CheckoutStatus.PENDING,
-        AttemptStatus.PAID: CheckoutStatus.PAID,
-        AttemptStatus.PARTIALLY_PAID: CheckoutStatus.PARTIALLY_PAID,
-        AttemptStatus.FAILED: CheckoutStatus.OPEN,
-        AttemptStatus.EXPIRED: CheckoutStatus.OPEN,
-    }[status]
-
-
 def live_of(attempts: Sequence[_A]) -> _A | None:
     """The attempt that holds the checkout: the newest live one the shopper has not
     abandoned for another way to pay (an abandoned one is still reconciled), if any."""

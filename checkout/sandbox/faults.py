@@ -45,10 +45,12 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Flask, Response, g, jsonify, request
 
+from checkout.providers.registry import SPECS
+
 if TYPE_CHECKING:
     from checkout.sandbox.core import SandboxState
 
-PROVIDERS = ("paypro", "teemopay", "diamondpay")
+PROVIDERS = tuple(SPECS)  # one simulator per registered provider type
 ENDPOINTS = ("create", "query", "payout", "payout_query", "balance")
 # Faults that let the simulator act first and spoil only the answer.
 AFTER_ACTING = frozenset({"read_timeout", "truncated_json", "connection_reset"})

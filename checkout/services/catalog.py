@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from checkout.domain.money import Money
 from checkout.domain.routing import merge_payer_rules
 from checkout.providers.base import MethodConfig, PayerRules, PaymentProvider, RouteConfig
+from checkout.providers.payouts import PayoutProvider
 from checkout.services.circuits import CircuitBreakers
 
 
@@ -17,6 +18,9 @@ class Catalog:
     methods: Mapping[str, MethodConfig]  # by method code, in configured order
     # Per-instance circuit breakers (services/circuits.py); default thresholds when not given.
     circuits: CircuitBreakers = field(default_factory=lambda: CircuitBreakers({}))
+    # Each instance's payout client (refunds), built once with the app on its pay-in
+    # client's transport (providers/registry.payouts_of), by instance name.
+    payouts: Mapping[str, PayoutProvider] = field(default_factory=dict)
 
     def for_test_mode(self) -> Catalog:
         """The same methods, each on its provider's test twin where one exists."""
@@ -35,10 +39,7 @@ class Catalog:
             )
             for code, m in self.methods.items()
         }
-        return Catalog(self.providers, methods, self.circuits)
-
-    def provider_for(self, method: MethodConfig) -> PaymentProvider:
-        return self.providers[method.provider]
+        return Catalog(self.providers, methods, self.circuits, self.payouts)
 
     def routes_for(self, method: MethodConfig, amount: Money) -> list[RouteConfig]:
         """The method's routes (configured order) whose instance takes this amount."""

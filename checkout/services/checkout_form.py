@@ -25,7 +25,8 @@ from checkout.domain.routing import SkipReason
 from checkout.domain.states import CHECKOUT_FINAL, AttemptStatus
 from checkout.forms import ERROR_MESSAGES, FIELDS, FieldSpec, check_form_token, form_token
 from checkout.providers.base import MethodConfig, Need, Payer, PayerRules
-from checkout.providers.paypro.mapping import COUNTRY_TIMEZONE
+from checkout.providers.registry import spec_of
+from checkout.providers.spec import DEFAULT_TIMEZONE
 from checkout.services.catalog import Catalog
 from checkout.services.checkout_views import (
     AttemptView,
@@ -444,16 +445,17 @@ def no_route_message(
     providers = ctx.settings.providers
     if ip_limits and len(ip_limits) == len(exc.skips):
         skip = ip_limits[0]
+        ruled = providers[skip.provider].type if skip.provider in providers else None
         reason = skip.detail or "attempts"
         verdict = IpLimitVerdict(False, 0, 0, skip.limit or 0, skip.limit or 0, reason)
         others = [
             m.display_name(language)
             for m in methods
-            # the rule covers every PayPro instance: methods with another provider remain
-            if any(providers[r.provider].type != "paypro" for r in m.candidates())
+            # the rule covers every instance of the provider: methods with another remain
+            if any(providers[r.provider].type != ruled for r in m.candidates())
         ]
         config = providers.get(skip.provider)
-        zone = paypro_zone(config.settings.get("country") if config else None)
+        zone = spec_of(config.type).timezone(config) if config else DEFAULT_TIMEZONE
         resets = skip.retry_at or day_start_utc(ctx.now() + timedelta(days=1), zone)
         return ip_rule_message(verdict, others, resets, zone)
     text = _(
@@ -469,11 +471,6 @@ def no_route_message(
     if others:
         text += " " + _("You can also pay with: %(methods)s.", methods=", ".join(others))
     return text
-
-
-def paypro_zone(country: Any) -> str:
-    """The zone of a PayPro instance's country: its per-IP day starts at midnight there."""
-    return COUNTRY_TIMEZONE.get(str(country or "KR").upper(), "Asia/Seoul")
 
 
 def ip_rule_message(verdict: IpLimitVerdict, others: list[str], resets: datetime, zone: str) -> str:

@@ -268,10 +268,6 @@ class CircuitBreakers:
             self._probing[provider] = self._monotonic()
         return view, Permit(self, provider, probe=True)
 
-    def probing(self, provider: str) -> bool:
-        with self._lock:
-            return provider in self._probing
-
     def _end_probe(self, provider: str) -> None:
         with self._lock:
             self._probing.pop(provider, None)

@@ -82,7 +82,7 @@ from checkout.providers.payouts import (
     PayoutRequest,
     new_payout_no,
 )
-from checkout.providers.registry import build_payout_provider
+from checkout.providers.registry import spec_of
 from checkout.services.errors import Conflict, InvalidRequest, NotFound, ServiceError
 from checkout.services.ledger import load_refunds, write_refund_plan
 
@@ -185,7 +185,7 @@ def parse_destination(
             values["account_number"],
             values["holder_name"],
             banks=banks,
-            provider=provider_type,
+            holder_name_max=spec_of(provider_type).holder_name_max,
         )
         return BankAccount(account.bank_code, account.account_number, account.holder_name)
     except AccountError as exc:
@@ -205,7 +205,11 @@ def _paying_instance(session: Session, checkout_id: str) -> str | None:
 
 
 def parse_refund_request(
-    session: Session, settings: Settings, checkout: Checkout, data: Any
+    session: Session,
+    settings: Settings,
+    checkout: Checkout,
+    data: Any,
+    payouts: Mapping[str, PayoutProvider],
 ) -> tuple[RefundRequest, str]:
     if not isinstance(data, Mapping):
         raise InvalidRequest("invalid_json", "The body must be a JSON object.")
@@ -233,7 +237,7 @@ def parse_refund_request(
     destination = None
     if data.get("destination") is not None:
         destination = parse_destination(
-            data["destination"], checkout.currency, build_payout_provider(config), config.type
+            data["destination"], checkout.currency, payouts.get(instance), config.type
         )
     return RefundRequest(Money(amount, checkout.currency), reason.strip(), destination), instance
 
@@ -247,6 +251,7 @@ def create_refund(
     *,
     source: RefundSource,
     requested_by: str,
+    payouts: Mapping[str, PayoutProvider],
     idempotency_key: str | None = None,
     audit: Callable[[str], None] | None = None,
 ) -> tuple[Refund, bool]:
@@ -261,7 +266,7 @@ def create_refund(
         existing = _by_key(session, store_id, idempotency_key)
         if existing is not None:
             return existing, False
-    wanted, instance = parse_refund_request(session, settings, checkout, data)
+    wanted, instance = parse_refund_request(session, settings, checkout, data, payouts)
     loaded = load_refunds(session, checkout_id)
     assert loaded is not None
     money, refunds = loaded
@@ -386,14 +391,20 @@ def cancel(session: Session, refund_public_id: str, by: str, audit: Audit = None
 
 
 def give_destination(
-    session: Session, settings: Settings, refund_public_id: str, data: Mapping[str, Any], by: str
+    session: Session,
+    settings: Settings,
+    refund_public_id: str,
+    data: Mapping[str, Any],
+    by: str,
+    *,
+    payouts: Mapping[str, PayoutProvider],
 ) -> Refund:
     """The shopper's account for a refund that has none (validated as the bank needs it)."""
     row = get_refund(session, refund_public_id)
     config = settings.providers.get(row.provider)
     if config is None:
         raise Conflict("provider_gone", "The refund's provider is not configured.")
-    account = parse_destination(data, row.currency, build_payout_provider(config), config.type)
+    account = parse_destination(data, row.currency, payouts.get(row.provider), config.type)
     token = cipher_of(settings).encrypt_json(
         {
             "bank_code": account.bank_code,
@@ -460,11 +471,12 @@ def send_refunds(
     now: datetime | None = None,
     batch: int = 20,
     settle_window: timedelta = SETTLE_WINDOW,
-    payouts_for: Callable[[str], PayoutProvider] | None = None,
+    payouts_for: Callable[[str], PayoutProvider],
 ) -> SendReport:
-    """One round of the refunds step (see the module's docstring)."""
+    """One round of the refunds step (see the module's docstring). `payouts_for` gives an
+    instance's payout client: the app's, built once (services/catalog.py)."""
     report = SendReport()
-    build = payouts_for or (lambda name: build_payout_provider(settings.providers[name]))
+    build = payouts_for
     session = session_factory()
     try:
         _unstick_sending(session, settings, now or utcnow(), batch)
@@ -647,18 +659,14 @@ def _apply(
     return _decide(session, public_id, decide)[1]
 
 
-def paypro_mx_way_code(spei_code: str) -> str:
-    """PayPro Mexico names the bank by `wayCode` (only BANXICO is documented); we take the
-    bank's short name from the SPEI list (e.g. 40012 -> "BBVA MEXICO") [inferred]."""
-    return MEXICO_BANK_CODES.get(spei_code, spei_code)
-
-
 def _payout_request(session: Session, settings: Settings, row: Refund) -> PayoutRequest:
     assert row.payout_no is not None and row.destination_token is not None
     sealed = cipher_of(settings).decrypt_json(row.destination_token)
     config = settings.providers.get(row.provider)
-    if config is not None and config.type == "paypro" and row.currency == "MXN":
-        sealed["bank_code"] = paypro_mx_way_code(sealed["bank_code"])
+    if config is not None:  # the bank code as the provider names the bank
+        sealed["bank_code"] = spec_of(config.type).payout_bank_code(
+            row.currency, sealed["bank_code"]
+        )
     payer = session.execute(
         select(PaymentAttempt.payer_mobile, PaymentAttempt.payer_email)
         .where(PaymentAttempt.checkout_id == row.checkout_id, PaymentAttempt.amount_paid > 0)

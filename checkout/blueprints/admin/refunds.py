@@ -12,7 +12,7 @@ from flask import current_app, flash, request
 
 from checkout.blueprints.admin.common import back, bp, load_action, operator_name
 from checkout.db import db
-from checkout.extensions import settings_of
+from checkout.extensions import catalog_of, settings_of
 from checkout.models import Checkout
 from checkout.services import refunds as refund_service
 from checkout.services.admin import refunds as console_refunds
@@ -43,7 +43,12 @@ def request_refund(checkout_id: str) -> Any:
     item, _form = load_action(checkout_id)
     flash(
         console_refunds.request_refund(
-            db.session, settings_of(current_app), operator_name(), item, _request_data(request.form)
+            db.session,
+            settings_of(current_app),
+            catalog_of(current_app).payouts,
+            operator_name(),
+            item,
+            _request_data(request.form),
         )
     )
     return back(item.id)

@@ -24,7 +24,7 @@ from checkout.providers.payouts import (
     PayoutResult,
     PayoutUpdate,
 )
-from checkout.providers.teemopay import build, mapping, payout_mapping, signing
+from checkout.providers.teemopay import mapping, payout_mapping, signing
 from checkout.providers.teemopay.client import TeemoPayProvider
 
 log = logging.getLogger(__name__)
@@ -39,10 +39,6 @@ class TeemoPayPayouts:
     def __init__(self, provider: TeemoPayProvider) -> None:
         self.config: ProviderConfig = provider.config
         self._provider = provider
-
-    @classmethod
-    def from_config(cls, config: ProviderConfig) -> TeemoPayPayouts:
-        return cls(build(config))
 
     def create_payout(self, request: PayoutRequest) -> PayoutResult:
         name = self.config.name

@@ -14,7 +14,6 @@ from checkout.providers.base import (
     OrderNotFound,
     ProviderError,
     UnknownProviderStatus,
-    claimed_field,
 )
 from checkout.providers.payouts import (
     AccountType,
@@ -313,10 +312,6 @@ def notify_kind(body: bytes) -> NotifyKind:
     if isinstance(data, Mapping) and is_payout_callback(data):
         return "payout"
     return "payin"
-
-
-def claimed_payout_no(body: bytes) -> str | None:
-    return claimed_field(body, "merchantOrderNo")
 
 
 def payout_notify_update(body: Mapping[str, Any], instance: str) -> PayoutUpdate:
