@@ -4,7 +4,7 @@
     python3 dev.py run     # the app on SQLite with the sandboxes, the webhook worker and a demo
                            # shop; prints checkout URLs (--port N, --help)
     python3 dev.py test    # the whole test suite (TEST_DATABASE_URL=postgresql://... for PG)
-    python3 dev.py lint    # ruff check and ruff format --check
+    python3 dev.py lint    # ruff check, ruff format --check and lint-imports (the layers)
     python3 dev.py bench   # the benchmarks (gunicorn + sandbox + wrk); writes docs/benchmarks.md
     python3 dev.py audit   # Lighthouse on the shopper pages (needs node); writes docs/audit.md
 
@@ -95,7 +95,9 @@ def main(argv: list[str]) -> int:
             )
         return subprocess.call([python, "-m", "bench.run", *rest])
     code = subprocess.call([str(BIN / "ruff"), "check", "."])
-    return code or subprocess.call([str(BIN / "ruff"), "format", "--check", "."])
+    code = code or subprocess.call([str(BIN / "ruff"), "format", "--check", "."])
+    # The layers' contracts ([tool.importlinter] in pyproject.toml): one way down.
+    return code or subprocess.call([str(BIN / "lint-imports"), "--no-cache"], cwd=ROOT)
 
 
 if __name__ == "__main__":

@@ -11,16 +11,37 @@ from typing import Any
 from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from checkout import cli, i18n, observability
+from checkout.blueprints import (
+    admin,
+    api,
+    links,
+    notify,
+    pages,
+    payout_notify,
+    refund_account,
+    refunds_api,
+)
+from checkout.blueprints.admin import auth
 from checkout.concurrency import CreateTurns
-from checkout.config import Settings, build_settings, load_raw
+from checkout.config import ConfigError, Settings, build_settings, load_raw
+from checkout.db import DatabaseTimeouts
+from checkout.domain.locales import SUPPORTED_LOCALES
 from checkout.extensions import babel, csrf, db, settings_of
+from checkout.limits import init_limits
 from checkout.logging_setup import install_masking, register_secrets, secrets_of_config
 from checkout.providers.base import PaymentProvider
 from checkout.providers.registry import build_provider, payouts_of
 from checkout.sandbox.from_settings import prepare_sandbox_instances
+from checkout.services.admin import database_gauges
 from checkout.services.catalog import Catalog
-from checkout.services.checkouts import SUPPORTED_LOCALES
-from checkout.services.circuits import CircuitBreakers
+from checkout.services.circuits import (
+    BreakerConfigError,
+    CircuitBreakers,
+    breaker_settings_from_config,
+    refresh_seconds_from_config,
+)
+from checkout.services.retention import retention_days
 
 ROOT = Path(__file__).resolve().parent.parent
 # Payment creations at work at once per process. Measured on 2 cores with 4 workers
@@ -78,11 +99,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     # (gunicorn, flask run, tests): every record is masked where it is created.
     install_masking()
     register_secrets(secrets_of_config(settings, raw))
-    from checkout import observability
 
     # First of the request hooks: every request gets its id and is counted, even one that a
     # later hook (CSRF, rate limits, NUL check) refuses. /metrics is in blueprints/admin/health.py.
-    observability.init_app(app, settings.metrics_token)
+    metrics = observability.init_app(app, settings.metrics_token)
+    metrics.database.read = lambda: database_gauges(db.session)
 
     # Sandbox mode, and the test twins of a live deployment (TeemoPay's key files).
     prepare_sandbox_instances(settings)
@@ -105,7 +126,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     db.init_app(app)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=_select_locale)
-    from checkout import i18n
 
     i18n.register(app)  # amount and date filters; warns if compiled catalogs are missing
 
@@ -113,17 +133,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=settings.proxy_fix_x_for, x_proto=1, x_host=1
         )
-
-    from checkout.blueprints import (
-        admin,
-        api,
-        links,
-        notify,
-        pages,
-        payout_notify,
-        refund_account,
-        refunds_api,
-    )
 
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
@@ -134,11 +143,15 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(links.bp)
     admin.init_app(app)  # the operator console (/admin), /healthz and /readyz
 
-    from checkout.limits import init_limits
-
-    init_limits(app, settings)  # after the blueprints: their limits bind to this app only
-
-    from checkout import cli
+    # After the blueprints: their limits bind to this app only.
+    init_limits(
+        app,
+        settings,
+        checkout_form=pages.bp,
+        api=(api.bp, refunds_api.bp),
+        login_endpoint=f"{admin.bp.name}.{auth.login.__name__}",
+        login_form=auth.LoginForm,
+    )
 
     cli.register(app)
     _security_headers(app)
@@ -149,12 +162,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 def _circuit_breakers(settings: Settings) -> CircuitBreakers:
     """The instances' breakers from [circuit_breaker], [providers.<name>.circuit_breaker] and
     circuit_refresh_seconds."""
-    from checkout.config import ConfigError
-    from checkout.services.circuits import (
-        BreakerConfigError,
-        breaker_settings_from_config,
-        refresh_seconds_from_config,
-    )
 
     try:
         per_instance = breaker_settings_from_config(
@@ -172,7 +179,6 @@ def _circuit_breakers(settings: Settings) -> CircuitBreakers:
 
 
 def _non_negative_int(raw: Mapping[str, Any], key: str, default: int) -> int:
-    from checkout.config import ConfigError
 
     value = raw.get(key, default)
     try:
@@ -185,7 +191,6 @@ def _non_negative_int(raw: Mapping[str, Any], key: str, default: int) -> int:
 
 
 def _seconds(raw: Mapping[str, Any], key: str, default: float) -> float:
-    from checkout.config import ConfigError
 
     value = raw.get(key, default)
     try:
@@ -198,7 +203,6 @@ def _seconds(raw: Mapping[str, Any], key: str, default: float) -> float:
 
 
 def _database_timeouts(raw: Mapping[str, Any]) -> Any:
-    from checkout.db import DatabaseTimeouts
 
     default = DatabaseTimeouts()
     return DatabaseTimeouts(
@@ -210,8 +214,6 @@ def _database_timeouts(raw: Mapping[str, Any]) -> Any:
 
 
 def _retention_days(value: Any) -> int:
-    from checkout.config import ConfigError
-    from checkout.services.retention import retention_days
 
     try:
         return retention_days(value)

@@ -10,6 +10,30 @@ from urllib.parse import urlsplit
 import click
 from flask import Flask
 
+from checkout.db import db
+from checkout.extensions import catalog_of, settings_of
+from checkout.logging_setup import mask_text
+from checkout.models import utcnow
+from checkout.sandbox import create_sandbox_app
+from checkout.sandbox.from_settings import sandbox_config_from_settings
+from checkout.sandbox.serving import make_sandbox_server
+from checkout.services.admin import (
+    OperatorError,
+    create_operator,
+    daily_summary,
+    format_amounts,
+    reset_password,
+    review_reason_of,
+    set_operator_active,
+    store_label,
+)
+from checkout.services.checkouts import create_checkout, parse_new_checkout
+from checkout.services.errors import NotFound
+from checkout.services.reconcile import durations_from_config, reconcile_due
+from checkout.services.refunds import send_refunds
+from checkout.services.retention import purge_notify_bodies
+from checkout.services.webhooks import delivery_options_from_config, resend_event, run_worker
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -32,9 +56,6 @@ def upgrade_database(database_url: str) -> None:
 
 def create_demo_checkout(app: Flask, currency: str, amount: int, order_id: str) -> str:
     """Create a checkout for the sandbox demo store and return its URL."""
-    from checkout.db import db
-    from checkout.extensions import catalog_of, settings_of
-    from checkout.services.checkouts import create_checkout, parse_new_checkout
 
     settings = settings_of(app)
     store = next(iter(settings.stores.values()))
@@ -66,8 +87,6 @@ def _read_password(from_stdin: bool) -> str:
 
 
 def _set_operator_active(app: Flask, name: str, active: bool) -> None:
-    from checkout.db import db
-    from checkout.services.admin import OperatorError, set_operator_active
 
     with db.bound(app).session_factory() as session:
         try:
@@ -89,10 +108,6 @@ def register(app: Flask) -> None:
     @click.option("--port", default=None, type=int, help="default: the port of sandbox_url")
     def sandbox(host: str | None, port: int | None) -> None:
         """Serve the provider simulators (run beside gunicorn in sandbox mode)."""
-        from checkout.extensions import settings_of
-        from checkout.sandbox import create_sandbox_app
-        from checkout.sandbox.from_settings import sandbox_config_from_settings
-        from checkout.sandbox.serving import make_sandbox_server
 
         settings = settings_of(app)
         url = urlsplit(settings.sandbox_url)
@@ -124,12 +139,6 @@ def register(app: Flask) -> None:
         """Deliver queued webhooks to the shops (run beside gunicorn)."""
         import signal
         import threading
-
-        from checkout.db import db
-        from checkout.extensions import catalog_of, settings_of
-        from checkout.services.reconcile import durations_from_config, reconcile_due
-        from checkout.services.refunds import send_refunds
-        from checkout.services.webhooks import delivery_options_from_config, run_worker
 
         stop = threading.Event()
         # SIGTERM (systemd, docker stop) finishes the event in hand instead of dying mid-POST.
@@ -172,10 +181,6 @@ def register(app: Flask) -> None:
         import signal
         import threading
 
-        from checkout.db import db
-        from checkout.extensions import catalog_of, settings_of
-        from checkout.services.reconcile import durations_from_config, reconcile_due
-
         factory = db.bound(app).session_factory
         after, grace = durations_from_config(settings_of(app).raw)
         stop = threading.Event()
@@ -203,9 +208,6 @@ def register(app: Flask) -> None:
     @click.argument("event_id")
     def webhooks_resend(event_id: str) -> None:
         """Queue a webhook event (evt_...) to be sent again now."""
-        from checkout.db import db
-        from checkout.services.errors import NotFound
-        from checkout.services.webhooks import resend_event
 
         with db.bound(app).session_factory() as session:
             try:
@@ -223,9 +225,6 @@ def register(app: Flask) -> None:
     )
     def purge_notifies(days: int | None) -> None:
         """Blank raw notify bodies and headers past retention; rows and verdicts stay."""
-        from checkout.db import db
-        from checkout.models import utcnow
-        from checkout.services.retention import purge_notify_bodies
 
         keep = days if days is not None else app.config["NOTIFY_RETENTION_DAYS"]
         with db.bound(app).session_factory() as session:
@@ -237,8 +236,6 @@ def register(app: Flask) -> None:
     @click.option("--password-stdin", is_flag=True, help="read the password from standard input")
     def create_operator_cmd(name: str, password_stdin: bool) -> None:
         """Create an operator of the console (/admin); asks for the password."""
-        from checkout.db import db
-        from checkout.services.admin import OperatorError, create_operator
 
         password = _read_password(password_stdin)
         with db.bound(app).session_factory() as session:
@@ -266,8 +263,6 @@ def register(app: Flask) -> None:
     def reset_operator_password_cmd(name: str, password_stdin: bool) -> None:
         """Set an operator's password (asked twice, or read from standard input); their
         open sessions end."""
-        from checkout.db import db
-        from checkout.services.admin import OperatorError, reset_password
 
         password = _read_password(password_stdin)
         with db.bound(app).session_factory() as session:
@@ -282,16 +277,6 @@ def register(app: Flask) -> None:
     def daily_summary_cmd(day: str | None) -> None:
         """Checkouts per store, attempts per store and provider, amounts; review queue."""
         from datetime import date
-
-        from checkout.db import db
-        from checkout.logging_setup import mask_text
-        from checkout.models import utcnow
-        from checkout.services.admin import (
-            daily_summary,
-            format_amounts,
-            review_reason_of,
-            store_label,
-        )
 
         try:
             when = date.fromisoformat(day) if day else utcnow().date() - timedelta(days=1)

@@ -15,8 +15,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from checkout.domain.account_crypto import AccountCipher, AccountCipherError
 from checkout.providers.base import MethodConfig, ProviderConfig, RouteConfig
 from checkout.providers.registry import SPECS
+from checkout.urls import UrlRefused, origin_or_empty, parse_web_url
 
 BUNDLED_SANDBOX_CONFIG = Path(__file__).with_name("sandbox.toml")
 ENV_PREFIX = "CHECKOUT__"  # CHECKOUT__PROVIDERS__PAYPRO_KR__APP_SECRET=... overrides a key
@@ -127,7 +129,6 @@ def hash_api_key(api_key: str) -> str:
 
 def origin_of(url: str) -> str:
     """The origin a browser gives `url` (WHATWG rules, checkout/urls.py); "" if refused."""
-    from checkout.urls import origin_or_empty
 
     return origin_or_empty(url)
 
@@ -265,7 +266,6 @@ def build_settings(raw: Mapping[str, Any], instance_path: Path) -> Settings:
 def _refund_account_keys(value: Any, sandbox: bool, instance_path: Path) -> tuple[str, ...]:
     """The Fernet keys that seal refund accounts; required outside sandbox (the sandbox
     generates one into the instance folder)."""
-    from checkout.domain.account_crypto import AccountCipher, AccountCipherError
 
     if not value:
         if not sandbox:
@@ -537,8 +537,6 @@ def _store_config(
     webhook_secret = str(table.get("webhook_secret") or "") or None
     webhook_secret_next = str(table.get("webhook_secret_next") or "") or None
     if webhook_url:
-        from checkout.urls import UrlRefused, parse_web_url
-
         try:
             webhook_url = parse_web_url(webhook_url).href  # what a browser would call
         except UrlRefused as refused:

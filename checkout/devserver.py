@@ -16,6 +16,18 @@ import sys
 import threading
 from urllib.parse import urlsplit
 
+from checkout import create_app
+from checkout.cli import create_demo_checkout, upgrade_database
+from checkout.db import db
+from checkout.demo_shop import create_demo_shop_app
+from checkout.extensions import catalog_of, settings_of
+from checkout.logging_setup import configure_logging
+from checkout.sandbox import create_sandbox_app
+from checkout.sandbox.from_settings import sandbox_config_from_settings
+from checkout.sandbox.serving import make_sandbox_server, serve_in_thread
+from checkout.services.reconcile import durations_from_config, reconcile_due
+from checkout.services.webhooks import run_worker as deliver
+
 DEFAULT_PORT = 5000
 
 
@@ -53,14 +65,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if args.port is not None:
         apply_port(args.port, args.host)
-
-    from checkout import create_app
-    from checkout.cli import create_demo_checkout, upgrade_database
-    from checkout.extensions import settings_of
-    from checkout.logging_setup import configure_logging
-    from checkout.sandbox import create_sandbox_app
-    from checkout.sandbox.from_settings import sandbox_config_from_settings
-    from checkout.sandbox.serving import make_sandbox_server, serve_in_thread
 
     configure_logging()
     app = create_app()
@@ -104,8 +108,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def start_demo_shop(settings: object) -> str | None:
     """Serve the demo shop where the first store's webhook_url points, if on this machine."""
-    from checkout.demo_shop import create_demo_shop_app
-    from checkout.sandbox.serving import make_sandbox_server, serve_in_thread
 
     stores = getattr(settings, "stores", {})
     store = next(iter(stores.values()), None)
@@ -121,10 +123,6 @@ def start_demo_shop(settings: object) -> str | None:
 
 def run_worker(app: object, stop: threading.Event) -> None:
     """The `flask worker` loop, in a thread of this process."""
-    from checkout.db import db
-    from checkout.extensions import catalog_of, settings_of
-    from checkout.services.reconcile import durations_from_config, reconcile_due
-    from checkout.services.webhooks import run_worker as deliver
 
     factory = db.bound(app).session_factory  # type: ignore[arg-type]
     settings = settings_of(app)  # type: ignore[arg-type]

@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, request
 
+from checkout.blueprints.payout_notify import payouts_of
 from checkout.db import db
 from checkout.domain.ledger import Verdict
 from checkout.extensions import catalog_of
@@ -16,6 +17,7 @@ from checkout.metrics import metrics_of
 from checkout.providers.base import NotifyError, PaymentProvider
 from checkout.providers.registry import SPECS
 from checkout.services.notifications import receive_notify
+from checkout.services.refunds import receive_payout_notify
 
 bp = Blueprint("notify", __name__, url_prefix="/notify")
 log = logging.getLogger(__name__)
@@ -75,8 +77,6 @@ def _over_limit_and_unverified(
 
 def _payout_notify(instance: str, headers: dict[str, str], body: bytes) -> Response:
     """PayPro sends pay-in and payout notifies to one URL: refunds take the payout ones."""
-    from checkout.blueprints.payout_notify import payouts_of
-    from checkout.services.refunds import receive_payout_notify
 
     payouts = payouts_of(current_app, instance)
     assert payouts is not None
@@ -88,7 +88,6 @@ def _payout_notify(instance: str, headers: dict[str, str], body: bytes) -> Respo
 
 def _is_payout_notify(instance: str, headers: dict[str, str], body: bytes) -> bool:
     """Read without verifying (routing only): the payout parser verifies."""
-    from checkout.blueprints.payout_notify import payouts_of
 
     try:
         payouts = payouts_of(current_app, instance)

@@ -11,10 +11,10 @@ from flask_babel import gettext as _
 from checkout.config import Settings
 from checkout.db import db
 from checkout.domain.accounts import KOREA_BANKS, MEXICO_BANK_CODES
+from checkout.domain.locales import SUPPORTED_LOCALES
 from checkout.extensions import catalog_of, settings_of
 from checkout.forms import check_form_token, form_token
 from checkout.models import Checkout, Refund
-from checkout.services.checkouts import SUPPORTED_LOCALES
 from checkout.services.errors import ServiceError
 from checkout.services.refund_links import check_account_link_token
 from checkout.services.refunds import get_refund, give_destination

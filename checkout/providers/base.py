@@ -12,6 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
+from checkout import jsonsafe
 from checkout.domain.ledger import MoneyReporting
 from checkout.domain.ledger import PaymentUpdate as PaymentUpdate  # re-exported
 from checkout.domain.ledger import Transfer as Transfer
@@ -47,9 +48,14 @@ class ProviderError(Exception):
         # connect timeout, name not resolved). Then nothing can exist at the provider.
         self.not_sent = not_sent
 
+    # True when the provider may have acted although no answer came (a timeout).
+    outcome_unknown = False
+
 
 class ProviderTimeout(ProviderError):
     """The call timed out: the provider may or may not have acted on it."""
+
+    outcome_unknown = True
 
 
 class OrderNotFound(ProviderError):
@@ -273,7 +279,6 @@ def claimed_field(body: bytes, *keys: str) -> str | None:
     """Best effort, for the inbox only: the first of `keys` holding a string or integer in
     a JSON object body, cut to 64 characters; None for anything else. Never raises: the
     body is unverified and may be anything."""
-    from checkout import jsonsafe
 
     try:
         data = jsonsafe.loads(body)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from checkout.providers import diamondpay, paypro, teemopay
 from checkout.providers.base import PaymentProvider, ProviderConfig
 from checkout.providers.payouts import PayoutProvider
-from checkout.providers.spec import ProviderSpec
+from checkout.providers.spec import DEFAULT_HOLDER_NAME_MAX, DEFAULT_TIMEZONE, ProviderSpec
 
 SPECS: dict[str, ProviderSpec] = {s.type: s for s in (paypro.SPEC, teemopay.SPEC, diamondpay.SPEC)}
 PROVIDER_TYPES = tuple(SPECS)
@@ -23,6 +23,19 @@ def spec_of(provider_type: str) -> ProviderSpec:
         raise ValueError(
             f"unknown provider type {provider_type!r} (expected one of {', '.join(SPECS)})"
         ) from None
+
+
+def holder_name_max_of(provider_type: str) -> int:
+    """The longest account holder name the type's payouts take."""
+    spec = SPECS.get(provider_type)
+    return spec.holder_name_max if spec is not None else DEFAULT_HOLDER_NAME_MAX
+
+
+def timezone_of(config: ProviderConfig) -> str:
+    """Where an instance's day starts (the spec's; the default zone for a type no package
+    registers, such as a test's fake)."""
+    spec = SPECS.get(config.type)
+    return spec.timezone(config) if spec is not None else DEFAULT_TIMEZONE
 
 
 def build_provider(config: ProviderConfig) -> PaymentProvider:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from checkout.config import sandbox_twin_name
 from checkout.domain.money import Money
 from checkout.domain.routing import merge_payer_rules
 from checkout.providers.base import MethodConfig, PayerRules, PaymentProvider, RouteConfig
@@ -25,8 +26,6 @@ class Catalog:
     def for_test_mode(self) -> Catalog:
         """The same methods, each on its provider's test twin where one exists."""
         from dataclasses import replace
-
-        from checkout.config import sandbox_twin_name
 
         def twin(name: str) -> str:
             return sandbox_twin_name(name) if sandbox_twin_name(name) in self.providers else name

@@ -24,8 +24,9 @@ from checkout.domain.payer import MOBILE_EXAMPLE, validate_payer
 from checkout.domain.routing import SkipReason
 from checkout.domain.states import CHECKOUT_FINAL, AttemptStatus
 from checkout.forms import ERROR_MESSAGES, FIELDS, FieldSpec, check_form_token, form_token
+from checkout.i18n import format_local_datetime
 from checkout.providers.base import MethodConfig, Need, Payer, PayerRules
-from checkout.providers.registry import spec_of
+from checkout.providers.registry import timezone_of
 from checkout.providers.spec import DEFAULT_TIMEZONE
 from checkout.services.catalog import Catalog
 from checkout.services.checkout_views import (
@@ -455,7 +456,7 @@ def no_route_message(
             if any(providers[r.provider].type != ruled for r in m.candidates())
         ]
         config = providers.get(skip.provider)
-        zone = spec_of(config.type).timezone(config) if config else DEFAULT_TIMEZONE
+        zone = timezone_of(config) if config else DEFAULT_TIMEZONE
         resets = skip.retry_at or day_start_utc(ctx.now() + timedelta(days=1), zone)
         return ip_rule_message(verdict, others, resets, zone)
     text = _(
@@ -474,7 +475,6 @@ def no_route_message(
 
 
 def ip_rule_message(verdict: IpLimitVerdict, others: list[str], resets: datetime, zone: str) -> str:
-    from checkout.i18n import format_local_datetime
 
     if verdict.reason == "successes":
         text = _(

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from checkout.domain.states import AttemptStatus
 from checkout.models import PaymentAttempt
 from checkout.providers.base import ProviderConfig
-from checkout.providers.registry import spec_of
+from checkout.providers.registry import SPECS, timezone_of
 from checkout.services import prepared
 
 DEFAULT_DAILY_ATTEMPTS = 10
@@ -52,7 +52,7 @@ def next_day_start(instance: ProviderConfig, now: datetime | None = None) -> dat
     """When the instance's day rule resets: the next local midnight, as aware UTC."""
     from datetime import timedelta
 
-    zone = spec_of(instance.type).timezone(instance)
+    zone = timezone_of(instance)
     return day_start_utc((now or datetime.now(UTC)) + timedelta(days=1), zone)
 
 
@@ -116,8 +116,8 @@ def check_paypro_ip(
     """
     max_attempts = int(instance.settings.get("ip_daily_attempts", DEFAULT_DAILY_ATTEMPTS))
     max_successes = int(instance.settings.get("ip_daily_successes", DEFAULT_DAILY_SUCCESSES))
-    spec = spec_of(instance.type)
-    if not spec.per_ip_daily_rule or not payer_ip:
+    spec = SPECS.get(instance.type)
+    if spec is None or not spec.per_ip_daily_rule or not payer_ip:
         return IpLimitVerdict(True, 0, 0, max_attempts, max_successes)
     since = day_start_utc(now or datetime.now(UTC), spec.timezone(instance))
     # Every instance of the type counts (they share the provider's view of the IP); a live

@@ -47,6 +47,7 @@ from checkout.metrics import observe_failover
 from checkout.models import Checkout, PaymentAttempt, utcnow
 from checkout.providers.base import (
     CreateResult,
+    InstructionKind,
     MethodConfig,
     Payer,
     PaymentInstructions,
@@ -647,7 +648,6 @@ def instructions_to_json(instructions: PaymentInstructions) -> dict[str, Any]:
 
 
 def instructions_from_json(data: dict[str, Any]) -> PaymentInstructions:
-    from checkout.providers.base import InstructionKind
 
     values = dict(data)
     values["kind"] = InstructionKind(values["kind"])

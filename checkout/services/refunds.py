@@ -82,7 +82,7 @@ from checkout.providers.payouts import (
     PayoutRequest,
     new_payout_no,
 )
-from checkout.providers.registry import spec_of
+from checkout.providers.registry import SPECS, holder_name_max_of
 from checkout.services.errors import Conflict, InvalidRequest, NotFound, ServiceError
 from checkout.services.ledger import load_refunds, write_refund_plan
 
@@ -185,7 +185,7 @@ def parse_destination(
             values["account_number"],
             values["holder_name"],
             banks=banks,
-            holder_name_max=spec_of(provider_type).holder_name_max,
+            holder_name_max=holder_name_max_of(provider_type),
         )
         return BankAccount(account.bank_code, account.account_number, account.holder_name)
     except AccountError as exc:
@@ -663,10 +663,9 @@ def _payout_request(session: Session, settings: Settings, row: Refund) -> Payout
     assert row.payout_no is not None and row.destination_token is not None
     sealed = cipher_of(settings).decrypt_json(row.destination_token)
     config = settings.providers.get(row.provider)
-    if config is not None:  # the bank code as the provider names the bank
-        sealed["bank_code"] = spec_of(config.type).payout_bank_code(
-            row.currency, sealed["bank_code"]
-        )
+    spec = SPECS.get(config.type) if config is not None else None
+    if spec is not None:  # the bank code as the provider names the bank
+        sealed["bank_code"] = spec.payout_bank_code(row.currency, sealed["bank_code"])
     payer = session.execute(
         select(PaymentAttempt.payer_mobile, PaymentAttempt.payer_email)
         .where(PaymentAttempt.checkout_id == row.checkout_id, PaymentAttempt.amount_paid > 0)

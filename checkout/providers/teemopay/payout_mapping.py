@@ -15,6 +15,7 @@ from checkout.providers.base import (
     ProviderError,
     UnknownProviderStatus,
 )
+from checkout.providers.http import parse_json
 from checkout.providers.payouts import (
     AccountType,
     Balance,
@@ -30,7 +31,13 @@ from checkout.providers.payouts import (
     RefusalReason,
     refusal,
 )
-from checkout.providers.teemopay.mapping import CURRENCY, SUCCESS_CODE, _status_key, _text
+from checkout.providers.teemopay.mapping import (
+    CURRENCY,
+    SUCCESS_CODE,
+    _status_key,
+    _text,
+    accepted_data,
+)
 
 PAYOUT_PATH = "/api/pay/payout/create/v1"
 PAYOUT_QUERY_PATH = "/api/pay/payout/query/v1"
@@ -211,7 +218,6 @@ def payout_error(exc: ProviderError) -> ProviderError:
 
 def accepted_payout_data(body: Any, instance: str) -> Mapping[str, Any]:
     """`data` of an accepted answer, or a (typed) ProviderError."""
-    from checkout.providers.teemopay.mapping import accepted_data
 
     try:
         return accepted_data(unwrap_payout_answer(body), instance)
@@ -303,7 +309,6 @@ def payout_query_update(body: Any, payout_no: str, instance: str) -> PayoutUpdat
 # ---------------------------------------------------------------- callback
 def notify_kind(body: bytes) -> NotifyKind:
     """Pay-in or payout, read from the unverified body (routing only)."""
-    from checkout.providers.http import parse_json
 
     try:
         data = parse_json(body)
