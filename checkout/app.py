@@ -24,8 +24,7 @@ from checkout.blueprints import (
 )
 from checkout.blueprints.admin import auth
 from checkout.concurrency import CreateTurns
-from checkout.config import ConfigError, Settings, build_settings, load_raw
-from checkout.db import DatabaseTimeouts
+from checkout.config import Settings, build_settings, load_raw
 from checkout.domain.locales import SUPPORTED_LOCALES
 from checkout.extensions import babel, csrf, db, settings_of
 from checkout.limits import init_limits
@@ -36,18 +35,10 @@ from checkout.sandbox.from_settings import prepare_sandbox_instances
 from checkout.services.admin import database_gauges
 from checkout.services.catalog import Catalog
 from checkout.services.circuits import (
-    BreakerConfigError,
     CircuitBreakers,
-    breaker_settings_from_config,
-    refresh_seconds_from_config,
 )
-from checkout.services.retention import retention_days
 
 ROOT = Path(__file__).resolve().parent.parent
-# Payment creations at work at once per process. Measured on 2 cores with 4 workers
-# (docs/benchmarks.md): 2 gave the most creates per second and the fastest pages beside
-# them; 4 and 8 spent more CPU per create on threads contending for the interpreter.
-DEFAULT_CREATE_TURNS = 2
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -75,10 +66,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         # Connections per process (PostgreSQL): `database_pool_size` kept open, up to
         # `database_max_overflow` more for a burst. Those are closed after each use, so a
         # steady load above the pool would open a connection (a server process) per request.
-        DATABASE_POOL_SIZE=_non_negative_int(raw, "database_pool_size", 20),
-        DATABASE_MAX_OVERFLOW=_non_negative_int(raw, "database_max_overflow", 0),
+        DATABASE_POOL_SIZE=settings.database_pool_size,
+        DATABASE_MAX_OVERFLOW=settings.database_max_overflow,
         # Lock, statement, pool and SQLite waits, all far below gunicorn's 30 s (db.py).
-        DATABASE_TIMEOUTS=_database_timeouts(raw),
+        DATABASE_TIMEOUTS=settings.database_timeouts,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SECURE=secure,
         SESSION_COOKIE_SAMESITE="Lax",
@@ -92,7 +83,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         BABEL_DEFAULT_TIMEZONE="UTC",
         BABEL_TRANSLATION_DIRECTORIES=str(ROOT / "checkout" / "translations"),
         # How long raw notify bodies and headers are kept (`flask purge-notifies`).
-        NOTIFY_RETENTION_DAYS=_retention_days(raw.get("notify_retention_days")),
+        NOTIFY_RETENTION_DAYS=settings.notify_retention_days,
     )
     app.extensions["settings"] = settings
     # Logs never carry personal data or configured secrets, however the app is served
@@ -119,9 +110,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     # sandbox mode, where every instance is a simulator already).
     app.extensions["test_catalog"] = app.extensions["catalog"].for_test_mode()
     # Payment creations at work at once in this process (checkout/concurrency.py).
-    app.extensions["create_turns"] = CreateTurns(
-        _non_negative_int(raw, "create_payment_turns", DEFAULT_CREATE_TURNS)
-    )
+    app.extensions["create_turns"] = CreateTurns(settings.create_payment_turns)
 
     db.init_app(app)
     csrf.init_app(app)
@@ -157,68 +146,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _security_headers(app)
     _refuse_nul(app)
     return app
-
-
-def _circuit_breakers(settings: Settings) -> CircuitBreakers:
-    """The instances' breakers from [circuit_breaker], [providers.<name>.circuit_breaker] and
-    circuit_refresh_seconds."""
-
-    try:
-        per_instance = breaker_settings_from_config(
-            settings.raw, {name: cfg.settings for name, cfg in settings.providers.items()}
-        )
-        refresh = refresh_seconds_from_config(settings.raw)
-    except BreakerConfigError as exc:
-        raise ConfigError(str(exc)) from None
-    # A probe held longer than any call can take belongs to a thread that died.
-    longest = max(
-        (cfg.connect_timeout + cfg.read_timeout for cfg in settings.providers.values()),
-        default=25.0,
-    )
-    return CircuitBreakers(per_instance, probe_timeout=longest + 10.0, refresh_seconds=refresh)
-
-
-def _non_negative_int(raw: Mapping[str, Any], key: str, default: int) -> int:
-
-    value = raw.get(key, default)
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{key} must be a whole number, not {value!r}") from None
-    if number < 0:
-        raise ConfigError(f"{key} must not be negative")
-    return number
-
-
-def _seconds(raw: Mapping[str, Any], key: str, default: float) -> float:
-
-    value = raw.get(key, default)
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{key} must be a number of seconds, not {value!r}") from None
-    if not 0 <= number <= 600:
-        raise ConfigError(f"{key} must be between 0 and 600 seconds")
-    return number
-
-
-def _database_timeouts(raw: Mapping[str, Any]) -> Any:
-
-    default = DatabaseTimeouts()
-    return DatabaseTimeouts(
-        lock=_seconds(raw, "database_lock_timeout", default.lock),
-        statement=_seconds(raw, "database_statement_timeout", default.statement),
-        pool=_seconds(raw, "database_pool_timeout", default.pool),
-        sqlite_busy=_seconds(raw, "sqlite_busy_timeout", default.sqlite_busy),
-    )
-
-
-def _retention_days(value: Any) -> int:
-
-    try:
-        return retention_days(value)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
 
 
 def _select_locale() -> str | None:
@@ -298,3 +225,17 @@ def _refuse_nul(app: Flask) -> None:
             error = {"code": "invalid_request", "message": "NUL characters are not accepted."}
             return jsonify(error=error), 400
         return "NUL characters are not accepted.", 400
+
+
+def _circuit_breakers(settings: Settings) -> CircuitBreakers:
+    """The instances' breakers, as configured (config.py reads [circuit_breaker])."""
+    # A probe held longer than any call can take belongs to a thread that died.
+    longest = max(
+        (cfg.connect_timeout + cfg.read_timeout for cfg in settings.providers.values()),
+        default=25.0,
+    )
+    return CircuitBreakers(
+        settings.circuit_breakers,
+        probe_timeout=longest + 10.0,
+        refresh_seconds=settings.circuit_refresh_seconds,
+    )

@@ -29,10 +29,10 @@ from checkout.services.admin import (
 )
 from checkout.services.checkouts import create_checkout, parse_new_checkout
 from checkout.services.errors import NotFound
-from checkout.services.reconcile import durations_from_config, reconcile_due
+from checkout.services.reconcile import reconcile_due
 from checkout.services.refunds import send_refunds
 from checkout.services.retention import purge_notify_bodies
-from checkout.services.webhooks import delivery_options_from_config, resend_event, run_worker
+from checkout.services.webhooks import resend_event, run_worker
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -145,7 +145,7 @@ def register(app: Flask) -> None:
         in_main = threading.current_thread() is threading.main_thread()  # signal's rule
         previous = signal.signal(signal.SIGTERM, lambda *_: stop.set()) if in_main else None
         factory = db.bound(app).session_factory
-        after, grace = durations_from_config(settings_of(app).raw)
+        after, grace = settings_of(app).reconcile_after, settings_of(app).va_expiry_grace
         click.echo("webhook worker started" + (" (once)" if once else ""))
         try:
             sent = run_worker(
@@ -155,7 +155,7 @@ def register(app: Flask) -> None:
                 interval=interval,
                 batch=batch,
                 stop=stop,
-                options=delivery_options_from_config(settings_of(app).raw),
+                options=settings_of(app).webhook_delivery,
                 # Each round also asks providers about silent attempts and enforces expiry,
                 # then sends approved refunds and asks about unsettled payouts.
                 each_round=lambda: _reconcile_then_refunds(
@@ -182,7 +182,7 @@ def register(app: Flask) -> None:
         import threading
 
         factory = db.bound(app).session_factory
-        after, grace = durations_from_config(settings_of(app).raw)
+        after, grace = settings_of(app).reconcile_after, settings_of(app).va_expiry_grace
         stop = threading.Event()
         in_main = threading.current_thread() is threading.main_thread()  # signal's rule
         previous = signal.signal(signal.SIGTERM, lambda *_: stop.set()) if in_main else None

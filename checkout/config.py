@@ -11,11 +11,14 @@ import hashlib
 import secrets
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from checkout.db import DatabaseTimeouts
 from checkout.domain.account_crypto import AccountCipher, AccountCipherError
+from checkout.domain.circuit import BreakerSettings
 from checkout.providers.base import MethodConfig, ProviderConfig, RouteConfig
 from checkout.providers.registry import SPECS
 from checkout.urls import UrlRefused, origin_or_empty, parse_web_url
@@ -36,6 +39,185 @@ DEFAULT_RATE_LIMITS = {
 
 class ConfigError(RuntimeError):
     """The configuration cannot run: the message says which key and why."""
+
+
+# ---------------------------------------------------------------- the app's other settings
+# Each read here, once, into Settings: nothing else reads the raw TOML.
+# Payment creations at work at once per process. Measured on 2 cores with 4 workers
+# (docs/benchmarks.md): 2 gave the most creates per second and the fastest pages beside
+# them; 4 and 8 spent more CPU per create on threads contending for the interpreter.
+DEFAULT_CREATE_TURNS = 2
+DEFAULT_RECONCILE_AFTER = timedelta(seconds=120)  # config `reconcile_after_seconds`
+DEFAULT_VA_EXPIRY_GRACE = timedelta(minutes=15)  # config `va_expiry_grace_minutes`
+DEFAULT_TIMEOUT = (3.0, 10.0)  # connect, each read (seconds)
+DEFAULT_DEADLINE = 10.0  # seconds for one delivery in all: connect, headers, body
+DEFAULT_THREADS = 8  # deliveries at once per worker
+# Of which one store may hold at most this many. One keeps a store's events in order;
+# more deliver a busy store faster, in an order its payloads' `seq` restores.
+DEFAULT_THREADS_PER_STORE = 1
+DEFAULT_REFRESH_SECONDS = 0.5  # how old a process's read of an instance's calls may get
+MAX_REFRESH_SECONDS = 60.0
+DEFAULT_RETENTION_DAYS = 90
+BREAKER_SETTING_KEYS = {f.name for f in fields(BreakerSettings)}
+
+
+@dataclass(frozen=True)
+class DeliveryOptions:
+    """How a worker delivers: timeouts, the total deadline, and its pool's shape."""
+
+    timeout: tuple[float, float] = DEFAULT_TIMEOUT
+    deadline: float = DEFAULT_DEADLINE
+    threads: int = DEFAULT_THREADS
+    threads_per_store: int = DEFAULT_THREADS_PER_STORE
+
+
+def delivery_options_from_config(raw: Mapping[str, Any]) -> DeliveryOptions:
+    """`webhook_deadline` (seconds), `webhook_threads`, `webhook_threads_per_store`."""
+    try:
+        deadline = float(raw.get("webhook_deadline", DEFAULT_DEADLINE))
+        threads = int(raw.get("webhook_threads", DEFAULT_THREADS))
+        per_store = int(raw.get("webhook_threads_per_store", DEFAULT_THREADS_PER_STORE))
+    except (TypeError, ValueError):
+        raise ConfigError(
+            "webhook_deadline must be seconds; webhook_threads and"
+            " webhook_threads_per_store whole numbers"
+        ) from None
+    if not 0 < deadline <= 120:
+        raise ConfigError("webhook_deadline must be between 0 and 120 seconds")
+    if threads < 2 or not 1 <= per_store < threads:
+        raise ConfigError(
+            "webhook_threads must be at least 2 and webhook_threads_per_store between 1 and"
+            " webhook_threads - 1 (no store may take every thread)"
+        )
+    return DeliveryOptions(deadline=deadline, threads=threads, threads_per_store=per_store)
+
+
+def durations_from_config(raw: Mapping[str, Any]) -> tuple[timedelta, timedelta]:
+    """(reconcile_after, va_expiry_grace) from the configuration's top-level keys."""
+    after = float(raw.get("reconcile_after_seconds", DEFAULT_RECONCILE_AFTER.total_seconds()))
+    grace = float(raw.get("va_expiry_grace_minutes", DEFAULT_VA_EXPIRY_GRACE.total_seconds() / 60))
+    return timedelta(seconds=after), timedelta(minutes=grace)
+
+
+class BreakerConfigError(ConfigError):
+    """A [circuit_breaker] table that cannot work; the message names the key."""
+
+
+def breaker_settings(table: Any, base: BreakerSettings, where: str) -> BreakerSettings:
+    """`base` with the keys of a `[circuit_breaker]` table over it, each checked."""
+    if table is None:
+        return base
+    if not isinstance(table, Mapping):
+        raise BreakerConfigError(f"{where} must be a table")
+    unknown = set(table) - BREAKER_SETTING_KEYS
+    if unknown:
+        raise BreakerConfigError(
+            f"{where}: unknown key(s) {', '.join(sorted(unknown))}; "
+            f"known: {', '.join(sorted(BREAKER_SETTING_KEYS))}"
+        )
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        if key == "enabled":
+            if not isinstance(value, bool):
+                raise BreakerConfigError(f"{where}.enabled must be true or false")
+        elif key in ("failures", "min_calls"):
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10000:
+                raise BreakerConfigError(f"{where}.{key} must be a whole number 1 to 10000")
+        elif key == "error_rate":
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
+                raise BreakerConfigError(f"{where}.error_rate must be between 0 and 1 (e.g. 0.5)")
+            value = float(value)
+        elif (
+            isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 86400
+        ):
+            raise BreakerConfigError(f"{where}.{key} must be seconds, more than 0 up to 86400")
+        else:
+            value = float(value)
+        values[key] = value
+    return replace(base, **values)
+
+
+def breaker_settings_from_config(
+    raw: Mapping[str, Any], instances: Mapping[str, Mapping[str, Any]]
+) -> dict[str, BreakerSettings]:
+    """Each instance's thresholds; `instances` maps instance names to their settings."""
+    default = breaker_settings(raw.get("circuit_breaker"), BreakerSettings(), "circuit_breaker")
+    return {
+        name: breaker_settings(
+            settings.get("circuit_breaker"), default, f"providers.{name}.circuit_breaker"
+        )
+        for name, settings in instances.items()
+    }
+
+
+def refresh_seconds_from_config(raw: Mapping[str, Any]) -> float:
+    """`circuit_refresh_seconds`: how old a process's read of an instance's calls may get."""
+    value = raw.get("circuit_refresh_seconds", DEFAULT_REFRESH_SECONDS)
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not 0 <= value <= MAX_REFRESH_SECONDS
+    ):
+        raise BreakerConfigError(
+            "circuit_refresh_seconds must be seconds from 0 (read on every decision) up to 60"
+        )
+    return float(value)
+
+
+def retention_days(value: Any) -> int:
+    """The configured `notify_retention_days`, checked: a whole number of days, at least 1."""
+    if value is None:
+        return DEFAULT_RETENTION_DAYS
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError(f"notify_retention_days must be a whole number of days, not {value!r}")
+    try:
+        days = int(value)
+    except ValueError:
+        raise ValueError(
+            f"notify_retention_days must be a whole number of days, not {value!r}"
+        ) from None
+    if days < 1:
+        raise ValueError(f"notify_retention_days must be at least 1, not {days}")
+    return days
+
+
+def non_negative_int(raw: Mapping[str, Any], key: str, default: int) -> int:
+    value = raw.get(key, default)
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key} must be a whole number, not {value!r}") from None
+    if number < 0:
+        raise ConfigError(f"{key} must not be negative")
+    return number
+
+
+def _seconds(raw: Mapping[str, Any], key: str, default: float) -> float:
+    value = raw.get(key, default)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key} must be a number of seconds, not {value!r}") from None
+    if not 0 <= number <= 600:
+        raise ConfigError(f"{key} must be between 0 and 600 seconds")
+    return number
+
+
+def database_timeouts(raw: Mapping[str, Any]) -> DatabaseTimeouts:
+    default = DatabaseTimeouts()
+    return DatabaseTimeouts(
+        lock=_seconds(raw, "database_lock_timeout", default.lock),
+        statement=_seconds(raw, "database_statement_timeout", default.statement),
+        pool=_seconds(raw, "database_pool_timeout", default.pool),
+        sqlite_busy=_seconds(raw, "sqlite_busy_timeout", default.sqlite_busy),
+    )
+
+
+def _retention_days(value: Any) -> int:
+    try:
+        return retention_days(value)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 @dataclass(frozen=True)
@@ -103,6 +285,20 @@ class Settings:
     # A refund above this (minor units, per currency) needs a second operator; a currency
     # absent here always does. Console refunds always do.
     refund_approval_thresholds: Mapping[str, int] = field(default_factory=dict)
+    # The workers: when to ask a provider about a silent attempt, how long past a virtual
+    # account's expiry to wait for its notify; how webhooks are delivered.
+    reconcile_after: timedelta = DEFAULT_RECONCILE_AFTER
+    va_expiry_grace: timedelta = DEFAULT_VA_EXPIRY_GRACE
+    webhook_delivery: DeliveryOptions = field(default_factory=lambda: DeliveryOptions())
+    # Circuit breakers: each instance's thresholds, how old a read of its calls may get.
+    circuit_breakers: Mapping[str, BreakerSettings] = field(default_factory=dict)
+    circuit_refresh_seconds: float = DEFAULT_REFRESH_SECONDS
+    # The database: pooled connections per process (PostgreSQL) and every wait's bound.
+    database_pool_size: int = 20
+    database_max_overflow: int = 0
+    database_timeouts: DatabaseTimeouts = field(default_factory=lambda: DatabaseTimeouts())
+    create_payment_turns: int = DEFAULT_CREATE_TURNS
+    notify_retention_days: int = DEFAULT_RETENTION_DAYS
 
     def store_for_api_key(self, api_key: str) -> StoreConfig | None:
         match = self.api_key_match(api_key)
@@ -233,6 +429,7 @@ def build_settings(raw: Mapping[str, Any], instance_path: Path) -> Settings:
         )
         for name, cfg in providers.items()
     }
+    reconcile_after, va_expiry_grace = durations_from_config(raw)
     stores = {
         sid: _store_config(sid, table, sandbox, public_base_url)
         for sid, table in raw.get("stores", {}).items()
@@ -260,6 +457,18 @@ def build_settings(raw: Mapping[str, Any], instance_path: Path) -> Settings:
         refund_approval_thresholds=_currency_amounts(
             raw.get("refunds", {}).get("approval_thresholds", {}), "refunds.approval_thresholds"
         ),
+        reconcile_after=reconcile_after,
+        va_expiry_grace=va_expiry_grace,
+        webhook_delivery=delivery_options_from_config(raw),
+        circuit_breakers=breaker_settings_from_config(
+            raw, {name: cfg.settings for name, cfg in providers.items()}
+        ),
+        circuit_refresh_seconds=refresh_seconds_from_config(raw),
+        database_pool_size=non_negative_int(raw, "database_pool_size", 20),
+        database_max_overflow=non_negative_int(raw, "database_max_overflow", 0),
+        database_timeouts=database_timeouts(raw),
+        create_payment_turns=non_negative_int(raw, "create_payment_turns", DEFAULT_CREATE_TURNS),
+        notify_retention_days=_retention_days(raw.get("notify_retention_days")),
     )
 
 

@@ -25,7 +25,7 @@ from checkout.logging_setup import configure_logging
 from checkout.sandbox import create_sandbox_app
 from checkout.sandbox.from_settings import sandbox_config_from_settings
 from checkout.sandbox.serving import make_sandbox_server, serve_in_thread
-from checkout.services.reconcile import durations_from_config, reconcile_due
+from checkout.services.reconcile import reconcile_due
 from checkout.services.webhooks import run_worker as deliver
 
 DEFAULT_PORT = 5000
@@ -126,7 +126,7 @@ def run_worker(app: object, stop: threading.Event) -> None:
 
     factory = db.bound(app).session_factory  # type: ignore[arg-type]
     settings = settings_of(app)  # type: ignore[arg-type]
-    after, grace = durations_from_config(settings.raw)
+    after, grace = settings.reconcile_after, settings.va_expiry_grace
     deliver(
         factory,
         settings.stores,

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from checkout.config import ConfigError, build_settings
+from checkout.config import BreakerConfigError, ConfigError, breaker_settings, build_settings
 from checkout.domain.circuit import BreakerSettings, Call, CircuitState, CircuitView, circuit_view
 from checkout.domain.routing import (
     SkipReason,
@@ -26,7 +26,7 @@ from checkout.providers.base import (
     ProviderTimeout,
     RouteConfig,
 )
-from checkout.services.circuits import BreakerConfigError, CircuitBreakers, breaker_settings
+from checkout.services.circuits import CircuitBreakers
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
