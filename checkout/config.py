@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from checkout.db import DatabaseTimeouts
-from checkout.domain.account_crypto import AccountCipher, AccountCipherError
+from checkout.domain.account_crypto import AccountCipher
 from checkout.domain.circuit import BreakerSettings
+from checkout.domain.errors import AccountCipherError
 from checkout.providers.base import MethodConfig, ProviderConfig, RouteConfig
 from checkout.providers.registry import SPECS
 from checkout.urls import UrlRefused, origin_or_empty, parse_web_url

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from checkout.domain.account_crypto import AccountCipher, AccountCipherError
+from checkout.domain.account_crypto import AccountCipher
 from checkout.domain.accounts import (
     CLABE_BANK_PREFIXES,
     KOREA_BANKS,
-    AccountError,
     clabe_check_digit,
     validate_bank_code,
     validate_clabe,
@@ -16,6 +15,7 @@ from checkout.domain.accounts import (
     validate_korean_account,
     validate_korean_account_number,
 )
+from checkout.domain.errors import AccountCipherError, AccountError
 from checkout.providers.registry import spec_of
 from checkout.providers.teemopay.payout_mapping import BANK_NAMES
 

@@ -87,16 +87,18 @@ from checkout.models import (
 from checkout.providers.base import (
     Ack,
     CreateResult,
-    InvalidSignature,
     MethodConfig,
-    OrderNotFound,
     Payer,
     PayerRules,
     PaymentRequest,
     ProviderConfig,
+    RouteConfig,
+)
+from checkout.providers.errors import (
+    InvalidSignature,
+    OrderNotFound,
     ProviderError,
     ProviderTimeout,
-    RouteConfig,
 )
 from checkout.providers.payouts import (
     Balance,

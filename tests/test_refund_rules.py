@@ -7,12 +7,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from checkout.domain.errors import RefundError
 from checkout.domain.money import Money
 from checkout.domain.refunds import (
     ApprovalPolicy,
     CheckoutMoney,
     NewRefund,
-    RefundError,
     RefundSource,
     RefundState,
     RefundStatus,

@@ -7,14 +7,13 @@ from datetime import UTC, datetime
 
 import pytest
 
+from checkout.domain.errors import RefundError, RefundTransitionError
 from checkout.domain.money import Money
 from checkout.domain.refunds import (
     REFUND_FINAL,
     ApprovalPolicy,
-    RefundError,
     RefundSource,
     RefundStatus,
-    RefundTransitionError,
     check_approver,
     check_daily_cap,
     check_refund_amount,

@@ -18,14 +18,8 @@ from checkout.domain.routing import (
     payer_fits,
 )
 from checkout.providers import diamondpay, paypro, teemopay
-from checkout.providers.base import (
-    Need,
-    Payer,
-    PayerRules,
-    ProviderError,
-    ProviderTimeout,
-    RouteConfig,
-)
+from checkout.providers.base import Need, Payer, PayerRules, RouteConfig
+from checkout.providers.errors import ProviderError, ProviderTimeout
 from checkout.services.circuits import CircuitBreakers
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)

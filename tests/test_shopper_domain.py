@@ -8,7 +8,8 @@ from datetime import date
 import pytest
 
 from checkout.domain.banks import bank_name, clabe_bank_code
-from checkout.domain.code128 import PATTERNS, NotEncodable, code128_svg, modules, symbol_values
+from checkout.domain.code128 import PATTERNS, code128_svg, modules, symbol_values
+from checkout.domain.errors import NotEncodable
 from checkout.domain.payer import national_mobile, validate_payer
 from checkout.providers.base import MethodConfig, Need, PayerRules
 from checkout.services.checkout_form import MethodKind, method_kind, payer_fields

@@ -14,7 +14,8 @@ from checkout.domain.ledger import Verdict
 from checkout.extensions import catalog_of
 from checkout.limits import notify_guard, notify_identities, notify_too_many
 from checkout.metrics import metrics_of
-from checkout.providers.base import NotifyError, PaymentProvider
+from checkout.providers.base import PaymentProvider
+from checkout.providers.errors import NotifyError
 from checkout.providers.registry import SPECS
 from checkout.services.notifications import receive_notify
 from checkout.services.refunds import receive_payout_notify

@@ -13,7 +13,7 @@ from flask import Blueprint, Flask, Response, abort, current_app, request
 from checkout.db import db
 from checkout.extensions import catalog_of
 from checkout.limits import notify_guard, notify_identities, notify_too_many
-from checkout.providers.base import NotifyError
+from checkout.providers.errors import NotifyError
 from checkout.providers.payouts import PayoutProvider
 from checkout.services.refunds import receive_payout_notify
 

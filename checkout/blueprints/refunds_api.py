@@ -17,7 +17,7 @@ from checkout.db import db
 from checkout.domain.refunds import RefundSource
 from checkout.extensions import catalog_of, settings_of
 from checkout.models import Refund
-from checkout.services.errors import ServiceError
+from checkout.services.errors import Forbidden, ServiceError
 from checkout.services.idempotency import (
     StoredResponse,
     check_key,
@@ -26,13 +26,7 @@ from checkout.services.idempotency import (
     request_hash,
 )
 from checkout.services.refund_links import account_link
-from checkout.services.refunds import (
-    Forbidden,
-    create_refund,
-    get_refund,
-    list_refunds,
-    refund_json,
-)
+from checkout.services.refunds import create_refund, get_refund, list_refunds, refund_json
 
 bp = Blueprint("refunds_api", __name__, url_prefix="/api/v1")
 

@@ -14,17 +14,9 @@ import unicodedata
 from collections.abc import Collection
 from dataclasses import dataclass
 
+from checkout.domain.errors import AccountError
+
 # ---------------------------------------------------------------- errors
-
-
-class AccountError(ValueError):
-    """A refund destination a bank would refuse. `field` and `code` are stable."""
-
-    def __init__(self, field: str, code: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-        self.code = code
-        self.message = message
 
 
 # ---------------------------------------------------------------- holder names

@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any, Protocol, TypeVar
 
+from checkout.domain.errors import TransitionError
+
 
 class _HasStatus(Protocol):
     @property
@@ -151,16 +153,6 @@ class EventSource(StrEnum):
     EXPIRY = "expiry"  # a deadline passed
     OPERATOR = "operator"  # the shop (API) or an operator command
     SHOPPER = "shopper"  # the shopper started a payment
-
-
-class TransitionError(Exception):
-    """A status change the state machine does not allow."""
-
-    def __init__(self, kind: str, current: str, target: str) -> None:
-        super().__init__(f"{kind} cannot move from {current} to {target}")
-        self.kind = kind
-        self.current = current
-        self.target = target
 
 
 def attempt_transition(current: AttemptStatus, target: AttemptStatus) -> bool:

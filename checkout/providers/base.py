@@ -22,73 +22,9 @@ from checkout.domain.payer import Payer as Payer
 from checkout.domain.payer import PayerRules as PayerRules
 from checkout.domain.payer import full_name as full_name
 from checkout.domain.states import AttemptStatus
-
-
-# ---------------------------------------------------------------- errors
-class ProviderError(Exception):
-    """A provider refused or failed a call. `retryable` says if trying again may work."""
-
-    def __init__(
-        self,
-        provider: str,
-        code: str,
-        message: str,
-        *,
-        retryable: bool = False,
-        http_status: int | None = None,
-        not_sent: bool = False,
-    ) -> None:
-        super().__init__(f"[{provider}] {code}: {message}")
-        self.provider = provider
-        self.code = code
-        self.message = message
-        self.retryable = retryable
-        self.http_status = http_status
-        # True only when the request provably never left: no connection was made (refused,
-        # connect timeout, name not resolved). Then nothing can exist at the provider.
-        self.not_sent = not_sent
-
-    # True when the provider may have acted although no answer came (a timeout).
-    outcome_unknown = False
-
-
-class ProviderTimeout(ProviderError):
-    """The call timed out: the provider may or may not have acted on it."""
-
-    outcome_unknown = True
-
-
-class OrderNotFound(ProviderError):
-    """A query for a trade the provider does not have (e.g. a create that never arrived)."""
-
-
-class UnknownProviderStatus(ProviderError):
-    """A status outside the provider's documented table: never treated as success."""
-
-
-class NotifyError(Exception):
-    """A notify that cannot be accepted. `verdict` is what the inbox records; `verified`
-    says its signature did verify (a genuine message we cannot map), which the notify
-    limit never counts nor refuses (checkout/limits.py)."""
-
-    verdict = "invalid"
-    http_status = 400
-
-    def __init__(self, provider: str, message: str) -> None:
-        super().__init__(f"[{provider}] {message}")
-        self.provider = provider
-        self.message = message
-        self.verified = False
-
-
-class InvalidSignature(NotifyError):
-    verdict = "bad_signature"
-    http_status = 401
-
-
-class MalformedNotify(NotifyError):
-    verdict = "malformed"
-    http_status = 400
+from checkout.providers.errors import (
+    NotifyError,
+)
 
 
 def after_signature(map_fields: Callable[[], PaymentUpdate]) -> PaymentUpdate:

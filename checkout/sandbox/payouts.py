@@ -34,7 +34,8 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Flask, jsonify, request
 
-from checkout.domain.money import CURRENCY_EXPONENT, Money, MoneyError
+from checkout.domain.errors import MoneyError
+from checkout.domain.money import CURRENCY_EXPONENT, Money
 from checkout.providers.teemopay.payout_mapping import BANK_NAMES
 
 if TYPE_CHECKING:

@@ -12,7 +12,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from checkout.config import StoreConfig
-from checkout.domain.ledger import LedgerRefusal, cancel, checkout_deadline_passed
+from checkout.domain.errors import LedgerRefusal
+from checkout.domain.ledger import cancel, checkout_deadline_passed
 from checkout.domain.locales import SUPPORTED_LOCALES
 from checkout.domain.money import CURRENCY_EXPONENT, Money
 from checkout.domain.states import CheckoutStatus

@@ -13,7 +13,8 @@ from checkout.db import is_lock_timeout
 from checkout.domain.ledger import Verdict, provider_reported
 from checkout.domain.states import EventSource
 from checkout.models import NotifyMessage, utcnow
-from checkout.providers.base import Ack, NotifyError, PaymentProvider, freshness_fields
+from checkout.providers.base import Ack, PaymentProvider, freshness_fields
+from checkout.providers.errors import NotifyError
 from checkout.services.ledger import load_state_for_trade, write_plan
 
 log = logging.getLogger(__name__)

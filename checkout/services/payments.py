@@ -18,10 +18,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from checkout.domain.errors import LedgerRefusal
 from checkout.domain.ledger import (
     CheckoutState,
     CreateAnswer,
-    LedgerRefusal,
     NewAttempt,
     Plan,
     abandon,
@@ -53,10 +53,9 @@ from checkout.providers.base import (
     PaymentInstructions,
     PaymentRequest,
     ProviderConfig,
-    ProviderError,
-    ProviderTimeout,
     RouteConfig,
 )
+from checkout.providers.errors import ProviderError, ProviderTimeout
 from checkout.providers.http import Exchange, capture_exchanges
 from checkout.services.catalog import Catalog
 from checkout.services.checkout_views import AttemptView, attempt_view_of

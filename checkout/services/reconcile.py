@@ -39,7 +39,8 @@ from checkout.domain.states import (
     EventSource,
 )
 from checkout.models import Checkout, PaymentAttempt, utcnow
-from checkout.providers.base import OrderNotFound, PaymentUpdate, ProviderError
+from checkout.providers.base import PaymentUpdate
+from checkout.providers.errors import OrderNotFound, ProviderError
 from checkout.providers.http import Exchange, capture_exchanges
 from checkout.services.catalog import Catalog
 from checkout.services.checkouts import expire_if_due, get_checkout

@@ -40,17 +40,16 @@ from checkout.domain import refunds as rules
 from checkout.domain.account_crypto import AccountCipher
 from checkout.domain.accounts import (
     MEXICO_BANK_CODES,
-    AccountError,
     validate_bank_code,
     validate_clabe,
     validate_holder_name,
     validate_korean_account,
 )
+from checkout.domain.errors import AccountError, RefundError
 from checkout.domain.money import Money
 from checkout.domain.refunds import (
     ApprovalPolicy,
     NewRefund,
-    RefundError,
     RefundPlan,
     RefundSource,
     RefundState,
@@ -65,7 +64,7 @@ from checkout.models import (
     new_public_id,
     utcnow,
 )
-from checkout.providers.base import (
+from checkout.providers.errors import (
     InvalidSignature,
     NotifyError,
     OrderNotFound,
@@ -83,7 +82,7 @@ from checkout.providers.payouts import (
     new_payout_no,
 )
 from checkout.providers.registry import SPECS, holder_name_max_of
-from checkout.services.errors import Conflict, InvalidRequest, NotFound, ServiceError
+from checkout.services.errors import Conflict, Forbidden, InvalidRequest, NotFound, ServiceError
 from checkout.services.ledger import load_refunds, write_refund_plan
 
 log = logging.getLogger(__name__)
@@ -91,10 +90,6 @@ SessionFactory = Callable[[], Session]
 SETTLE_WINDOW = timedelta(minutes=10)  # a payout not found this long after sending never started
 QUERY_DELAYS = (30, 60, 120, 300, 900, 1800, 3600)  # seconds between queries, then hourly
 MAX_REASON = 500
-
-
-class Forbidden(ServiceError):
-    http_status = 403
 
 
 # ---------------------------------------------------------------- reading

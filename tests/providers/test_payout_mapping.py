@@ -8,16 +8,16 @@ from typing import Any
 import pytest
 
 from checkout.domain.money import Money
-from checkout.providers.base import (
+from checkout.providers.base import ProviderConfig
+from checkout.providers.diamondpay import payout_mapping as dp
+from checkout.providers.diamondpay import signing as dp_signing
+from checkout.providers.errors import (
     InvalidSignature,
     MalformedNotify,
     OrderNotFound,
-    ProviderConfig,
     ProviderError,
     UnknownProviderStatus,
 )
-from checkout.providers.diamondpay import payout_mapping as dp
-from checkout.providers.diamondpay import signing as dp_signing
 from checkout.providers.http import parse_json
 from checkout.providers.payouts import (
     AccountType,

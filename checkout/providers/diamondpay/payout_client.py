@@ -9,9 +9,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
-from checkout.providers.base import Ack, InvalidSignature, MalformedNotify, ProviderConfig
+from checkout.providers.base import Ack, ProviderConfig
 from checkout.providers.diamondpay import mapping, payout_mapping, signing
 from checkout.providers.diamondpay.client import DiamondPayProvider
+from checkout.providers.errors import InvalidSignature, MalformedNotify
 from checkout.providers.payouts import (
     Balance,
     Bank,

@@ -6,7 +6,8 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from checkout.providers.base import Ack, InvalidSignature, MalformedNotify, ProviderConfig
+from checkout.providers.base import Ack, ProviderConfig
+from checkout.providers.errors import InvalidSignature, MalformedNotify
 from checkout.providers.http import parse_json
 from checkout.providers.payouts import (
     Balance,

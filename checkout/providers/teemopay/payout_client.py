@@ -9,13 +9,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
-from checkout.providers.base import (
-    Ack,
-    InvalidSignature,
-    MalformedNotify,
-    ProviderConfig,
-    ProviderError,
-)
+from checkout.providers.base import Ack, ProviderConfig
+from checkout.providers.errors import InvalidSignature, MalformedNotify, ProviderError
 from checkout.providers.payouts import (
     Balance,
     Bank,

@@ -8,8 +8,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from checkout.domain.money import Money, MoneyError
-from checkout.providers.base import (
+from checkout.domain.errors import MoneyError
+from checkout.domain.money import Money
+from checkout.providers.errors import (
     MalformedNotify,
     OrderNotFound,
     ProviderError,
