@@ -347,6 +347,7 @@ def open_payout(state: SandboxState, app_code: str, fields: Mapping[str, Any]) -
             banks=KOREA_BANK_CODES,
             id_prefix="TF" + datetime.now(UTC).strftime("%y%m%d") + COUNTRY,
             fee=service_fee(amount),
+            returns=True,  # TeemoPay reports a bank's return (status 4); the others do not
         )
     except PayoutRefusal as refusal:
         raise payout_refusal(refusal.reason) from None
