@@ -320,6 +320,28 @@ def test_the_cycle_check_sees_imports_inside_functions(tmp_path: Path) -> None:
     assert _function_level_imports(package / "b.py") == [9]
 
 
+def test_only_config_reads_the_raw_configuration() -> None:
+    """One settings parse: config.py builds every setting; nothing else reads the TOML's
+    tables through `Settings.raw` or parses them with a `*_from_config` of its own."""
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path == PACKAGE / "config.py":
+            continue
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and node.attr == "raw":
+                owner = ast.unparse(node.value)
+                if "settings" in owner.lower():
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {owner}.raw")
+            elif (
+                isinstance(node, ast.FunctionDef)
+                and node.args.args
+                and node.args.args[0].arg == "raw"
+            ):
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno}: def {node.name}")
+    assert not found, "\n".join(found)
+
+
 # Each module of the package imported on its own: the package is forgotten (sys.modules) before
 # each, so a cycle that only fails when entered from one of its modules fails here. Third-party
 # modules stay loaded, which keeps this to seconds.
