@@ -4,7 +4,8 @@
     python3 dev.py run     # the app on SQLite with the sandboxes, the webhook worker and a demo
                            # shop; prints checkout URLs (--port N, --help)
     python3 dev.py test    # the whole test suite (TEST_DATABASE_URL=postgresql://... for PG)
-    python3 dev.py lint    # ruff check, ruff format --check, and the docs site (mkdocs --strict)
+    python3 dev.py lint    # ruff check, ruff format --check, lint-imports (the layers) and the
+                           # docs site (mkdocs --strict)
     python3 dev.py docs    # serve the docs site (mkdocs.yml, docs/) on 127.0.0.1:8000
     python3 dev.py bench   # the benchmarks (gunicorn + sandbox + wrk); writes docs/benchmarks.md
     python3 dev.py audit   # Lighthouse on the shopper pages (needs node); writes docs/audit.md
@@ -102,6 +103,8 @@ def main(argv: list[str]) -> int:
         return subprocess.call([str(BIN / "mkdocs"), "serve", *rest], env=MKDOCS_ENV)
     code = subprocess.call([str(BIN / "ruff"), "check", "."])
     code = code or subprocess.call([str(BIN / "ruff"), "format", "--check", "."])
+    # The layers' contracts ([tool.importlinter] in pyproject.toml): one way down.
+    code = code or subprocess.call([str(BIN / "lint-imports"), "--no-cache"], cwd=ROOT)
     # The docs site: a broken link, anchor or page fails the build (mkdocs.yml: strict).
     return code or subprocess.call(
         [str(BIN / "mkdocs"), "build", "--strict", "--quiet", "--site-dir", str(SITE)],

@@ -11,21 +11,34 @@ from typing import Any
 from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from checkout import cli, i18n, observability
+from checkout.blueprints import (
+    admin,
+    links,
+    notify,
+    pages,
+    receipt_pages,
+    refund_account,
+    shop_api,
+    unavailable,
+)
+from checkout.blueprints.admin import auth
 from checkout.concurrency import CreateTurns
 from checkout.config import Settings, build_settings, load_raw
+from checkout.domain.locales import SUPPORTED_LOCALES
 from checkout.extensions import babel, csrf, db, settings_of
+from checkout.limits import init_limits
 from checkout.logging_setup import install_masking, register_secrets, secrets_of_config
 from checkout.providers.base import PaymentProvider
-from checkout.providers.registry import build_provider
+from checkout.providers.registry import build_provider, payouts_of
+from checkout.sandbox.from_settings import prepare_sandbox_instances
+from checkout.services.admin import database_gauges
 from checkout.services.catalog import Catalog
-from checkout.services.checkouts import SUPPORTED_LOCALES
-from checkout.services.circuits import CircuitBreakers
+from checkout.services.circuits import (
+    CircuitBreakers,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
-# Payment creations at work at once per process. Measured on 2 cores with 4 workers
-# (docs/benchmarks.md): 2 gave the most creates per second and the fastest pages beside
-# them; 4 and 8 spent more CPU per create on threads contending for the interpreter.
-DEFAULT_CREATE_TURNS = 2
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -53,10 +66,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         # Connections per process (PostgreSQL): `database_pool_size` kept open, up to
         # `database_max_overflow` more for a burst. Those are closed after each use, so a
         # steady load above the pool would open a connection (a server process) per request.
-        DATABASE_POOL_SIZE=_non_negative_int(raw, "database_pool_size", 20),
-        DATABASE_MAX_OVERFLOW=_non_negative_int(raw, "database_max_overflow", 0),
+        DATABASE_POOL_SIZE=settings.database_pool_size,
+        DATABASE_MAX_OVERFLOW=settings.database_max_overflow,
         # Lock, statement, pool and SQLite waits, all far below gunicorn's 30 s (db.py).
-        DATABASE_TIMEOUTS=_database_timeouts(raw),
+        DATABASE_TIMEOUTS=settings.database_timeouts,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SECURE=secure,
         SESSION_COOKIE_SAMESITE="Lax",
@@ -70,36 +83,38 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         BABEL_DEFAULT_TIMEZONE="UTC",
         BABEL_TRANSLATION_DIRECTORIES=str(ROOT / "checkout" / "translations"),
         # How long raw notify bodies and headers are kept (`flask purge-notifies`).
-        NOTIFY_RETENTION_DAYS=_retention_days(raw.get("notify_retention_days")),
+        NOTIFY_RETENTION_DAYS=settings.notify_retention_days,
     )
     app.extensions["settings"] = settings
     # Logs never carry personal data or configured secrets, however the app is served
     # (gunicorn, flask run, tests): every record is masked where it is created.
     install_masking()
     register_secrets(secrets_of_config(settings, raw))
-    from checkout import observability
 
     # First of the request hooks: every request gets its id and is counted, even one that a
     # later hook (CSRF, rate limits, NUL check) refuses. /metrics is in blueprints/admin/health.py.
-    observability.init_app(app, settings.metrics_token)
+    metrics = observability.init_app(app, settings.metrics_token)
+    metrics.database.read = lambda: database_gauges(db.session)
 
-    _prepare_sandbox_keys(settings)  # sandbox mode, and the test twins of a live deployment
+    # Sandbox mode, and the test twins of a live deployment (TeemoPay's key files).
+    prepare_sandbox_instances(settings)
     providers: dict[str, PaymentProvider] = {
         name: build_provider(cfg) for name, cfg in settings.providers.items()
     }
-    app.extensions["catalog"] = Catalog(providers, settings.methods, _circuit_breakers(settings))
+    # Each instance's payout client, on its pay-in client's transport: built once, here.
+    payouts = {name: payouts_of(provider) for name, provider in providers.items()}
+    app.extensions["catalog"] = Catalog(
+        providers, settings.methods, _circuit_breakers(settings), payouts
+    )
     # Test-mode checkouts: the same methods on the sandbox twins (the same catalog in
     # sandbox mode, where every instance is a simulator already).
     app.extensions["test_catalog"] = app.extensions["catalog"].for_test_mode()
     # Payment creations at work at once in this process (checkout/concurrency.py).
-    app.extensions["create_turns"] = CreateTurns(
-        _non_negative_int(raw, "create_payment_turns", DEFAULT_CREATE_TURNS)
-    )
+    app.extensions["create_turns"] = CreateTurns(settings.create_payment_turns)
 
     db.init_app(app)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=_select_locale)
-    from checkout import i18n
 
     i18n.register(app)  # amount and date filters; warns if compiled catalogs are missing
 
@@ -107,17 +122,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=settings.proxy_fix_x_for, x_proto=1, x_host=1
         )
-
-    from checkout.blueprints import (
-        admin,
-        links,
-        notify,
-        pages,
-        receipt_pages,
-        refund_account,
-        shop_api,
-        unavailable,
-    )
 
     app.register_blueprint(pages.bp)
     receipt_pages.init_app(app)  # issue 24: the paid page's cash-receipt line
@@ -128,99 +132,20 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     admin.init_app(app)  # the operator console (/admin), /healthz and /readyz
     unavailable.init_app(app)  # a database that went away: one retry, then 503, never 500
 
-    from checkout.limits import init_limits
-
-    init_limits(app, settings)  # after the blueprints: their limits bind to this app only
-
-    from checkout import cli
+    # After the blueprints: their limits bind to this app only.
+    init_limits(
+        app,
+        settings,
+        checkout_form=pages.bp,
+        api=(shop_api.bp,),
+        login_endpoint=f"{admin.bp.name}.{auth.login.__name__}",
+        login_form=auth.LoginForm,
+    )
 
     cli.register(app)
     _security_headers(app)
     _refuse_nul(app)
     return app
-
-
-def _circuit_breakers(settings: Settings) -> CircuitBreakers:
-    """The instances' breakers from [circuit_breaker], [providers.<name>.circuit_breaker] and
-    circuit_refresh_seconds."""
-    from checkout.config import ConfigError
-    from checkout.services.circuits import (
-        BreakerConfigError,
-        breaker_settings_from_config,
-        refresh_seconds_from_config,
-    )
-
-    try:
-        per_instance = breaker_settings_from_config(
-            settings.raw, {name: cfg.settings for name, cfg in settings.providers.items()}
-        )
-        refresh = refresh_seconds_from_config(settings.raw)
-    except BreakerConfigError as exc:
-        raise ConfigError(str(exc)) from None
-    # A probe held longer than any call can take belongs to a thread that died.
-    longest = max(
-        (cfg.connect_timeout + cfg.read_timeout for cfg in settings.providers.values()),
-        default=25.0,
-    )
-    return CircuitBreakers(per_instance, probe_timeout=longest + 10.0, refresh_seconds=refresh)
-
-
-def _non_negative_int(raw: Mapping[str, Any], key: str, default: int) -> int:
-    from checkout.config import ConfigError
-
-    value = raw.get(key, default)
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{key} must be a whole number, not {value!r}") from None
-    if number < 0:
-        raise ConfigError(f"{key} must not be negative")
-    return number
-
-
-def _seconds(raw: Mapping[str, Any], key: str, default: float) -> float:
-    from checkout.config import ConfigError
-
-    value = raw.get(key, default)
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{key} must be a number of seconds, not {value!r}") from None
-    if not 0 <= number <= 600:
-        raise ConfigError(f"{key} must be between 0 and 600 seconds")
-    return number
-
-
-def _database_timeouts(raw: Mapping[str, Any]) -> Any:
-    from checkout.db import DatabaseTimeouts
-
-    default = DatabaseTimeouts()
-    return DatabaseTimeouts(
-        lock=_seconds(raw, "database_lock_timeout", default.lock),
-        statement=_seconds(raw, "database_statement_timeout", default.statement),
-        pool=_seconds(raw, "database_pool_timeout", default.pool),
-        sqlite_busy=_seconds(raw, "sqlite_busy_timeout", default.sqlite_busy),
-    )
-
-
-def _retention_days(value: Any) -> int:
-    from checkout.config import ConfigError
-    from checkout.services.retention import retention_days
-
-    try:
-        return retention_days(value)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
-
-
-def _prepare_sandbox_keys(settings: Settings) -> None:
-    from checkout.sandbox.keys import ensure_teemopay_keys
-
-    for cfg in settings.providers.values():
-        if cfg.type == "teemopay" and cfg.sandbox:
-            key_file = Path(str(cfg.settings["private_key_file"]))
-            if not key_file.exists():
-                ensure_teemopay_keys(key_file.parent)
 
 
 def _select_locale() -> str | None:
@@ -303,3 +228,17 @@ def _refuse_nul(app: Flask) -> None:
             error = {"code": "invalid_request", "message": "NUL characters are not accepted."}
             return jsonify(error=error), 400
         return "NUL characters are not accepted.", 400
+
+
+def _circuit_breakers(settings: Settings) -> CircuitBreakers:
+    """The instances' breakers, as configured (config.py reads [circuit_breaker])."""
+    # A probe held longer than any call can take belongs to a thread that died.
+    longest = max(
+        (cfg.connect_timeout + cfg.read_timeout for cfg in settings.providers.values()),
+        default=25.0,
+    )
+    return CircuitBreakers(
+        settings.circuit_breakers,
+        probe_timeout=longest + 10.0,
+        refresh_seconds=settings.circuit_refresh_seconds,
+    )

@@ -11,7 +11,32 @@ from urllib.parse import urlsplit
 import click
 from flask import Flask
 
+from checkout.db import db
 from checkout.domain.states import CheckoutStatus
+from checkout.extensions import catalog_of, settings_of
+from checkout.logging_setup import mask_text
+from checkout.models import utcnow
+from checkout.sandbox import create_sandbox_app
+from checkout.sandbox.from_settings import sandbox_config_from_settings
+from checkout.sandbox.serving import make_sandbox_server
+from checkout.services.admin import (
+    OperatorError,
+    create_operator,
+    daily_summary,
+    format_amounts,
+    reset_password,
+    review_reason_of,
+    set_operator_active,
+    store_label,
+)
+from checkout.services.checkouts import create_checkout, parse_new_checkout
+from checkout.services.errors import NotFound
+from checkout.services.receipts import run_receipts
+from checkout.services.reconcile import reconcile_due
+from checkout.services.refunds import send_refunds
+from checkout.services.retention import purge_notify_bodies
+from checkout.services.webhooks import resend_event
+from checkout.services.webhooks import run_worker as deliver_webhooks
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -35,9 +60,6 @@ def upgrade_database(database_url: str) -> None:
 
 def create_demo_checkout(app: Flask, currency: str, amount: int, order_id: str) -> str:
     """Create a checkout for the sandbox demo store and return its URL."""
-    from checkout.db import db
-    from checkout.extensions import catalog_of, settings_of
-    from checkout.services.checkouts import create_checkout, parse_new_checkout
 
     settings = settings_of(app)
     store = next(iter(settings.stores.values()))
@@ -69,8 +91,6 @@ def _read_password(from_stdin: bool) -> str:
 
 
 def _set_operator_active(app: Flask, name: str, active: bool) -> None:
-    from checkout.db import db
-    from checkout.services.admin import OperatorError, set_operator_active
 
     with db.bound(app).session_factory() as session:
         try:
@@ -92,10 +112,6 @@ def register(app: Flask) -> None:
     @click.option("--port", default=None, type=int, help="default: the port of sandbox_url")
     def sandbox(host: str | None, port: int | None) -> None:
         """Serve the provider simulators (run beside gunicorn in sandbox mode)."""
-        from checkout.extensions import settings_of
-        from checkout.sandbox import create_sandbox_app
-        from checkout.sandbox.from_settings import sandbox_config_from_settings
-        from checkout.sandbox.serving import make_sandbox_server
 
         settings = settings_of(app)
         url = urlsplit(settings.sandbox_url)
@@ -151,12 +167,8 @@ def register(app: Flask) -> None:
         import signal
         import threading
 
-        from checkout.db import db
-        from checkout.extensions import catalog_of, settings_of
-        from checkout.services.reconcile import durations_from_config, reconcile_due
-
         factory = db.bound(app).session_factory
-        after, grace = durations_from_config(settings_of(app).raw)
+        after, grace = settings_of(app).reconcile_after, settings_of(app).va_expiry_grace
         stop = threading.Event()
         in_main = threading.current_thread() is threading.main_thread()  # signal's rule
         previous = signal.signal(signal.SIGTERM, lambda *_: stop.set()) if in_main else None
@@ -182,9 +194,6 @@ def register(app: Flask) -> None:
     @click.argument("event_id")
     def webhooks_resend(event_id: str) -> None:
         """Queue a webhook event (evt_...) to be sent again now."""
-        from checkout.db import db
-        from checkout.services.errors import NotFound
-        from checkout.services.webhooks import resend_event
 
         with db.bound(app).session_factory() as session:
             try:
@@ -202,9 +211,6 @@ def register(app: Flask) -> None:
     )
     def purge_notifies(days: int | None) -> None:
         """Blank raw notify bodies and headers past retention; rows and verdicts stay."""
-        from checkout.db import db
-        from checkout.models import utcnow
-        from checkout.services.retention import purge_notify_bodies
 
         keep = days if days is not None else app.config["NOTIFY_RETENTION_DAYS"]
         with db.bound(app).session_factory() as session:
@@ -216,8 +222,6 @@ def register(app: Flask) -> None:
     @click.option("--password-stdin", is_flag=True, help="read the password from standard input")
     def create_operator_cmd(name: str, password_stdin: bool) -> None:
         """Create an operator of the console (/admin); asks for the password."""
-        from checkout.db import db
-        from checkout.services.admin import OperatorError, create_operator
 
         password = _read_password(password_stdin)
         with db.bound(app).session_factory() as session:
@@ -245,8 +249,6 @@ def register(app: Flask) -> None:
     def reset_operator_password_cmd(name: str, password_stdin: bool) -> None:
         """Set an operator's password (asked twice, or read from standard input); their
         open sessions end."""
-        from checkout.db import db
-        from checkout.services.admin import OperatorError, reset_password
 
         password = _read_password(password_stdin)
         with db.bound(app).session_factory() as session:
@@ -261,16 +263,6 @@ def register(app: Flask) -> None:
     def daily_summary_cmd(day: str | None) -> None:
         """Checkouts per store, attempts per store and provider, amounts; review queue."""
         from datetime import date
-
-        from checkout.db import db
-        from checkout.logging_setup import mask_text
-        from checkout.models import utcnow
-        from checkout.services.admin import (
-            daily_summary,
-            format_amounts,
-            review_reason_of,
-            store_label,
-        )
 
         try:
             when = date.fromisoformat(day) if day else utcnow().date() - timedelta(days=1)
@@ -329,28 +321,22 @@ def run_worker(
     attempts and enforces expiry, then sends approved refunds and asks about unsettled
     payouts, then issues and cancels cash receipts. Returns the number of events sent.
     """
-    from checkout.db import db
-    from checkout.extensions import catalog_of, settings_of
-    from checkout.services.receipts import run_receipts
-    from checkout.services.reconcile import durations_from_config, reconcile_due
-    from checkout.services.refunds import send_refunds
-    from checkout.services.webhooks import delivery_options_from_config
-    from checkout.services.webhooks import run_worker as deliver
-
     factory = db.bound(app).session_factory
     settings = settings_of(app)
-    after, grace = durations_from_config(settings.raw)
-    return deliver(
+    after, grace = settings.reconcile_after, settings.va_expiry_grace
+    return deliver_webhooks(
         factory,
         settings.stores,
         once=once,
         interval=interval,
         batch=batch,
         stop=stop,
-        options=delivery_options_from_config(settings.raw),
+        options=settings.webhook_delivery,
         each_round=lambda: _reconcile_then_refunds(
             lambda: reconcile_due(factory, catalog_of(app), after=after, grace=grace),
-            lambda: send_refunds(factory, settings),
+            lambda: send_refunds(
+                factory, settings, payouts_for=catalog_of(app).payouts.__getitem__
+            ),
             lambda: run_receipts(factory, settings, catalog_of(app)),
         ),
     )

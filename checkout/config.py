@@ -7,16 +7,25 @@ stops the app at start with a message naming it.
 
 from __future__ import annotations
 
+import base64
 import hashlib
-import os
+import hmac
 import secrets
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from checkout.db import DatabaseTimeouts
+from checkout.domain.account_crypto import AccountCipher
+from checkout.domain.circuit import BreakerSettings
+from checkout.domain.errors import AccountCipherError
+from checkout.domain.receipts import ReceiptError, normalize_brn
 from checkout.providers.base import MethodConfig, ProviderConfig, RouteConfig
+from checkout.providers.registry import SPECS
+from checkout.urls import UrlRefused, origin_or_empty, parse_web_url
 
 BUNDLED_SANDBOX_CONFIG = Path(__file__).with_name("sandbox.toml")
 ENV_PREFIX = "CHECKOUT__"  # CHECKOUT__PROVIDERS__PAYPRO_KR__APP_SECRET=... overrides a key
@@ -34,6 +43,185 @@ DEFAULT_RATE_LIMITS = {
 
 class ConfigError(RuntimeError):
     """The configuration cannot run: the message says which key and why."""
+
+
+# ---------------------------------------------------------------- the app's other settings
+# Each read here, once, into Settings: nothing else reads the raw TOML.
+# Payment creations at work at once per process. Measured on 2 cores with 4 workers
+# (docs/benchmarks.md): 2 gave the most creates per second and the fastest pages beside
+# them; 4 and 8 spent more CPU per create on threads contending for the interpreter.
+DEFAULT_CREATE_TURNS = 2
+DEFAULT_RECONCILE_AFTER = timedelta(seconds=120)  # config `reconcile_after_seconds`
+DEFAULT_VA_EXPIRY_GRACE = timedelta(minutes=15)  # config `va_expiry_grace_minutes`
+DEFAULT_TIMEOUT = (3.0, 10.0)  # connect, each read (seconds)
+DEFAULT_DEADLINE = 10.0  # seconds for one delivery in all: connect, headers, body
+DEFAULT_THREADS = 8  # deliveries at once per worker
+# Of which one store may hold at most this many. One keeps a store's events in order;
+# more deliver a busy store faster, in an order its payloads' `seq` restores.
+DEFAULT_THREADS_PER_STORE = 1
+DEFAULT_REFRESH_SECONDS = 0.5  # how old a process's read of an instance's calls may get
+MAX_REFRESH_SECONDS = 60.0
+DEFAULT_RETENTION_DAYS = 90
+BREAKER_SETTING_KEYS = {f.name for f in fields(BreakerSettings)}
+
+
+@dataclass(frozen=True)
+class DeliveryOptions:
+    """How a worker delivers: timeouts, the total deadline, and its pool's shape."""
+
+    timeout: tuple[float, float] = DEFAULT_TIMEOUT
+    deadline: float = DEFAULT_DEADLINE
+    threads: int = DEFAULT_THREADS
+    threads_per_store: int = DEFAULT_THREADS_PER_STORE
+
+
+def delivery_options_from_config(raw: Mapping[str, Any]) -> DeliveryOptions:
+    """`webhook_deadline` (seconds), `webhook_threads`, `webhook_threads_per_store`."""
+    try:
+        deadline = float(raw.get("webhook_deadline", DEFAULT_DEADLINE))
+        threads = int(raw.get("webhook_threads", DEFAULT_THREADS))
+        per_store = int(raw.get("webhook_threads_per_store", DEFAULT_THREADS_PER_STORE))
+    except (TypeError, ValueError):
+        raise ConfigError(
+            "webhook_deadline must be seconds; webhook_threads and"
+            " webhook_threads_per_store whole numbers"
+        ) from None
+    if not 0 < deadline <= 120:
+        raise ConfigError("webhook_deadline must be between 0 and 120 seconds")
+    if threads < 2 or not 1 <= per_store < threads:
+        raise ConfigError(
+            "webhook_threads must be at least 2 and webhook_threads_per_store between 1 and"
+            " webhook_threads - 1 (no store may take every thread)"
+        )
+    return DeliveryOptions(deadline=deadline, threads=threads, threads_per_store=per_store)
+
+
+def durations_from_config(raw: Mapping[str, Any]) -> tuple[timedelta, timedelta]:
+    """(reconcile_after, va_expiry_grace) from the configuration's top-level keys."""
+    after = float(raw.get("reconcile_after_seconds", DEFAULT_RECONCILE_AFTER.total_seconds()))
+    grace = float(raw.get("va_expiry_grace_minutes", DEFAULT_VA_EXPIRY_GRACE.total_seconds() / 60))
+    return timedelta(seconds=after), timedelta(minutes=grace)
+
+
+class BreakerConfigError(ConfigError):
+    """A [circuit_breaker] table that cannot work; the message names the key."""
+
+
+def breaker_settings(table: Any, base: BreakerSettings, where: str) -> BreakerSettings:
+    """`base` with the keys of a `[circuit_breaker]` table over it, each checked."""
+    if table is None:
+        return base
+    if not isinstance(table, Mapping):
+        raise BreakerConfigError(f"{where} must be a table")
+    unknown = set(table) - BREAKER_SETTING_KEYS
+    if unknown:
+        raise BreakerConfigError(
+            f"{where}: unknown key(s) {', '.join(sorted(unknown))}; "
+            f"known: {', '.join(sorted(BREAKER_SETTING_KEYS))}"
+        )
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        if key == "enabled":
+            if not isinstance(value, bool):
+                raise BreakerConfigError(f"{where}.enabled must be true or false")
+        elif key in ("failures", "min_calls"):
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10000:
+                raise BreakerConfigError(f"{where}.{key} must be a whole number 1 to 10000")
+        elif key == "error_rate":
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
+                raise BreakerConfigError(f"{where}.error_rate must be between 0 and 1 (e.g. 0.5)")
+            value = float(value)
+        elif (
+            isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 86400
+        ):
+            raise BreakerConfigError(f"{where}.{key} must be seconds, more than 0 up to 86400")
+        else:
+            value = float(value)
+        values[key] = value
+    return replace(base, **values)
+
+
+def breaker_settings_from_config(
+    raw: Mapping[str, Any], instances: Mapping[str, Mapping[str, Any]]
+) -> dict[str, BreakerSettings]:
+    """Each instance's thresholds; `instances` maps instance names to their settings."""
+    default = breaker_settings(raw.get("circuit_breaker"), BreakerSettings(), "circuit_breaker")
+    return {
+        name: breaker_settings(
+            settings.get("circuit_breaker"), default, f"providers.{name}.circuit_breaker"
+        )
+        for name, settings in instances.items()
+    }
+
+
+def refresh_seconds_from_config(raw: Mapping[str, Any]) -> float:
+    """`circuit_refresh_seconds`: how old a process's read of an instance's calls may get."""
+    value = raw.get("circuit_refresh_seconds", DEFAULT_REFRESH_SECONDS)
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not 0 <= value <= MAX_REFRESH_SECONDS
+    ):
+        raise BreakerConfigError(
+            "circuit_refresh_seconds must be seconds from 0 (read on every decision) up to 60"
+        )
+    return float(value)
+
+
+def retention_days(value: Any) -> int:
+    """The configured `notify_retention_days`, checked: a whole number of days, at least 1."""
+    if value is None:
+        return DEFAULT_RETENTION_DAYS
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError(f"notify_retention_days must be a whole number of days, not {value!r}")
+    try:
+        days = int(value)
+    except ValueError:
+        raise ValueError(
+            f"notify_retention_days must be a whole number of days, not {value!r}"
+        ) from None
+    if days < 1:
+        raise ValueError(f"notify_retention_days must be at least 1, not {days}")
+    return days
+
+
+def non_negative_int(raw: Mapping[str, Any], key: str, default: int) -> int:
+    value = raw.get(key, default)
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key} must be a whole number, not {value!r}") from None
+    if number < 0:
+        raise ConfigError(f"{key} must not be negative")
+    return number
+
+
+def _seconds(raw: Mapping[str, Any], key: str, default: float) -> float:
+    value = raw.get(key, default)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key} must be a number of seconds, not {value!r}") from None
+    if not 0 <= number <= 600:
+        raise ConfigError(f"{key} must be between 0 and 600 seconds")
+    return number
+
+
+def database_timeouts(raw: Mapping[str, Any]) -> DatabaseTimeouts:
+    default = DatabaseTimeouts()
+    return DatabaseTimeouts(
+        lock=_seconds(raw, "database_lock_timeout", default.lock),
+        statement=_seconds(raw, "database_statement_timeout", default.statement),
+        pool=_seconds(raw, "database_pool_timeout", default.pool),
+        sqlite_busy=_seconds(raw, "sqlite_busy_timeout", default.sqlite_busy),
+    )
+
+
+def _retention_days(value: Any) -> int:
+    try:
+        return retention_days(value)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 @dataclass(frozen=True)
@@ -100,16 +288,12 @@ class StoreConfig:
     webhook_secret_next: str | None = None
 
     @property
-    def api_key_hashes(self) -> tuple[str, ...]:
-        return self.live_key_hashes + self.test_key_hashes
-
-    @property
     def webhook_secrets(self) -> tuple[str, ...]:
         """The secrets that sign each webhook (one `v1,<sig>` per secret)."""
         return tuple(s for s in (self.webhook_secret, self.webhook_secret_next) if s)
 
     # API keys (live or test) that may also create refunds (scope "refunds"); they work for
-    # the rest of the API too, in their own mode. Keys in api_key_hashes alone cannot refund.
+    # the rest of the API too, in their own mode. Other live and test keys cannot refund.
     refund_key_hashes: tuple[str, ...] = ()
     # The most the store may pay out in refunds per calendar day (store timezone), per
     # currency, in minor units; a currency absent here has no cap.
@@ -126,9 +310,6 @@ class StoreConfig:
             if hmac.compare_digest(digest, expected):
                 found = True
         return found
-
-    def accepts_return_url(self, url: str) -> bool:
-        return origin_of(url) in self.allowed_origins
 
 
 @dataclass(frozen=True)
@@ -156,6 +337,20 @@ class Settings:
     # A refund above this (minor units, per currency) needs a second operator; a currency
     # absent here always does. Console refunds always do.
     refund_approval_thresholds: Mapping[str, int] = field(default_factory=dict)
+    # The workers: when to ask a provider about a silent attempt, how long past a virtual
+    # account's expiry to wait for its notify; how webhooks are delivered.
+    reconcile_after: timedelta = DEFAULT_RECONCILE_AFTER
+    va_expiry_grace: timedelta = DEFAULT_VA_EXPIRY_GRACE
+    webhook_delivery: DeliveryOptions = field(default_factory=lambda: DeliveryOptions())
+    # Circuit breakers: each instance's thresholds, how old a read of its calls may get.
+    circuit_breakers: Mapping[str, BreakerSettings] = field(default_factory=dict)
+    circuit_refresh_seconds: float = DEFAULT_REFRESH_SECONDS
+    # The database: pooled connections per process (PostgreSQL) and every wait's bound.
+    database_pool_size: int = 20
+    database_max_overflow: int = 0
+    database_timeouts: DatabaseTimeouts = field(default_factory=lambda: DatabaseTimeouts())
+    create_payment_turns: int = DEFAULT_CREATE_TURNS
+    notify_retention_days: int = DEFAULT_RETENTION_DAYS
 
     def store_for_api_key(self, api_key: str) -> StoreConfig | None:
         match = self.api_key_match(api_key)
@@ -182,7 +377,6 @@ def hash_api_key(api_key: str) -> str:
 
 def origin_of(url: str) -> str:
     """The origin a browser gives `url` (WHATWG rules, checkout/urls.py); "" if refused."""
-    from checkout.urls import origin_or_empty
 
     return origin_or_empty(url)
 
@@ -287,6 +481,7 @@ def build_settings(raw: Mapping[str, Any], instance_path: Path) -> Settings:
         )
         for name, cfg in providers.items()
     }
+    reconcile_after, va_expiry_grace = durations_from_config(raw)
     stores = {
         sid: replace(
             _store_config(sid, table, sandbox, public_base_url),
@@ -319,13 +514,24 @@ def build_settings(raw: Mapping[str, Any], instance_path: Path) -> Settings:
         refund_approval_thresholds=_currency_amounts(
             raw.get("refunds", {}).get("approval_thresholds", {}), "refunds.approval_thresholds"
         ),
+        reconcile_after=reconcile_after,
+        va_expiry_grace=va_expiry_grace,
+        webhook_delivery=delivery_options_from_config(raw),
+        circuit_breakers=breaker_settings_from_config(
+            raw, {name: cfg.settings for name, cfg in providers.items()}
+        ),
+        circuit_refresh_seconds=refresh_seconds_from_config(raw),
+        database_pool_size=non_negative_int(raw, "database_pool_size", 20),
+        database_max_overflow=non_negative_int(raw, "database_max_overflow", 0),
+        database_timeouts=database_timeouts(raw),
+        create_payment_turns=non_negative_int(raw, "create_payment_turns", DEFAULT_CREATE_TURNS),
+        notify_retention_days=_retention_days(raw.get("notify_retention_days")),
     )
 
 
 def _refund_account_keys(value: Any, sandbox: bool, instance_path: Path) -> tuple[str, ...]:
     """The Fernet keys that seal refund accounts; required outside sandbox (the sandbox
     generates one into the instance folder)."""
-    from checkout.domain.account_crypto import AccountCipher, AccountCipherError
 
     if not value:
         if not sandbox:
@@ -416,21 +622,12 @@ def _sandbox_secret_key(instance_path: Path) -> str:
     return path.read_text().strip()
 
 
-_REQUIRED_SETTINGS = {
-    "paypro": ("merchant_no", "app_secret"),
-    "teemopay": ("app_code", "merchant_name", "private_key_file", "platform_public_key_file"),
-    "diamondpay": ("platform_id", "key", "api_token"),
-}
-
-
 def _provider_config(
     name: str, table: Mapping[str, Any], sandbox: bool, sandbox_url: str, instance_path: Path
 ) -> ProviderConfig:
     ptype = str(table.get("type", ""))
-    if ptype not in _REQUIRED_SETTINGS:
-        raise ConfigError(
-            f"providers.{name}.type must be one of {', '.join(_REQUIRED_SETTINGS)}, got {ptype!r}"
-        )
+    if ptype not in SPECS:
+        raise ConfigError(f"providers.{name}.type must be one of {', '.join(SPECS)}, got {ptype!r}")
     base_url = str(table.get("base_url", "")).rstrip("/")
     uses_sandbox = base_url in ("", "sandbox")
     if uses_sandbox:
@@ -445,7 +642,7 @@ def _provider_config(
     for key in ("private_key_file", "platform_public_key_file"):
         if key in settings and not Path(str(settings[key])).is_absolute():
             settings[key] = str(instance_path / str(settings[key]))
-    missing = [k for k in _REQUIRED_SETTINGS[ptype] if not settings.get(k)]
+    missing = [k for k in SPECS[ptype].required_settings if not settings.get(k)]
     if missing:
         raise ConfigError(
             f"providers.{name}: missing {', '.join(missing)} "
@@ -535,9 +732,6 @@ def _instance_currency(cfg: ProviderConfig) -> str:
 
 
 SANDBOX_TWIN_SUFFIX = "__test"
-# The settings of each provider type that are secrets: a twin gets its own, derived ones.
-_TWIN_IDENTITY = {"paypro": "merchant_no", "teemopay": "app_code", "diamondpay": "platform_id"}
-_TWIN_SECRETS = {"paypro": ("app_secret",), "teemopay": (), "diamondpay": ("key", "api_token")}
 
 
 def sandbox_twin_name(name: str) -> str:
@@ -562,15 +756,15 @@ def _sandbox_twin(
     settings = dict(cfg.settings)
     # Keyed by the merchant's identity, not the instance: instances sharing a merchant
     # number share one account in the simulator, so they need one secret.
-    identity = settings.get(_TWIN_IDENTITY[cfg.type], "")
-    for key in _TWIN_SECRETS[cfg.type]:
+    spec = SPECS[cfg.type]
+    identity = settings.get(spec.twin_identity, "")
+    for key in spec.twin_secrets:
         seed = f"sandbox-twin:{cfg.type}:{identity}:{key}".encode()
         settings[key] = hmac.new(secret_key.encode(), seed, hashlib.sha256).hexdigest()[:32]
-    if cfg.type == "teemopay":
-        # One key pair for every TeemoPay twin: the simulator has one platform key.
-        keys = instance_path / "sandbox-twin-keys" / "teemopay"
-        settings["private_key_file"] = str(keys / "merchant_private.pem")
-        settings["platform_public_key_file"] = str(keys / "teemopay_public.pem")
+    # Key files every twin of the type shares (the simulator has one platform key).
+    keys = instance_path / "sandbox-twin-keys" / cfg.type
+    for key, file_name in spec.twin_key_files.items():
+        settings[key] = str(keys / file_name)
     return replace(
         cfg, name=name, base_url=f"{sandbox_url}/{cfg.type}", settings=settings, sandbox=True
     )
@@ -616,8 +810,6 @@ def _store_config(
     webhook_secret = str(table.get("webhook_secret") or "") or None
     webhook_secret_next = str(table.get("webhook_secret_next") or "") or None
     if webhook_url:
-        from checkout.urls import UrlRefused, parse_web_url
-
         try:
             webhook_url = parse_web_url(webhook_url).href  # what a browser would call
         except UrlRefused as refused:
@@ -664,11 +856,6 @@ def _cash_receipts(
 ) -> CashReceiptConfig | None:
     """`[stores.<id>.cash_receipts]`, checked; in sandbox mode pointed at our simulator
     (with a secret of its own unless one is given)."""
-    import base64
-    import hmac
-
-    from checkout.domain.receipts import ReceiptError, normalize_brn
-
     if table is None:
         return None
     where = f"stores.{sid}.cash_receipts"
@@ -774,16 +961,3 @@ def _timezone(value: Any, sid: str) -> str:
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(f"stores.{sid}.timezone {value!r} is not a time zone name") from None
     return str(value)
-
-
-def load_settings(
-    environ: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None
-) -> Settings:
-    environ = os.environ if environ is None else environ
-    raw = load_raw(environ)
-    if overrides:
-        raw.update(overrides)
-    instance_path = Path(
-        str(raw.get("instance_path") or environ.get("CHECKOUT_INSTANCE_PATH") or "instance")
-    ).resolve()
-    return build_settings(raw, instance_path)

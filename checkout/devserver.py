@@ -18,6 +18,15 @@ import sys
 import threading
 from urllib.parse import urlsplit
 
+from checkout import create_app
+from checkout.cli import create_demo_checkout, run_worker, upgrade_database
+from checkout.demo_shop import create_demo_shop_app
+from checkout.extensions import settings_of
+from checkout.logging_setup import configure_logging
+from checkout.sandbox import create_sandbox_app
+from checkout.sandbox.from_settings import sandbox_config_from_settings
+from checkout.sandbox.serving import make_sandbox_server, serve_in_thread
+
 DEFAULT_PORT = 5000
 DEFAULT_BASE_URL = f"http://127.0.0.1:{DEFAULT_PORT}"
 DEMO_TEST_KEY = "sk_test_demo"  # checkout/sandbox.toml's demo store
@@ -59,14 +68,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if args.port is not None:
         apply_port(args.port, args.host)
-
-    from checkout import create_app
-    from checkout.cli import create_demo_checkout, run_worker, upgrade_database
-    from checkout.extensions import settings_of
-    from checkout.logging_setup import configure_logging
-    from checkout.sandbox import create_sandbox_app
-    from checkout.sandbox.from_settings import sandbox_config_from_settings
-    from checkout.sandbox.serving import make_sandbox_server, serve_in_thread
 
     configure_logging()
     app = create_app()
@@ -126,8 +127,6 @@ def banner(base: str, sandbox_url: str, shop_url: str | None, krw: str, mxn: str
 
 def start_demo_shop(settings: object) -> str | None:
     """Serve the demo shop where the first store's webhook_url points, if on this machine."""
-    from checkout.demo_shop import create_demo_shop_app
-    from checkout.sandbox.serving import make_sandbox_server, serve_in_thread
 
     stores = getattr(settings, "stores", {})
     store = next(iter(stores.values()), None)

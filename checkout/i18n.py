@@ -20,6 +20,7 @@ from flask import Flask, g
 from flask_babel import get_locale, get_translations
 from flask_babel import lazy_gettext as _l
 
+from checkout.domain.locales import SUPPORTED_LOCALES
 from checkout.domain.money import Money
 
 log = logging.getLogger(__name__)
@@ -121,8 +122,6 @@ def _request_translations() -> Any:
 def warm_up(app: Flask) -> None:
     """Load each language's catalogs and Babel's locale data now (a worker starting), not in
     its first requests: under load, a cold worker would load them in many threads at once."""
-    from checkout.services.checkouts import SUPPORTED_LOCALES
-
     for language in SUPPORTED_LOCALES:
         with app.test_request_context("/", headers={"Accept-Language": language}):
             g.checkout_locale = language

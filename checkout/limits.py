@@ -26,10 +26,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from flask import Flask, Response, current_app, jsonify, render_template, request
+from flask import Blueprint, Flask, Response, current_app, jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_limiter import Limiter, RateLimitExceeded
 from limits import RateLimitItem, parse_many
@@ -134,10 +134,19 @@ def notify_guard(app: Flask) -> NotifyGuard:
     return app.extensions["checkout_notify_guard"]
 
 
-def init_limits(app: Flask, settings: Settings) -> Limiter:
-    """Bind a fresh Limiter to `app` with the configured storage and limits."""
-    from checkout.blueprints import admin, pages, shop_api
-    from checkout.blueprints.admin import auth
+def init_limits(
+    app: Flask,
+    settings: Settings,
+    *,
+    checkout_form: Blueprint,
+    api: Sequence[Blueprint],
+    login_endpoint: str,
+    login_form: Callable[[], Any],
+) -> Limiter:
+    """Bind a fresh Limiter to `app` with the configured storage and limits: the payment
+    form's POSTs (`checkout_form`, per client IP), the shop API (`api`, per API key) and the
+    operator login's POST (`login_endpoint`; a refusal shows `login_form()` again). The web
+    layer hands its blueprints down: this module imports none of them."""
 
     limiter = Limiter(
         key_func=client_ip,
@@ -156,12 +165,12 @@ def init_limits(app: Flask, settings: Settings) -> Limiter:
     # Shared limits: one counter per scope and key, however many routes the blueprint has.
     limiter.shared_limit(
         limits["checkout_form"], "checkout_form", methods=["POST"], key_func=client_ip
-    )(pages.bp)
-    limiter.shared_limit(limits["api"], "api", key_func=api_key_identity)(shop_api.bp)
+    )(checkout_form)
+    for blueprint in api:
+        limiter.shared_limit(limits["api"], "api", key_func=api_key_identity)(blueprint)
     # Notifies: NotifyGuard, asked by the view (see the module's docstring).
     # Password guessing: the login form's POST per client IP. The view is wrapped in this
     # app only (Flask-Limiter checks a decorated limit when the wrapper runs).
-    login_endpoint = f"{admin.bp.name}.{auth.login.__name__}"
     app.view_functions[login_endpoint] = limiter.limit(
         limits["admin_login"], methods=["POST"], key_func=client_ip
     )(app.view_functions[login_endpoint])
@@ -184,6 +193,7 @@ def init_limits(app: Flask, settings: Settings) -> Limiter:
         {scope: limits[scope] for scope in ("notify", "notify_instance")},
         settings.rate_limit_key_prefix,
     )
+    app.extensions["checkout_login_form"] = login_form
     app.register_error_handler(RateLimitExceeded, too_many_requests)
     return limiter
 
@@ -250,10 +260,9 @@ def too_many_requests(error: RateLimitExceeded) -> Any:
         response.status_code = 429
         return response
     if request.path.startswith("/admin/"):
-        from checkout.blueprints.admin.auth import LoginForm
-
         error = "Too many login attempts from your address. Wait a minute and try again."
-        return render_template("admin/login.html", form=LoginForm(), error=error), 429
+        form = current_app.extensions["checkout_login_form"]()
+        return render_template("admin/login.html", form=form, error=error), 429
     message = _(
         "Too many payment attempts from your connection. Nothing was charged. "
         "Please wait a minute and try again."

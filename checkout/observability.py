@@ -21,7 +21,14 @@ from typing import Any
 from flask import Flask, request
 
 from checkout.logging_setup import current_request_id, set_request_id
-from checkout.metrics import EXTENSION, KNOWN_METHODS, Metrics, multiprocess_dir
+from checkout.metrics import (
+    EXTENSION,
+    KNOWN_METHODS,
+    Metrics,
+    multiprocess_dir,
+    observe_provider_call,
+)
+from checkout.providers.http import add_call_observer
 
 REQUEST_ID_HEADER = "X-Request-Id"
 _safe_request_id = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}").fullmatch
@@ -38,8 +45,6 @@ def request_id_from(incoming: str | None) -> str:
 def init_app(app: Flask, metrics_token: str | None = None) -> Metrics:
     """Register the hooks first (before the other before-request hooks, e.g. the rate
     limiter's), so even a refused request gets an id and is counted."""
-    from checkout.metrics import observe_provider_call
-    from checkout.providers.http import add_call_observer
 
     metrics = Metrics(multiprocess_dir(), token=metrics_token)
     app.extensions[EXTENSION] = metrics

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from checkout.domain.account_crypto import AccountCipher, AccountCipherError
+from checkout.domain.account_crypto import AccountCipher
 from checkout.domain.accounts import (
     CLABE_BANK_PREFIXES,
     KOREA_BANKS,
-    AccountError,
     clabe_check_digit,
-    holder_name_max,
     validate_bank_code,
     validate_clabe,
     validate_holder_name,
@@ -19,6 +17,8 @@ from checkout.domain.accounts import (
     validate_mexican_account,
 )
 from checkout.domain.banks import bank_name
+from checkout.domain.errors import AccountCipherError, AccountError
+from checkout.providers.registry import spec_of
 from checkout.providers.teemopay.payout_mapping import BANK_NAMES
 
 
@@ -66,6 +66,10 @@ def test_holder_names_that_banks_refuse(given: str, code: str) -> None:
     assert (info.value.field, info.value.code) == ("holder_name", code)
 
 
+def holder_name_max(provider_type: str) -> int:
+    return spec_of(provider_type).holder_name_max
+
+
 def test_holder_name_length_per_provider() -> None:
     assert holder_name_max("diamondpay") == 16
     assert holder_name_max("teemopay") == 40
@@ -101,7 +105,9 @@ def test_bank_codes_come_from_the_providers_list() -> None:
 
 
 def test_a_whole_korean_account() -> None:
-    account = validate_korean_account("090", "3333-01-2345678", "홍길동", provider="diamondpay")
+    account = validate_korean_account(
+        "090", "3333-01-2345678", "홍길동", holder_name_max=holder_name_max("diamondpay")
+    )
     assert (account.bank_code, account.account_number, account.holder_name) == (
         "090",
         "3333012345678",
@@ -241,7 +247,9 @@ def test_a_providers_own_list_bounds_the_banks() -> None:
 
 def test_the_holder_name_limit_is_the_providers() -> None:
     with pytest.raises(AccountError, match="at most 16"):
-        validate_mexican_account(None, BBVA_CLABE, "A" * 17, provider="diamondpay")
+        validate_mexican_account(
+            None, BBVA_CLABE, "A" * 17, holder_name_max=spec_of("diamondpay").holder_name_max
+        )
 
 
 # ---------------------------------------------------------------- cipher

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from checkout.config import ConfigError, apply_env_overrides, build_settings
-from checkout.domain.money import Money, MoneyError
+from checkout.domain.errors import MoneyError, TransitionError
+from checkout.domain.money import Money
 from checkout.domain.states import (
     AttemptStatus,
     CheckoutStatus,
-    TransitionError,
     attempt_transition,
     checkout_transition,
 )

@@ -18,7 +18,8 @@ import requests
 from sqlalchemy import select
 
 from checkout import jsonsafe
-from checkout.domain.money import Money, MoneyError
+from checkout.domain.errors import MoneyError
+from checkout.domain.money import Money
 from checkout.logging_setup import install_masking, mask_text
 from checkout.models import NotifyMessage, PaymentAttempt
 from checkout.providers.paypro import signing as paypro_signing

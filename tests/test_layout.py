@@ -5,7 +5,9 @@
 - Blueprints never import checkout.app: what create_app keeps is read through the accessors
   in checkout/extensions.py and checkout/db.py.
 - No import cycles: every module of the package (the sandbox included) imports on its own
-  in a fresh interpreter, and no modules import each other at module level.
+  in a fresh interpreter, and no modules import each other, at module level or inside a
+  function (an import that waits for a call still ties two modules); the package imports
+  its own modules at module level only.
 """
 
 from __future__ import annotations
@@ -153,6 +155,75 @@ def _top_level_imports(path: Path, module: str, modules: dict[str, Path]) -> set
     return {m for m in found if m in modules and m != module}
 
 
+def _from_base(node: ast.ImportFrom, module: str, is_package: bool) -> str:
+    """The module a `from ... import` names (a relative one resolved from `module`)."""
+    base = node.module or ""
+    if node.level:
+        here = module.split(".") if is_package else module.split(".")[:-1]
+        parent = here[: len(here) - node.level + 1]
+        base = ".".join([*parent, *([node.module] if node.module else [])])
+    return base
+
+
+def _type_checking_only(tree: ast.AST) -> set[int]:
+    """The ids of the import statements under `if TYPE_CHECKING:` (never run)."""
+    skipped: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If):
+            test = node.test
+            name = test.id if isinstance(test, ast.Name) else getattr(test, "attr", None)
+            if name == "TYPE_CHECKING":
+                skipped.update(id(inner) for stmt in node.body for inner in ast.walk(stmt))
+    return skipped
+
+
+def _all_imports(path: Path, module: str, modules: dict[str, Path]) -> set[str]:
+    """The package's modules that `module` imports anywhere: at module level and inside
+    functions and methods (an import that waits for a call still ties the two modules),
+    but not under `if TYPE_CHECKING:`. `from package import name` counts the package's
+    submodule `name` when there is one, else the package."""
+    tree = ast.parse(path.read_text(), str(path))
+    skipped = _type_checking_only(tree)
+    is_package = path.name == "__init__.py"
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Import | ast.ImportFrom) or id(node) in skipped:
+            continue
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+            continue
+        base = _from_base(node, module, is_package)
+        subs = [f"{base}.{alias.name}" for alias in node.names]
+        found.update(sub for sub in subs if sub in modules)
+        if not all(sub in modules for sub in subs):
+            found.add(base)
+    return {m for m in found if m in modules and m != module}
+
+
+def _function_level_imports(path: Path) -> list[int]:
+    """The line numbers of the package imports made inside a function or method."""
+    tree = ast.parse(path.read_text(), str(path))
+    skipped = _type_checking_only(tree)
+    lines = []
+    for func in ast.walk(tree):
+        if not isinstance(func, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        if func.name == "__getattr__" and func in getattr(tree, "body", []):
+            continue  # a module's PEP 562 hook: the one deliberate lazy import (checkout/)
+        for node in ast.walk(func):
+            if id(node) in skipped:
+                continue
+            if isinstance(node, ast.ImportFrom):
+                ours = (node.module or "").startswith("checkout") or node.level > 0
+            elif isinstance(node, ast.Import):
+                ours = any(alias.name.startswith("checkout") for alias in node.names)
+            else:
+                continue
+            if ours:
+                lines.append(node.lineno)
+    return sorted(set(lines))
+
+
 def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     """The strongly connected components of more than one module (Tarjan)."""
     index: dict[str, int] = {}
@@ -193,6 +264,82 @@ def test_no_module_level_import_cycles() -> None:
     assert "checkout.sandbox.core" in modules and "checkout.blueprints.admin.auth" in modules
     graph = {name: _top_level_imports(path, name, modules) for name, path in modules.items()}
     assert not _cycles(graph), "modules importing each other at module level"
+
+
+def test_no_import_cycles_counting_function_level_imports() -> None:
+    """An import inside a function is still a dependency: two modules that import each other
+    anywhere are one module in two files."""
+    modules = _modules()
+    graph = {name: _all_imports(path, name, modules) for name, path in modules.items()}
+    cycles = _cycles(graph)
+    assert not cycles, "modules importing each other (function-level imports counted):\n" + (
+        "\n".join(" <-> ".join(c) for c in cycles)
+    )
+
+
+def test_the_package_imports_its_modules_at_module_level() -> None:
+    """Dependencies show at the top of each module (and so to import-linter's contracts and
+    the cycle checks): no import of the package inside a function."""
+    found = [
+        f"{path.relative_to(ROOT)}:{line}"
+        for path in _modules().values()
+        for line in _function_level_imports(path)
+    ]
+    assert not found, "imports of the package inside functions:\n" + "\n".join(found)
+
+
+def test_the_cycle_check_sees_imports_inside_functions(tmp_path: Path) -> None:
+    package = tmp_path / "checkout"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "a.py").write_text("from checkout import b\n")
+    (package / "b.py").write_text(
+        textwrap.dedent(
+            """
+            from typing import TYPE_CHECKING
+
+            if TYPE_CHECKING:
+                from checkout import c
+
+
+            def later() -> None:
+                from checkout.a import thing
+            """
+        )
+    )
+    (package / "c.py").write_text("from . import b\n")
+    modules = {"checkout.a": package / "a.py", "checkout.b": package / "b.py"}
+    modules["checkout.c"] = package / "c.py"
+    graph = {name: _all_imports(path, name, modules) for name, path in modules.items()}
+    assert graph == {
+        "checkout.a": {"checkout.b"},
+        "checkout.b": {"checkout.a"},  # TYPE_CHECKING's import of c does not count
+        "checkout.c": {"checkout.b"},
+    }
+    assert _cycles(graph) == [["checkout.a", "checkout.b"]]
+    assert _function_level_imports(package / "b.py") == [9]
+
+
+def test_only_config_reads_the_raw_configuration() -> None:
+    """One settings parse: config.py builds every setting; nothing else reads the TOML's
+    tables through `Settings.raw` or parses them with a `*_from_config` of its own."""
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path == PACKAGE / "config.py":
+            continue
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and node.attr == "raw":
+                owner = ast.unparse(node.value)
+                if "settings" in owner.lower():
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {owner}.raw")
+            elif (
+                isinstance(node, ast.FunctionDef)
+                and node.args.args
+                and node.args.args[0].arg == "raw"
+            ):
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno}: def {node.name}")
+    assert not found, "\n".join(found)
 
 
 # Each module of the package imported on its own: the package is forgotten (sys.modules) before

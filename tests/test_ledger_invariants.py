@@ -87,16 +87,18 @@ from checkout.models import (
 from checkout.providers.base import (
     Ack,
     CreateResult,
-    InvalidSignature,
     MethodConfig,
-    OrderNotFound,
     Payer,
     PayerRules,
     PaymentRequest,
     ProviderConfig,
+    RouteConfig,
+)
+from checkout.providers.errors import (
+    InvalidSignature,
+    OrderNotFound,
     ProviderError,
     ProviderTimeout,
-    RouteConfig,
 )
 from checkout.providers.payouts import (
     Balance,
@@ -698,6 +700,7 @@ class LedgerHistories(RuleBasedStateMachine):
                     data,
                     source=RefundSource.CONSOLE if console else RefundSource.API,
                     requested_by="alice" if console else f"api:{STORE.id}",
+                    payouts=PAYOUTS,
                     idempotency_key=key,
                     audit=(
                         lambda public_id: record_action(
@@ -803,8 +806,9 @@ class LedgerHistories(RuleBasedStateMachine):
             open_ = before.destination_token is None and before.status in ("requested", "approved")
             session.rollback()
             try:
+                # The account is checked against its instance's bank list: the fake's (none).
                 refund_service.give_destination(
-                    session, self.settings, public_id, ACCOUNTS["good"], "shopper"
+                    session, self.settings, public_id, ACCOUNTS["good"], "shopper", payouts=PAYOUTS
                 )
             except Conflict:
                 session.rollback()
@@ -1117,9 +1121,6 @@ def test_invariants_hold_over_random_histories(
     tmp_path: Path, _: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import os
-
-    # A refund's account is checked against its instance's bank list: the fake's (none).
-    monkeypatch.setattr(refund_service, "build_payout_provider", lambda c: PAYOUTS[c.name])
 
     DATABASE.update(url=os.environ.get("TEST_DATABASE_URL", "sqlite"), tmp=str(tmp_path), n=0)
     LedgerHistories.TestCase.settings = settings(

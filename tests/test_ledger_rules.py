@@ -7,9 +7,9 @@ from datetime import timedelta
 
 import pytest
 
+from checkout.domain.errors import LedgerRefusal
 from checkout.domain.ledger import (
     CreateAnswer,
-    LedgerRefusal,
     MoneyReporting,
     NewAttempt,
     PaymentUpdate,

@@ -12,13 +12,13 @@ import pytest
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from checkout.domain.errors import TransitionError
 from checkout.domain.ledger import MoneyReporting, Transfer, Verdict, provider_reported
 from checkout.domain.money import Money
 from checkout.domain.states import (
     AttemptStatus,
     CheckoutStatus,
     EventSource,
-    TransitionError,
     attempt_transition,
     checkout_transition,
 )
@@ -32,7 +32,8 @@ from checkout.models import (
     WebhookEvent,
     utcnow,
 )
-from checkout.providers.base import OrderNotFound, PaymentUpdate, ProviderError
+from checkout.providers.base import PaymentUpdate
+from checkout.providers.errors import OrderNotFound, ProviderError
 from checkout.services.circuits import CircuitBreakers
 from checkout.services.ledger import load_state, write_plan
 from checkout.services.reconcile import UNKNOWN_SETTLE, query_backoff, reconcile_due

@@ -13,8 +13,8 @@ import pytest
 import requests
 from sqlalchemy import create_engine, select, text
 
-from checkout.app import _database_timeouts
 from checkout.config import ConfigError
+from checkout.config import database_timeouts as _database_timeouts
 from checkout.db import DatabaseTimeouts, make_engine
 from checkout.models import NotifyMessage
 from tests.conftest import LiveApp

@@ -89,7 +89,14 @@ def test_the_shopper_gives_the_account_once_in_korean(live_app: LiveApp) -> None
     from checkout.services.refunds import send_refunds
 
     live_app.sandbox.state.config.payout_settle_after = 0.1
-    assert send_refunds(live_app.session, live_app.app.extensions["settings"]).claimed == 1
+    assert (
+        send_refunds(
+            live_app.session,
+            live_app.app.extensions["settings"],
+            payouts_for=live_app.app.extensions["catalog"].payouts.__getitem__,
+        ).claimed
+        == 1
+    )
 
 
 def test_spanish_and_english_and_bad_links(live_app: LiveApp) -> None:

@@ -7,13 +7,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from checkout.domain.errors import RefundError
 from checkout.domain.ledger import Verdict
 from checkout.domain.money import Money
 from checkout.domain.refunds import (
     ApprovalPolicy,
     CheckoutMoney,
     NewRefund,
-    RefundError,
     RefundSource,
     RefundState,
     RefundStatus,

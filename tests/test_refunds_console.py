@@ -53,7 +53,14 @@ def test_return_the_excess_needs_a_second_operator_and_is_audited(live_app: Live
         public_id = refund.public_id
     assert "110123456789" not in resp.text and "****6789" in resp.text
     # Nothing goes out before the approval.
-    assert send_refunds(live_app.session, live_app.app.extensions["settings"]).claimed == 0
+    assert (
+        send_refunds(
+            live_app.session,
+            live_app.app.extensions["settings"],
+            payouts_for=live_app.app.extensions["catalog"].payouts.__getitem__,
+        ).claimed
+        == 0
+    )
     same = _post(alice, live_app, checkout_id, "refunds/approve", target=public_id)
     assert any("second operator" in f for f in flashes(same.text)), flashes(same.text)
     ok = _post(bob, live_app, checkout_id, "refunds/approve", target=public_id)
@@ -61,7 +68,11 @@ def test_return_the_excess_needs_a_second_operator_and_is_audited(live_app: Live
     # More than what is left is refused and changes nothing.
     over = _post(bob, live_app, checkout_id, "refunds", amount="1", reason="again", **ACCOUNT)
     assert any("refused" in f for f in flashes(over.text)), flashes(over.text)
-    send_refunds(live_app.session, live_app.app.extensions["settings"])
+    send_refunds(
+        live_app.session,
+        live_app.app.extensions["settings"],
+        payouts_for=live_app.app.extensions["catalog"].payouts.__getitem__,
+    )
     row = wait_status(live_app, public_id, "sent")
     assert row.approved_by == "bob"
     with live_app.session() as session:

@@ -7,15 +7,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from checkout.domain.errors import RefundError, RefundTransitionError
 from checkout.domain.money import Money
 from checkout.domain.refunds import (
     REFUND_FINAL,
     ApprovalPolicy,
     CapRefund,
-    RefundError,
     RefundSource,
     RefundStatus,
-    RefundTransitionError,
     awaits_destination,
     check_approver,
     check_daily_cap,

@@ -33,6 +33,7 @@ def settings(live_app: LiveApp) -> Any:
 
 
 def run_round(live_app: LiveApp, **kwargs: Any):  # type: ignore[no-untyped-def]
+    kwargs.setdefault("payouts_for", live_app.app.extensions["catalog"].payouts.__getitem__)
     return send_refunds(live_app.session, settings(live_app), **kwargs)
 
 

@@ -7,12 +7,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from checkout.config import retention_days
 from checkout.models import NotifyMessage, utcnow
 from checkout.services.retention import (
     PURGED_MARKER,
     purge_notify_bodies,
     purged_detail,
-    retention_days,
 )
 from tests.conftest import LiveApp
 

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from checkout.config import ConfigError, build_settings
+from checkout.config import BreakerConfigError, ConfigError, breaker_settings, build_settings
 from checkout.domain.circuit import BreakerSettings, Call, CircuitState, CircuitView, circuit_view
 from checkout.domain.routing import (
     SkipReason,
@@ -18,15 +18,9 @@ from checkout.domain.routing import (
     payer_fits,
 )
 from checkout.providers import diamondpay, paypro, teemopay
-from checkout.providers.base import (
-    Need,
-    Payer,
-    PayerRules,
-    ProviderError,
-    ProviderTimeout,
-    RouteConfig,
-)
-from checkout.services.circuits import BreakerConfigError, CircuitBreakers, breaker_settings
+from checkout.providers.base import Need, Payer, PayerRules, RouteConfig
+from checkout.providers.errors import ProviderError, ProviderTimeout
+from checkout.services.circuits import CircuitBreakers
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 

@@ -8,10 +8,12 @@ from datetime import date
 import pytest
 
 from checkout.domain.banks import bank_name, clabe_bank_code
-from checkout.domain.code128 import PATTERNS, NotEncodable, code128_svg, modules, symbol_values
+from checkout.domain.code128 import PATTERNS, code128_svg, modules, symbol_values
+from checkout.domain.errors import NotEncodable
 from checkout.domain.payer import national_mobile, validate_payer
 from checkout.providers.base import MethodConfig, Need, PayerRules
-from checkout.services.checkout_form import MethodKind, method_kind, payer_fields
+from checkout.services.catalog import MethodKind, method_kind
+from checkout.services.checkout_form import payer_fields
 from tests.conftest import LiveApp
 
 KR = PayerRules(mobile=Need.REQUIRED, mobile_country="KR")

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from checkout.config import ConfigError
+from checkout.config import ConfigError, delivery_options_from_config
 from checkout.db import db as app_db
 from checkout.domain.states import WebhookStatus
 from checkout.extensions import settings_of
@@ -21,7 +21,6 @@ from checkout.models import WebhookDelivery, WebhookEvent
 from checkout.services.webhooks import (
     DeliveryPool,
     deliver_due,
-    delivery_options_from_config,
     run_worker,
 )
 from tests.conftest import LiveApp

@@ -14,11 +14,10 @@ from typing import Any
 from flask import Blueprint, Flask, Response, abort, current_app, request
 
 from checkout.db import db
-from checkout.extensions import catalog_of, settings_of
+from checkout.extensions import catalog_of
 from checkout.limits import notify_guard, notify_identities, notify_too_many
 from checkout.metrics import metrics_of
 from checkout.providers.payouts import PayoutProvider
-from checkout.providers.registry import build_payout_provider
 from checkout.services.notifications import (
     UNVERIFIED,
     Inbound,
@@ -34,14 +33,9 @@ RATE_LIMITED = "rate_limited"  # the metric's verdict for a 429 (nothing stored)
 
 
 def payouts_of(app: Flask, instance: str) -> PayoutProvider | None:
-    """The instance's payout side, built once per app; None if no such instance."""
-    cache: dict[str, PayoutProvider] = app.extensions.setdefault("payout_providers", {})
-    if instance not in cache:
-        config = settings_of(app).providers.get(instance)
-        if config is None:
-            return None
-        cache[instance] = build_payout_provider(config)
-    return cache[instance]
+    """The instance's payout side, built once per app on its pay-in client's transport
+    (services/catalog.py); None if no such instance."""
+    return catalog_of(app).payouts.get(instance)
 
 
 @bp.post("/<instance>")

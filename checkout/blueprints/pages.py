@@ -49,7 +49,7 @@ from checkout.services.checkout_views import (
 from checkout.services.errors import NotFound
 from checkout.services.payment_details import payment_details
 from checkout.services.payments import choose_another_way
-from checkout.services.reconcile import durations_from_config, refresh_attempt
+from checkout.services.reconcile import refresh_attempt
 
 bp = Blueprint("pages", __name__)
 _POSTED = ("csrf_token", "method", "shown_method", "switch", *PAYER_FIELDS, *RECEIPT_FIELDS)
@@ -173,7 +173,7 @@ def _form_context() -> FormContext:
         test_catalog=catalog_of(current_app, livemode=False),
         settings=settings,
         secret_key=current_app.config["SECRET_KEY"],
-        grace=durations_from_config(settings.raw)[1],
+        grace=settings.va_expiry_grace,
         waiting=create_turns_of(current_app).given_back,
         opened=_opened,
         memo=_form_memo(current_app),
@@ -357,7 +357,7 @@ def return_page(checkout_id: str) -> Any:
 
 
 def _refresh(attempt: Any) -> bool:
-    grace = durations_from_config(settings_of(current_app).raw)[1]
+    grace = settings_of(current_app).va_expiry_grace
     return refresh_attempt(db.session, catalog_of(current_app), attempt, grace=grace)
 
 

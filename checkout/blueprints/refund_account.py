@@ -19,21 +19,21 @@ from checkout.config import Settings
 from checkout.db import db
 from checkout.domain.accounts import (
     MEXICO_BANK_CODES,
-    AccountError,
     bank_of_clabe,
-    holder_name_max,
     validate_bank_code,
     validate_clabe,
     validate_holder_name,
     validate_korean_account_number,
 )
 from checkout.domain.banks import bank_name, korean_banks
+from checkout.domain.errors import AccountError
+from checkout.domain.locales import SUPPORTED_LOCALES
 from checkout.domain.refunds import RefundStatus, awaits_destination
-from checkout.extensions import settings_of
+from checkout.extensions import catalog_of, settings_of
 from checkout.forms import check_form_token, form_token
 from checkout.i18n import current_language
 from checkout.models import Checkout, Refund
-from checkout.services.checkouts import SUPPORTED_LOCALES
+from checkout.providers.registry import holder_name_max_of
 from checkout.services.errors import ServiceError
 from checkout.services.refund_links import check_account_link_token
 from checkout.services.refunds import get_refund, give_destination
@@ -90,7 +90,7 @@ def _field_errors(refund: Refund, provider_type: str, values: dict[str, str]) ->
         if mexican
         else (lambda: validate_korean_account_number(values["account_number"])),
         "holder_name": lambda: validate_holder_name(
-            values["holder_name"], max_length=holder_name_max(provider_type)
+            values["holder_name"], max_length=holder_name_max_of(provider_type)
         ),
     }
     if not mexican:
@@ -129,7 +129,12 @@ def _give_account(
         bank = bank_of_clabe(values["account_number"]) or ""
     try:
         give_destination(
-            db.session, settings, refund.public_id, {**values, "bank_code": bank}, "shopper"
+            db.session,
+            settings,
+            refund.public_id,
+            {**values, "bank_code": bank},
+            "shopper",
+            payouts=catalog_of(current_app).payouts,
         )
     except ServiceError as exc:
         db.session.rollback()

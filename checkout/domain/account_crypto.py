@@ -17,9 +17,7 @@ from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
-
-class AccountCipherError(ValueError):
-    """A key list that cannot be used, or a token no configured key opens."""
+from checkout.domain.errors import AccountCipherError
 
 
 class AccountCipher:

@@ -14,31 +14,16 @@ import unicodedata
 from collections.abc import Collection
 from dataclasses import dataclass
 
+from checkout.domain.errors import AccountError
+
 # ---------------------------------------------------------------- errors
-
-
-class AccountError(ValueError):
-    """A refund destination a bank would refuse. `field` and `code` are stable."""
-
-    def __init__(self, field: str, code: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-        self.code = code
-        self.message = message
 
 
 # ---------------------------------------------------------------- holder names
 HOLDER_NAME_MIN = 2  # "at least 2 characters" (TeemoPay payout `realName`) [doc]
-# Longest holder name each provider takes: TeemoPay payout `realName` 40 [doc]; Diamond Pay
-# `name` String(16) [doc]; PayPro publishes none (see holder_name_max).
-HOLDER_NAME_MAX = {"teemopay": 40, "diamondpay": 16}
+# The longest holder name is each provider's (ProviderSpec.holder_name_max); this bound holds
+# where none is given.
 DEFAULT_HOLDER_NAME_MAX = 40
-
-
-def holder_name_max(provider: str) -> int:
-    """INFERRED for PayPro: its Korea payout page gives no length for `customerName`
-    (more/paypro.md section 10, "not found"); TeemoPay's 40 is used as the bound."""
-    return HOLDER_NAME_MAX.get(provider, DEFAULT_HOLDER_NAME_MAX)
 
 
 def _is_name_letter(char: str) -> bool:
@@ -162,13 +147,13 @@ def validate_korean_account(
     holder_name: str,
     *,
     banks: Collection[str] | None = None,
-    provider: str = "",
+    holder_name_max: int = DEFAULT_HOLDER_NAME_MAX,
 ) -> KoreanAccount:
     """All three checks; the first failing field raises."""
     return KoreanAccount(
         validate_bank_code(bank_code, banks),
         validate_korean_account_number(account_number),
-        validate_holder_name(holder_name, max_length=holder_name_max(provider)),
+        validate_holder_name(holder_name, max_length=holder_name_max),
     )
 
 
@@ -282,7 +267,7 @@ def validate_mexican_account(
     holder_name: str,
     *,
     banks: Collection[str] | None = None,
-    provider: str = "",
+    holder_name_max: int = DEFAULT_HOLDER_NAME_MAX,
 ) -> MexicanAccount:
     """A CLABE, the bank it names and the holder. The bank may be left out (None or blank):
     the CLABE names it. Given, it must name the CLABE's bank, by its three-digit code or its
@@ -311,7 +296,7 @@ def validate_mexican_account(
                 f" {mexican_bank_name(derived)} ({number[:3]} or {derived}); send that bank"
                 " or leave the bank out",
             )
-    name = validate_holder_name(holder_name, max_length=holder_name_max(provider))
+    name = validate_holder_name(holder_name, max_length=holder_name_max)
     return MexicanAccount(derived, number, name)
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from html import escape
 
+from checkout.domain.errors import NotEncodable
+
 # Bar and space widths (in modules) of the 107 symbols, values 0..102, then Start A, Start B,
 # Start C (103..105) and Stop (106, with its final bar). ISO/IEC 15417, table 1.
 PATTERNS: tuple[str, ...] = (
@@ -27,10 +29,6 @@ PATTERNS: tuple[str, ...] = (
 )  # fmt: skip
 START_B, START_C, STOP = 104, 105, 106
 QUIET_MODULES = 10
-
-
-class NotEncodable(ValueError):
-    """The text has a character Code 128 set B cannot carry."""
 
 
 def symbol_values(text: str) -> list[int]:

@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from checkout.domain.errors import LedgerRefusal
 from checkout.domain.money import Money
 from checkout.domain.states import (
     ATTEMPT_FINAL,
@@ -70,15 +71,6 @@ class MoneyReporting(StrEnum):
 
     TRANSFERS = "transfers"  # one message per transfer, with the transfer's own id and amount
     TOTAL = "total"  # the order's running total
-
-
-class LedgerRefusal(Exception):
-    """A use case the rule refuses (cancel a paid checkout, ...); nothing is written."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 # ---------------------------------------------------------------- the provider's word

@@ -11,16 +11,14 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 
+from checkout.domain.errors import MoneyError
+
 CURRENCY_EXPONENT: dict[str, int] = {"KRW": 0, "MXN": 2}
 
 # The provider amount grammar: ASCII digits, an optional decimal part, both bounded.
 MAX_WHOLE_DIGITS = 15  # up to 999 trillion major units
 MAX_DECIMALS = 4  # PayPro's Corrections show "9998989.0000"
 _AMOUNT_TEXT = re.compile(rf"[0-9]{{1,{MAX_WHOLE_DIGITS}}}(?:\.[0-9]{{1,{MAX_DECIMALS}}})?")
-
-
-class MoneyError(ValueError):
-    """An amount that cannot be represented exactly in its currency."""
 
 
 @dataclass(frozen=True, slots=True)

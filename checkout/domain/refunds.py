@@ -34,6 +34,7 @@ from enum import StrEnum
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
+from checkout.domain.errors import RefundError, RefundTransitionError
 from checkout.domain.ledger import Verdict
 from checkout.domain.money import Money
 from checkout.domain.states import CheckoutStatus
@@ -99,22 +100,6 @@ _ALLOWED: dict[RefundStatus, frozenset[RefundStatus]] = {
     RefundStatus.FAILED: frozenset(),
     RefundStatus.RETURNED: frozenset(),
 }
-
-
-class RefundError(ValueError):
-    """A refund rule says no. `code` is stable (for API errors and translations)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-class RefundTransitionError(RefundError):
-    def __init__(self, current: RefundStatus, new: RefundStatus) -> None:
-        super().__init__("bad_transition", f"a {current} refund cannot become {new}")
-        self.current = current
-        self.new = new
 
 
 def refund_transition(current: RefundStatus, new: RefundStatus) -> bool:

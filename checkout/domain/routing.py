@@ -27,16 +27,28 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Protocol, TypeVar
 
-from checkout.domain.payer import validate_payer
-from checkout.providers.base import (
-    Need,
-    Payer,
-    PayerRules,
-    ProviderError,
-    ProviderTimeout,
-    RouteConfig,
-)
+from checkout.domain.payer import Need, Payer, PayerRules, validate_payer
+
+
+class WeightedRoute(Protocol):
+    """A route as ordering sees it (providers.base.RouteConfig is one)."""
+
+    @property
+    def weight(self) -> int | None: ...
+
+
+class FailedCall(Protocol):
+    """A provider call's failure as fail-over sees it (providers.base.ProviderError is one)."""
+
+    # True when the request provably never left (no connection): nothing can exist.
+    not_sent: bool
+    # True when the answer did not come in time: the provider may have acted.
+    outcome_unknown: bool
+
+
+_R = TypeVar("_R", bound=WeightedRoute)
 
 
 class SkipReason(StrEnum):
@@ -66,13 +78,11 @@ class Skip:
 
 
 # ---------------------------------------------------------------- order
-def order_routes(
-    routes: Sequence[RouteConfig], rng: random.Random | None = None
-) -> list[RouteConfig]:
+def order_routes(routes: Sequence[_R], rng: random.Random | None = None) -> list[_R]:
     """The routes in the order to try for one submit (see the module's docstring)."""
     draw = rng or random.Random()
-    ordered: list[RouteConfig] = []
-    tier: list[RouteConfig] = []
+    ordered: list[_R] = []
+    tier: list[_R] = []
     for route in [*routes, None]:
         if route is not None and route.weight is not None:
             tier.append(route)
@@ -85,12 +95,12 @@ def order_routes(
     return ordered
 
 
-def weighted_shuffle(routes: Sequence[RouteConfig], rng: random.Random) -> list[RouteConfig]:
+def weighted_shuffle(routes: Sequence[_R], rng: random.Random) -> list[_R]:
     """One weighted draw without replacement: each place goes to a remaining route with a
     chance proportional to its weight; routes of weight 0 come last, in configured order."""
     pool = [r for r in routes if (r.weight or 0) > 0]
     zero = [r for r in routes if (r.weight or 0) <= 0]
-    out: list[RouteConfig] = []
+    out: list[_R] = []
     while pool:
         total = sum(r.weight or 0 for r in pool)
         point = rng.uniform(0, total)
@@ -167,14 +177,14 @@ def payer_fits(rules: PayerRules, payer: Payer, today: date) -> bool:
 
 
 # ---------------------------------------------------------------- fail-over
-def failover_reason(error: ProviderError, created_nothing: bool) -> SkipReason | None:
+def failover_reason(error: FailedCall, created_nothing: bool) -> SkipReason | None:
     """Why the same submit may go on to the next route after `error`, or None if it must
     not: the payment may exist at the provider, so another one could charge twice.
 
     `created_nothing`: the provider's mapping says this refusal code creates nothing
     (each provider's `refusal_created_nothing`). A read timeout never fails over.
     """
-    if isinstance(error, ProviderTimeout):
+    if error.outcome_unknown:
         return None
     if error.not_sent:
         return SkipReason.UNREACHABLE

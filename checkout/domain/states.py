@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any, Protocol, TypeVar
 
+from checkout.domain.errors import TransitionError
+
 
 class _HasStatus(Protocol):
     @property
@@ -154,16 +156,6 @@ class EventSource(StrEnum):
     SHOPPER = "shopper"  # the shopper started a payment
 
 
-class TransitionError(Exception):
-    """A status change the state machine does not allow."""
-
-    def __init__(self, kind: str, current: str, target: str) -> None:
-        super().__init__(f"{kind} cannot move from {current} to {target}")
-        self.kind = kind
-        self.current = current
-        self.target = target
-
-
 def attempt_transition(current: AttemptStatus, target: AttemptStatus) -> bool:
     """Return True if the status changes, False for a repeat; raise if not allowed."""
     if current == target:
@@ -180,19 +172,6 @@ def checkout_transition(current: CheckoutStatus, target: CheckoutStatus) -> bool
     if target not in _CHECKOUT_ALLOWED.get(current, frozenset()):
         raise TransitionError("checkout", current, target)
     return True
-
-
-def checkout_status_for_attempt(status: AttemptStatus) -> CheckoutStatus:
-    """What an attempt's status means for its checkout."""
-    return {
-        AttemptStatus.CREATING: CheckoutStatus.PENDING,
-        AttemptStatus.UNKNOWN: CheckoutStatus.PENDING,
-        AttemptStatus.PENDING: CheckoutStatus.PENDING,
-        AttemptStatus.PAID: CheckoutStatus.PAID,
-        AttemptStatus.PARTIALLY_PAID: CheckoutStatus.PARTIALLY_PAID,
-        AttemptStatus.FAILED: CheckoutStatus.OPEN,
-        AttemptStatus.EXPIRED: CheckoutStatus.OPEN,
-    }[status]
 
 
 def live_of(attempts: Sequence[_A]) -> _A | None:

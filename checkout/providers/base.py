@@ -12,6 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol, TypeVar
 
+from checkout import jsonsafe
 from checkout.domain.ledger import MoneyReporting
 from checkout.domain.ledger import PaymentUpdate as PaymentUpdate  # re-exported
 from checkout.domain.ledger import Transfer as Transfer
@@ -21,79 +22,10 @@ from checkout.domain.payer import Payer as Payer
 from checkout.domain.payer import PayerRules as PayerRules
 from checkout.domain.payer import full_name as full_name
 from checkout.domain.states import AttemptStatus
-
-
-# ---------------------------------------------------------------- errors
-class ProviderError(Exception):
-    """A provider refused or failed a call. `retryable` says if trying again may work."""
-
-    def __init__(
-        self,
-        provider: str,
-        code: str,
-        message: str,
-        *,
-        retryable: bool = False,
-        http_status: int | None = None,
-        not_sent: bool = False,
-    ) -> None:
-        super().__init__(f"[{provider}] {code}: {message}")
-        self.provider = provider
-        self.code = code
-        self.message = message
-        self.retryable = retryable
-        self.http_status = http_status
-        # True only when the request provably never left: no connection was made (refused,
-        # connect timeout, name not resolved). Then nothing can exist at the provider.
-        self.not_sent = not_sent
-
-
-class ProviderTimeout(ProviderError):
-    """The call timed out: the provider may or may not have acted on it."""
-
-
-class OrderNotFound(ProviderError):
-    """A query for a trade the provider does not have (e.g. a create that never arrived)."""
-
-
-class UnknownProviderStatus(ProviderError):
-    """A status outside the provider's documented table: never treated as success."""
-
-
-class NotifyError(Exception):
-    """A notify that cannot be accepted. `verdict` is what the inbox records; `verified`
-    says its signature did verify (a genuine message we cannot map), which the notify
-    limit never counts nor refuses (checkout/limits.py)."""
-
-    verdict = "invalid"
-    http_status = 400
-
-    def __init__(self, provider: str, message: str) -> None:
-        super().__init__(f"[{provider}] {message}")
-        self.provider = provider
-        self.message = message
-        self.verified = False
-        # What the body names (its trade number), when the parser read that far: the inbox
-        # then need not read the body a second time (`claims`).
-        self.body_read = False
-        self.claimed_trade_no: str | None = None
-
-    def claims(self, data: object, *keys: str) -> NotifyError:
-        """This refusal, with the trade number the parsed (unverified) body names."""
-        self.body_read = True
-        self.claimed_trade_no = claimed_value(data, *keys)
-        return self
-
-
-class InvalidSignature(NotifyError):
-    verdict = "bad_signature"
-    http_status = 401
-
-
-class MalformedNotify(NotifyError):
-    verdict = "malformed"
-    http_status = 400
-
+from checkout.providers.errors import (
+    NotifyError,
+    claimed_value,
+)
 
 Mapped = TypeVar("Mapped")
 
@@ -287,7 +219,6 @@ def claimed_field(body: bytes, *keys: str) -> str | None:
     """Best effort, for the inbox only: the first of `keys` holding a string or integer in
     a JSON object body, cut to 64 characters; None for anything else. Never raises: the
     body is unverified and may be anything."""
-    from checkout import jsonsafe
 
     try:
         data = jsonsafe.loads(body)
@@ -295,11 +226,6 @@ def claimed_field(body: bytes, *keys: str) -> str | None:
         return None
     return claimed_value(data, *keys)
 
-
-def claimed_value(data: object, *keys: str) -> str | None:
-    """`claimed_field` on a body already parsed (any JSON value). Never raises."""
-    if not isinstance(data, dict):
-        return None
     for key in keys:
         value = data.get(key)
         if isinstance(value, bool) or not isinstance(value, str | int):

@@ -21,7 +21,8 @@ from typing import Any
 import requests
 
 from checkout import jsonsafe
-from checkout.providers.base import ProviderConfig, ProviderError, ProviderTimeout
+from checkout.providers.base import ProviderConfig
+from checkout.providers.errors import ProviderError, ProviderTimeout
 
 JSON = "application/json"
 log = logging.getLogger(__name__)

@@ -20,7 +20,8 @@ from enum import StrEnum
 from typing import Any, Literal, Protocol
 
 from checkout.domain.money import Money
-from checkout.providers.base import Ack, ProviderConfig, ProviderError
+from checkout.providers.base import Ack, ProviderConfig
+from checkout.providers.errors import ProviderError
 
 PAYOUT_NO_PREFIX = "PO"
 PAYOUT_NO_LENGTH = 32  # TeemoPay's merchantOrderNo limit, the smallest of the three

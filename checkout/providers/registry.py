@@ -1,46 +1,60 @@
-"""Builds provider instances from their configuration."""
+"""The provider types, registered once: one ProviderSpec each (checkout/providers/spec.py).
+
+Adding a provider is its package providers/<type>/ (whose `SPEC` says everything the rest of
+the app needs), its simulator sandbox/<type>.py, and one line in SPECS below.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
+from checkout.providers import diamondpay, paypro, teemopay
 from checkout.providers.base import PaymentProvider, ProviderConfig
 from checkout.providers.payouts import PayoutProvider
+from checkout.providers.spec import DEFAULT_HOLDER_NAME_MAX, DEFAULT_TIMEZONE, ProviderSpec
+
+SPECS: dict[str, ProviderSpec] = {s.type: s for s in (paypro.SPEC, teemopay.SPEC, diamondpay.SPEC)}
+PROVIDER_TYPES = tuple(SPECS)
 
 
-def _builders() -> dict[str, Callable[[ProviderConfig], PaymentProvider]]:
-    from checkout.providers import diamondpay, paypro, teemopay
+def spec_of(provider_type: str) -> ProviderSpec:
+    """The spec of a provider type; ValueError for a type no package registers."""
+    try:
+        return SPECS[provider_type]
+    except KeyError:
+        raise ValueError(
+            f"unknown provider type {provider_type!r} (expected one of {', '.join(SPECS)})"
+        ) from None
 
-    return {"paypro": paypro.build, "teemopay": teemopay.build, "diamondpay": diamondpay.build}
+
+def holder_name_max_of(provider_type: str) -> int:
+    """The longest account holder name the type's payouts take."""
+    spec = SPECS.get(provider_type)
+    return spec.holder_name_max if spec is not None else DEFAULT_HOLDER_NAME_MAX
 
 
-PROVIDER_TYPES = ("paypro", "teemopay", "diamondpay")
+def timezone_of(config: ProviderConfig) -> str:
+    """Where an instance's day starts (the spec's; the default zone for a type no package
+    registers, such as a test's fake)."""
+    spec = SPECS.get(config.type)
+    return spec.timezone(config) if spec is not None else DEFAULT_TIMEZONE
 
 
 def build_provider(config: ProviderConfig) -> PaymentProvider:
     try:
-        builder = _builders()[config.type]
+        spec = SPECS[config.type]
     except KeyError:
         raise ValueError(
             f"provider {config.name!r}: unknown type {config.type!r} "
             f"(expected one of {', '.join(PROVIDER_TYPES)})"
         ) from None
-    return builder(config)
+    return spec.build(config)
+
+
+def payouts_of(provider: PaymentProvider) -> PayoutProvider:
+    """The payout side of a built instance, on its transport."""
+    return spec_of(provider.config.type).payouts(provider)
 
 
 def build_payout_provider(config: ProviderConfig) -> PayoutProvider:
-    """The payout side of a configured instance (checkout.providers.payouts)."""
-    from checkout.providers.diamondpay.payout_client import DiamondPayPayouts
-    from checkout.providers.paypro.payout_client import PayProPayouts
-    from checkout.providers.teemopay.payout_client import TeemoPayPayouts
-
-    builders: dict[str, Callable[[ProviderConfig], PayoutProvider]] = {
-        "paypro": PayProPayouts,
-        "teemopay": TeemoPayPayouts.from_config,
-        "diamondpay": DiamondPayPayouts.from_config,
-    }
-    try:
-        builder = builders[config.type]
-    except KeyError:
-        raise ValueError(f"provider {config.name!r}: no payouts for type {config.type!r}") from None
-    return builder(config)
+    """The payout side of a configured instance, with a pay-in client of its own (tools and
+    tests; the app builds both once, checkout/services/catalog.py)."""
+    return payouts_of(build_provider(config))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import secrets
 import threading
@@ -15,6 +16,8 @@ import requests
 from flask import Blueprint, Flask, abort, redirect, render_template, request
 
 from checkout.domain.money import Money
+from checkout.providers.registry import SPECS
+from checkout.sandbox import faults, payouts, popbill
 from checkout.sandbox.faults import Fault, FaultBook, make_fault
 from checkout.sandbox.payouts import PayoutBook, SandboxPayout
 from checkout.sandbox.popbill import PopbillBook
@@ -362,8 +365,6 @@ def partial_amount(amount: Money) -> Money:
 
 def create_sandbox_app(config: SandboxConfig | None = None) -> Flask:
     """The WSGI app serving every simulator; `app.extensions['sandbox']` is its state."""
-    from checkout.sandbox import diamondpay, faults, payouts, paypro, popbill, teemopay
-
     state = SandboxState(config or SandboxConfig())
     app = Flask(__name__)
     app.config["SECRET_KEY"] = secrets.token_hex(16)  # sandbox pages keep no session
@@ -373,7 +374,8 @@ def create_sandbox_app(config: SandboxConfig | None = None) -> Flask:
     payouts.register(app, state)
     popbill.register(app, state)
     app.add_url_rule("/", "sandbox_index", _sandbox_index)
-    for module in (paypro, teemopay, diamondpay):
+    for spec in SPECS.values():  # each provider's simulator, sandbox/<type>.py
+        module = importlib.import_module(spec.sandbox_module)
         simulator = module.Simulator()
         state.simulators[simulator.name] = simulator
         app.register_blueprint(module.blueprint(state), url_prefix=f"/{simulator.name}")

@@ -20,10 +20,18 @@ import requests
 from flask import Blueprint, Response, request, url_for
 
 from checkout.domain.money import Money
+from checkout.providers.base import ProviderConfig
 from checkout.providers.diamondpay import signing
 from checkout.providers.diamondpay.mapping import SERVICE_IDS
+from checkout.providers.diamondpay.signing import DEFAULT_SIGN_TYPE
 from checkout.sandbox import faults
-from checkout.sandbox.core import DiamondPlatform, OrderStatus, SandboxOrder, SandboxState
+from checkout.sandbox.core import (
+    DiamondPlatform,
+    OrderStatus,
+    SandboxConfig,
+    SandboxOrder,
+    SandboxState,
+)
 from checkout.sandbox.payouts import KOREA_BANK_CODES, PayoutRefusal, PayoutState, SandboxPayout
 
 NAME = "diamondpay"
@@ -527,3 +535,16 @@ def _new_order(
         },
     )
     return state.add(order)
+
+
+# ---------------------------------------------------------------- the app's instances
+def prepare_instance(config: ProviderConfig) -> None:
+    """Nothing to make before a sandbox-mode Diamond Pay instance is built."""
+
+
+def configure(sandbox: SandboxConfig, config: ProviderConfig) -> None:
+    """Let the simulator know a sandbox-mode instance's platform."""
+    s = config.settings
+    sandbox.diamond_platforms[str(s["platform_id"])] = DiamondPlatform(
+        str(s["key"]), str(s["api_token"]), str(s.get("sign_type") or DEFAULT_SIGN_TYPE).upper()
+    )

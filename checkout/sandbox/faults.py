@@ -47,10 +47,13 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Flask, Response, g, jsonify, request
 
+from checkout.providers.registry import SPECS
+
 if TYPE_CHECKING:
     from checkout.sandbox.core import SandboxState
 
-PROVIDERS = ("paypro", "teemopay", "diamondpay", "popbill")
+# One simulator per registered provider type, and the cash-receipt issuer (sandbox/popbill.py).
+PROVIDERS = (*SPECS, "popbill")
 ENDPOINTS = (
     "create",
     "query",

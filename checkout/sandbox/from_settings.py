@@ -1,38 +1,37 @@
-"""A sandbox that knows the merchants of the app's sandbox-mode provider instances."""
+"""A sandbox that knows the merchants of the app's sandbox-mode provider instances.
+
+Each provider's simulator (sandbox/<type>.py, named by its ProviderSpec) says what it needs
+to know of an instance (`configure`) and what must exist before the instance is built
+(`prepare_instance`: TeemoPay's key files).
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+import importlib
+from types import ModuleType
 
 from checkout.config import Settings
-from checkout.providers.diamondpay.signing import DEFAULT_SIGN_TYPE
-from checkout.sandbox.core import DiamondPlatform, SandboxConfig
-from checkout.sandbox.keys import ensure_teemopay_keys, public_pem_of
+from checkout.providers.registry import spec_of
+from checkout.sandbox.core import SandboxConfig
+
+
+def simulator_module(provider_type: str) -> ModuleType:
+    """The simulator module of a provider type (sandbox/<type>.py)."""
+    return importlib.import_module(spec_of(provider_type).sandbox_module)
+
+
+def prepare_sandbox_instances(settings: Settings) -> None:
+    """Make what the sandbox-mode instances (and a live deployment's test twins) load."""
+    for cfg in settings.providers.values():
+        if cfg.sandbox:
+            simulator_module(cfg.type).prepare_instance(cfg)
 
 
 def sandbox_config_from_settings(settings: Settings) -> SandboxConfig:
     config = SandboxConfig()
     for cfg in settings.providers.values():
-        if not cfg.sandbox:
-            continue
-        s = cfg.settings
-        if cfg.type == "paypro":
-            config.paypro_merchants[str(s["merchant_no"])] = str(s["app_secret"])
-        elif cfg.type == "teemopay":
-            private = Path(str(s["private_key_file"]))
-            files = ensure_teemopay_keys(private.parent)
-            config.teemopay_apps[str(s["app_code"])] = public_pem_of(private.read_bytes())
-            # TeemoPay's own key pair lives beside its public key in sandbox mode.
-            platform_private = Path(str(s["platform_public_key_file"])).with_name(
-                files.platform_private.name
-            )
-            config.teemopay_private_key = platform_private.read_bytes()
-        elif cfg.type == "diamondpay":
-            config.diamond_platforms[str(s["platform_id"])] = DiamondPlatform(
-                str(s["key"]),
-                str(s["api_token"]),
-                str(s.get("sign_type") or DEFAULT_SIGN_TYPE).upper(),
-            )
+        if cfg.sandbox:
+            simulator_module(cfg.type).configure(config, cfg)
     for store in settings.stores.values():
         receipts = store.cash_receipts
         if receipts is None:

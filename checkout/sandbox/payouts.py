@@ -34,8 +34,9 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Flask, jsonify, request
 
-from checkout.domain.money import CURRENCY_EXPONENT, Money, MoneyError
-from checkout.providers.teemopay.payout_mapping import BANK_NAMES
+from checkout.domain.accounts import KOREA_BANKS
+from checkout.domain.errors import MoneyError
+from checkout.domain.money import CURRENCY_EXPONENT, Money
 
 if TYPE_CHECKING:
     from checkout.sandbox.core import SandboxState
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
 # Korean bank codes (KFTC, 3 digits) the simulators pay out to: TeemoPay's published Korea
 # payout list (more/teemopay.md section 9.1). PayPro's and Diamond Pay's lists were not
 # found, so their simulators use the same codes (INFERRED).
-KOREA_BANK_CODES = frozenset(BANK_NAMES)
+KOREA_BANK_CODES = frozenset(KOREA_BANKS)
 # Banks on the list that the simulated channels refuse ("not supported" today): lets tests
 # reach a provider's unsupported-bank refusal with a code the client itself accepts.
 DISABLED_BANK_CODES = frozenset({"055"})
@@ -116,13 +117,13 @@ class SandboxPayout:
         }
 
 
-def scripted_outcome(account_number: str, provider: str) -> str:
+def scripted_outcome(account_number: str, returns: bool) -> str:
     """The outcome the account number asks for (table in the module docstring)."""
     if account_number.endswith(FAIL_SUFFIX):
         return Outcome.FAIL
     if account_number.endswith(HOLD_SUFFIX):
         return Outcome.HOLD
-    if account_number.endswith(RETURN_SUFFIX) and provider == "teemopay":
+    if account_number.endswith(RETURN_SUFFIX) and returns:
         return Outcome.RETURN
     return Outcome.SUCCEED
 
@@ -190,6 +191,7 @@ class PayoutBook:
         id_prefix: str,
         fee: Money | None = None,
         extra: dict[str, Any] | None = None,
+        returns: bool = False,
     ) -> SandboxPayout:
         """Take a payout: duplicate, bank and balance checks, then hold the amount.
 
@@ -217,7 +219,7 @@ class PayoutBook:
                 account_number=account_number,
                 holder_name=holder_name,
                 notify_url=notify_url,
-                outcome=scripted_outcome(account_number, provider),
+                outcome=scripted_outcome(account_number, returns),
                 fee=fee,
                 extra=dict(extra or {}),
             )

@@ -26,9 +26,10 @@ import requests
 from flask import Blueprint, Response, request
 
 from checkout.domain.money import Money
+from checkout.providers.base import ProviderConfig
 from checkout.providers.paypro import signing
 from checkout.sandbox import faults
-from checkout.sandbox.core import OrderStatus, SandboxOrder, SandboxState
+from checkout.sandbox.core import OrderStatus, SandboxConfig, SandboxOrder, SandboxState
 from checkout.sandbox.payouts import (
     KOREA_BANK_CODES,
     MEXICO_WAY_CODES,
@@ -646,3 +647,15 @@ def blueprint(state: SandboxState) -> Blueprint:
         lambda code, message: answer(code, message or REFUSAL_NAMES.get(code, "FAILED"), None),
     )
     return bp
+
+
+# ---------------------------------------------------------------- the app's instances
+def prepare_instance(config: ProviderConfig) -> None:
+    """Nothing to make before a sandbox-mode PayPro instance is built: its secret is text."""
+
+
+def configure(sandbox: SandboxConfig, config: ProviderConfig) -> None:
+    """Let the simulator know a sandbox-mode instance's merchant."""
+    sandbox.paypro_merchants[str(config.settings["merchant_no"])] = str(
+        config.settings["app_secret"]
+    )

@@ -14,6 +14,7 @@ import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -21,10 +22,18 @@ import requests
 from flask import Blueprint, Response, request
 
 from checkout.domain.money import Money
+from checkout.providers.base import ProviderConfig
 from checkout.providers.teemopay import signing
 from checkout.providers.teemopay.payout_mapping import BANK_NAMES as KOREA_PAYOUT_BANK_NAMES
 from checkout.sandbox import faults
-from checkout.sandbox.core import OrderStatus, SandboxOrder, SandboxState, headers_lower
+from checkout.sandbox.core import (
+    OrderStatus,
+    SandboxConfig,
+    SandboxOrder,
+    SandboxState,
+    headers_lower,
+)
+from checkout.sandbox.keys import ensure_teemopay_keys, public_pem_of
 from checkout.sandbox.payouts import KOREA_BANK_CODES, PayoutRefusal, PayoutState, SandboxPayout
 
 log = logging.getLogger(__name__)
@@ -338,6 +347,7 @@ def open_payout(state: SandboxState, app_code: str, fields: Mapping[str, Any]) -
             banks=KOREA_BANK_CODES,
             id_prefix="TF" + datetime.now(UTC).strftime("%y%m%d") + COUNTRY,
             fee=service_fee(amount),
+            returns=True,  # TeemoPay reports a bank's return (status 4); the others do not
         )
     except PayoutRefusal as refusal:
         raise payout_refusal(refusal.reason) from None
@@ -642,3 +652,25 @@ def query_data(order: SandboxOrder) -> dict[str, Any]:
         for transfer_id, amount in order.extra.get("transfers") or []
     ]
     return data
+
+
+# ---------------------------------------------------------------- the app's instances
+def prepare_instance(config: ProviderConfig) -> None:
+    """A sandbox-mode instance's key pairs (ours and TeemoPay's), made once, before the
+    instance loads them."""
+    key_file = Path(str(config.settings["private_key_file"]))
+    if not key_file.exists():
+        ensure_teemopay_keys(key_file.parent)
+
+
+def configure(sandbox: SandboxConfig, config: ProviderConfig) -> None:
+    """Let the simulator know a sandbox-mode instance's app and keys."""
+    s = config.settings
+    private = Path(str(s["private_key_file"]))
+    files = ensure_teemopay_keys(private.parent)
+    sandbox.teemopay_apps[str(s["app_code"])] = public_pem_of(private.read_bytes())
+    # TeemoPay's own key pair lives beside its public key in sandbox mode.
+    platform_private = Path(str(s["platform_public_key_file"])).with_name(
+        files.platform_private.name
+    )
+    sandbox.teemopay_private_key = platform_private.read_bytes()

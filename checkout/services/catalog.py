@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 
+from checkout.config import sandbox_twin_name
 from checkout.domain.money import Money
 from checkout.domain.routing import merge_payer_rules
 from checkout.providers.base import MethodConfig, PayerRules, PaymentProvider, RouteConfig
+from checkout.providers.payouts import PayoutProvider
 from checkout.services.circuits import CircuitBreakers
 
 
@@ -17,12 +20,13 @@ class Catalog:
     methods: Mapping[str, MethodConfig]  # by method code, in configured order
     # Per-instance circuit breakers (services/circuits.py); default thresholds when not given.
     circuits: CircuitBreakers = field(default_factory=lambda: CircuitBreakers({}))
+    # Each instance's payout client (refunds), built once with the app on its pay-in
+    # client's transport (providers/registry.payouts_of), by instance name.
+    payouts: Mapping[str, PayoutProvider] = field(default_factory=dict)
 
     def for_test_mode(self) -> Catalog:
         """The same methods, each on its provider's test twin where one exists."""
         from dataclasses import replace
-
-        from checkout.config import sandbox_twin_name
 
         def twin(name: str) -> str:
             return sandbox_twin_name(name) if sandbox_twin_name(name) in self.providers else name
@@ -35,10 +39,7 @@ class Catalog:
             )
             for code, m in self.methods.items()
         }
-        return Catalog(self.providers, methods, self.circuits)
-
-    def provider_for(self, method: MethodConfig) -> PaymentProvider:
-        return self.providers[method.provider]
+        return Catalog(self.providers, methods, self.circuits, self.payouts)
 
     def routes_for(self, method: MethodConfig, amount: Money) -> list[RouteConfig]:
         """The method's routes (configured order) whose instance takes this amount."""
@@ -68,3 +69,22 @@ class Catalog:
         (checkout/domain/routing.py merge_payer_rules)."""
         routes = self.routes_for(method, amount) or list(method.candidates())
         return merge_payer_rules([self.route_rules(method, r) for r in routes])
+
+
+class MethodKind(StrEnum):
+    EWALLET = "ewallet"
+    BANK_TRANSFER = "bank_transfer"
+    CASH = "cash"
+
+
+def method_kind(method: MethodConfig) -> MethodKind:
+    """A method's kind: `kind` in its config, else what its provider keys say."""
+    configured = str(method.options.get("kind", ""))
+    if configured in MethodKind.__members__.values():
+        return MethodKind(configured)
+    codes = {str(method.options.get(k, "")).lower() for k in ("channel_code", "way_code")}
+    if "ewallet" in codes or codes & {"kakaopay", "naverpay"}:
+        return MethodKind.EWALLET
+    if "store" in codes:
+        return MethodKind.CASH
+    return MethodKind.BANK_TRANSFER

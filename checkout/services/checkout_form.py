@@ -20,13 +20,18 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
 from checkout.config import Settings
+from checkout.domain import cfdi
+from checkout.domain import receipts as rules
 from checkout.domain.payer import MOBILE_EXAMPLE, validate_payer
 from checkout.domain.routing import SkipReason
 from checkout.domain.states import CHECKOUT_FINAL, AttemptStatus
 from checkout.forms import ERROR_MESSAGES, FIELDS, FieldSpec, check_form_token, form_token
+from checkout.i18n import format_local_datetime
+from checkout.models import ReceiptRequest
 from checkout.providers.base import MethodConfig, Need, Payer, PayerRules
-from checkout.providers.paypro.mapping import COUNTRY_TIMEZONE
-from checkout.services.catalog import Catalog
+from checkout.providers.registry import timezone_of
+from checkout.providers.spec import DEFAULT_TIMEZONE
+from checkout.services.catalog import Catalog, MethodKind, method_kind
 from checkout.services.checkout_views import (
     AttemptView,
     CheckoutView,
@@ -36,17 +41,17 @@ from checkout.services.checkout_views import (
 from checkout.services.errors import CheckoutClosed, InvalidRequest
 from checkout.services.ip_limits import IpLimitVerdict, day_start_utc
 from checkout.services.payments import NoRouteAvailable, PaymentNotStarted, start_payment
-from checkout.services.receipts import cipher_of, save_receipt_request
+from checkout.services.receipts import (
+    CASH_KINDS,
+    ReceiptAsk,
+    cipher_of,
+    parse_invoice,
+    save_receipt_request,
+)
 from checkout.services.reconcile import refresh_attempt
 
 UNKNOWN_PAGE_QUERY_AFTER = timedelta(seconds=3)  # the shopper's reloads, rate-limited
 PAYER_FIELDS = ("first_name", "last_name", "email", "mobile", "birth_date")
-
-
-class MethodKind(StrEnum):
-    EWALLET = "ewallet"
-    BANK_TRANSFER = "bank_transfer"
-    CASH = "cash"
 
 
 KIND_LABELS = {
@@ -54,19 +59,6 @@ KIND_LABELS = {
     MethodKind.BANK_TRANSFER: _l("Bank transfer"),
     MethodKind.CASH: _l("Cash"),
 }
-
-
-def method_kind(method: MethodConfig) -> MethodKind:
-    """A method's kind: `kind` in its config, else what its provider keys say."""
-    configured = str(method.options.get("kind", ""))
-    if configured in MethodKind.__members__.values():
-        return MethodKind(configured)
-    codes = {str(method.options.get(k, "")).lower() for k in ("channel_code", "way_code")}
-    if "ewallet" in codes or codes & {"kakaopay", "naverpay"}:
-        return MethodKind.EWALLET
-    if "store" in codes:
-        return MethodKind.CASH
-    return MethodKind.BANK_TRANSFER
 
 
 def method_hint(method: MethodConfig, language: str) -> str | None:
@@ -456,16 +448,17 @@ def no_route_message(
     providers = ctx.settings.providers
     if ip_limits and len(ip_limits) == len(exc.skips):
         skip = ip_limits[0]
+        ruled = providers[skip.provider].type if skip.provider in providers else None
         reason = skip.detail or "attempts"
         verdict = IpLimitVerdict(False, 0, 0, skip.limit or 0, skip.limit or 0, reason)
         others = [
             m.display_name(language)
             for m in methods
-            # the rule covers every PayPro instance: methods with another provider remain
-            if any(providers[r.provider].type != "paypro" for r in m.candidates())
+            # the rule covers every instance of the provider: methods with another remain
+            if any(providers[r.provider].type != ruled for r in m.candidates())
         ]
         config = providers.get(skip.provider)
-        zone = paypro_zone(config.settings.get("country") if config else None)
+        zone = timezone_of(config) if config else DEFAULT_TIMEZONE
         resets = skip.retry_at or day_start_utc(ctx.now() + timedelta(days=1), zone)
         return ip_rule_message(verdict, others, resets, zone)
     text = _(
@@ -483,13 +476,7 @@ def no_route_message(
     return text
 
 
-def paypro_zone(country: Any) -> str:
-    """The zone of a PayPro instance's country: its per-IP day starts at midnight there."""
-    return COUNTRY_TIMEZONE.get(str(country or "KR").upper(), "Asia/Seoul")
-
-
 def ip_rule_message(verdict: IpLimitVerdict, others: list[str], resets: datetime, zone: str) -> str:
-    from checkout.i18n import format_local_datetime
 
     if verdict.reason == "successes":
         text = _(
@@ -591,11 +578,6 @@ def receipt_section(
     errors: Mapping[str, str] | None = None,
 ) -> ReceiptSection | None:
     """The sections this checkout and method ask for, or None."""
-    from checkout.domain import cfdi
-    from checkout.domain import receipts as rules
-    from checkout.models import ReceiptRequest
-    from checkout.services.receipts import CASH_KINDS
-
     asked = ctx.session.get(ReceiptRequest, checkout.id)
     cash = (
         checkout.currency == rules.KRW
@@ -627,10 +609,6 @@ def parse_receipt_form(
 ) -> tuple[Any, dict[str, str]]:
     """The posted sections as a ReceiptAsk, and the errors in the shopper's language by
     field (empty: nothing wrong)."""
-    from checkout.domain import receipts as rules
-    from checkout.services.errors import InvalidRequest
-    from checkout.services.receipts import ReceiptAsk, parse_invoice
-
     section = receipt_section(ctx, checkout, method, values)
     errors: dict[str, str] = {}
     if section is None:

@@ -18,9 +18,11 @@ from typing import Any
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from checkout.db import db, read_only_connection
 from checkout.domain.money import Money
 from checkout.domain.states import CheckoutStatus, latest_of, live_of
 from checkout.models import Checkout, PaymentAttempt, Store, utcnow
+from checkout.services.checkouts import expire_if_due, get_checkout
 from checkout.services.errors import NotFound
 from checkout.urls import rendered_url
 
@@ -175,7 +177,6 @@ def _view_of(rows: Sequence[Any]) -> CheckoutView:
 def read_page_checkout(session: Session, checkout_id: str) -> CheckoutView:
     """The checkout as a shopper page shows it, or NotFound: an open checkout past its
     deadline is expired first (through the lifecycle, on the models) and read again."""
-    from checkout.services.checkouts import expire_if_due, get_checkout
 
     view = _read_without_transaction(session, checkout_id)
     if view.status != CheckoutStatus.OPEN or utcnow() < view.expires_at:
@@ -205,7 +206,6 @@ def refresh_and_read(
 
 
 def _read_without_transaction(session: Session, checkout_id: str) -> CheckoutView:
-    from checkout.db import db
 
     if session is db.session:
         if not session.in_transaction():
@@ -218,7 +218,6 @@ def _read_without_transaction(session: Session, checkout_id: str) -> CheckoutVie
 def _read_on_own_connection(engine: Any, checkout_id: str) -> CheckoutView:
     """The one SELECT on a pooled connection of its own: a page that only reads needs none
     of the session's transaction bookkeeping."""
-    from checkout.db import read_only_connection
 
     with read_only_connection(engine) as conn:
         return _view_of(conn.execute(_READ, {"checkout_id": checkout_id}).all())

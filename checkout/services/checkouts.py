@@ -12,14 +12,18 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from checkout.config import StoreConfig
+from checkout.domain.errors import LedgerRefusal
+from checkout.domain.ledger import cancel, checkout_deadline_passed
+from checkout.domain.locales import SUPPORTED_LOCALES
 from checkout.domain.money import CURRENCY_EXPONENT, Money
 from checkout.domain.states import CheckoutStatus, EventSource
 from checkout.models import Checkout, PaymentAttempt, Store, utcnow
 from checkout.services.catalog import Catalog
 from checkout.services.errors import Conflict, InvalidRequest, NotFound
+from checkout.services.ledger import load_state, write_plan
+from checkout.services.receipts import parse_receipt_request
 from checkout.urls import UrlRefused, parse_web_url
 
-SUPPORTED_LOCALES = ("ko", "es", "en")
 MAX_AMOUNT = 10**12  # a sanity bound far above any provider's limit
 
 
@@ -127,14 +131,8 @@ def parse_new_checkout(data: Any, store: StoreConfig, catalog: Catalog) -> NewCh
         cancel_url=cancel_url,
         prefill=_parse_prefill(data.get("prefill")),
         expires_at=_parse_expires_at(data.get("expires_at")),
-        receipt_ask=_parse_receipt_request(data, money.currency),
+        receipt_ask=parse_receipt_request(data, money.currency),
     )
-
-
-def _parse_receipt_request(data: Mapping[str, Any], currency: str) -> Any:
-    from checkout.services.receipts import parse_receipt_request  # it imports this module
-
-    return parse_receipt_request(data, currency)
 
 
 def shop_url(value: Any, name: str, store: StoreConfig) -> str:
@@ -307,8 +305,6 @@ def cancel_unpaid(
     Returns the checkout and the status it had, or None if it was already cancelled (nothing
     changed). Raises Conflict for anything else; the caller rolls back.
     """
-    from checkout.domain.ledger import LedgerRefusal, cancel
-    from checkout.services.ledger import load_state, write_plan
 
     get_checkout(session, checkout_id, store_id=store_id, livemode=livemode)  # 404: not ours
     session.rollback()
@@ -381,8 +377,6 @@ def get_checkout(
 def expire_if_due(session: Session, checkout: Checkout, now: datetime | None = None) -> bool:
     """Move an open checkout past its expiry to EXPIRED; True if it changed. `checkout` is
     refreshed when it changed."""
-    from checkout.domain.ledger import checkout_deadline_passed
-    from checkout.services.ledger import load_state, write_plan
 
     now = now or utcnow()
     if checkout.status != CheckoutStatus.OPEN or now < checkout.expires_at:

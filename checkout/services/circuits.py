@@ -39,14 +39,15 @@ import time
 from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from operator import attrgetter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from checkout.config import DEFAULT_REFRESH_SECONDS
 from checkout.domain.circuit import (
     BreakerSettings,
     Call,
@@ -61,8 +62,6 @@ if TYPE_CHECKING:
     from checkout.providers.http import Exchange
 
 MAX_CALLS_READ = 500  # newest calls folded per decision (the lookback bounds them too)
-DEFAULT_REFRESH_SECONDS = 0.5  # how old a process's read of an instance's calls may get
-MAX_REFRESH_SECONDS = 60.0
 # Built once (every read uses it): an instance's newest calls since a moment, newest first.
 _RECENT_CALLS = (
     select(ProviderExchange.created_at, ProviderExchange.outcome)
@@ -73,73 +72,7 @@ _RECENT_CALLS = (
     .order_by(ProviderExchange.created_at.desc(), ProviderExchange.id.desc())
     .limit(MAX_CALLS_READ)
 )
-SETTING_KEYS = {f.name for f in fields(BreakerSettings)}
 _AT = attrgetter("at")
-
-
-class BreakerConfigError(ValueError):
-    """A [circuit_breaker] table that cannot work; the message names the key."""
-
-
-def breaker_settings(table: Any, base: BreakerSettings, where: str) -> BreakerSettings:
-    """`base` with the keys of a `[circuit_breaker]` table over it, each checked."""
-    if table is None:
-        return base
-    if not isinstance(table, Mapping):
-        raise BreakerConfigError(f"{where} must be a table")
-    unknown = set(table) - SETTING_KEYS
-    if unknown:
-        raise BreakerConfigError(
-            f"{where}: unknown key(s) {', '.join(sorted(unknown))}; "
-            f"known: {', '.join(sorted(SETTING_KEYS))}"
-        )
-    values: dict[str, Any] = {}
-    for key, value in table.items():
-        if key == "enabled":
-            if not isinstance(value, bool):
-                raise BreakerConfigError(f"{where}.enabled must be true or false")
-        elif key in ("failures", "min_calls"):
-            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10000:
-                raise BreakerConfigError(f"{where}.{key} must be a whole number 1 to 10000")
-        elif key == "error_rate":
-            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
-                raise BreakerConfigError(f"{where}.error_rate must be between 0 and 1 (e.g. 0.5)")
-            value = float(value)
-        elif (
-            isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 86400
-        ):
-            raise BreakerConfigError(f"{where}.{key} must be seconds, more than 0 up to 86400")
-        else:
-            value = float(value)
-        values[key] = value
-    return replace(base, **values)
-
-
-def breaker_settings_from_config(
-    raw: Mapping[str, Any], instances: Mapping[str, Mapping[str, Any]]
-) -> dict[str, BreakerSettings]:
-    """Each instance's thresholds; `instances` maps instance names to their settings."""
-    default = breaker_settings(raw.get("circuit_breaker"), BreakerSettings(), "circuit_breaker")
-    return {
-        name: breaker_settings(
-            settings.get("circuit_breaker"), default, f"providers.{name}.circuit_breaker"
-        )
-        for name, settings in instances.items()
-    }
-
-
-def refresh_seconds_from_config(raw: Mapping[str, Any]) -> float:
-    """`circuit_refresh_seconds`: how old a process's read of an instance's calls may get."""
-    value = raw.get("circuit_refresh_seconds", DEFAULT_REFRESH_SECONDS)
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not 0 <= value <= MAX_REFRESH_SECONDS
-    ):
-        raise BreakerConfigError(
-            "circuit_refresh_seconds must be seconds from 0 (read on every decision) up to 60"
-        )
-    return float(value)
 
 
 @dataclass
@@ -267,10 +200,6 @@ class CircuitBreakers:
                 return view, None
             self._probing[provider] = self._monotonic()
         return view, Permit(self, provider, probe=True)
-
-    def probing(self, provider: str) -> bool:
-        with self._lock:
-            return provider in self._probing
 
     def _end_probe(self, provider: str) -> None:
         with self._lock:

@@ -1,4 +1,9 @@
-"""Errors the use cases raise for the web layer to render."""
+"""Errors the use cases raise for the web layer to render: one base, ServiceError, with a
+stable `code`, an HTTP status and whether the same request may work later (`retryable`).
+
+The use cases' errors live here; the domain's are in checkout/domain/errors.py, the
+providers' in checkout/providers/errors.py.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ class ServiceError(Exception):
     """A refused request: `code` is stable for APIs, `message` is for people."""
 
     http_status = 400
+    retryable = False  # a refusal: the same request gets the same answer
 
     def __init__(self, code: str, message: str, *, field: str | None = None) -> None:
         super().__init__(message)

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from checkout.domain.states import AttemptStatus
 from checkout.models import PaymentAttempt
 from checkout.providers.base import ProviderConfig
-from checkout.providers.paypro.mapping import COUNTRY_TIMEZONE
+from checkout.providers.registry import SPECS, timezone_of
 from checkout.services import prepared
 
 DEFAULT_DAILY_ATTEMPTS = 10
@@ -52,8 +52,7 @@ def next_day_start(instance: ProviderConfig, now: datetime | None = None) -> dat
     """When the instance's day rule resets: the next local midnight, as aware UTC."""
     from datetime import timedelta
 
-    country = str(instance.settings.get("country", "KR")).upper()
-    zone = COUNTRY_TIMEZONE.get(country, "Asia/Seoul")
+    zone = timezone_of(instance)
     return day_start_utc((now or datetime.now(UTC)) + timedelta(days=1), zone)
 
 
@@ -117,27 +116,29 @@ def check_paypro_ip(
     """
     max_attempts = int(instance.settings.get("ip_daily_attempts", DEFAULT_DAILY_ATTEMPTS))
     max_successes = int(instance.settings.get("ip_daily_successes", DEFAULT_DAILY_SUCCESSES))
-    if instance.type != "paypro" or not payer_ip:
+    spec = SPECS.get(instance.type)
+    if spec is None or not spec.per_ip_daily_rule or not payer_ip:
         return IpLimitVerdict(True, 0, 0, max_attempts, max_successes)
-    country = str(instance.settings.get("country", "KR")).upper()
-    since = day_start_utc(now or datetime.now(UTC), COUNTRY_TIMEZONE.get(country, "Asia/Seoul"))
-    # A live deployment's sandbox twins (test mode) count apart from the live instances.
-    paypro_instances = [
+    since = day_start_utc(now or datetime.now(UTC), spec.timezone(instance))
+    # Every instance of the type counts (they share the provider's view of the IP); a live
+    # deployment's sandbox twins (test mode) count apart from the live instances.
+    instances = [
         name
         for name, cfg in providers.items()
-        if cfg.type == "paypro" and cfg.sandbox == instance.sandbox
+        if cfg.type == instance.type and cfg.sandbox == instance.sandbox
     ]
     params: dict[str, Any] = {"payer_ip": payer_ip, "since": since}
     params.update({f"successful_{i}": str(status) for i, status in enumerate(SUCCESSFUL)})
-    params.update({f"instance_{i}": name for i, name in enumerate(paypro_instances)})
+    params.update({f"instance_{i}": name for i, name in enumerate(instances)})
     count = (
-        ("paypro-ip-count", len(paypro_instances)),
-        partial(_count_statement, len(paypro_instances)),
+        (f"{instance.type}-ip-count", len(instances)),
+        partial(_count_statement, len(instances)),
         params,
     )
     connection = session.connection()
     if connection.dialect.name == "postgresql":
-        lock = (("paypro-ip-lock",), _lock_statement, {"key": f"paypro-ip:{payer_ip}"})
+        key = f"{instance.type}-ip:{payer_ip}"
+        lock = ((f"{instance.type}-ip-lock",), _lock_statement, {"key": key})
         _locked, [(attempts, successes)] = prepared.run(connection, [lock, count])
     else:
         [(attempts, successes)] = prepared.run(connection, [count])[0]
@@ -148,11 +149,3 @@ def check_paypro_ip(
     elif attempts >= max_attempts:
         reason = "attempts"
     return IpLimitVerdict(reason is None, attempts, successes, max_attempts, max_successes, reason)
-
-
-class IpLimitReached(Exception):
-    """The payer's IP used up PayPro's daily allowance; nothing was created."""
-
-    def __init__(self, verdict: IpLimitVerdict) -> None:
-        super().__init__(f"payer IP over PayPro's daily {verdict.reason} limit")
-        self.verdict = verdict

@@ -24,7 +24,8 @@ from checkout.domain.ledger import MoneyReporting, PaymentUpdate, Verdict, provi
 from checkout.domain.refunds import RefundError
 from checkout.domain.states import EventSource
 from checkout.models import Checkout, NotifyMessage, Refund, utcnow
-from checkout.providers.base import Ack, NotifyError, PaymentProvider, freshness_fields
+from checkout.providers.base import Ack, PaymentProvider, freshness_fields
+from checkout.providers.errors import NotifyError
 from checkout.providers.payouts import PayoutProvider, PayoutUpdate
 from checkout.services.ledger import (
     load_refunds,

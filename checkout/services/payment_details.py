@@ -12,7 +12,8 @@ from markupsafe import Markup
 
 from checkout.config import Settings
 from checkout.domain.banks import bank_name, clabe_bank_code
-from checkout.domain.code128 import NotEncodable, code128_svg
+from checkout.domain.code128 import code128_svg
+from checkout.domain.errors import NotEncodable
 from checkout.domain.money import Money
 from checkout.domain.states import ATTEMPT_FINAL, CheckoutStatus
 from checkout.providers.base import InstructionKind, PaymentInstructions

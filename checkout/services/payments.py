@@ -18,10 +18,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from checkout.domain.errors import LedgerRefusal
 from checkout.domain.ledger import (
     CheckoutState,
     CreateAnswer,
-    LedgerRefusal,
     NewAttempt,
     Plan,
     StartVerdict,
@@ -48,15 +48,15 @@ from checkout.metrics import observe_failover
 from checkout.models import Checkout, PaymentAttempt, utcnow
 from checkout.providers.base import (
     CreateResult,
+    InstructionKind,
     MethodConfig,
     Payer,
     PaymentInstructions,
     PaymentRequest,
     ProviderConfig,
-    ProviderError,
-    ProviderTimeout,
     RouteConfig,
 )
+from checkout.providers.errors import ProviderError, ProviderTimeout
 from checkout.providers.http import Exchange, capture_exchanges
 from checkout.services.catalog import Catalog
 from checkout.services.checkout_views import AttemptView, attempt_view_of
@@ -648,7 +648,6 @@ def instructions_to_json(instructions: PaymentInstructions) -> dict[str, Any]:
 
 
 def instructions_from_json(data: dict[str, Any]) -> PaymentInstructions:
-    from checkout.providers.base import InstructionKind
 
     values = dict(data)
     values["kind"] = InstructionKind(values["kind"])

@@ -52,8 +52,7 @@ from checkout.receipts.errors import IssuerAuthError, IssuerError, IssuerTimeout
 from checkout.receipts.popbill.client import PopbillIssuer
 from checkout.receipts.popbill.mapping import ReceiptDetails, ReceiptInfo
 from checkout.receipts.registry import issuer_for, receipt_policy
-from checkout.services.catalog import Catalog
-from checkout.services.checkouts import NewCheckout, get_checkout
+from checkout.services.catalog import Catalog, method_kind
 from checkout.services.errors import Conflict, InvalidRequest, NotFound
 from checkout.services.ledger import write_receipt_change
 
@@ -214,13 +213,12 @@ def save_receipt_request(
 
 
 def keep_receipt_request(
-    session: Session, checkout: Checkout, new: NewCheckout, created: bool, settings: Settings
-) -> Checkout:
+    session: Session, checkout: Checkout, receipt_ask: Any, created: bool, settings: Settings
+) -> None:
     """After the create-checkout API: keep what its body asked (a new checkout only; a
-    replayed order keeps what it had) and read the checkout back."""
-    if created and new.receipt_ask is not None:
-        save_receipt_request(session, checkout.id, new.receipt_ask, cipher_of(settings))
-    return get_checkout(session, checkout.id)
+    replayed order keeps what it had)."""
+    if created and receipt_ask is not None:
+        save_receipt_request(session, checkout.id, receipt_ask, cipher_of(settings))
 
 
 def invoice_data_json(invoice: cfdi.InvoiceData) -> dict[str, Any]:
@@ -506,7 +504,6 @@ def decide_receipt(
     ):
         session.rollback()
         raise Conflict("receipt_not_due", "The checkout's money is not settled yet.")
-    from checkout.services.checkout_form import method_kind  # it imports this module
 
     method = catalog.methods.get(_paying_method(session, checkout_id) or "")
     plan = rules.receipt_for_payment(

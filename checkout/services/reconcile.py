@@ -14,14 +14,14 @@ row locks (or SQLite's write lock) that the notify handler needs.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
+from checkout.config import DEFAULT_RECONCILE_AFTER, DEFAULT_VA_EXPIRY_GRACE
 from checkout.domain.ledger import (
     CheckoutState,
     MoneyReporting,
@@ -39,7 +39,8 @@ from checkout.domain.states import (
     EventSource,
 )
 from checkout.models import Checkout, PaymentAttempt, utcnow
-from checkout.providers.base import OrderNotFound, PaymentUpdate, ProviderError
+from checkout.providers.base import PaymentUpdate
+from checkout.providers.errors import OrderNotFound, ProviderError
 from checkout.providers.http import Exchange, capture_exchanges
 from checkout.services.catalog import Catalog
 from checkout.services.checkouts import expire_if_due, get_checkout
@@ -50,8 +51,6 @@ log = logging.getLogger(__name__)
 
 SessionFactory = Callable[[], Session]
 
-DEFAULT_AFTER = timedelta(seconds=120)  # config `reconcile_after_seconds`
-DEFAULT_GRACE = timedelta(minutes=15)  # config `va_expiry_grace_minutes`
 # Wait before the n-th next query of one attempt; the last value repeats (the cap).
 BACKOFF: tuple[timedelta, ...] = (
     timedelta(minutes=1),
@@ -70,13 +69,6 @@ UNKNOWN_SETTLE = timedelta(seconds=60)
 # A provider that cannot answer must not keep a VA's checkout blocked for ever.
 EXPIRE_WITHOUT_ANSWER_AFTER = timedelta(hours=1)
 RETURN_PAGE_QUERY_AFTER = timedelta(seconds=10)
-
-
-def durations_from_config(raw: Mapping[str, Any]) -> tuple[timedelta, timedelta]:
-    """(reconcile_after, va_expiry_grace) from the configuration's top-level keys."""
-    after = float(raw.get("reconcile_after_seconds", DEFAULT_AFTER.total_seconds()))
-    grace = float(raw.get("va_expiry_grace_minutes", DEFAULT_GRACE.total_seconds() / 60))
-    return timedelta(seconds=after), timedelta(minutes=grace)
 
 
 def query_backoff(query_count: int, now: datetime, va_expires_at: datetime | None) -> timedelta:
@@ -125,8 +117,8 @@ def reconcile_due(
     catalog: Catalog,
     now: datetime | None = None,
     *,
-    after: timedelta = DEFAULT_AFTER,
-    grace: timedelta = DEFAULT_GRACE,
+    after: timedelta = DEFAULT_RECONCILE_AFTER,
+    grace: timedelta = DEFAULT_VA_EXPIRY_GRACE,
     batch: int = 50,
 ) -> ReconcileReport:
     """Query due attempts, expire overdue VAs and checkouts; return what was done.
@@ -364,7 +356,7 @@ def refresh_attempt(
     attempt: PaymentAttempt,
     *,
     min_interval: timedelta = RETURN_PAGE_QUERY_AFTER,
-    grace: timedelta = DEFAULT_GRACE,
+    grace: timedelta = DEFAULT_VA_EXPIRY_GRACE,
     now: datetime | None = None,
 ) -> bool:
     """Query one live attempt now, for a shopper who is waiting on a page.
@@ -409,7 +401,7 @@ def query_now(
     catalog: Catalog,
     attempt: PaymentAttempt,
     *,
-    grace: timedelta = DEFAULT_GRACE,
+    grace: timedelta = DEFAULT_VA_EXPIRY_GRACE,
     now: datetime | None = None,
 ) -> None:
     """An operator's "query the provider now": any attempt, whatever its status.

@@ -41,16 +41,14 @@ from checkout.db import log_failure
 from checkout.domain import refunds as rules
 from checkout.domain.account_crypto import AccountCipher
 from checkout.domain.accounts import (
-    MEXICO_BANK_CODES,
-    AccountError,
     validate_korean_account,
     validate_mexican_account,
 )
+from checkout.domain.errors import AccountError, RefundError
 from checkout.domain.money import Money
 from checkout.domain.refunds import (
     ApprovalPolicy,
     NewRefund,
-    RefundError,
     RefundPlan,
     RefundSource,
     RefundState,
@@ -65,7 +63,7 @@ from checkout.models import (
     new_public_id,
     utcnow,
 )
-from checkout.providers.base import (
+from checkout.providers.errors import (
     OrderNotFound,
     ProviderError,
     ProviderTimeout,
@@ -80,7 +78,7 @@ from checkout.providers.payouts import (
     PayoutRequest,
     new_payout_no,
 )
-from checkout.providers.registry import build_payout_provider
+from checkout.providers.registry import SPECS, holder_name_max_of
 from checkout.services.errors import Conflict, Forbidden, InvalidRequest, NotFound, ServiceError
 from checkout.services.ledger import load_cap_day, load_refunds, write_refund_plan
 
@@ -212,7 +210,7 @@ def parse_destination(
                 values["account_number"],
                 values["holder_name"],
                 banks=banks,
-                provider=provider_type,
+                holder_name_max=holder_name_max_of(provider_type),
             )
             return BankAccount(clabe.bank_code, clabe.clabe, clabe.holder_name, AccountType.CLABE)
         account = validate_korean_account(
@@ -220,7 +218,7 @@ def parse_destination(
             values["account_number"],
             values["holder_name"],
             banks=banks,
-            provider=provider_type,
+            holder_name_max=holder_name_max_of(provider_type),
         )
         return BankAccount(account.bank_code, account.account_number, account.holder_name)
     except AccountError as exc:
@@ -242,7 +240,11 @@ def _paying_instance(session: Session, checkout_id: str) -> str | None:
 
 
 def parse_refund_request(
-    session: Session, settings: Settings, checkout: Checkout, data: Any
+    session: Session,
+    settings: Settings,
+    checkout: Checkout,
+    data: Any,
+    payouts: Mapping[str, PayoutProvider],
 ) -> tuple[RefundRequest, str]:
     if not isinstance(data, Mapping):
         raise InvalidRequest("invalid_json", "The body must be a JSON object.")
@@ -270,7 +272,7 @@ def parse_refund_request(
     destination = None
     if data.get("destination") is not None:
         destination = parse_destination(
-            data["destination"], checkout.currency, build_payout_provider(config), config.type
+            data["destination"], checkout.currency, payouts.get(instance), config.type
         )
     return RefundRequest(Money(amount, checkout.currency), reason.strip(), destination), instance
 
@@ -284,6 +286,7 @@ def create_refund(
     *,
     source: RefundSource,
     requested_by: str,
+    payouts: Mapping[str, PayoutProvider],
     idempotency_key: str | None = None,
     audit: Callable[[str], None] | None = None,
     livemode: bool | None = None,
@@ -299,7 +302,7 @@ def create_refund(
         existing = _by_key(session, store_id, idempotency_key, checkout.livemode)
         if existing is not None:
             return existing, False
-    wanted, instance = parse_refund_request(session, settings, checkout, data)
+    wanted, instance = parse_refund_request(session, settings, checkout, data, payouts)
     loaded = load_refunds(session, checkout_id)
     assert loaded is not None
     money, refunds = loaded
@@ -443,14 +446,20 @@ def cancel(session: Session, refund_public_id: str, by: str, audit: Audit = None
 
 
 def give_destination(
-    session: Session, settings: Settings, refund_public_id: str, data: Mapping[str, Any], by: str
+    session: Session,
+    settings: Settings,
+    refund_public_id: str,
+    data: Mapping[str, Any],
+    by: str,
+    *,
+    payouts: Mapping[str, PayoutProvider],
 ) -> Refund:
     """The shopper's account for a refund that has none (validated as the bank needs it)."""
     row = get_refund(session, refund_public_id)
     config = settings.providers.get(row.provider)
     if config is None:
         raise Conflict("provider_gone", "The refund's provider is not configured.")
-    account = parse_destination(data, row.currency, build_payout_provider(config), config.type)
+    account = parse_destination(data, row.currency, payouts.get(row.provider), config.type)
     token = cipher_of(settings).encrypt_json(
         {
             "bank_code": account.bank_code,
@@ -522,11 +531,12 @@ def send_refunds(
     now: datetime | None = None,
     batch: int = 20,
     settle_window: timedelta = SETTLE_WINDOW,
-    payouts_for: Callable[[str], PayoutProvider] | None = None,
+    payouts_for: Callable[[str], PayoutProvider],
 ) -> SendReport:
-    """One round of the refunds step (see the module's docstring)."""
+    """One round of the refunds step (see the module's docstring). `payouts_for` gives an
+    instance's payout client: the app's, built once (services/catalog.py)."""
     report = SendReport()
-    build = payouts_for or (lambda name: build_payout_provider(settings.providers[name]))
+    build = payouts_for
     session = session_factory()
     try:
         _unstick_sending(session, settings, now or utcnow(), batch)
@@ -697,18 +707,13 @@ def _apply(
     return _decide(session, public_id, decide)[1]
 
 
-def paypro_mx_way_code(spei_code: str) -> str:
-    """PayPro Mexico names the bank by `wayCode` (only BANXICO is documented); we take the
-    bank's short name from the SPEI list (e.g. 40012 -> "BBVA MEXICO") [inferred]."""
-    return MEXICO_BANK_CODES.get(spei_code, spei_code)
-
-
 def _payout_request(session: Session, settings: Settings, row: Refund) -> PayoutRequest:
     assert row.payout_no is not None and row.destination_token is not None
     sealed = cipher_of(settings).decrypt_json(row.destination_token)
     config = settings.providers.get(row.provider)
-    if config is not None and config.type == "paypro" and row.currency == "MXN":
-        sealed["bank_code"] = paypro_mx_way_code(sealed["bank_code"])
+    spec = SPECS.get(config.type) if config is not None else None
+    if spec is not None:  # the bank code as the provider names the bank
+        sealed["bank_code"] = spec.payout_bank_code(row.currency, sealed["bank_code"])
     payer = session.execute(
         select(PaymentAttempt.payer_mobile, PaymentAttempt.payer_email)
         .where(PaymentAttempt.checkout_id == row.checkout_id, PaymentAttempt.amount_paid > 0)

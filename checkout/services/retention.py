@@ -9,7 +9,6 @@ purge is marked in `detail` (no schema change), which also makes it idempotent.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -17,27 +16,10 @@ from sqlalchemy.orm import Session
 from checkout.models import NotifyMessage
 
 PURGED_MARKER = "[raw body and headers purged]"
-DEFAULT_RETENTION_DAYS = 90
+
 _DETAIL_MAX = 500  # NotifyMessage.detail is String(500)
 _BATCH = 500  # rows per transaction: short locks, bounded memory
 _MAX_BATCHES = 100_000  # a bound on the loop; 50 million rows is far beyond any backlog
-
-
-def retention_days(value: Any) -> int:
-    """The configured `notify_retention_days`, checked: a whole number of days, at least 1."""
-    if value is None:
-        return DEFAULT_RETENTION_DAYS
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise ValueError(f"notify_retention_days must be a whole number of days, not {value!r}")
-    try:
-        days = int(value)
-    except ValueError:
-        raise ValueError(
-            f"notify_retention_days must be a whole number of days, not {value!r}"
-        ) from None
-    if days < 1:
-        raise ValueError(f"notify_retention_days must be at least 1, not {days}")
-    return days
 
 
 def purged_detail(detail: str | None) -> str:

@@ -35,7 +35,14 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 from standardwebhooks import Webhook
 
-from checkout.config import ConfigError, StoreConfig
+from checkout.config import (
+    DEFAULT_DEADLINE,
+    DEFAULT_THREADS,
+    DEFAULT_THREADS_PER_STORE,
+    DEFAULT_TIMEOUT,
+    DeliveryOptions,
+    StoreConfig,
+)
 from checkout.db import log_failure, through_outage
 from checkout.domain.states import WebhookStatus
 from checkout.models import WebhookDelivery, WebhookEvent, utcnow
@@ -68,13 +75,6 @@ PENDING, DELIVERED, FAILED, SKIPPED = (
     WebhookStatus.FAILED,
     WebhookStatus.SKIPPED,
 )
-DEFAULT_TIMEOUT = (3.0, 10.0)  # connect, each read (seconds)
-DEFAULT_DEADLINE = 10.0  # seconds for one delivery in all: connect, headers, body
-DEFAULT_THREADS = 8  # deliveries at once per worker
-# Of which one store may hold at most this many. One keeps a store's events in order;
-# more deliver a busy store faster, in an order its payloads' `seq` restores.
-DEFAULT_THREADS_PER_STORE = 1
-
 SessionFactory = Callable[[], Session]  # a sessionmaker; one per worker thread
 
 
@@ -133,37 +133,6 @@ class _Outcome:
     @property
     def ok(self) -> bool:
         return self.status_code is not None and 200 <= self.status_code < 300
-
-
-@dataclass(frozen=True)
-class DeliveryOptions:
-    """How a worker delivers: timeouts, the total deadline, and its pool's shape."""
-
-    timeout: tuple[float, float] = DEFAULT_TIMEOUT
-    deadline: float = DEFAULT_DEADLINE
-    threads: int = DEFAULT_THREADS
-    threads_per_store: int = DEFAULT_THREADS_PER_STORE
-
-
-def delivery_options_from_config(raw: Mapping[str, Any]) -> DeliveryOptions:
-    """`webhook_deadline` (seconds), `webhook_threads`, `webhook_threads_per_store`."""
-    try:
-        deadline = float(raw.get("webhook_deadline", DEFAULT_DEADLINE))
-        threads = int(raw.get("webhook_threads", DEFAULT_THREADS))
-        per_store = int(raw.get("webhook_threads_per_store", DEFAULT_THREADS_PER_STORE))
-    except (TypeError, ValueError):
-        raise ConfigError(
-            "webhook_deadline must be seconds; webhook_threads and"
-            " webhook_threads_per_store whole numbers"
-        ) from None
-    if not 0 < deadline <= 120:
-        raise ConfigError("webhook_deadline must be between 0 and 120 seconds")
-    if threads < 2 or not 1 <= per_store < threads:
-        raise ConfigError(
-            "webhook_threads must be at least 2 and webhook_threads_per_store between 1 and"
-            " webhook_threads - 1 (no store may take every thread)"
-        )
-    return DeliveryOptions(deadline=deadline, threads=threads, threads_per_store=per_store)
 
 
 @dataclass

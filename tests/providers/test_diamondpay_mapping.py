@@ -6,18 +6,12 @@ from datetime import date
 
 import pytest
 
-from checkout.domain.money import Money, MoneyError
+from checkout.domain.errors import MoneyError
+from checkout.domain.money import Money
 from checkout.domain.states import AttemptStatus
-from checkout.providers.base import (
-    InstructionKind,
-    MalformedNotify,
-    MethodConfig,
-    Payer,
-    PaymentRequest,
-    ProviderError,
-    UnknownProviderStatus,
-)
+from checkout.providers.base import InstructionKind, MethodConfig, Payer, PaymentRequest
 from checkout.providers.diamondpay import mapping
+from checkout.providers.errors import MalformedNotify, ProviderError, UnknownProviderStatus
 
 # The documented success response, with its trailing comma removed (the page's defect).
 DOC_SUCCESS = b"""{

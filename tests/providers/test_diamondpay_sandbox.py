@@ -17,17 +17,19 @@ from flask import Flask, Response, request
 from checkout.domain.money import Money
 from checkout.domain.states import AttemptStatus
 from checkout.providers.base import (
-    InvalidSignature,
-    MalformedNotify,
     MethodConfig,
     Payer,
     PaymentRequest,
     PaymentUpdate,
     ProviderConfig,
+)
+from checkout.providers.diamondpay import DiamondPayProvider, build, signing
+from checkout.providers.errors import (
+    InvalidSignature,
+    MalformedNotify,
     ProviderError,
     ProviderTimeout,
 )
-from checkout.providers.diamondpay import DiamondPayProvider, build, signing
 from checkout.sandbox.core import OrderStatus
 from tests.conftest import RunningSandbox
 from tests.support import creds

@@ -12,7 +12,7 @@ import pytest
 import requests
 from flask import Flask, Response, request
 
-from checkout.providers.base import ProviderError, ProviderTimeout
+from checkout.providers.errors import ProviderError, ProviderTimeout
 from checkout.providers.http import ProviderHttp, TransportMessages, decode_json
 from tests.support.live import serve
 

@@ -8,17 +8,16 @@ from typing import Any
 import pytest
 
 from checkout.domain.money import Money
-from checkout.providers.base import (
+from checkout.providers.base import ProviderConfig
+from checkout.providers.diamondpay import payout_mapping as dp
+from checkout.providers.diamondpay import signing as dp_signing
+from checkout.providers.errors import (
     InvalidSignature,
     MalformedNotify,
     OrderNotFound,
-    ProviderConfig,
     ProviderError,
     UnknownProviderStatus,
 )
-from checkout.providers.diamondpay import payout_mapping as dp
-from checkout.providers.diamondpay import signing as dp_signing
-from checkout.providers.diamondpay.payout_client import DiamondPayPayouts
 from checkout.providers.http import parse_json
 from checkout.providers.payouts import (
     AccountType,
@@ -35,6 +34,7 @@ from checkout.providers.payouts import (
 from checkout.providers.paypro import payout_mapping as pp
 from checkout.providers.paypro import signing as pp_signing
 from checkout.providers.paypro.mapping import settings_from_config
+from checkout.providers.registry import build_payout_provider
 from checkout.providers.teemopay import payout_mapping as tp
 
 PAYPRO_KR = settings_from_config(
@@ -527,7 +527,7 @@ def test_diamondpay_balance_is_total_minus_frozen() -> None:
 
 
 def test_diamondpay_hmac_platform_refuses_md5_notify() -> None:
-    payouts = DiamondPayPayouts.from_config(
+    payouts = build_payout_provider(
         ProviderConfig(
             "diamondpay_kr",
             "diamondpay",
@@ -555,13 +555,11 @@ def test_diamondpay_hmac_platform_refuses_md5_notify() -> None:
 
 # ---------------------------------------------------------------- hostile notifies
 def _all_payout_clients(tmp_path: Any) -> list[Any]:
-    from checkout.providers.paypro.payout_client import PayProPayouts
-    from checkout.providers.teemopay.payout_client import TeemoPayPayouts
     from checkout.sandbox.keys import ensure_teemopay_keys
 
     keys = ensure_teemopay_keys(tmp_path)
     return [
-        PayProPayouts(
+        build_payout_provider(
             ProviderConfig(
                 "paypro_kr",
                 "paypro",
@@ -569,7 +567,7 @@ def _all_payout_clients(tmp_path: Any) -> list[Any]:
                 {"country": "KR", "merchant_no": "M1", "app_secret": "s", "sub_merchant_no": "S"},
             )
         ),
-        TeemoPayPayouts.from_config(
+        build_payout_provider(
             ProviderConfig(
                 "teemopay_kr",
                 "teemopay",
@@ -582,7 +580,7 @@ def _all_payout_clients(tmp_path: Any) -> list[Any]:
                 },
             )
         ),
-        DiamondPayPayouts.from_config(
+        build_payout_provider(
             ProviderConfig(
                 "diamondpay_kr",
                 "diamondpay",

@@ -19,14 +19,14 @@ import requests
 from flask import Flask, Response, request
 
 from checkout.domain.money import Money
-from checkout.providers.base import (
+from checkout.providers.base import ProviderConfig
+from checkout.providers.diamondpay.payout_client import DiamondPayPayouts
+from checkout.providers.errors import (
     InvalidSignature,
     OrderNotFound,
-    ProviderConfig,
     ProviderError,
     ProviderTimeout,
 )
-from checkout.providers.diamondpay.payout_client import DiamondPayPayouts
 from checkout.providers.payouts import (
     BankAccount,
     DuplicatePayout,

@@ -12,13 +12,15 @@ from checkout.domain.money import Money
 from checkout.domain.states import AttemptStatus
 from checkout.providers.base import (
     InstructionKind,
-    InvalidSignature,
-    MalformedNotify,
     MethodConfig,
     Need,
     Payer,
     PaymentRequest,
     ProviderConfig,
+)
+from checkout.providers.errors import (
+    InvalidSignature,
+    MalformedNotify,
     ProviderError,
     UnknownProviderStatus,
 )

@@ -20,16 +20,13 @@ from checkout.domain.money import Money
 from checkout.domain.states import AttemptStatus
 from checkout.providers.base import (
     InstructionKind,
-    InvalidSignature,
     MethodConfig,
-    NotifyError,
     Payer,
     PaymentRequest,
     PaymentUpdate,
     ProviderConfig,
-    ProviderError,
-    ProviderTimeout,
 )
+from checkout.providers.errors import InvalidSignature, NotifyError, ProviderError, ProviderTimeout
 from checkout.providers.paypro import PayProProvider, build, signing
 from checkout.sandbox import paypro as sim
 from checkout.sandbox.core import OrderStatus

@@ -8,15 +8,8 @@ import pytest
 
 from checkout.domain.money import Money
 from checkout.domain.states import AttemptStatus
-from checkout.providers.base import (
-    InstructionKind,
-    MalformedNotify,
-    MethodConfig,
-    Payer,
-    PaymentRequest,
-    ProviderError,
-    UnknownProviderStatus,
-)
+from checkout.providers.base import InstructionKind, MethodConfig, Payer, PaymentRequest
+from checkout.providers.errors import MalformedNotify, ProviderError, UnknownProviderStatus
 from checkout.providers.teemopay import mapping
 
 # The response example from teemopay-kr-payin.txt, as published.

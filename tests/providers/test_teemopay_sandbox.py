@@ -21,15 +21,13 @@ from checkout.domain.money import Money
 from checkout.domain.states import AttemptStatus
 from checkout.providers import teemopay
 from checkout.providers.base import (
-    InvalidSignature,
     MethodConfig,
     Payer,
     PaymentRequest,
     PaymentUpdate,
     ProviderConfig,
-    ProviderError,
-    ProviderTimeout,
 )
+from checkout.providers.errors import InvalidSignature, ProviderError, ProviderTimeout
 from checkout.providers.teemopay import TeemoPayProvider, signing
 from checkout.providers.teemopay.client import CREATE_PATH
 from checkout.sandbox import teemopay as sim

@@ -14,8 +14,9 @@ from checkout.blueprints.admin.checkouts import render_checkout
 from checkout.blueprints.admin.common import back, bp, load_action, operator_name
 from checkout.db import db
 from checkout.domain.banks import refund_bank_choices
-from checkout.domain.money import CURRENCY_EXPONENT, Money, MoneyError, parse_typed_amount
-from checkout.extensions import settings_of
+from checkout.domain.errors import MoneyError
+from checkout.domain.money import CURRENCY_EXPONENT, Money, parse_typed_amount
+from checkout.extensions import catalog_of, settings_of
 from checkout.i18n import current_language
 from checkout.models import Checkout
 from checkout.services import refunds as refund_service
@@ -61,7 +62,12 @@ def request_refund(checkout_id: str) -> Any:
         return render_checkout(item.id, {**typed, "error": str(exc)}, 400)
     flash(
         console_refunds.request_refund(
-            db.session, settings_of(current_app), operator_name(), item, data
+            db.session,
+            settings_of(current_app),
+            catalog_of(current_app).payouts,
+            operator_name(),
+            item,
+            data,
         )
     )
     return back(item.id)

@@ -75,7 +75,8 @@ def _create() -> Response:
     new = parse_new_checkout(json_body(), key.store, catalog_of(current_app, key.livemode))
     ttl = timedelta(minutes=settings_of(current_app).checkout_ttl_minutes)
     checkout, created = create_checkout(db.session, key.store, new, ttl, key.livemode)
-    checkout = keep_receipt_request(db.session, checkout, new, created, settings_of(current_app))
+    keep_receipt_request(db.session, checkout, new.receipt_ask, created, settings_of(current_app))
+    checkout = get_checkout(db.session, checkout.id)
     return answer(checkout_json(checkout), 201 if created else 200)
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 from checkout.providers.base import ProviderConfig
 from checkout.providers.diamondpay.client import DiamondPayProvider
 from checkout.providers.diamondpay.mapping import SERVICE_IDS
+from checkout.providers.diamondpay.payout_client import DiamondPayPayouts
 from checkout.providers.diamondpay.signing import DEFAULT_SIGN_TYPE, SIGN_TYPES
+from checkout.providers.spec import ProviderSpec
 
-__all__ = ["DiamondPayProvider", "build"]
+__all__ = ["SPEC", "DiamondPayProvider", "build"]
 
 # platform_id is String(6) in Diamond Pay's parameter table.
 PLATFORM_ID_MAX = 6
@@ -44,3 +46,15 @@ def build(config: ProviderConfig) -> DiamondPayProvider:
         sign_type=sign_type.upper(),
         api_token=values["api_token"],
     )
+
+
+SPEC = ProviderSpec(
+    type="diamondpay",
+    build=build,
+    payouts=DiamondPayPayouts,  # type: ignore[arg-type]
+    required_settings=("platform_id", "key", "api_token"),
+    sandbox_module="checkout.sandbox.diamondpay",
+    holder_name_max=16,  # payout `name` String(16) [doc] (more/diamondpay.md section 10)
+    twin_identity="platform_id",
+    twin_secrets=("key", "api_token"),
+)

@@ -12,8 +12,6 @@ from checkout.domain.money import Money
 from checkout.providers.base import (
     Ack,
     CreateResult,
-    InvalidSignature,
-    MalformedNotify,
     MethodConfig,
     Need,
     PayerRules,
@@ -23,6 +21,7 @@ from checkout.providers.base import (
     after_signature,
 )
 from checkout.providers.diamondpay import mapping, signing
+from checkout.providers.errors import InvalidSignature, MalformedNotify
 from checkout.providers.http import ProviderHttp, TransportMessages, decode_json
 
 log = logging.getLogger(__name__)

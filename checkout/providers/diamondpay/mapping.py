@@ -13,19 +13,22 @@ from typing import Any
 from urllib.parse import quote
 
 from checkout import jsonsafe
-from checkout.domain.money import Money, MoneyError
+from checkout.domain.errors import MoneyError
+from checkout.domain.money import Money
 from checkout.domain.states import AttemptStatus
 from checkout.providers.base import (
     CreateResult,
     InstructionKind,
-    MalformedNotify,
-    OrderNotFound,
     PaymentInstructions,
     PaymentRequest,
     PaymentUpdate,
+    claimed_field,
+)
+from checkout.providers.errors import (
+    MalformedNotify,
+    OrderNotFound,
     ProviderError,
     UnknownProviderStatus,
-    claimed_field,
 )
 
 PROVIDER = "diamondpay"

@@ -9,15 +9,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
-from checkout.providers.base import (
-    Ack,
-    InvalidSignature,
-    MalformedNotify,
-    ProviderConfig,
-    after_signature,
-)
-from checkout.providers.diamondpay import build, mapping, payout_mapping, signing
+from checkout.providers.base import Ack, ProviderConfig, after_signature
+from checkout.providers.diamondpay import mapping, payout_mapping, signing
 from checkout.providers.diamondpay.client import DiamondPayProvider
+from checkout.providers.errors import InvalidSignature, MalformedNotify
 from checkout.providers.payouts import (
     Balance,
     Bank,
@@ -45,10 +40,6 @@ class DiamondPayPayouts:
         self.config: ProviderConfig = provider.config
         self._provider = provider
         self._banks = configured_banks(provider.config)
-
-    @classmethod
-    def from_config(cls, config: ProviderConfig) -> DiamondPayPayouts:
-        return cls(build(config))
 
     def create_payout(self, request: PayoutRequest) -> PayoutResult:
         p = self._provider

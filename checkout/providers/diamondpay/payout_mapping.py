@@ -12,13 +12,7 @@ from typing import Any
 from urllib.parse import quote
 
 from checkout.domain.money import Money
-from checkout.providers.base import (
-    MalformedNotify,
-    OrderNotFound,
-    ProviderError,
-    UnknownProviderStatus,
-    claimed_field,
-)
+from checkout.providers.base import claimed_field
 from checkout.providers.diamondpay.mapping import (
     CURRENCY,
     MAX_WIRE_AMOUNT,
@@ -31,6 +25,12 @@ from checkout.providers.diamondpay.mapping import (
     to_hundredths,
 )
 from checkout.providers.diamondpay.signing import HMAC_SHA256
+from checkout.providers.errors import (
+    MalformedNotify,
+    OrderNotFound,
+    ProviderError,
+    UnknownProviderStatus,
+)
 from checkout.providers.payouts import (
     AccountType,
     Balance,

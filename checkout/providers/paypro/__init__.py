@@ -7,8 +7,12 @@
 
 from __future__ import annotations
 
+from checkout.domain.accounts import MEXICO_BANK_CODES
 from checkout.providers.base import ProviderConfig
 from checkout.providers.paypro.client import PayProProvider
+from checkout.providers.paypro.mapping import COUNTRY_TIMEZONE
+from checkout.providers.paypro.payout_client import PayProPayouts
+from checkout.providers.spec import DEFAULT_HOLDER_NAME_MAX, ProviderSpec
 
 
 def build(config: ProviderConfig) -> PayProProvider:
@@ -16,4 +20,36 @@ def build(config: ProviderConfig) -> PayProProvider:
     return PayProProvider(config)
 
 
-__all__ = ["PayProProvider", "build"]
+def timezone(config: ProviderConfig) -> str:
+    """The instance's country's time zone (Korea: Asia/Seoul, Mexico: America/Mexico_City)."""
+    return COUNTRY_TIMEZONE.get(str(config.settings.get("country", "KR")).upper(), "Asia/Seoul")
+
+
+def payout_bank_code(currency: str, bank_code: str) -> str:
+    """PayPro Mexico names the bank by `wayCode` (only BANXICO is documented); we take the
+    bank's short name from the SPEI list (e.g. 40012 -> "BBVA MEXICO") [inferred]."""
+    if currency != "MXN":
+        return bank_code
+    return MEXICO_BANK_CODES.get(bank_code, bank_code)
+
+
+SPEC = ProviderSpec(
+    type="paypro",
+    build=build,
+    payouts=PayProPayouts,  # type: ignore[arg-type]
+    required_settings=("merchant_no", "app_secret"),
+    sandbox_module="checkout.sandbox.paypro",
+    # Pay-in and payout results come to one URL (Corrections in the provider docs).
+    shared_notify_url=True,
+    # INFERRED: its Korea payout page gives no length for `customerName` (more/paypro.md
+    # section 10, "not found"); TeemoPay's 40 is used as the bound.
+    holder_name_max=DEFAULT_HOLDER_NAME_MAX,
+    # 10 attempts or 3 successful payments per payer IP and day (services/ip_limits.py).
+    per_ip_daily_rule=True,
+    timezone=timezone,
+    payout_bank_code=payout_bank_code,
+    twin_identity="merchant_no",
+    twin_secrets=("app_secret",),
+)
+
+__all__ = ["SPEC", "PayProProvider", "build"]

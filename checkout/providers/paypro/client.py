@@ -12,17 +12,15 @@ from checkout.domain.money import Money
 from checkout.providers.base import (
     Ack,
     CreateResult,
-    InvalidSignature,
-    MalformedNotify,
     MethodConfig,
     Need,
     PayerRules,
     PaymentRequest,
     PaymentUpdate,
     ProviderConfig,
-    ProviderError,
     after_signature,
 )
+from checkout.providers.errors import InvalidSignature, MalformedNotify, ProviderError
 from checkout.providers.http import ProviderHttp, TransportMessages, parse_json
 from checkout.providers.payouts import PayoutUpdate
 from checkout.providers.paypro import mapping, payout_mapping, signing

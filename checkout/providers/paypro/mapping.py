@@ -14,21 +14,24 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from checkout.domain.money import Money, MoneyError
+from checkout.domain.errors import MoneyError
+from checkout.domain.money import Money
 from checkout.domain.states import AttemptStatus
 from checkout.providers.base import (
     CreateResult,
     InstructionKind,
-    MalformedNotify,
     MethodConfig,
-    OrderNotFound,
     PaymentInstructions,
     PaymentRequest,
     PaymentUpdate,
     ProviderConfig,
+    claimed_field,
+)
+from checkout.providers.errors import (
+    MalformedNotify,
+    OrderNotFound,
     ProviderError,
     UnknownProviderStatus,
-    claimed_field,
 )
 from checkout.providers.paypro.signing import field_text
 

@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from checkout.providers.base import Ack, ProviderConfig, after_signature
-from checkout.providers.http import ProviderHttp
 from checkout.providers.payouts import (
     Balance,
     Bank,
@@ -17,10 +16,10 @@ from checkout.providers.payouts import (
     PayoutUpdate,
     configured_banks,
 )
-from checkout.providers.paypro import mapping, payout_mapping, signing
+from checkout.providers.paypro import payout_mapping, signing
 from checkout.providers.paypro.client import (
     RETRYABLE_4XX,
-    TRANSPORT_MESSAGES,
+    PayProProvider,
     now_ms,
     signed_notify_fields,
 )
@@ -37,12 +36,13 @@ class PayProPayouts:
 
     notify_ack = Ack("OK")  # the same plain-text OK as pay-in notifies [doc]
 
-    def __init__(self, config: ProviderConfig) -> None:
-        self.config = config
-        self.settings = mapping.settings_from_config(config)
+    def __init__(self, provider: PayProProvider) -> None:
+        self.config: ProviderConfig = provider.config
+        self.settings = provider.settings
         self.currency = self.settings.currency
-        self._banks = configured_banks(config)
-        self._http = ProviderHttp.for_config(config, messages=TRANSPORT_MESSAGES)
+        self._banks = configured_banks(provider.config)
+        # The pay-in client's transport: one session and one set of timeouts per instance.
+        self._http = provider._http  # same package
 
     def create_payout(self, request: PayoutRequest) -> PayoutResult:
         body = payout_mapping.payout_body(self.settings, request, now_ms())

@@ -11,13 +11,14 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from checkout.domain.money import Money, MoneyError
-from checkout.providers.base import (
+from checkout.domain.errors import MoneyError
+from checkout.domain.money import Money
+from checkout.providers.base import claimed_field
+from checkout.providers.errors import (
     MalformedNotify,
     OrderNotFound,
     ProviderError,
     UnknownProviderStatus,
-    claimed_field,
 )
 from checkout.providers.payouts import (
     PAYOUT_NO_PREFIX,

@@ -9,10 +9,12 @@ from typing import Any, TypeVar
 from cryptography.exceptions import UnsupportedAlgorithm
 
 from checkout.providers.base import ProviderConfig
+from checkout.providers.spec import ProviderSpec
 from checkout.providers.teemopay import mapping, signing
 from checkout.providers.teemopay.client import TeemoPayProvider
+from checkout.providers.teemopay.payout_client import TeemoPayPayouts
 
-__all__ = ["TeemoPayProvider", "build"]
+__all__ = ["SPEC", "TeemoPayProvider", "build"]
 
 SUPPORTED_COUNTRIES = ("KR",)  # KRW is the only currency this package maps
 # The inbox flags a callback whose header timestamp is further than this from its arrival.
@@ -91,3 +93,19 @@ def build(config: ProviderConfig) -> TeemoPayProvider:
         payment_types=payment_types,
         callback_max_age=max_age,
     )
+
+
+SPEC = ProviderSpec(
+    type="teemopay",
+    build=build,
+    payouts=TeemoPayPayouts,  # type: ignore[arg-type]
+    required_settings=("app_code", "merchant_name", "private_key_file", "platform_public_key_file"),
+    sandbox_module="checkout.sandbox.teemopay",
+    holder_name_max=40,  # payout `realName` 40 [doc] (more/teemopay.md section 9.1)
+    twin_identity="app_code",
+    # One key pair for every TeemoPay twin: the simulator has one platform key.
+    twin_key_files={
+        "private_key_file": "merchant_private.pem",
+        "platform_public_key_file": "teemopay_public.pem",
+    },
+)

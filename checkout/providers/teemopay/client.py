@@ -12,13 +12,12 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from checkout.domain.errors import MoneyError
 from checkout.domain.ledger import MoneyReporting
-from checkout.domain.money import Money, MoneyError
+from checkout.domain.money import Money
 from checkout.providers.base import (
     Ack,
     CreateResult,
-    InvalidSignature,
-    MalformedNotify,
     MethodConfig,
     Need,
     NotifyFreshness,
@@ -26,9 +25,9 @@ from checkout.providers.base import (
     PaymentRequest,
     PaymentUpdate,
     ProviderConfig,
-    ProviderError,
     after_signature,
 )
+from checkout.providers.errors import InvalidSignature, MalformedNotify, ProviderError
 from checkout.providers.http import ProviderHttp, TransportMessages, decode_json
 from checkout.providers.teemopay import mapping, signing
 

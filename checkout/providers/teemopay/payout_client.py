@@ -9,14 +9,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
-from checkout.providers.base import (
-    Ack,
-    InvalidSignature,
-    MalformedNotify,
-    ProviderConfig,
-    ProviderError,
-    after_signature,
-)
+from checkout.providers.base import Ack, ProviderConfig, after_signature
+from checkout.providers.errors import InvalidSignature, MalformedNotify, ProviderError
 from checkout.providers.payouts import (
     Balance,
     Bank,
@@ -25,7 +19,7 @@ from checkout.providers.payouts import (
     PayoutResult,
     PayoutUpdate,
 )
-from checkout.providers.teemopay import build, mapping, payout_mapping, signing
+from checkout.providers.teemopay import mapping, payout_mapping, signing
 from checkout.providers.teemopay.client import TeemoPayProvider
 
 log = logging.getLogger(__name__)
@@ -40,10 +34,6 @@ class TeemoPayPayouts:
     def __init__(self, provider: TeemoPayProvider) -> None:
         self.config: ProviderConfig = provider.config
         self._provider = provider
-
-    @classmethod
-    def from_config(cls, config: ProviderConfig) -> TeemoPayPayouts:
-        return cls(build(config))
 
     def create_payout(self, request: PayoutRequest) -> PayoutResult:
         name = self.config.name

@@ -8,14 +8,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from checkout.domain.money import Money, MoneyError
-from checkout.providers.base import (
+from checkout.domain.errors import MoneyError
+from checkout.domain.money import Money
+from checkout.providers.errors import (
     MalformedNotify,
     OrderNotFound,
     ProviderError,
     UnknownProviderStatus,
-    claimed_field,
 )
+from checkout.providers.http import parse_json
 from checkout.providers.payouts import (
     AccountType,
     Balance,
@@ -31,7 +32,13 @@ from checkout.providers.payouts import (
     RefusalReason,
     refusal,
 )
-from checkout.providers.teemopay.mapping import CURRENCY, SUCCESS_CODE, _status_key, _text
+from checkout.providers.teemopay.mapping import (
+    CURRENCY,
+    SUCCESS_CODE,
+    _status_key,
+    _text,
+    accepted_data,
+)
 
 PAYOUT_PATH = "/api/pay/payout/create/v1"
 PAYOUT_QUERY_PATH = "/api/pay/payout/query/v1"
@@ -212,7 +219,6 @@ def payout_error(exc: ProviderError) -> ProviderError:
 
 def accepted_payout_data(body: Any, instance: str) -> Mapping[str, Any]:
     """`data` of an accepted answer, or a (typed) ProviderError."""
-    from checkout.providers.teemopay.mapping import accepted_data
 
     try:
         return accepted_data(unwrap_payout_answer(body), instance)
@@ -304,7 +310,6 @@ def payout_query_update(body: Any, payout_no: str, instance: str) -> PayoutUpdat
 # ---------------------------------------------------------------- callback
 def notify_kind(body: bytes) -> NotifyKind:
     """Pay-in or payout, read from the unverified body (routing only)."""
-    from checkout.providers.http import parse_json
 
     try:
         data = parse_json(body)
@@ -313,10 +318,6 @@ def notify_kind(body: bytes) -> NotifyKind:
     if isinstance(data, Mapping) and is_payout_callback(data):
         return "payout"
     return "payin"
-
-
-def claimed_payout_no(body: bytes) -> str | None:
-    return claimed_field(body, "merchantOrderNo")
 
 
 def payout_notify_update(body: Mapping[str, Any], instance: str) -> PayoutUpdate:

@@ -21,7 +21,12 @@ from checkout.services.admin.checkouts import (
     search_checkouts,
 )
 from checkout.services.admin.freshness import freshness_flags
-from checkout.services.admin.health import counts_by, database_ready, outbox_backlog
+from checkout.services.admin.health import (
+    counts_by,
+    database_gauges,
+    database_ready,
+    outbox_backlog,
+)
 from checkout.services.admin.notifies import NotifyInbox, notifies, notify_inbox
 from checkout.services.admin.operators import (
     FREE_FAILURES,
@@ -88,6 +93,7 @@ __all__ = [
     "counts_by",
     "create_operator",
     "daily_summary",
+    "database_gauges",
     "database_ready",
     "failover_stats",
     "format_amount",

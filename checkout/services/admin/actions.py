@@ -6,9 +6,12 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from checkout.domain.ledger import flag_for_review, resolve_review
 from checkout.models import Checkout, OperatorAction, WebhookEvent, utcnow
 from checkout.services.catalog import Catalog
-from checkout.services.errors import NotFound
+from checkout.services.checkouts import cancel_unpaid
+from checkout.services.errors import Conflict, NotFound
+from checkout.services.ledger import load_state, write_plan
 from checkout.services.reconcile import query_now
 from checkout.services.webhooks import resend_event
 
@@ -38,8 +41,6 @@ def record_action(
 def operator_cancel(session: Session, operator: str, checkout_id: str) -> str:
     """Cancel for an operator (open, or pending with nothing paid) and record the action
     with what really happened, in one transaction; returns that outcome for the page."""
-    from checkout.services.checkouts import cancel_unpaid
-    from checkout.services.errors import Conflict
 
     try:
         _checkout, was = cancel_unpaid(
@@ -61,8 +62,6 @@ def operator_cancel(session: Session, operator: str, checkout_id: str) -> str:
 
 def operator_mark_review(session: Session, operator: str, checkout_id: str, reason: str) -> str:
     """Flag the checkout for review (the shop hears of it: checkout.review_required)."""
-    from checkout.domain.ledger import flag_for_review
-    from checkout.services.ledger import load_state, write_plan
 
     session.rollback()
     state = load_state(session, checkout_id)
@@ -83,8 +82,6 @@ def operator_mark_review(session: Session, operator: str, checkout_id: str, reas
 
 def operator_resolve_review(session: Session, operator: str, checkout_id: str, note: str) -> str:
     """Clear the checkout's review flag and its attempts' (checkout.review_resolved)."""
-    from checkout.domain.ledger import resolve_review
-    from checkout.services.ledger import load_state, write_plan
 
     session.rollback()
     state = load_state(session, checkout_id)

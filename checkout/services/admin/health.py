@@ -10,7 +10,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from checkout.domain.states import WebhookStatus
-from checkout.models import WebhookEvent, utcnow
+from checkout.models import Checkout, WebhookEvent, utcnow
 
 
 def database_ready(session: Session) -> bool:
@@ -43,3 +43,15 @@ def outbox_backlog(session: Session, now: datetime | None = None) -> tuple[int, 
 
 def counts_by(session: Session, column: Any) -> Mapping[str, int]:
     return {key: n for key, n in session.execute(select(column, func.count()).group_by(column))}
+
+
+def database_gauges(session: Session) -> tuple[Mapping[str, int], int, float]:
+    """What /metrics reads from the database at a scrape: checkouts by status, pending
+    webhook events and the oldest one's age in seconds. Only reads: the transaction (and
+    any lock) ends here."""
+    try:
+        counts = dict(counts_by(session, Checkout.status))
+        backlog, age = outbox_backlog(session)
+    finally:
+        session.rollback()
+    return counts, backlog, age

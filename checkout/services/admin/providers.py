@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from checkout.domain.circuit import CircuitView
+from checkout.domain.routing import skips_in_note
 from checkout.models import ProviderExchange, StateEvent, utcnow
 from checkout.services.circuits import CircuitBreakers
 
@@ -73,7 +74,6 @@ def failover_stats(
 ) -> dict[str, dict[str, dict[str, int]]]:
     """Per provider instance, per window (STATS_WINDOWS): payments that left it for another
     route, by reason, from the attempts' timeline (each created attempt's routing note)."""
-    from checkout.domain.routing import skips_in_note
 
     now = now or utcnow()
     longest = max(span for _label, span in STATS_WINDOWS)

@@ -4,7 +4,7 @@ change."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy import select
@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from checkout.config import Settings
 from checkout.domain.refunds import RefundSource, RefundStatus, awaits_destination
 from checkout.models import Checkout, Refund
+from checkout.providers.payouts import PayoutProvider
 from checkout.services import refunds as refund_service
 from checkout.services.admin.actions import record_action
 from checkout.services.errors import ServiceError
@@ -53,7 +54,12 @@ def _audit(
 
 
 def request_refund(
-    session: Session, settings: Settings, operator: str, checkout: Checkout, data: dict[str, Any]
+    session: Session,
+    settings: Settings,
+    payouts: Mapping[str, PayoutProvider],
+    operator: str,
+    checkout: Checkout,
+    data: dict[str, Any],
 ) -> str:
     """Ask for a refund of the checkout (another operator must approve it); returns the
     outcome for the page, a refusal included."""
@@ -66,6 +72,7 @@ def request_refund(
             data,
             source=RefundSource.CONSOLE,
             requested_by=operator,
+            payouts=payouts,
             audit=_audit(
                 session,
                 operator,
