@@ -145,3 +145,20 @@ def test_a_ping_to_a_shop_dripping_its_headers_ends_at_the_deadline(
     assert result.error is not None and "deadline" in result.error
     # Cut at the deadline, not after the drip's every read (bounded, not a timing test).
     assert elapsed < 2.0 * 5
+
+
+def _drip_hook(request: pytest.FixtureRequest) -> dict[str, str]:
+    return {
+        "webhook_url": request.getfixturevalue("dripping_headers").url,
+        "webhook_secret": SECRET,
+    }
+
+
+@pytest.mark.app_config(webhook_deadline=1)
+@pytest.mark.store_config(shop=_drip_hook)
+def test_the_api_ping_keeps_the_configured_deadline(live_app: LiveApp) -> None:
+    from tests.test_events_api import api
+
+    ping = api(live_app, "POST", "/webhook_endpoint/ping").json()
+    assert ping["delivered"] is False and ping["status_code"] is None
+    assert ping["error"] == "timeout: deadline of 1 s passed"

@@ -7,7 +7,7 @@ the same call may work later, `not_sent` that the request provably never left.
 
 from __future__ import annotations
 
-from checkout.providers.base import ProviderError, ProviderTimeout
+from checkout.providers.errors import ProviderError, ProviderTimeout
 
 
 class IssuerError(ProviderError):

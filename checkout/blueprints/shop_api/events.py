@@ -13,6 +13,7 @@ from checkout.blueprints.shop_api.blueprint import bp
 from checkout.blueprints.shop_api.body import answer
 from checkout.db import db
 from checkout.domain.states import WebhookStatus
+from checkout.extensions import settings_of
 from checkout.models import WebhookEvent
 from checkout.openapi import openapi_text
 from checkout.services.errors import InvalidRequest
@@ -120,7 +121,8 @@ def resend_event_view(event_id: str) -> Response:
 @bp.post("/webhook_endpoint/ping")
 def ping() -> Response:
     key = current_key()
-    result = send_ping(key.store, key.livemode)
+    deadline = settings_of(current_app).webhook_delivery.deadline
+    result = send_ping(key.store, key.livemode, deadline=deadline)
     return answer(
         {
             "id": result.id,
