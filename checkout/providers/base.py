@@ -225,12 +225,3 @@ def claimed_field(body: bytes, *keys: str) -> str | None:
     except Exception:  # UnsafeJson, or anything else: the inbox simply shows no number
         return None
     return claimed_value(data, *keys)
-
-    for key in keys:
-        value = data.get(key)
-        if isinstance(value, bool) or not isinstance(value, str | int):
-            continue
-        text = str(value).replace("\x00", "").strip()
-        if text:
-            return text[:64]
-    return None
