@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from checkout.domain import receipts as r
+from checkout.domain.errors import ReceiptError, UnknownReceiptState
 from checkout.domain.money import Money
 
 KRW = "KRW"
@@ -29,7 +30,7 @@ def test_mobile_numbers_become_digits(text: str, digits: str) -> None:
     "text", ["", "0212345678", "010123", "010123456789", "０１０１２３４５６７８", "010-abcd-5678"]
 )
 def test_what_is_no_mobile_number_is_refused(text: str) -> None:
-    with pytest.raises(r.ReceiptError) as err:
+    with pytest.raises(ReceiptError) as err:
         r.normalize_mobile(text)
     assert err.value.code == "invalid_mobile"
 
@@ -41,14 +42,14 @@ def test_real_business_numbers_pass_their_check_digit(text: str) -> None:
 
 @pytest.mark.parametrize("text", ["124-81-00997", "1248100990", "2208162510"])
 def test_a_wrong_check_digit_is_refused(text: str) -> None:
-    with pytest.raises(r.ReceiptError, match="check digit") as err:
+    with pytest.raises(ReceiptError, match="check digit") as err:
         r.normalize_brn(text)
     assert err.value.code == "invalid_business_number"
 
 
 @pytest.mark.parametrize("text", ["12481009", "124810099812", "12a8100998", "１２４８１００９９８"])
 def test_a_business_number_has_ten_ascii_digits(text: str) -> None:
-    with pytest.raises(r.ReceiptError, match="10 digits"):
+    with pytest.raises(ReceiptError, match="10 digits"):
         r.normalize_brn(text)
 
 
@@ -65,16 +66,16 @@ def test_each_kind_of_choice_is_validated() -> None:
         r.IdentityKind.EXPENSE_PROOF, "1248100998"
     )
     assert r.parse_choice("none", "ignored") == r.ReceiptChoice(r.IdentityKind.NONE)
-    with pytest.raises(r.ReceiptError) as err:
+    with pytest.raises(ReceiptError) as err:
         r.parse_choice("expense_proof", "010-1234-5678")  # a mobile is no business number
     assert err.value.code == "invalid_business_number"
-    with pytest.raises(r.ReceiptError) as err:
+    with pytest.raises(ReceiptError) as err:
         r.parse_choice("income_deduction", "124-81-00998")
     assert err.value.code == "invalid_mobile"
-    with pytest.raises(r.ReceiptError) as err:
+    with pytest.raises(ReceiptError) as err:
         r.parse_choice("income_deduction", "  ")
     assert err.value.code == "identity_required"
-    with pytest.raises(r.ReceiptError) as err:
+    with pytest.raises(ReceiptError) as err:
         r.parse_choice("card", "1234")
     assert err.value.code == "invalid_receipt_type"
 
@@ -109,9 +110,9 @@ def test_an_exempt_store_splits_no_tax() -> None:
 
 
 def test_amounts_must_add_up_and_fit_nine_digits() -> None:
-    with pytest.raises(r.ReceiptError, match="supply"):
+    with pytest.raises(ReceiptError, match="supply"):
         r.ReceiptAmounts(100, 90, 9)
-    with pytest.raises(r.ReceiptError) as err:
+    with pytest.raises(ReceiptError) as err:
         r.ReceiptAmounts(1_000_000_000, 1_000_000_000, 0)
     assert err.value.code == "amount_out_of_range"
 
@@ -183,7 +184,7 @@ def test_no_receipt_for_cards_or_nothing_received() -> None:
     choice = r.ReceiptChoice(r.IdentityKind.INCOME_DEDUCTION, "01012345678")
     assert _plan(choice, 50_000, DESIGNATED, cash=False) == r.NoReceipt("not_cash")
     assert _plan(choice, 0, DESIGNATED) == r.NoReceipt("nothing_received")
-    with pytest.raises(r.ReceiptError) as err:
+    with pytest.raises(ReceiptError) as err:
         r.receipt_for_payment(
             checkout_id="co_1",
             choice=choice,
@@ -221,7 +222,7 @@ def test_partial_refunds_cancel_their_part_and_never_more_than_left() -> None:
     )  # fmt: skip
     # The rest is still a partial cancel: a full one would copy the whole ₩55,000.
     assert rest.partial and rest.amounts == r.ReceiptAmounts(35_000, 31_818, 3_182)
-    with pytest.raises(r.ReceiptError) as err:
+    with pytest.raises(ReceiptError) as err:
         r.cancel_for_refund(
             checkout_id="co_1", refund_id="re_3", original=after, refund=Money(35_001, KRW),
             taxable=True,
@@ -238,7 +239,7 @@ def test_popbill_states_map_through_the_table() -> None:
 
 @pytest.mark.parametrize("code", [100, 301, 400, "", "abc", None, True])
 def test_an_unknown_state_is_an_error(code: object) -> None:
-    with pytest.raises(r.UnknownReceiptState):
+    with pytest.raises(UnknownReceiptState):
         r.state_of_popbill(code)
 
 

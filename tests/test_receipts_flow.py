@@ -322,7 +322,11 @@ def refund(live_app: LiveApp, checkout_id: str, amount: int) -> str:
     resp = post_refund(live_app, checkout_id, body(amount))
     assert resp.status_code == 201, resp.text
     public_id = resp.json()["id"]
-    send_refunds(live_app.session, settings(live_app))
+    send_refunds(
+        live_app.session,
+        settings(live_app),
+        payouts_for=live_app.app.extensions["catalog"].payouts.__getitem__,
+    )
     for _ in range(300):  # the payout notify marks it sent (bounded)
         with live_app.session() as session:
             status = session.scalars(

@@ -30,6 +30,7 @@ from checkout.domain.states import CHECKOUT_FINAL, AttemptStatus, CheckoutStatus
 from checkout.extensions import catalog_of, create_turns_of, settings_of
 from checkout.forms import check_form_token, form_token
 from checkout.i18n import current_language
+from checkout.providers.registry import SPECS
 from checkout.services.checkout_form import (
     PAYER_FIELDS,
     RECEIPT_FIELDS,
@@ -267,11 +268,8 @@ def _resume_page(checkout_id: str) -> Any:
 def _provider_name(instance: str) -> str:
     """The provider as its page shows itself to the shopper (PayPro, TeemoPay, Diamond Pay)."""
     config = settings_of(current_app).providers.get(instance)
-    kind = config.type if config is not None else ""
-    return PROVIDER_NAMES.get(kind, instance)
-
-
-PROVIDER_NAMES = {"paypro": "PayPro", "teemopay": "TeemoPay", "diamondpay": "Diamond Pay"}
+    spec = SPECS.get(config.type) if config is not None else None
+    return spec.display_name if spec is not None and spec.display_name else instance
 
 
 @bp.post("/c/<checkout_id>/another-way")

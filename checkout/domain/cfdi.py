@@ -14,14 +14,7 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-
-class CfdiError(ValueError):
-    """Invoice data SAT would refuse; `code` names the rule."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+from checkout.domain.errors import CfdiError
 
 
 class Persona(enum.StrEnum):

@@ -83,3 +83,25 @@ class NotEncodable(DomainError, ValueError):
     """The text has a character Code 128 set B cannot carry."""
 
     code = "not_encodable"
+
+
+class CfdiError(DomainError, ValueError):
+    """Invoice data SAT would refuse; `code` names the rule."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class ReceiptError(DomainError, ValueError):
+    """Input that makes no valid receipt; `code` names the rule, for the API and pages."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class UnknownReceiptState(ReceiptError):
+    """A stateCode outside Popbill's documented table: never read as issued."""

@@ -25,6 +25,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from checkout.domain.errors import ReceiptError, UnknownReceiptState
 from checkout.domain.money import Money
 from checkout.domain.states import CheckoutStatus
 
@@ -34,15 +35,6 @@ DEFAULT_THRESHOLD = Money(100_000, KRW)  # 의무발행: every cash sale of ₩1
 MAX_AMOUNT = 999_999_999  # Popbill's amount fields are at most 9 digits
 MGT_KEY_MAX = 24  # Popbill: letters, digits, '-' and '_', at most 24, unique per member
 _MGT_KEY = re.compile(r"[A-Za-z0-9_-]{1,24}")
-
-
-class ReceiptError(ValueError):
-    """Input that makes no valid receipt; `code` names the rule, for the API and pages."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 class IdentityKind(enum.StrEnum):
@@ -351,10 +343,6 @@ POPBILL_STATES: dict[int, ReceiptState] = {
     305: ReceiptState.FILING_FAILED,
 }
 FINAL_STATES = frozenset({ReceiptState.FILED, ReceiptState.FILING_FAILED, ReceiptState.REFUSED})
-
-
-class UnknownReceiptState(ReceiptError):
-    """A stateCode outside Popbill's documented table: never read as issued."""
 
 
 def state_of_popbill(code: object) -> ReceiptState:

@@ -38,6 +38,8 @@ class ProviderSpec:
     # The module serving this provider's simulator (sandbox/<type>.py): a name, so the
     # providers never import the sandbox.
     sandbox_module: str
+    # The provider as its own pages name it to a shopper ("Continue at PayPro").
+    display_name: str = ""
     # True when pay-in and payout notifies arrive at one URL (/notify/<instance>), so a
     # notify there is routed by its body; otherwise payouts come to /notify/<instance>/payout.
     shared_notify_url: bool = False

@@ -42,7 +42,8 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Flask, Response, jsonify, request
 
-from checkout.domain.receipts import SELF_ISSUED_NUMBER, ReceiptError, normalize_brn
+from checkout.domain.errors import ReceiptError
+from checkout.domain.receipts import SELF_ISSUED_NUMBER, normalize_brn
 from checkout.receipts.popbill import signing
 from checkout.sandbox import faults
 

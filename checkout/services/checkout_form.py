@@ -22,12 +22,12 @@ from sqlalchemy.orm import Session
 from checkout.config import Settings
 from checkout.domain import cfdi
 from checkout.domain import receipts as rules
+from checkout.domain.errors import ReceiptError
 from checkout.domain.payer import MOBILE_EXAMPLE, validate_payer
 from checkout.domain.routing import SkipReason
 from checkout.domain.states import CHECKOUT_FINAL, AttemptStatus
 from checkout.forms import ERROR_MESSAGES, FIELDS, FieldSpec, check_form_token, form_token
 from checkout.i18n import format_local_datetime
-from checkout.models import ReceiptRequest
 from checkout.providers.base import MethodConfig, Need, Payer, PayerRules
 from checkout.providers.registry import timezone_of
 from checkout.providers.spec import DEFAULT_TIMEZONE
@@ -36,6 +36,7 @@ from checkout.services.checkout_views import (
     AttemptView,
     CheckoutView,
     read_page_checkout,
+    read_receipt_request,
     refresh_and_read,
 )
 from checkout.services.errors import CheckoutClosed, InvalidRequest
@@ -578,13 +579,13 @@ def receipt_section(
     errors: Mapping[str, str] | None = None,
 ) -> ReceiptSection | None:
     """The sections this checkout and method ask for, or None."""
-    asked = ctx.session.get(ReceiptRequest, checkout.id)
-    cash = (
-        checkout.currency == rules.KRW
-        and method_kind(method) in CASH_KINDS
-        and (asked is None or asked.cash_receipt_kind is None)
-    )
-    factura = checkout.currency == "MXN" and (asked is None or asked.invoice_data is None)
+    cash = checkout.currency == rules.KRW and method_kind(method) in CASH_KINDS
+    factura = checkout.currency == "MXN"
+    if not cash and not factura:
+        return None  # no read at all for the checkouts that never ask
+    asked = read_receipt_request(ctx.session, checkout.id)
+    cash = cash and (asked is None or asked.cash_receipt_kind is None)
+    factura = factura and (asked is None or asked.invoice_data is None)
     if not cash and not factura:
         return None
     shown = dict(values)
@@ -623,7 +624,7 @@ def parse_receipt_form(
         )
         try:
             choice = rules.parse_choice(kind, values.get(field_name))
-        except rules.ReceiptError as exc:
+        except ReceiptError as exc:
             errors[field_name] = str(RECEIPT_ERROR_MESSAGES.get(exc.code, exc.message))
     if section.factura and values.get("factura") == "1":
         keys = {"rfc", "name", "regimen_fiscal", "uso_cfdi", "postal_code", "email"}

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from checkout.db import db, read_only_connection
 from checkout.domain.money import Money
 from checkout.domain.states import CheckoutStatus, latest_of, live_of
-from checkout.models import Checkout, PaymentAttempt, Store, utcnow
+from checkout.models import Checkout, PaymentAttempt, ReceiptRequest, Store, utcnow
 from checkout.services.checkouts import expire_if_due, get_checkout
 from checkout.services.errors import NotFound
 from checkout.urls import rendered_url
@@ -203,6 +203,15 @@ def refresh_and_read(
         return view
     session.commit()
     return _read_without_transaction(session, view.id)
+
+
+def read_receipt_request(session: Session, checkout_id: str) -> ReceiptRequest | None:
+    """What the buyer asked for a receipt or an invoice, read as the page reads (no write
+    transaction: SQLite's writers and a page never wait for each other)."""
+    if session is db.session and not session.in_transaction():
+        with db.reading() as reading:
+            return reading.get(ReceiptRequest, checkout_id)
+    return session.get(ReceiptRequest, checkout_id)
 
 
 def _read_without_transaction(session: Session, checkout_id: str) -> CheckoutView:

@@ -36,6 +36,7 @@ from checkout.config import Settings, StoreConfig
 from checkout.domain import cfdi
 from checkout.domain import receipts as rules
 from checkout.domain.account_crypto import AccountCipher
+from checkout.domain.errors import CfdiError, ReceiptError
 from checkout.domain.money import Money
 from checkout.domain.refunds import RefundStatus
 from checkout.domain.states import CheckoutStatus, EventSource
@@ -123,7 +124,7 @@ def parse_receipt_request(data: Mapping[str, Any], currency: str) -> ReceiptAsk:
             )
         try:
             choice = rules.parse_choice(kind, identity)
-        except rules.ReceiptError as exc:
+        except ReceiptError as exc:
             where = "type" if exc.code == "invalid_receipt_type" else "identity"
             raise InvalidRequest(
                 exc.code, exc.message, field=f"{CASH_RECEIPT_FIELD}.{where}"
@@ -162,7 +163,7 @@ def parse_invoice(values: Mapping[str, str], *, field_prefix: str = "") -> cfdi.
             postal_code=values.get("postal_code", ""),
             email=values.get("email") or None,
         )
-    except cfdi.CfdiError as exc:
+    except CfdiError as exc:
         name = INVOICE_FIELD_OF_CODE.get(exc.code, "rfc")
         where = f"{field_prefix}.{name}" if field_prefix else name
         raise InvalidRequest(exc.code, exc.message, field=where) from None
@@ -615,7 +616,7 @@ def _decide_cancel(
             refund=refund.money,
             taxable=original.taxable,
         )
-    except rules.ReceiptError as exc:
+    except ReceiptError as exc:
         # E.g. a refund of money beyond the receipt (an overpayment): nothing to cancel.
         write_receipt_change(
             session,

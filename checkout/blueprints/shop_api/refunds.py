@@ -13,8 +13,8 @@ from checkout.blueprints.shop_api.blueprint import bp
 from checkout.blueprints.shop_api.body import answer, json_body
 from checkout.blueprints.shop_api.idempotent import idempotent
 from checkout.db import db
-from checkout.domain.refunds import RefundSource
-from checkout.extensions import settings_of
+from checkout.domain.refunds import RefundSource, RefundStatus, awaits_destination
+from checkout.extensions import catalog_of, settings_of
 from checkout.models import Refund
 from checkout.services.refund_links import account_link
 from checkout.services.refunds import create_refund, get_refund, list_refunds, refund_json
@@ -23,7 +23,7 @@ from checkout.services.refunds import create_refund, get_refund, list_refunds, r
 def _json(refund: Refund, livemode: bool) -> dict[str, Any]:
     """The refund, with a fresh refund-account link while it still needs an account."""
     data = refund_json(refund, livemode)
-    if refund.destination_token is None and refund.status in ("requested", "approved"):
+    if awaits_destination(RefundStatus(refund.status), refund.destination_token is not None):
         settings = settings_of(current_app)
         data["account_url"] = account_link(
             settings.public_base_url, settings.secret_key, refund.public_id
@@ -48,6 +48,7 @@ def _create(checkout_id: str) -> Response:
         data,
         source=RefundSource.API,
         requested_by=f"api:{key.store.id}",
+        payouts=catalog_of(current_app).payouts,
         idempotency_key=request.headers.get("Idempotency-Key", "").strip() or None,
         livemode=key.livemode,
     )

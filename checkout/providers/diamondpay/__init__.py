@@ -50,6 +50,7 @@ def build(config: ProviderConfig) -> DiamondPayProvider:
 
 SPEC = ProviderSpec(
     type="diamondpay",
+    display_name="Diamond Pay",
     build=build,
     payouts=DiamondPayPayouts,  # type: ignore[arg-type]
     required_settings=("platform_id", "key", "api_token"),

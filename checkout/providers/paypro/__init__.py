@@ -35,6 +35,7 @@ def payout_bank_code(currency: str, bank_code: str) -> str:
 
 SPEC = ProviderSpec(
     type="paypro",
+    display_name="PayPro",
     build=build,
     payouts=PayProPayouts,  # type: ignore[arg-type]
     required_settings=("merchant_no", "app_secret"),

@@ -97,6 +97,7 @@ def build(config: ProviderConfig) -> TeemoPayProvider:
 
 SPEC = ProviderSpec(
     type="teemopay",
+    display_name="TeemoPay",
     build=build,
     payouts=TeemoPayPayouts,  # type: ignore[arg-type]
     required_settings=("app_code", "merchant_name", "private_key_file", "platform_public_key_file"),
