@@ -110,6 +110,95 @@ def measure(label: str, n: int, profile_dir: Path | None) -> dict[str, float]:
     return out
 
 
+def concurrent(label: str, shoppers: tuple[int, ...], latency: float, n: int) -> None:
+    """Creates from many threads at once in this one process (one gunicorn worker's share of
+    the bench's shoppers), the sandbox answering after `latency` s: this process's and the
+    sandbox's CPU per create, and the provider and database connections opened per create.
+    What grows with the shoppers in flight shows here without a full bench run."""
+    import threading
+
+    import urllib3.connectionpool
+    from sqlalchemy import event
+
+    from bench.run import set_latency
+
+    work = ROOT / "bench" / "out" / f"concurrent-{label}"
+    shutil.rmtree(work, ignore_errors=True)
+    (work / "logs").mkdir(parents=True)
+    (work / "metrics").mkdir()
+    if label == "postgresql":
+        ensure_pg_database()
+        url = PG_URL
+    else:
+        url = f"sqlite:///{work / 'bench.db'}"
+    env = base_env(work, url, free_port(), free_port())
+    flask = [sys.executable, "-m", "flask", "--app", "wsgi"]
+    subprocess.run([*flask, "db-upgrade"], env=env, cwd=ROOT, check=True, timeout=120,
+                   capture_output=True)  # fmt: skip
+    sandbox = env["CHECKOUT_SANDBOX_URL"]
+    opened = {"http": 0, "db": 0}
+    new_conn = urllib3.connectionpool.HTTPConnectionPool._new_conn
+
+    def counted_new_conn(pool: Any) -> Any:
+        opened["http"] += 1
+        return new_conn(pool)
+
+    urllib3.connectionpool.HTTPConnectionPool._new_conn = counted_new_conn  # type: ignore[method-assign]
+    with (
+        server([*flask, "sandbox"], env, work / "logs" / "sandbox.log", sandbox) as sandbox_pid,
+        app_for(env) as app,
+    ):
+
+        def counted_connect(*_args: Any) -> None:
+            opened["db"] += 1
+
+        event.listen(app.extensions["db"].engine, "connect", counted_connect)
+        set_latency(sandbox, latency)
+        for threads in shoppers:
+            ids = seed_checkouts(app, n)
+            todo = list(enumerate(ids))
+            lock = threading.Lock()
+            failed: list[int] = []
+
+            def shopper(
+                todo: list[tuple[int, str]] = todo,
+                lock: threading.Lock = lock,
+                failed: list[int] = failed,
+                threads: int = threads,
+            ) -> None:
+                client = app.test_client()
+                while True:
+                    with lock:
+                        if not todo:
+                            return
+                        i, cid = todo.pop()
+                    resp = client.post(
+                        f"/c/{cid}?method=kakaopay", data=form_body(cid), content_type=FORM,
+                        headers={"X-Forwarded-For": shopper_ip(threads * 100_000 + i)},
+                    )  # fmt: skip
+                    if resp.status_code != 303:
+                        failed.append(resp.status_code)
+
+            opened.update(http=0, db=0)
+            cpu, sandbox_cpu, wall = time.process_time(), proc_cpu(sandbox_pid), time.monotonic()
+            workers = [threading.Thread(target=shopper) for _ in range(threads)]
+            for worker in workers:
+                worker.start()
+            for worker in workers:
+                worker.join()
+            wall = time.monotonic() - wall
+            cpu = time.process_time() - cpu
+            sandbox_cpu = proc_cpu(sandbox_pid) - sandbox_cpu
+            print(
+                f"{label} {threads} shoppers, provider {latency:g} s: {n / wall:.0f} creates/s, "
+                f"app CPU {cpu / n * 1000:.2f} ms, sandbox CPU {sandbox_cpu / n * 1000:.2f} ms per "
+                f"create; per create {opened['http'] / n:.2f} new provider connections, "
+                f"{opened['db'] / n:.2f} new database connections; failed {len(failed)}",
+                flush=True,
+            )
+        set_latency(sandbox, None)
+
+
 def proc_cpu(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -173,7 +262,16 @@ def main() -> int:
     parser.add_argument("--n", type=int, default=300)
     parser.add_argument("--profile", type=Path)
     parser.add_argument("--served", type=int, metavar="SECONDS", help="the page under gunicorn")
+    parser.add_argument(
+        "--concurrent", metavar="SHOPPERS", help="creates from threads at once, e.g. 25,125"
+    )
+    parser.add_argument("--latency", type=float, default=0.2, help="with --concurrent")
     args = parser.parse_args()
+    if args.concurrent:
+        counts = tuple(int(x) for x in args.concurrent.split(","))
+        for label in args.databases:
+            concurrent(label, counts, args.latency, args.n)
+        return 0
     if args.served:
         for label in args.databases:
             figures = served(label, args.served)

@@ -32,7 +32,12 @@ DOC = ROOT / "docs" / "benchmarks.md"
 NOTES = Path(__file__).resolve().parent / "notes.md"
 LUA = Path(__file__).resolve().parent / "replay.lua"
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/bench"
+# The database the bench drops and creates again; BENCH_PG_DATABASE names another (a helper's
+# own), never the test suite's.
+PG_DATABASE = os.environ.get("BENCH_PG_DATABASE", "bench")
+if PG_DATABASE == "test" or not PG_DATABASE.replace("_", "").isalnum():
+    raise SystemExit(f"BENCH_PG_DATABASE={PG_DATABASE!r}: not the tests' database, a plain name")
+PG_URL = f"postgresql+psycopg://postgres@127.0.0.1:5432/{PG_DATABASE}"
 # The production settings of gunicorn.conf.py (gthread, 256 threads per worker, as many
 # connections as threads; why: there and in docs/benchmarks.md), written out so the report
 # shows them; BENCH_GUNICORN_WORKERS / _THREADS try others. Threads share a 20-connection
@@ -63,8 +68,19 @@ CREATE_DURATION = {
     2.0: int(os.environ.get("BENCH_CREATE_DURATION_SLOW", "40")),
 }
 WRK_THREADS = 2
-# The checkout page against the bare page that reads one row by key (the issue's targets).
-PAGE_TARGET = {"postgresql": 0.6, "sqlite": 0.45}
+# The targets (issue 25's table): each figure's least ratio to its baseline in the same run,
+# and the SQLite notify's p99 at 64 connections. The baselines are what they were: the bare
+# create (bounded by threads / latency), the bare insert, the bare page that reads one row.
+TARGETS: dict[str, float] = {
+    "create_0.2_100": 0.75,  # 0.2 s provider, 100 shoppers, vs the bare create
+    "create_0.2_500": 0.75,  # 0.2 s provider, 500 shoppers
+    "create_2.0_500": 0.75,  # 2 s provider, 500 shoppers (CPU-bound)
+    "create_2.0_100": 0.95,  # 2 s provider, 100 shoppers (latency-bound)
+    "notify_postgresql": 0.55,  # notify on PostgreSQL vs the bare insert, same pool
+    "page_postgresql": 0.8,  # page GET vs the bare page that reads one row
+    "page_sqlite": 0.7,
+}
+NOTIFY_SQLITE_P99_MS = 500  # notify on SQLite, p99 at 64 connections, under this
 PROBE_LIMIT_S = 1.0  # a page request slower than this while providers are slow is starved
 SECRET = "bench-paypro-secret-0001"  # noqa: S105 (the sandbox's, for the bench only)
 AMOUNT = 15000
@@ -128,14 +144,16 @@ def ensure_wrk() -> None:
 
 
 def ensure_pg_database() -> None:
-    """Create the `bench` database if missing (never the `test` one); start it empty."""
+    """Create the bench's database (`bench`, or BENCH_PG_DATABASE; never the `test` one)
+    afresh: the run starts empty."""
     from sqlalchemy import create_engine, text
 
     admin = create_engine(PG_ADMIN.replace("postgresql://", "postgresql+psycopg://"))
     with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        if conn.execute(text("SELECT 1 FROM pg_database WHERE datname = 'bench'")).first():
-            conn.execute(text("DROP DATABASE bench WITH (FORCE)"))
-        conn.execute(text("CREATE DATABASE bench"))
+        found = text("SELECT 1 FROM pg_database WHERE datname = :name")
+        if conn.execute(found, {"name": PG_DATABASE}).first():
+            conn.execute(text(f"DROP DATABASE {PG_DATABASE} WITH (FORCE)"))
+        conn.execute(text(f"CREATE DATABASE {PG_DATABASE}"))
     admin.dispose()
 
 
@@ -913,7 +931,7 @@ def table(r: dict, extra: dict) -> list[str]:
         pa, pb, pr = r[f"page_app_{db}"], r[f"page_bare_{db}"], r[f"pageread_bare_{db}"]
         # The floor of a page that must read its checkout: the bare page that reads one row
         # by key from the same database (the issue's target; the no-read page is informative).
-        target = PAGE_TARGET[db]
+        target = TARGETS[f"page_{db}"]
         rows.append(
             f"| checkout page GET on {db}, req/s (64 conns; {extra['page_bytes']} B vs bare "
             f"{extra['bare_bytes']} B), against a bare page that first reads one row by key "
@@ -930,12 +948,13 @@ def table(r: dict, extra: dict) -> list[str]:
             f"{pa['p50_us'] / 1000:.1f} / {pa['p99_us'] / 1000:.1f} | {pr['p50_us'] / 1000:.1f}"
             f" / {pr['p99_us'] / 1000:.1f} | - | - |"
         )
-    # Notify: at least 0.55 of the bare insert on PostgreSQL; on SQLite (one writer at a
-    # time) the ratio is reported and the target is p99 under 1 s at 64 connections.
+    # Notify: a least ratio to the bare insert on PostgreSQL; on SQLite (one writer at a
+    # time) the ratio is reported and the target is the p99 at 64 connections.
     for db in ("sqlite", "postgresql"):
         a, b = r[f"notify_app_{db}"], r[f"notify_bare_{db}"]
         wrapped = " (file wrapped: some duplicates)" if a["wrapped"] else ""
-        target = f">= 0.55: {verdict(a['rps'] >= 0.55 * b['rps'])}" if db == "postgresql" else "-"
+        least = TARGETS.get(f"notify_{db}")
+        target = f">= {least:g}: {verdict(a['rps'] >= least * b['rps'])}" if least else "-"
         rows.append(
             f"| notify (signed, valid, distinct orders) on {db}, req/s{wrapped}; errors "
             f"{a['errors']}; CPU ms per notify{split_text(a.get('cpu_split_ms'))}, the bare "
@@ -943,7 +962,11 @@ def table(r: dict, extra: dict) -> list[str]:
             "(1 insert) | "
             f"{ratio(a['rps'], b['rps'])} | {target} |"
         )
-        p99_target = f"p99 < 1000: {verdict(a['p99_us'] < 1_000_000)}" if db == "sqlite" else "-"
+        p99_target = (
+            f"p99 < {NOTIFY_SQLITE_P99_MS}: {verdict(a['p99_us'] < NOTIFY_SQLITE_P99_MS * 1000)}"
+            if db == "sqlite"
+            else "-"
+        )
         rows.append(
             f"| notify on {db} p50 / p99, ms (64 conns) | {a['p50_us'] / 1000:.1f} / "
             f"{a['p99_us'] / 1000:.1f} | {b['p50_us'] / 1000:.1f} / {b['p99_us'] / 1000:.1f} "
@@ -960,7 +983,8 @@ def table(r: dict, extra: dict) -> list[str]:
             # The bound: min(threads / latency, what the bare create app did in the same run
             # on this machine, its CPU bound).
             floor = min(c["bound"], bare["rps"]) if bare else c["bound"]
-            ok = c["rps"] >= 0.9 * floor and bad == 0 and not starved
+            least = TARGETS[f"create_{latency}_{shoppers}"]
+            sound = bad == 0 and not starved  # held beside the ratio, as in every round
             wrapped = " (file wrapped)" if c["wrapped"] else ""
             probe_text = "; ".join(
                 f"{name} probe p99 {p['p99'] * 1000:.0f} ms, max {p['max'] * 1000:.0f} ms, "
@@ -978,8 +1002,9 @@ def table(r: dict, extra: dict) -> list[str]:
                 f"{wrapped}: errors {c['errors']} (wrk{statuses(c)}) + "
                 f"{sum(not_pending.values())} attempts not pending {not_pending or ''}; "
                 f"p50 {c['p50_us'] / 1e6:.2f} s, p99 {c['p99_us'] / 1e6:.2f} s; {probe_text} "
-                f"| {c['rps']:.1f} | {baseline} | {ratio(c['rps'], floor)} | >= 0.9, 0 errors, "
-                f"probes p99 < {PROBE_LIMIT_S:g} s: {verdict(ok)} |"
+                f"| {c['rps']:.1f} | {baseline} | {ratio(c['rps'], floor)} | >= {least:g}: "
+                f"{verdict(c['rps'] >= least * floor)}; 0 errors, probes p99 < "
+                f"{PROBE_LIMIT_S:g} s: {verdict(sound)} |"
             )
             bare_cpu = (
                 f"; the bare create {bare['cpu_per_request'] * 1000:.1f} ms"
