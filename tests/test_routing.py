@@ -306,7 +306,7 @@ def test_no_route_left_says_so_and_what_remains(live_app: LiveApp) -> None:
     korean = create_checkout(live_app.url, amount=20000, locale="ko")
     resp = Shopper(korean["url"]).submit(METHOD, PAYER)
     assert resp.status_code == 422
-    assert "현재 계좌이체(으)로 결제할 수 없습니다." in resp.text
+    assert "지금은 계좌이체 결제를 이용할 수 없습니다." in resp.text  # no particle to pick
     assert "약 10분 후에 다시 시도해 주세요." in resp.text
 
 
