@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -24,6 +25,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from checkout.db import is_connection_lost, through_outage
 from checkout.models import IdempotencyKey, utcnow
 from checkout.services.errors import Conflict, InvalidRequest
 
@@ -110,6 +112,9 @@ def claim(session: Session, wanted: IdempotentRequest) -> StoredResponse | None:
             session.commit()
             continue
         if row is None:
+            # The claim carries a token of this request's, so a COMMIT whose answer was lost
+            # (the database restarting) can be told apart from a twin's claim.
+            token = f"claim:{secrets.token_hex(8)}"
             session.add(
                 IdempotencyKey(
                     store_id=wanted.store_id,
@@ -117,7 +122,7 @@ def claim(session: Session, wanted: IdempotentRequest) -> StoredResponse | None:
                     key=wanted.key,
                     request_hash=wanted.fingerprint,
                     response_status=IN_FLIGHT,
-                    response_body="",
+                    response_body=token,
                     created_at=now,
                 )
             )
@@ -125,6 +130,15 @@ def claim(session: Session, wanted: IdempotentRequest) -> StoredResponse | None:
                 session.commit()
             except IntegrityError:  # a twin claimed it first: look again
                 session.rollback()
+                continue
+            except Exception as error:
+                if not is_connection_lost(error):
+                    raise
+                session.rollback()
+                landed = through_outage(lambda: _row(session, wanted))
+                session.rollback()
+                if landed is not None and landed.response_body == token:
+                    return None  # the claim is ours: it was committed
                 continue
             return None
         if row.request_hash != wanted.fingerprint:

@@ -407,7 +407,8 @@ def post_within_deadline(
         return _Outcome(status, None, _ms_since(started), answer)
     except (TimeoutError, OSError, http.client.HTTPException) as exc:
         # The class name only: messages may quote the URL, which may carry a token.
-        if watchdog.fired.is_set():
+        if watchdog.fired.is_set() or time.monotonic() - started >= deadline:
+            # The watchdog, or a socket timeout cut to what the deadline left: the deadline.
             error = f"timeout: deadline of {deadline:g} s passed"
         elif isinstance(exc, TimeoutError):
             error = f"timeout: {type(exc).__name__}"

@@ -52,7 +52,10 @@ def idempotent(create: Callable[[], Response]) -> Response:
         except Exception:
             log.warning("Idempotency-Key claim not released (database unreachable)")
         raise
-    complete(db.session, wanted, StoredResponse(response.status_code, response.get_data(True)))
+    stored = StoredResponse(response.status_code, response.get_data(True))
+    # The answer is kept through a database restart too: the shop's retry then gets it.
+    session = db.session
+    through_outage(lambda: complete(session, wanted, stored))
     return response
 
 
