@@ -671,7 +671,7 @@ def _method_config(
             code=code,
             provider=first.provider,
             name=name,
-            options=first.options,
+            options=_with_kind(first.options, providers[first.provider]),
             names=names,
             routes=routes if len(routes) > 1 else (),
         )
@@ -679,7 +679,16 @@ def _method_config(
     if provider not in providers:
         raise ConfigError(f"methods.{code}.provider names unknown provider instance {provider!r}")
     options = {k: v for k, v in table.items() if k not in ("provider", "name", "names")}
+    options = _with_kind(options, providers[provider])
     return MethodConfig(code=code, provider=provider, name=name, options=options, names=names)
+
+
+def _with_kind(options: Mapping[str, Any], provider: ProviderConfig) -> dict[str, Any]:
+    """The options with the method's `kind`: as configured, else the provider's reading of
+    its own option keys (ProviderSpec.method_kind), else none (a bank transfer)."""
+    spec = SPECS.get(provider.type)
+    guessed = spec.method_kind(options) if spec is not None and "kind" not in options else None
+    return {**options, "kind": guessed} if guessed else dict(options)
 
 
 # Method keys about how the form shows it, not about a provider: a routed method may set

@@ -7,11 +7,12 @@ from datetime import date
 
 import pytest
 
+from checkout.config import _method_config
 from checkout.domain.banks import bank_name, clabe_bank_code
 from checkout.domain.code128 import PATTERNS, code128_svg, modules, symbol_values
 from checkout.domain.errors import NotEncodable
 from checkout.domain.payer import national_mobile, validate_payer
-from checkout.providers.base import MethodConfig, Need, PayerRules
+from checkout.providers.base import MethodConfig, Need, PayerRules, ProviderConfig
 from checkout.services.catalog import MethodKind, method_kind
 from checkout.services.checkout_form import payer_fields
 from tests.conftest import LiveApp
@@ -98,10 +99,15 @@ def test_method_kinds() -> None:
     def method(**options: str) -> MethodConfig:
         return MethodConfig(code="m", provider="p", name="M", options=options)
 
-    assert method_kind(method(channel_code="EWALLET")) == MethodKind.EWALLET
-    assert method_kind(method(way_code="store")) == MethodKind.CASH
-    assert method_kind(method(way_code="va")) == MethodKind.BANK_TRANSFER
+    def parsed(**options: str) -> MethodConfig:  # as config.py reads a PayPro method
+        provider = ProviderConfig(name="paypro_kr", type="paypro", base_url="x", settings={})
+        return _method_config("m", {"provider": "paypro_kr", **options}, {"paypro_kr": provider})
+
+    assert method_kind(parsed(channel_code="EWALLET")) == MethodKind.EWALLET
+    assert method_kind(parsed(way_code="store")) == MethodKind.CASH
+    assert method_kind(parsed(way_code="va")) == MethodKind.BANK_TRANSFER
     assert method_kind(method(kind="cash", way_code="va")) == MethodKind.CASH
+    assert method_kind(parsed(kind="cash", way_code="va")) == MethodKind.CASH
 
 
 def test_korean_pages_ask_the_family_name_first(live_app: LiveApp) -> None:

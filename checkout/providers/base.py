@@ -118,6 +118,8 @@ class PaymentRequest:
 class InstructionKind(StrEnum):
     BANK_TRANSFER = "bank_transfer"  # virtual account or CLABE
     BANK_CARD = "bank_card"  # deposit to a named bank card (Diamond Pay)
+    BANK_DIRECT = "bank_direct"  # deposit to a bank account the provider names (Diamond Pay)
+    QR_CODE = "qr"  # a code to scan with the bank's app (Diamond Pay)
     STORE_REFERENCE = "store_reference"  # pay in cash at a convenience store
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from checkout.providers.base import PaymentProvider, ProviderConfig
 from checkout.providers.payouts import PayoutProvider
@@ -23,6 +24,10 @@ def _same_bank_code(currency: str, bank_code: str) -> str:
 
 def _default_timezone(config: ProviderConfig) -> str:
     return DEFAULT_TIMEZONE
+
+
+def _no_method_kind(_options: Mapping[str, Any]) -> str | None:
+    return None
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,9 @@ class ProviderSpec:
     sandbox_module: str
     # The provider as its own pages name it to a shopper ("Continue at PayPro").
     display_name: str = ""
+    # How the form groups a method whose config names no `kind`, read from this provider's
+    # own option keys: "ewallet", "bank_transfer" or "cash"; None: no guess (bank transfer).
+    method_kind: Callable[[Mapping[str, Any]], str | None] = _no_method_kind
     # True when pay-in and payout notifies arrive at one URL (/notify/<instance>), so a
     # notify there is routed by its body; otherwise payouts come to /notify/<instance>/payout.
     shared_notify_url: bool = False

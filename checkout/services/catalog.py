@@ -78,13 +78,9 @@ class MethodKind(StrEnum):
 
 
 def method_kind(method: MethodConfig) -> MethodKind:
-    """A method's kind: `kind` in its config, else what its provider keys say."""
+    """A method's kind: `kind` in its config (config.py fills it from the provider's own
+    keys where the config names none), else a bank transfer."""
     configured = str(method.options.get("kind", ""))
     if configured in MethodKind.__members__.values():
         return MethodKind(configured)
-    codes = {str(method.options.get(k, "")).lower() for k in ("channel_code", "way_code")}
-    if "ewallet" in codes or codes & {"kakaopay", "naverpay"}:
-        return MethodKind.EWALLET
-    if "store" in codes:
-        return MethodKind.CASH
     return MethodKind.BANK_TRANSFER

@@ -64,7 +64,7 @@ def payment_details(
         checkout=checkout,
         attempt=attempt,
         ins=ins,
-        kind=details_kind(ins, checkout.currency, routed.options if routed else {}),
+        kind=details_kind(ins, checkout.currency),
         bank=bank_name(
             ins.bank_code or clabe_bank_code(ins.account_number), ins.bank_name, language
         ),
@@ -100,15 +100,11 @@ def _beneficiary(attempt: AttemptView, settings: Settings, store_name: str) -> s
     return str(named or store_name)
 
 
-def details_kind(ins: PaymentInstructions, currency: str, options: object) -> str:
-    if ins.kind == InstructionKind.STORE_REFERENCE:
-        return "store_reference"
-    if ins.kind == InstructionKind.BANK_CARD:
-        # Diamond Pay's "bank direct" (SVC0016) gives an account, not a card; its QR code
-        # service (SVC0017) a code to scan with the bank's app.
-        service = str(getattr(options, "get", lambda *_: "")("service_id", ""))
-        return {"SVC0016": "bank_direct", "SVC0017": "qr"}.get(service, "bank_card")
-    return "clabe" if currency == "MXN" else "bank_account"
+def details_kind(ins: PaymentInstructions, currency: str) -> str:
+    """Which page shows the instructions: the provider's mapping says what they are."""
+    if ins.kind == InstructionKind.BANK_TRANSFER:
+        return "clabe" if currency == "MXN" else "bank_account"
+    return str(ins.kind)  # store_reference, bank_card, bank_direct, qr
 
 
 def provider_timezone(attempt: AttemptView, settings: Settings, catalog: Catalog) -> str:

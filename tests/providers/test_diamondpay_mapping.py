@@ -283,3 +283,22 @@ def test_query_order_not_found() -> None:
 def test_query_path_quotes_the_trade_no() -> None:
     assert mapping.query_path("A1") == "/gateway/api/v2/payments/A1"
     assert mapping.query_path("a/b c") == "/gateway/api/v2/payments/a%2Fb%20c"
+
+
+@pytest.mark.parametrize(
+    ("service_id", "kind"),
+    [
+        ("SVC0015", InstructionKind.BANK_CARD),
+        ("SVC0016", InstructionKind.BANK_DIRECT),
+        ("SVC0017", InstructionKind.QR_CODE),
+    ],
+)
+def test_each_deposit_service_says_what_the_shopper_pays_with(
+    service_id: str, kind: InstructionKind
+) -> None:
+    assert mapping.instruction_kind_of(service_id) == kind
+
+
+def test_an_unknown_deposit_service_is_an_error() -> None:
+    with pytest.raises(ProviderError):
+        mapping.instruction_kind_of("SVC9999")

@@ -160,6 +160,24 @@ def error_from_response(response: Mapping[str, Any], provider: str = PROVIDER) -
     return ProviderError(provider, code, message, retryable=False)
 
 
+# What each deposit service gives the shopper to pay with [doc: the deposit page's service
+# list: SVC0015 Bank Card, SVC0016 Bank Direct, SVC0017 QR code]. Another service is an error.
+SERVICE_INSTRUCTIONS = {
+    "SVC0015": InstructionKind.BANK_CARD,
+    "SVC0016": InstructionKind.BANK_DIRECT,
+    "SVC0017": InstructionKind.QR_CODE,
+}
+
+
+def instruction_kind_of(service_id: str, provider: str = PROVIDER) -> InstructionKind:
+    try:
+        return SERVICE_INSTRUCTIONS[service_id]
+    except KeyError:
+        raise ProviderError(
+            provider, "unknown_service", f"no deposit service {service_id!r}", retryable=False
+        ) from None
+
+
 def create_result(
     response: Mapping[str, Any], request: PaymentRequest, provider: str = PROVIDER
 ) -> CreateResult:
@@ -189,7 +207,9 @@ def create_result(
             retryable=False,
         )
     instructions = PaymentInstructions(
-        kind=InstructionKind.BANK_CARD,
+        kind=instruction_kind_of(
+            str(request.method.options.get("service_id", "SVC0015")), provider
+        ),
         amount=request.amount,
         bank_name=_text(data.get("bank_name")),
         bank_code=_text(data.get("bank_code")),

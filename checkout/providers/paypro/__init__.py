@@ -7,6 +7,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from checkout.domain.accounts import MEXICO_BANK_CODES
 from checkout.providers.base import ProviderConfig
 from checkout.providers.paypro.client import PayProProvider
@@ -33,9 +36,21 @@ def payout_bank_code(currency: str, bank_code: str) -> str:
     return MEXICO_BANK_CODES.get(bank_code, bank_code)
 
 
+def method_kind(options: Mapping[str, Any]) -> str | None:
+    """A method's kind from PayPro's own keys: an e-wallet channel (or KakaoPay, Naver
+    Pay) is an e-wallet, the `store` way is cash; None: a bank transfer."""
+    codes = {str(options.get(k, "")).lower() for k in ("channel_code", "way_code")}
+    if "ewallet" in codes or codes & {"kakaopay", "naverpay"}:
+        return "ewallet"
+    if "store" in codes:
+        return "cash"
+    return None
+
+
 SPEC = ProviderSpec(
     type="paypro",
     display_name="PayPro",
+    method_kind=method_kind,
     build=build,
     payouts=PayProPayouts,  # type: ignore[arg-type]
     required_settings=("merchant_no", "app_secret"),
