@@ -47,7 +47,7 @@ def test_ip_rule_names_the_methods_that_remain(live_app: LiveApp) -> None:
     assert resp.status_code == 422
     text = html.unescape(resp.text)
     assert "You can still pay with:" in text
-    for name in ("Virtual account (pay in parts)", "Bank card deposit", "QR code deposit"):
+    for name in ("Virtual account (in parts)", "Bank card deposit", "QR code deposit"):
         assert name in text
     assert "KakaoPay," not in text.split("You can still pay with:")[1].split("</p>")[0]
 
