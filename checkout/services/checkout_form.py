@@ -36,7 +36,6 @@ from checkout.services.checkout_views import (
     AttemptView,
     CheckoutView,
     read_page_checkout,
-    read_receipt_request,
     refresh_and_read,
 )
 from checkout.services.errors import CheckoutClosed, InvalidRequest
@@ -582,10 +581,9 @@ def receipt_section(
     cash = checkout.currency == rules.KRW and method_kind(method) in CASH_KINDS
     factura = checkout.currency == "MXN"
     if not cash and not factura:
-        return None  # no read at all for the checkouts that never ask
-    asked = read_receipt_request(ctx.session, checkout.id)
-    cash = cash and (asked is None or asked.cash_receipt_kind is None)
-    factura = factura and (asked is None or asked.invoice_data is None)
+        return None
+    cash = cash and not checkout.receipt_chosen
+    factura = factura and not checkout.invoice_given
     if not cash and not factura:
         return None
     shown = dict(values)

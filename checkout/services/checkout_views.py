@@ -65,6 +65,10 @@ class CheckoutView:
     expires_at: datetime
     attempts: tuple[AttemptView, ...]
     livemode: bool = True
+    # What the buyer already asked for (receipt_requests), read in the same statement: a
+    # cash-receipt choice, invoice data (the form then does not ask again).
+    receipt_chosen: bool = False
+    invoice_given: bool = False
 
     @property
     def money(self) -> Money:
@@ -118,9 +122,15 @@ _ATTEMPT_COLUMNS = (
     A.platform_trade_no.label("a_platform_trade_no"),
     A.abandoned_at.label("a_abandoned_at"),
 )
+R = ReceiptRequest
+_ASKED_COLUMNS = (
+    R.cash_receipt_kind.is_not(None).label("r_receipt_chosen"),
+    R.invoice_data.is_not(None).label("r_invoice_given"),
+)
 _READ = (
-    select(*_CHECKOUT_COLUMNS, *_ATTEMPT_COLUMNS)
+    select(*_CHECKOUT_COLUMNS, *_ATTEMPT_COLUMNS, *_ASKED_COLUMNS)
     .join(Store, Store.id == C.store_id)
+    .outerjoin(R, R.checkout_id == C.id)
     .outerjoin(A, A.checkout_id == C.id)
     .where(C.id == bindparam("checkout_id"))
     .order_by(A.id)
@@ -171,6 +181,8 @@ def _view_of(rows: Sequence[Any]) -> CheckoutView:
         expires_at=first.expires_at,
         attempts=attempts,
         livemode=first.livemode,
+        receipt_chosen=bool(first.r_receipt_chosen),
+        invoice_given=bool(first.r_invoice_given),
     )
 
 
@@ -203,15 +215,6 @@ def refresh_and_read(
         return view
     session.commit()
     return _read_without_transaction(session, view.id)
-
-
-def read_receipt_request(session: Session, checkout_id: str) -> ReceiptRequest | None:
-    """What the buyer asked for a receipt or an invoice, read as the page reads (no write
-    transaction: SQLite's writers and a page never wait for each other)."""
-    if session is db.session and not session.in_transaction():
-        with db.reading() as reading:
-            return reading.get(ReceiptRequest, checkout_id)
-    return session.get(ReceiptRequest, checkout_id)
 
 
 def _read_without_transaction(session: Session, checkout_id: str) -> CheckoutView:
