@@ -67,12 +67,7 @@ class RetryOnceWhenDatabaseReturns:
         if not any(name == RETRY_MARK for name, _ in headers):
             start_response(status, headers, exc_info)
             return result
-        _close(result)
-        log.warning(
-            "database connection lost before any commit: %s %s retried once",
-            environ.get("REQUEST_METHOD"),
-            environ.get("PATH_INFO"),
-        )
+        _close(result)  # `_lost` logged it
         time.sleep(self.pause)
         return self.app(_fresh(environ, body), _without_mark(start_response))
 

@@ -33,6 +33,7 @@ from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from checkout.config import Settings, StoreConfig
+from checkout.db import log_failure
 from checkout.domain import cfdi
 from checkout.domain import receipts as rules
 from checkout.domain.account_crypto import AccountCipher
@@ -372,7 +373,7 @@ def _guard(report: ReceiptReport, what: str, session: Session, step: Callable[[]
         step()
     except Exception as exc:  # one receipt's trouble never stops the round
         session.rollback()
-        log.exception("receipt step failed for %s", what)
+        log_failure(log, exc, "receipt step failed for %s", what)
         report.errors.append(f"{what}: {type(exc).__name__}")
 
 
