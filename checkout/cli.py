@@ -20,7 +20,7 @@ from checkout.sandbox import create_sandbox_app
 from checkout.sandbox.from_settings import sandbox_config_from_settings
 from checkout.sandbox.serving import make_sandbox_server
 from checkout.services.admin import (
-    OperatorError,
+    OperatorRefused,
     create_operator,
     daily_summary,
     format_amounts,
@@ -95,7 +95,7 @@ def _set_operator_active(app: Flask, name: str, active: bool) -> None:
     with db.bound(app).session_factory() as session:
         try:
             operator = set_operator_active(session, name, active)
-        except OperatorError as exc:
+        except OperatorRefused as exc:
             raise click.ClickException(str(exc)) from None
         click.echo(f"operator {operator.name} {'reactivated' if active else 'deactivated'}")
 
@@ -227,7 +227,7 @@ def register(app: Flask) -> None:
         with db.bound(app).session_factory() as session:
             try:
                 operator = create_operator(session, name, password)
-            except OperatorError as exc:
+            except OperatorRefused as exc:
                 raise click.ClickException(str(exc)) from None
             click.echo(f"operator {operator.name} created")
 
@@ -254,7 +254,7 @@ def register(app: Flask) -> None:
         with db.bound(app).session_factory() as session:
             try:
                 operator = reset_password(session, name, password)
-            except OperatorError as exc:
+            except OperatorRefused as exc:
                 raise click.ClickException(str(exc)) from None
             click.echo(f"password of operator {operator.name} reset")
 

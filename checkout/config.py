@@ -15,6 +15,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -369,6 +370,12 @@ class Settings:
                     if hmac.compare_digest(digest, expected):
                         found = (store, livemode)
         return found
+
+    @cached_property
+    def account_cipher(self) -> AccountCipher:
+        """What seals refund accounts and receipt identities (refund_account_keys), built
+        once per settings."""
+        return AccountCipher(list(self.refund_account_keys))
 
 
 def hash_api_key(api_key: str) -> str:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import flask_babel
 from babel.dates import format_date, format_time
 from babel.numbers import format_currency
 from flask import Flask, g
@@ -32,6 +33,17 @@ ZONE_NAMES = {
     "Asia/Seoul": _l("Korea time"),
     "America/Mexico_City": _l("Mexico City time"),
 }
+
+
+def gettext(text: str, **variables: Any) -> str:
+    """`text` in the request's language (Flask-Babel), `%(name)s` filled from `variables`:
+    how the use cases translate what they say, without importing Flask themselves."""
+    return flask_babel.gettext(text, **variables)
+
+
+def lazy_gettext(text: str, **variables: Any) -> Any:
+    """`text` translated when it is shown, in the language of that moment's request."""
+    return flask_babel.lazy_gettext(text, **variables)
 
 
 def current_language() -> str:

@@ -117,14 +117,16 @@ from checkout.services.admin import (
 )
 from checkout.services.catalog import Catalog
 from checkout.services.checkouts import NewCheckout, cancel_checkout, create_checkout
-from checkout.services.errors import CheckoutClosed, Conflict, InvalidRequest, ServiceError
-from checkout.services.notifications import payin_inbound, payout_inbound, receive_notify
-from checkout.services.payments import (
+from checkout.services.errors import (
+    CheckoutClosed,
+    Conflict,
+    InvalidRequest,
     NoRouteAvailable,
     PaymentNotStarted,
-    choose_another_way,
-    start_payment,
+    ServiceError,
 )
+from checkout.services.notifications import payin_inbound, payout_inbound, receive_notify
+from checkout.services.payments import choose_another_way, start_payment
 from checkout.services.reconcile import query_now, reconcile_due
 
 GRACE = timedelta(minutes=15)

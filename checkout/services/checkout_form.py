@@ -15,8 +15,6 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
 from checkout.config import Settings
@@ -28,6 +26,8 @@ from checkout.domain.routing import SkipReason
 from checkout.domain.states import CHECKOUT_FINAL, AttemptStatus
 from checkout.forms import ERROR_MESSAGES, FIELDS, FieldSpec, check_form_token, form_token
 from checkout.i18n import format_local_datetime
+from checkout.i18n import gettext as _
+from checkout.i18n import lazy_gettext as _l
 from checkout.providers.base import MethodConfig, Need, Payer, PayerRules
 from checkout.providers.registry import timezone_of
 from checkout.providers.spec import DEFAULT_TIMEZONE
@@ -38,13 +38,17 @@ from checkout.services.checkout_views import (
     read_page_checkout,
     refresh_and_read,
 )
-from checkout.services.errors import CheckoutClosed, InvalidRequest
+from checkout.services.errors import (
+    CheckoutClosed,
+    InvalidRequest,
+    NoRouteAvailable,
+    PaymentNotStarted,
+)
 from checkout.services.ip_limits import IpLimitVerdict, day_start_utc
-from checkout.services.payments import NoRouteAvailable, PaymentNotStarted, start_payment
+from checkout.services.payments import start_payment
 from checkout.services.receipts import (
     CASH_KINDS,
     ReceiptAsk,
-    cipher_of,
     parse_invoice,
     save_receipt_request,
 )
@@ -220,7 +224,7 @@ def _submit(
         )
     assert details is not None
     save_receipt_request(
-        ctx.session, checkout.id, receipt_ask, cipher_of(ctx.settings), tell_shop=True
+        ctx.session, checkout.id, receipt_ask, ctx.settings.account_cipher, tell_shop=True
     )
     payer = Payer(
         first_name=details.first_name,

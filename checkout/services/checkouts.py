@@ -12,16 +12,24 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from checkout.config import StoreConfig
+from checkout.domain.account_crypto import AccountCipher
 from checkout.domain.errors import LedgerRefusal
 from checkout.domain.ledger import cancel, checkout_deadline_passed
 from checkout.domain.locales import SUPPORTED_LOCALES
 from checkout.domain.money import CURRENCY_EXPONENT, Money
 from checkout.domain.states import CheckoutStatus, EventSource
-from checkout.models import Checkout, PaymentAttempt, Store, utcnow
+from checkout.models import (
+    Checkout,
+    PaymentAttempt,
+    ReceiptRequest,
+    Store,
+    new_public_id,
+    utcnow,
+)
 from checkout.services.catalog import Catalog
 from checkout.services.errors import Conflict, InvalidRequest, NotFound
 from checkout.services.ledger import load_state, write_plan
-from checkout.services.receipts import parse_receipt_request
+from checkout.services.receipts import ReceiptAsk, fill_receipt_request, parse_receipt_request
 from checkout.urls import UrlRefused, parse_web_url
 
 MAX_AMOUNT = 10**12  # a sanity bound far above any provider's limit
@@ -38,7 +46,7 @@ class NewCheckout:
     cancel_url: str | None = None
     prefill: dict[str, str] | None = None
     expires_at: datetime | None = None  # None: now + the configured lifetime
-    receipt_ask: Any = None  # services/receipts.ReceiptAsk: cash receipt / invoice data
+    receipt_ask: ReceiptAsk | None = None  # cash receipt / invoice data asked in the body
 
     def same_order_as(self, checkout: Checkout) -> bool:
         """True when `checkout` was created from an equal request (idempotent replay)."""
@@ -198,12 +206,20 @@ def _parse_expires_at(value: Any) -> datetime | None:
 
 
 def create_checkout(
-    session: Session, store: StoreConfig, new: NewCheckout, ttl: timedelta, livemode: bool = True
+    session: Session,
+    store: StoreConfig,
+    new: NewCheckout,
+    ttl: timedelta,
+    livemode: bool = True,
+    cipher: AccountCipher | None = None,
 ) -> tuple[Checkout, bool]:
     """Create a checkout, or return the one this order already has (idempotent).
 
     Returns (checkout, created). The same order_id with a different amount, currency
-    or return URL is a Conflict: a shop must never see one order with two prices.
+    or return URL is a Conflict: a shop must never see one order with two prices. What
+    the body asked of receipts (`new.receipt_ask`, its identity sealed with `cipher`) is
+    written in the same transaction: a new checkout never exists without it. A replayed
+    order keeps what it had.
     """
     _ensure_store(session, store)
     existing = find_by_order_id(session, store.id, new.order_id, livemode)
@@ -211,6 +227,7 @@ def create_checkout(
         return _existing_or_conflict(existing, new), False
     now = utcnow()
     checkout = Checkout(
+        id=new_public_id("co"),
         store_id=store.id,
         order_id=new.order_id,
         livemode=livemode,
@@ -229,6 +246,13 @@ def create_checkout(
         event_seq=0,
     )
     session.add(checkout)
+    ask = new.receipt_ask
+    if ask is not None and not ask.empty:
+        if cipher is None:
+            raise ValueError("a receipt request needs the account cipher to seal its identity")
+        receipt_request = ReceiptRequest(checkout_id=checkout.id)
+        fill_receipt_request(receipt_request, ask, cipher)
+        session.add(receipt_request)
     try:
         session.commit()
     except IntegrityError:  # a concurrent request created it first

@@ -49,7 +49,7 @@ from checkout.domain.refunds import (
     RefundState,
     RefundStatus,
 )
-from checkout.domain.states import AttemptStatus, CheckoutStatus, EventSource, WebhookStatus
+from checkout.domain.states import AttemptStatus, CheckoutStatus, EventSource
 from checkout.models import (
     Checkout,
     NotifyMessage,
@@ -59,10 +59,9 @@ from checkout.models import (
     Refund,
     StateEvent,
     WebhookEvent,
-    new_public_id,
 )
 from checkout.services import prepared
-from checkout.services.outbox import event_payload
+from checkout.services.outbox import outbox_row
 
 A, C, R, RF = PaymentAttempt, Checkout, PaymentReceipt, Refund
 ATTEMPTS, CHECKOUTS, RECEIPTS, REFUNDS = A.__table__, C.__table__, R.__table__, RF.__table__
@@ -500,11 +499,12 @@ def _plain(values: Mapping[str, Any]) -> dict[str, Any]:
 def _events(
     state: CheckoutState, plan: Plan, events: Sequence[ShopEvent], now: datetime
 ) -> list[dict[str, Any]]:
-    rows = []
-    for event in events:
-        payload = event_payload(
+    return [
+        outbox_row(
             event.type,
             event.seq,
+            now,
+            store_id=state.store_id,
             checkout_id=state.id,
             order_id=state.order_id,
             status=str(plan.after.status),
@@ -515,22 +515,8 @@ def _events(
             livemode=state.livemode,
             extra=event.data,
         )
-        rows.append(
-            {
-                "public_id": new_public_id("evt"),
-                "store_id": state.store_id,
-                "checkout_id": state.id,
-                "type": event.type,
-                "seq": event.seq,
-                "payload": payload,
-                "status": str(WebhookStatus.PENDING),
-                "attempts": 0,
-                "next_attempt_at": now,
-                "pending_since": now,
-                "created_at": now,
-            }
-        )
-    return rows
+        for event in events
+    ]
 
 
 # ---------------------------------------------------------------- refunds
@@ -752,31 +738,21 @@ def _refund_events(
         }
     }
     return [
-        {
-            "public_id": new_public_id("evt"),
-            "store_id": store_id,
-            "checkout_id": checkout.id,
-            "type": event.type,
-            "seq": event.seq,
-            "payload": event_payload(
-                event.type,
-                event.seq,
-                checkout_id=checkout.id,
-                order_id=order_id,
-                status=checkout.status,
-                amount=checkout.amount,
-                amount_paid=checkout.amount_paid,
-                currency=checkout.currency,
-                review_reason=plan.review_reason,
-                livemode=checkout.livemode,
-                extra=refund_data,
-            ),
-            "status": str(WebhookStatus.PENDING),
-            "attempts": 0,
-            "next_attempt_at": now,
-            "pending_since": now,
-            "created_at": now,
-        }
+        outbox_row(
+            event.type,
+            event.seq,
+            now,
+            store_id=store_id,
+            checkout_id=checkout.id,
+            order_id=order_id,
+            status=checkout.status,
+            amount=checkout.amount,
+            amount_paid=checkout.amount_paid,
+            currency=checkout.currency,
+            review_reason=plan.review_reason,
+            livemode=checkout.livemode,
+            extra=refund_data,
+        )
         for event in plan.events
     ]
 
@@ -814,31 +790,21 @@ def write_receipt_change(
     for event_type, data in events:
         seq += 1
         outbox.append(
-            {
-                "public_id": new_public_id("evt"),
-                "store_id": checkout.store_id,
-                "checkout_id": checkout.id,
-                "type": event_type,
-                "seq": seq,
-                "payload": event_payload(
-                    event_type,
-                    seq,
-                    checkout_id=checkout.id,
-                    order_id=checkout.order_id,
-                    status=checkout.status,
-                    amount=checkout.amount,
-                    amount_paid=checkout.amount_paid,
-                    currency=checkout.currency,
-                    review_reason=checkout.review_reason,
-                    livemode=checkout.livemode,
-                    extra=data,
-                ),
-                "status": str(WebhookStatus.PENDING),
-                "attempts": 0,
-                "next_attempt_at": now,
-                "pending_since": now,
-                "created_at": now,
-            }
+            outbox_row(
+                event_type,
+                seq,
+                now,
+                store_id=checkout.store_id,
+                checkout_id=checkout.id,
+                order_id=checkout.order_id,
+                status=checkout.status,
+                amount=checkout.amount,
+                amount_paid=checkout.amount_paid,
+                currency=checkout.currency,
+                review_reason=checkout.review_reason,
+                livemode=checkout.livemode,
+                extra=data,
+            )
         )
     session.execute(insert(EVENTS), outbox)
     session.execute(update(CHECKOUTS).where(CHECKOUTS.c.id == checkout.id).values(event_seq=seq))

@@ -62,7 +62,12 @@ from checkout.services.catalog import Catalog
 from checkout.services.checkout_views import AttemptView, attempt_view_of
 from checkout.services.checkouts import attempt_summary, get_checkout
 from checkout.services.circuits import CircuitBreakers, Permit
-from checkout.services.errors import CheckoutClosed, InvalidRequest
+from checkout.services.errors import (
+    CheckoutClosed,
+    InvalidRequest,
+    NoRouteAvailable,
+    PaymentNotStarted,
+)
 from checkout.services.exchanges import exchange_rows, record_exchanges
 from checkout.services.ip_limits import (
     IpLimitVerdict,
@@ -85,18 +90,6 @@ class StartOutcome:
     @property
     def redirect_url(self) -> str | None:
         return self.attempt.redirect_url if not self.attempt.instructions else None
-
-
-class PaymentNotStarted(Exception):
-    """The provider refused or failed; the checkout is open again."""
-
-    def __init__(
-        self, attempt: AttemptView, error: ProviderError | None, message: str = ""
-    ) -> None:
-        super().__init__(error.message if error else message or "failed")
-        self.attempt = attempt
-        self.error = error
-        self.retryable = bool(error and error.retryable)
 
 
 def new_trade_no(now: datetime | None = None) -> str:
@@ -516,24 +509,6 @@ def _eligible_routes(
 def _ip_skip(route: RouteConfig, config: ProviderConfig, verdict: IpLimitVerdict) -> Skip:
     limit = verdict.max_successes if verdict.reason == "successes" else verdict.max_attempts
     return Skip(route.provider, SkipReason.IP_LIMIT, verdict.reason, next_day_start(config), limit)
-
-
-class NoRouteAvailable(Exception):
-    """No route of the method can take this payment now; nothing was written or sent
-    (or, after a fail-over, every attempt made ended failed and the checkout is open)."""
-
-    def __init__(self, method: MethodConfig, skips: list[Skip]) -> None:
-        super().__init__(f"no route for {method.code}: " + "; ".join(s.describe() for s in skips))
-        self.method = method
-        self.skips = skips
-
-    @property
-    def retry_at(self) -> datetime | None:
-        """When the soonest cause ends, if every cause has a known end."""
-        ends = [s.retry_at for s in self.skips]
-        if not ends or any(e is None for e in ends):
-            return None
-        return min(e for e in ends if e is not None)
 
 
 def choose_another_way(session: Session, checkout_id: str) -> bool:

@@ -201,6 +201,17 @@ def save_receipt_request(
     if row is None:
         row = ReceiptRequest(checkout_id=checkout_id)
         session.add(row)
+    fill_receipt_request(row, ask, cipher)
+    if ask.invoice is not None and tell_shop:
+        data = {INVOICE_FIELD: row.invoice_data}
+        write_receipt_change(session, checkout, [], [(INVOICE_DATA_PROVIDED, data)], utcnow())
+    session.commit()
+
+
+def fill_receipt_request(row: ReceiptRequest, ask: ReceiptAsk, cipher: AccountCipher) -> None:
+    """Write what `ask` holds into the checkout's request row (the identity sealed, only
+    its masked copy readable). The caller adds the row and commits: a new checkout's
+    request is written in the checkout's own transaction (services/checkouts.py)."""
     if ask.choice is not None:
         row.cash_receipt_kind = str(ask.choice.kind)
         identity = ask.choice.identity
@@ -208,19 +219,6 @@ def save_receipt_request(
         row.identity_masked = rules.mask_identity(identity) if identity else None
     if ask.invoice is not None:
         row.invoice_data = invoice_data_json(ask.invoice)
-        if tell_shop:
-            data = {INVOICE_FIELD: row.invoice_data}
-            write_receipt_change(session, checkout, [], [(INVOICE_DATA_PROVIDED, data)], utcnow())
-    session.commit()
-
-
-def keep_receipt_request(
-    session: Session, checkout: Checkout, receipt_ask: Any, created: bool, settings: Settings
-) -> None:
-    """After the create-checkout API: keep what its body asked (a new checkout only; a
-    replayed order keeps what it had)."""
-    if created and receipt_ask is not None:
-        save_receipt_request(session, checkout.id, receipt_ask, cipher_of(settings))
 
 
 def invoice_data_json(invoice: cfdi.InvoiceData) -> dict[str, Any]:
@@ -312,10 +310,6 @@ def default_issuer_for(settings: Settings) -> IssuerFor:
     return lambda store, livemode: issuer_for(
         store, livemode=livemode, sandbox_url=settings.sandbox_url
     )
-
-
-def cipher_of(settings: Settings) -> AccountCipher:
-    return AccountCipher(list(settings.refund_account_keys))
 
 
 def run_receipts(
@@ -510,7 +504,7 @@ def decide_receipt(
     method = catalog.methods.get(_paying_method(session, checkout_id) or "")
     plan = rules.receipt_for_payment(
         checkout_id=checkout_id,
-        choice=_choice_of(session, checkout_id, cipher_of(settings)),
+        choice=_choice_of(session, checkout_id, settings.account_cipher),
         received=Money(checkout.amount_paid, checkout.currency),
         cash_method=method is not None and method_kind(method) in CASH_KINDS,
         policy=receipt_policy(store.cash_receipts),
@@ -529,7 +523,7 @@ def decide_receipt(
         kind=str(rules.ReceiptKind.ISSUE),
         mgt_key=plan.mgt_key,
         usage=str(plan.usage),
-        identity_token=None if plan.self_issued else cipher_of(settings).encrypt(plan.identity),
+        identity_token=None if plan.self_issued else settings.account_cipher.encrypt(plan.identity),
         identity_masked=plan.masked_identity,
         self_issued=plan.self_issued,
         taxable=plan.taxable,
@@ -768,7 +762,7 @@ def _issue_plan(settings: Settings, row: CashReceipt) -> rules.IssuePlan:
     identity = (
         rules.SELF_ISSUED_NUMBER
         if row.self_issued
-        else cipher_of(settings).decrypt(row.identity_token or "")
+        else settings.account_cipher.decrypt(row.identity_token or "")
     )
     return rules.IssuePlan(
         row.mgt_key,

@@ -39,7 +39,6 @@ from sqlalchemy.orm import Session
 from checkout.config import Settings
 from checkout.db import log_failure
 from checkout.domain import refunds as rules
-from checkout.domain.account_crypto import AccountCipher
 from checkout.domain.accounts import (
     validate_korean_account,
     validate_mexican_account,
@@ -158,10 +157,6 @@ def get_refund(
     if refund is None or (store_id is not None and refund.store_id != store_id):
         raise NotFound("refund_not_found", "No such refund.")
     return refund
-
-
-def cipher_of(settings: Settings) -> AccountCipher:
-    return AccountCipher(list(settings.refund_account_keys))
 
 
 def policy_of(settings: Settings) -> ApprovalPolicy:
@@ -308,7 +303,7 @@ def create_refund(
     money, refunds = loaded
     token = masked = None
     if wanted.destination is not None:
-        token = cipher_of(settings).encrypt_json(
+        token = settings.account_cipher.encrypt_json(
             {
                 "bank_code": wanted.destination.bank_code,
                 "account_number": wanted.destination.account_number,
@@ -460,7 +455,7 @@ def give_destination(
     if config is None:
         raise Conflict("provider_gone", "The refund's provider is not configured.")
     account = parse_destination(data, row.currency, payouts.get(row.provider), config.type)
-    token = cipher_of(settings).encrypt_json(
+    token = settings.account_cipher.encrypt_json(
         {
             "bank_code": account.bank_code,
             "account_number": account.account_number,
@@ -709,7 +704,7 @@ def _apply(
 
 def _payout_request(session: Session, settings: Settings, row: Refund) -> PayoutRequest:
     assert row.payout_no is not None and row.destination_token is not None
-    sealed = cipher_of(settings).decrypt_json(row.destination_token)
+    sealed = settings.account_cipher.decrypt_json(row.destination_token)
     config = settings.providers.get(row.provider)
     spec = SPECS.get(config.type) if config is not None else None
     if spec is not None:  # the bank code as the provider names the bank

@@ -24,7 +24,7 @@ from checkout.services.checkouts import (
     parse_new_checkout,
 )
 from checkout.services.errors import InvalidRequest
-from checkout.services.receipts import keep_receipt_request, receipt_fields
+from checkout.services.receipts import receipt_fields
 
 MAX_ORDER_ID_LENGTH = 64
 
@@ -73,9 +73,11 @@ def create() -> Response:
 def _create() -> Response:
     key = current_key()
     new = parse_new_checkout(json_body(), key.store, catalog_of(current_app, key.livemode))
-    ttl = timedelta(minutes=settings_of(current_app).checkout_ttl_minutes)
-    checkout, created = create_checkout(db.session, key.store, new, ttl, key.livemode)
-    keep_receipt_request(db.session, checkout, new.receipt_ask, created, settings_of(current_app))
+    settings = settings_of(current_app)
+    ttl = timedelta(minutes=settings.checkout_ttl_minutes)
+    checkout, created = create_checkout(
+        db.session, key.store, new, ttl, key.livemode, settings.account_cipher
+    )
     checkout = get_checkout(db.session, checkout.id)
     return answer(checkout_json(checkout), 201 if created else 200)
 

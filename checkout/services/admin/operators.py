@@ -13,36 +13,33 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from checkout.models import Operator, OperatorSession, UTCDateTime, utcnow
+from checkout.services.errors import OperatorRefused
 
 MIN_PASSWORD_LENGTH = 12
 # Compared against when the name is unknown, so a wrong name costs as long as a wrong password.
 _DUMMY_HASH = generate_password_hash("not-a-real-password-for-timing")
 
 
-class OperatorError(ValueError):
-    pass
-
-
 def create_operator(session: Session, name: str, password: str) -> Operator:
     name = name.strip()
     if not name or len(name) > 64:
-        raise OperatorError("the name must be 1 to 64 characters")
+        raise OperatorRefused("the name must be 1 to 64 characters")
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise OperatorError(f"the password must be at least {MIN_PASSWORD_LENGTH} characters")
+        raise OperatorRefused(f"the password must be at least {MIN_PASSWORD_LENGTH} characters")
     operator = Operator(name=name, password_hash=generate_password_hash(password), active=True)
     session.add(operator)
     try:
         session.commit()
     except IntegrityError:
         session.rollback()
-        raise OperatorError(f"an operator named {name!r} already exists") from None
+        raise OperatorRefused(f"an operator named {name!r} already exists") from None
     return operator
 
 
 def _operator(session: Session, name: str) -> Operator:
     operator = session.scalars(select(Operator).where(Operator.name == name.strip())).one_or_none()
     if operator is None:
-        raise OperatorError(f"no operator named {name.strip()!r}")
+        raise OperatorRefused(f"no operator named {name.strip()!r}")
     return operator
 
 
@@ -61,7 +58,7 @@ def reset_password(session: Session, name: str, password: str) -> Operator:
     """A new password; every session opened before is revoked on the server, and the
     name's failed-login lock is lifted (the operator is told the new password)."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise OperatorError(f"the password must be at least {MIN_PASSWORD_LENGTH} characters")
+        raise OperatorRefused(f"the password must be at least {MIN_PASSWORD_LENGTH} characters")
     operator = _operator(session, name)
     operator.password_hash = generate_password_hash(password)
     operator.failed_logins = 0
