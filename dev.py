@@ -87,7 +87,7 @@ def main(argv: list[str]) -> int:
     ensure_venv()
     os.chdir(ROOT)
     if command == "run":
-        return subprocess.call([str(BIN / "python"), "-m", "checkout.devserver", *rest])
+        return subprocess.call([str(BIN / "python"), "-m", "checkout.devtools.devserver", *rest])
     if command == "audit":  # not part of the tests; needs node and npm (lighthouse)
         return subprocess.call([str(BIN / "python"), "-m", "bench.audit", *rest])
     if command == "test":

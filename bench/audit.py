@@ -86,7 +86,7 @@ def start_app(workdir: Path) -> tuple[subprocess.Popen[str], str, list[str]]:
     env.pop("CHECKOUT_CONFIG", None)
     env.pop("DATABASE_URL", None)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "checkout.devserver"],
+        [sys.executable, "-m", "checkout.devtools.devserver"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -47,13 +47,14 @@ if url.startswith("sqlite"):
 
     @event.listens_for(engine, "connect")
     def _wal(dbapi_conn, _record):  # type: ignore[no-untyped-def]
-        dbapi_conn.execute("PRAGMA journal_mode=WAL")  # as the checkout's engine (checkout/db.py)
+        # As the checkout's engine (checkout/store/db.py).
+        dbapi_conn.execute("PRAGMA journal_mode=WAL")
 else:
-    from checkout.db import ping_when_idle
+    from checkout.store.db import ping_when_idle
 
     engine = create_engine(url, pool_size=20, max_overflow=0)  # as the app's pool
     ping_when_idle(engine)  # as the app's: a connection idle over a second is pinged
-# Reads as the checkout's pages read (checkout/db.py reading()): PostgreSQL in autocommit.
+# Reads as the checkout's pages read (checkout/store/db.py reading()): PostgreSQL in autocommit.
 READ_OPTIONS = {} if url.startswith("sqlite") else {"isolation_level": "AUTOCOMMIT"}
 metadata = MetaData()
 notes = Table(

@@ -276,9 +276,9 @@ def app_for(env: dict[str, str]) -> Iterator[Any]:
 
 def seed_checkouts(app: Any, n: int, status: str = "open", amount: int = AMOUNT) -> list[str]:
     """`n` checkouts straight into the database (the API's rate limit would take minutes)."""
-    from checkout.db import db
-    from checkout.models import Checkout
     from checkout.services.checkouts import _ensure_store
+    from checkout.store.db import db
+    from checkout.store.models import Checkout
 
     settings = app.extensions["settings"]
     store = settings.stores["demo"]
@@ -307,8 +307,8 @@ def seed_checkouts(app: Any, n: int, status: str = "open", amount: int = AMOUNT)
 
 def seed_pending_attempts(app: Any, n: int) -> list[tuple[str, str]]:
     """`n` pending PayPro Korea (KakaoPay) attempts; returns (trade_no, platform_trade_no)."""
-    from checkout.db import db
-    from checkout.models import PaymentAttempt
+    from checkout.store.db import db
+    from checkout.store.models import PaymentAttempt
 
     ids = seed_checkouts(app, n, status="pending")
     tag = os.urandom(3).hex().upper()
@@ -441,8 +441,8 @@ def set_latency(sandbox: str, delay: float | None) -> None:
 def attempt_counts(app: Any, checkout_ids: list[str]) -> dict[str, int]:
     from sqlalchemy import func, select
 
-    from checkout.db import db
-    from checkout.models import PaymentAttempt
+    from checkout.store.db import db
+    from checkout.store.models import PaymentAttempt
 
     counts: dict[str, int] = {}
     for i in range(0, len(checkout_ids), 500):

@@ -12,17 +12,6 @@ from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from checkout import cli, i18n, observability
-from checkout.blueprints import (
-    admin,
-    links,
-    notify,
-    pages,
-    receipt_pages,
-    refund_account,
-    shop_api,
-    unavailable,
-)
-from checkout.blueprints.admin import auth
 from checkout.concurrency import CreateTurns
 from checkout.config import Settings, build_settings, load_raw
 from checkout.domain.locales import SUPPORTED_LOCALES
@@ -37,6 +26,9 @@ from checkout.services.catalog import Catalog
 from checkout.services.circuits import (
     CircuitBreakers,
 )
+from checkout.web import console, notify, shop_api, unavailable
+from checkout.web.console import auth
+from checkout.web.shopper import pages, pay_links, receipts, refund_account
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -68,7 +60,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         # steady load above the pool would open a connection (a server process) per request.
         DATABASE_POOL_SIZE=settings.database_pool_size,
         DATABASE_MAX_OVERFLOW=settings.database_max_overflow,
-        # Lock, statement, pool and SQLite waits, all far below gunicorn's 30 s (db.py).
+        # Lock, statement, pool and SQLite waits, all far below gunicorn's 30 s (store/db.py).
         DATABASE_TIMEOUTS=settings.database_timeouts,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SECURE=secure,
@@ -92,7 +84,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     register_secrets(secrets_of_config(settings, raw))
 
     # First of the request hooks: every request gets its id and is counted, even one that a
-    # later hook (CSRF, rate limits, NUL check) refuses. /metrics is in blueprints/admin/health.py.
+    # later hook (CSRF, rate limits, NUL check) refuses. /metrics is in web/console/health.py.
     metrics = observability.init_app(app, settings.metrics_token)
     metrics.database.read = lambda: database_gauges(db.session)
 
@@ -124,12 +116,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         )
 
     app.register_blueprint(pages.bp)
-    receipt_pages.init_app(app)  # issue 24: the paid page's cash-receipt line
+    receipts.init_app(app)  # issue 24: the paid page's cash-receipt line
     app.register_blueprint(shop_api.bp)
     app.register_blueprint(refund_account.bp)
     app.register_blueprint(notify.bp)
-    app.register_blueprint(links.bp)
-    admin.init_app(app)  # the operator console (/admin), /healthz and /readyz
+    app.register_blueprint(pay_links.bp)
+    console.init_app(app)  # the operator console (/admin), /healthz and /readyz
     unavailable.init_app(app)  # a database that went away: one retry, then 503, never 500
 
     # After the blueprints: their limits bind to this app only.
@@ -138,7 +130,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         settings,
         checkout_form=pages.bp,
         api=(shop_api.bp,),
-        login_endpoint=f"{admin.bp.name}.{auth.login.__name__}",
+        login_endpoint=f"{console.bp.name}.{auth.login.__name__}",
         login_form=auth.LoginForm,
     )
 
@@ -213,8 +205,8 @@ def _refuse_nul(app: Flask) -> None:
 
     No genuine input has one, and PostgreSQL cannot store or even compare text holding
     one, so it would otherwise end in a 500. Provider notifies are exempt: they are stored
-    raw (notifications.py replaces NUL) and refused by their signature check. The shop
-    API's JSON bodies are checked by its body reader (blueprints/shop_api/body.py), which
+    raw (services/provider_notifies.py replaces NUL) and refused by their signature check. The shop
+    API's JSON bodies are checked by its body reader (web/shop_api/body.py), which
     names the field.
     """
     from flask import jsonify

@@ -11,11 +11,9 @@ from urllib.parse import urlsplit
 import click
 from flask import Flask
 
-from checkout.db import db
 from checkout.domain.states import CheckoutStatus
 from checkout.extensions import catalog_of, settings_of
 from checkout.logging_setup import mask_text
-from checkout.models import utcnow
 from checkout.sandbox import create_sandbox_app
 from checkout.sandbox.from_settings import sandbox_config_from_settings
 from checkout.sandbox.serving import make_sandbox_server
@@ -37,6 +35,8 @@ from checkout.services.refunds import send_refunds
 from checkout.services.retention import purge_notify_bodies
 from checkout.services.webhooks import resend_event
 from checkout.services.webhooks import run_worker as deliver_webhooks
+from checkout.store.db import db
+from checkout.store.models import utcnow
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -19,13 +19,13 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from checkout.db import DatabaseTimeouts
 from checkout.domain.account_crypto import AccountCipher
 from checkout.domain.circuit import BreakerSettings
 from checkout.domain.errors import AccountCipherError, ReceiptError
 from checkout.domain.receipts import normalize_brn
 from checkout.providers.base import MethodConfig, ProviderConfig, RouteConfig
 from checkout.providers.registry import SPECS
+from checkout.store.db import DatabaseTimeouts
 from checkout.urls import UrlRefused, origin_or_empty, parse_web_url
 
 BUNDLED_SANDBOX_CONFIG = Path(__file__).with_name("sandbox.toml")

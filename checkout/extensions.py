@@ -1,5 +1,5 @@
 """Flask extensions, bound to an app with init_app in create_app, and the accessors for what
-create_app keeps in `app.extensions` (blueprints import these, never checkout.app)."""
+create_app keeps in `app.extensions` (the web floor imports these, never checkout.app)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from flask import Flask
 from flask_babel import Babel
 from flask_wtf import CSRFProtect
 
-from checkout.db import db
+from checkout.store.db import db
 
 if TYPE_CHECKING:
     from checkout.concurrency import CreateTurns

@@ -11,7 +11,7 @@
   instance for the method's next route (services/payments.py), by the instance left and
   the reason (checkout/domain/routing.py SkipReason).
 - `checkout_notifies_total{provider, verdict}` (counter): every notify once its verdict is
-  final (checkout/blueprints/notify.py).
+  final (checkout/web/notify.py).
 - Read from the database at scrape time: `checkout_checkouts{status}`,
   `checkout_outbox_pending_events`, `checkout_outbox_oldest_pending_age_seconds` (0 when none)
   and `checkout_database_up` (0 when those queries failed; the others are then left out).

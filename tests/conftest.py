@@ -49,8 +49,8 @@ from flask import Flask  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
 from checkout import create_app  # noqa: E402
-from checkout.db import db as app_db  # noqa: E402
-from checkout.models import Base  # noqa: E402
+from checkout.store.db import db as app_db  # noqa: E402
+from checkout.store.models import Base  # noqa: E402
 from tests.support.app_config import test_config  # noqa: E402
 from tests.support.live import LateBoundApp  # noqa: E402
 

@@ -10,7 +10,8 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from checkout.models import (
+from checkout.services.admin import create_operator
+from checkout.store.models import (
     Checkout,
     Operator,
     OperatorAction,
@@ -18,7 +19,6 @@ from checkout.models import (
     ProviderExchange,
     StateEvent,
 )
-from checkout.services.admin import create_operator
 from tests.conftest import LiveApp
 from tests.support.shopper import FLOWS, KR_PAYER, Shopper, create_checkout, get_checkout
 from tests.test_flows import cashier_url, settle, start
@@ -275,7 +275,7 @@ def test_query_and_resend_record_the_operator(live_app: LiveApp) -> None:
         attempt = session.scalars(select(PaymentAttempt)).one()
         event = session.scalars(select(StateEvent)).first()
         assert event is not None
-        from checkout.models import WebhookEvent
+        from checkout.store.models import WebhookEvent
 
         webhook = session.scalars(select(WebhookEvent)).first()
         assert webhook is not None
@@ -332,7 +332,7 @@ def test_create_operator_and_daily_summary_cli(live_app: LiveApp) -> None:
     assert short.exit_code != 0
     assert login(live_app, "dave").last_login.status_code == 302  # type: ignore[attr-defined]
 
-    from checkout.models import utcnow
+    from checkout.store.models import utcnow
 
     today = utcnow().date().isoformat()
     summary = runner.invoke(args=["daily-summary", "--date", today])
@@ -350,8 +350,8 @@ def test_daily_summary_counts_attempts_at_their_provider_and_shows_the_review_qu
     from datetime import timedelta
 
     from checkout.domain.money import Money
-    from checkout.models import utcnow
     from checkout.sandbox.core import OrderStatus
+    from checkout.store.models import utcnow
 
     state = live_app.sandbox.state
     teemo, mx_api = FLOWS[4], FLOWS[3]
@@ -442,7 +442,7 @@ def test_login_is_rate_limited_per_ip_and_failures_are_logged_without_password(
 
 
 def _exchange_row(attempt_id: int, provider: str, ms: int, outcome: str = "ok", **extra: object):  # type: ignore[no-untyped-def]
-    from checkout.models import ProviderExchange
+    from checkout.store.models import ProviderExchange
 
     return ProviderExchange(
         attempt_id=attempt_id,
@@ -465,7 +465,7 @@ def _calls_row(page: str, provider: str, window: str) -> str:
 def test_providers_page_shows_calls_errors_and_latency_per_window(live_app: LiveApp) -> None:
     from datetime import timedelta
 
-    from checkout.models import utcnow
+    from checkout.store.models import utcnow
 
     # A real create call at Diamond Pay, slowed down by the sandbox: one recorded call.
     live_app.sandbox.state.inject_fault("diamondpay", "slow", delay=0.4)
@@ -538,7 +538,7 @@ def test_resent_event_counts_as_pending_since_the_resend(live_app: LiveApp) -> N
     resend, in /metrics and on the checkout page."""
     from datetime import timedelta
 
-    from checkout.models import WebhookEvent, utcnow
+    from checkout.store.models import WebhookEvent, utcnow
     from tests.test_observability import scrape, value
 
     data = paid_checkout(live_app)
@@ -610,8 +610,8 @@ def test_customer_paid_but_order_open_is_fixed_by_querying_the_failed_attempt(
     The operator opens the checkout and clicks "Query the provider now" on the failed
     attempt: the money is kept, the checkout paid, the shop's webhook queued, and the
     checkout flagged for review."""
-    from checkout.models import WebhookEvent
     from checkout.sandbox.core import OrderStatus
+    from checkout.store.models import WebhookEvent
     from tests.test_reconcile import DEAD_URL
 
     flow = FLOWS[0]  # KakaoPay via PayPro Korea
@@ -738,8 +738,8 @@ def _bare_checkout(session, store: str, created_at, email: str | None = None, **
     """A checkout row (and, with `email`, one attempt by that payer) for search tests."""
     from datetime import timedelta
 
-    from checkout.models import Store
     from checkout.services.payments import new_trade_no
+    from checkout.store.models import Store
 
     if session.get(Store, store) is None:
         session.add(Store(id=store, name=store))
@@ -815,7 +815,7 @@ def test_forged_notify_claiming_a_checkout_shows_on_it_unverified_and_masked(
     and none of those values appears in clear; nor does the payer's IP."""
     import json
 
-    from checkout.models import WebhookDelivery, WebhookEvent
+    from checkout.store.models import WebhookDelivery, WebhookEvent
 
     flow = FLOWS[0]
     checkout, _shopper, _resp = start(live_app, flow)
@@ -943,7 +943,7 @@ class Clock:
     """The console's clock, moved by the test (the app reads ADMIN_CLOCK)."""
 
     def __init__(self) -> None:
-        from checkout.models import utcnow
+        from checkout.store.models import utcnow
 
         self.now = utcnow()
 

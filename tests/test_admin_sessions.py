@@ -10,9 +10,9 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from checkout import models
-from checkout.models import Operator
 from checkout.services import admin as admin_service
+from checkout.store import models
+from checkout.store.models import Operator
 from tests.conftest import LiveApp
 from tests.test_admin import CSRF_RE, PASSWORD, Clock, _signed_in, add_operator, login
 

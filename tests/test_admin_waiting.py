@@ -8,7 +8,7 @@ import re
 import requests
 from sqlalchemy import select
 
-from checkout.models import Checkout, Refund
+from checkout.store.models import Checkout, Refund
 from tests.conftest import LiveApp
 from tests.support.shopper import create_checkout, get_checkout
 from tests.test_admin import _post, add_operator, flashes, login

@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import func, select
 
 from checkout.domain.payer import parse_birth_date, validate_payer
-from checkout.models import PaymentAttempt
 from checkout.providers.base import Need, PayerRules
+from checkout.store.models import PaymentAttempt
 from tests.conftest import LiveApp
 from tests.support.shopper import KR_PAYER, MX_PAYER, Shopper, create_checkout
 

@@ -19,13 +19,13 @@ import pytest
 from sqlalchemy import event, select
 
 from checkout.config import BreakerConfigError, refresh_seconds_from_config
-from checkout.db import db as app_db
 from checkout.domain.circuit import BreakerSettings, CircuitState
-from checkout.models import PaymentAttempt
 from checkout.providers.http import Exchange
 from checkout.sandbox.keys import TeemoPayKeyFiles
 from checkout.services.circuits import MAX_CALLS_READ, CircuitBreakers
 from checkout.services.exchanges import record_exchanges
+from checkout.store.db import db as app_db
+from checkout.store.models import PaymentAttempt
 from tests.conftest import LiveApp
 from tests.test_admin import add_operator, login
 from tests.test_limits import add_attempts

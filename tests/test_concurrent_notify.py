@@ -24,9 +24,9 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from checkout.domain.money import Money
-from checkout.models import NotifyMessage, PaymentAttempt, WebhookEvent
 from checkout.sandbox import paypro as paypro_sandbox
 from checkout.sandbox.core import OrderStatus, SandboxOrder
+from checkout.store.models import NotifyMessage, PaymentAttempt, WebhookEvent
 from tests.conftest import LiveApp, _database_url
 from tests.support import creds
 from tests.support.live import free_port

@@ -28,11 +28,11 @@ import requests
 from sqlalchemy import func, select
 
 from checkout import create_app
-from checkout.blueprints.unavailable import RETRY_MARK
-from checkout.db import db as app_db
 from checkout.extensions import settings_of
-from checkout.models import Base, Checkout
 from checkout.services.webhooks import run_worker
+from checkout.store.db import db as app_db
+from checkout.store.models import Base, Checkout
+from checkout.web.unavailable import RETRY_MARK
 from tests.conftest import RunningSandbox
 from tests.support import app_config
 from tests.support.live import LateBoundApp, serve

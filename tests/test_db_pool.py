@@ -8,8 +8,8 @@ import pytest
 
 from checkout import create_app
 from checkout.config import ConfigError
-from checkout.db import Database
 from checkout.sandbox.keys import TeemoPayKeyFiles
+from checkout.store.db import Database
 from tests.support import app_config
 
 
@@ -64,7 +64,7 @@ def _pid(engine: object) -> int:
 
 
 def test_a_connection_back_a_moment_ago_is_not_pinged(monkeypatch: pytest.MonkeyPatch) -> None:
-    from checkout.db import make_engine
+    from checkout.store.db import make_engine
 
     engine = make_engine(_pg_url(), pool_size=1)
     pings: list[object] = []
@@ -83,8 +83,8 @@ def test_an_idle_connection_killed_by_the_server_is_replaced_before_use(
     idle: the next request gets a new one, not an error."""
     from sqlalchemy import create_engine
 
-    import checkout.db
-    from checkout.db import make_engine
+    import checkout.store.db
+    from checkout.store.db import make_engine
 
     url = _pg_url()
     engine = make_engine(url, pool_size=1)
@@ -93,6 +93,6 @@ def test_an_idle_connection_killed_by_the_server_is_replaced_before_use(
     with admin.begin() as conn:
         conn.exec_driver_sql(f"SELECT pg_terminate_backend({first})")
     admin.dispose()
-    monkeypatch.setattr(checkout.db, "IDLE_PING_SECONDS", 0.0)  # idle long enough, at once
+    monkeypatch.setattr(checkout.store.db, "IDLE_PING_SECONDS", 0.0)  # idle long enough, at once
     assert _pid(engine) != first
     engine.dispose()

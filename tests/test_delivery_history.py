@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from checkout.config import StoreConfig
-from checkout.db import db as app_db
 from checkout.extensions import settings_of
 from checkout.services.events import send_ping
 from checkout.services.webhooks import LEASE, OUTCOME_UNKNOWN, deliver_due
+from checkout.store.db import db as app_db
 from tests.conftest import LiveApp
 from tests.test_webhook_deadline import DrippingShop
 from tests.test_webhooks import (
@@ -109,7 +109,7 @@ class _ConnectionRefused(Exception):
 
 
 def _now() -> Any:
-    from checkout.models import utcnow
+    from checkout.store.models import utcnow
 
     return utcnow()
 

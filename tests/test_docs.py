@@ -166,7 +166,7 @@ def test_no_example_hard_codes_a_port() -> None:
 
 def test_every_sh_example_runs_as_written(tmp_path: Path) -> None:
     """Each page's `sh` blocks, in order in one shell, against `dev.py run --port N`."""
-    from checkout import devserver
+    from checkout.devtools import devserver
 
     outputs: dict[str, str] = {}
     with running_devserver(tmp_path) as server:

@@ -11,7 +11,7 @@ import requests
 from sqlalchemy import func, select
 
 from checkout.forms import FORM_TOKEN_MAX_AGE, check_form_token, form_token
-from checkout.models import PaymentAttempt
+from checkout.store.models import PaymentAttempt
 from tests.conftest import LiveApp
 from tests.support.app_config import SHOP_ORIGIN
 from tests.support.shopper import CSRF_RE, FLOWS, KR_PAYER, Shopper, api_headers, create_checkout

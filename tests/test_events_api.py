@@ -11,8 +11,8 @@ import requests
 from sqlalchemy import update
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from checkout.models import WebhookEvent
 from checkout.services.webhooks import signed_headers
+from checkout.store.models import WebhookEvent
 from tests.conftest import LiveApp
 from tests.support.app_config import OTHER_STORE_API_KEY, TEST_API_KEY
 from tests.support.shopper import FLOWS, Shopper, api_headers, create_checkout

@@ -8,7 +8,7 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from checkout.models import NotifyMessage, PaymentAttempt
+from checkout.store.models import NotifyMessage, PaymentAttempt
 from tests.conftest import LiveApp
 from tests.support.shopper import (
     CSRF_RE,

@@ -21,9 +21,9 @@ from checkout import jsonsafe
 from checkout.domain.errors import MoneyError
 from checkout.domain.money import Money
 from checkout.logging_setup import install_masking, mask_text
-from checkout.models import NotifyMessage, PaymentAttempt
 from checkout.providers.paypro import signing as paypro_signing
 from checkout.services.exchanges import BODY_LIMIT, mask_body
+from checkout.store.models import NotifyMessage, PaymentAttempt
 from tests.conftest import LiveApp
 from tests.support import creds
 from tests.support.shopper import FLOWS, api_headers, get_checkout

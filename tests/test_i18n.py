@@ -17,8 +17,8 @@ from sqlalchemy import select
 from checkout import create_app
 from checkout.domain.money import Money
 from checkout.i18n import format_money, missing_catalogs
-from checkout.models import PaymentAttempt
 from checkout.sandbox.keys import TeemoPayKeyFiles
+from checkout.store.models import PaymentAttempt
 from tests.conftest import LiveApp
 from tests.support import app_config
 from tests.support.shopper import FLOWS, KR_PAYER, MX_PAYER, Shopper, create_checkout

@@ -2,8 +2,8 @@
 
 - No view function is over MAX_VIEW_LINES lines (the lines below its `def` line, to its
   last): parsing goes to small helpers, the use case to a service.
-- Blueprints never import checkout.app: what create_app keeps is read through the accessors
-  in checkout/extensions.py and checkout/db.py.
+- The web floor (checkout/web/) never imports checkout.app: what create_app keeps is read
+  through the accessors in checkout/extensions.py and checkout/store/db.py.
 - No import cycles: every module of the package (the sandbox included) imports on its own
   in a fresh interpreter, and no modules import each other, at module level or inside a
   function (an import that waits for a call still ties two modules); the package imports
@@ -20,7 +20,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "checkout"
-BLUEPRINTS = PACKAGE / "blueprints"
+WEB = PACKAGE / "web"
 MAX_VIEW_LINES = 25
 ROUTE_DECORATORS = {"route", "get", "post", "put", "patch", "delete"}
 SKIPPED_VIEWS: set[Path] = set()
@@ -57,7 +57,7 @@ def _views(path: Path) -> list[tuple[str, int]]:
 
 def test_no_view_function_is_over_25_lines() -> None:
     found, too_long = 0, []
-    for path in sorted(BLUEPRINTS.rglob("*.py")):
+    for path in sorted(WEB.rglob("*.py")):
         views = _views(path)
         found += len(views)
         if path in SKIPPED_VIEWS:
@@ -103,10 +103,10 @@ def _imports(tree: ast.AST) -> list[tuple[str, list[str]]]:
     return found
 
 
-def test_blueprints_never_import_the_app_module() -> None:
+def test_the_web_floor_never_imports_the_app_module() -> None:
     offenders = [
         str(path.relative_to(ROOT))
-        for path in sorted(BLUEPRINTS.rglob("*.py"))
+        for path in sorted(WEB.rglob("*.py"))
         for module, names in _imports(ast.parse(path.read_text()))
         if module == "checkout.app"
         or module.startswith("checkout.app.")
@@ -261,7 +261,7 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_no_module_level_import_cycles() -> None:
     modules = _modules()
-    assert "checkout.sandbox.core" in modules and "checkout.blueprints.admin.auth" in modules
+    assert "checkout.sandbox.core" in modules and "checkout.web.console.auth" in modules
     graph = {name: _top_level_imports(path, name, modules) for name, path in modules.items()}
     assert not _cycles(graph), "modules importing each other at module level"
 

@@ -55,7 +55,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from checkout.config import Settings, StoreConfig
-from checkout.db import make_engine
 from checkout.domain.account_crypto import AccountCipher
 from checkout.domain.ledger import MoneyReporting, PaymentUpdate, Transfer
 from checkout.domain.money import Money
@@ -73,16 +72,6 @@ from checkout.domain.states import (
     CheckoutStatus,
     attempt_transition,
     checkout_transition,
-)
-from checkout.models import (
-    Base,
-    Checkout,
-    PaymentAttempt,
-    PaymentReceipt,
-    Refund,
-    StateEvent,
-    WebhookEvent,
-    utcnow,
 )
 from checkout.providers.base import (
     Ack,
@@ -125,9 +114,20 @@ from checkout.services.errors import (
     PaymentNotStarted,
     ServiceError,
 )
-from checkout.services.notifications import payin_inbound, payout_inbound, receive_notify
 from checkout.services.payments import choose_another_way, start_payment
+from checkout.services.provider_notifies import payin_inbound, payout_inbound, receive_notify
 from checkout.services.reconcile import query_now, reconcile_due
+from checkout.store.db import make_engine
+from checkout.store.models import (
+    Base,
+    Checkout,
+    PaymentAttempt,
+    PaymentReceipt,
+    Refund,
+    StateEvent,
+    WebhookEvent,
+    utcnow,
+)
 
 GRACE = timedelta(minutes=15)
 STORE = StoreConfig("s", "Shop", (), ("https://shop.example",), refund_daily_cap={"KRW": 100_000})

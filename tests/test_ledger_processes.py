@@ -21,7 +21,7 @@ import requests
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
-from checkout.models import Checkout, PaymentAttempt, PaymentReceipt, StateEvent, WebhookEvent
+from checkout.store.models import Checkout, PaymentAttempt, PaymentReceipt, StateEvent, WebhookEvent
 from tests.conftest import _database_url
 from tests.support.live import free_port
 from tests.support.shopper import CSRF_RE

@@ -1,4 +1,4 @@
-"""The ledger writer on a real database (services/ledger.py) and reconciliation; the rules
+"""The ledger writer on a real database (store/ledger.py) and reconciliation; the rules
 themselves are tested without a database in test_ledger_rules.py."""
 
 from __future__ import annotations
@@ -22,7 +22,12 @@ from checkout.domain.states import (
     attempt_transition,
     checkout_transition,
 )
-from checkout.models import (
+from checkout.providers.base import PaymentUpdate
+from checkout.providers.errors import OrderNotFound, ProviderError
+from checkout.services.circuits import CircuitBreakers
+from checkout.services.reconcile import UNKNOWN_SETTLE, query_backoff, reconcile_due
+from checkout.store.ledger import load_state, write_plan
+from checkout.store.models import (
     Base,
     Checkout,
     PaymentAttempt,
@@ -32,11 +37,6 @@ from checkout.models import (
     WebhookEvent,
     utcnow,
 )
-from checkout.providers.base import PaymentUpdate
-from checkout.providers.errors import OrderNotFound, ProviderError
-from checkout.services.circuits import CircuitBreakers
-from checkout.services.ledger import load_state, write_plan
-from checkout.services.reconcile import UNKNOWN_SETTLE, query_backoff, reconcile_due
 
 
 @pytest.fixture
@@ -77,7 +77,7 @@ def events(session: Session) -> list[tuple[str, str | None, str, str]]:
 
 
 def apply(session: Session, attempt: PaymentAttempt, news: PaymentUpdate, **kw: object) -> Verdict:
-    """A provider's word through the ledger, as a notify applies it (services/ledger.py)."""
+    """A provider's word through the ledger, as a notify applies it (store/ledger.py)."""
     session.commit()
     state = load_state(session, attempt.checkout_id)
     assert state is not None

@@ -14,9 +14,9 @@ from sqlalchemy import func, select
 from checkout import create_app
 from checkout.config import ConfigError
 from checkout.domain.states import AttemptStatus
-from checkout.models import Checkout, NotifyMessage, PaymentAttempt
 from checkout.services.ip_limits import day_start_utc
 from checkout.services.payments import new_trade_no
+from checkout.store.models import Checkout, NotifyMessage, PaymentAttempt
 from tests.conftest import LiveApp
 from tests.support.app_config import TEST_API_KEY_NEXT
 from tests.support.shopper import (

@@ -15,8 +15,8 @@ from sqlalchemy import create_engine, select, text
 
 from checkout.config import ConfigError
 from checkout.config import database_timeouts as _database_timeouts
-from checkout.db import DatabaseTimeouts, make_engine
-from checkout.models import NotifyMessage
+from checkout.store.db import DatabaseTimeouts, make_engine
+from checkout.store.models import NotifyMessage
 from tests.conftest import LiveApp
 from tests.support.shopper import FLOWS, create_checkout, get_checkout
 from tests.test_flows import start

@@ -11,7 +11,7 @@ from sqlalchemy import create_engine, text
 
 from checkout.cli import upgrade_database
 from checkout.config import normalise_database_url
-from checkout.models import Base
+from checkout.store.models import Base
 
 
 def test_migrations_match_models(tmp_path: Path) -> None:

@@ -10,8 +10,8 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from checkout.models import PaymentAttempt, PaymentReceipt, WebhookEvent, utcnow
 from checkout.sandbox.core import OrderStatus
+from checkout.store.models import PaymentAttempt, PaymentReceipt, WebhookEvent, utcnow
 from tests.conftest import LiveApp
 from tests.support.shopper import CSRF_RE, FLOWS, Shopper, create_checkout, get_checkout
 from tests.test_flows import cashier_url, settle, start

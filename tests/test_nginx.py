@@ -24,7 +24,7 @@ import pytest
 import requests
 from sqlalchemy import create_engine, select
 
-from checkout.models import NotifyMessage
+from checkout.store.models import NotifyMessage
 from tests.conftest import _database_url
 from tests.support.live import free_port
 from tests.test_gunicorn import wait_for

@@ -11,8 +11,8 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from checkout.models import NotifyMessage, PaymentAttempt, StateEvent, WebhookEvent
-from checkout.services import ledger
+from checkout.store import ledger
+from checkout.store.models import NotifyMessage, PaymentAttempt, StateEvent, WebhookEvent
 from tests.conftest import LiveApp
 from tests.support import creds
 from tests.support.shopper import KR_PAYER, Shopper, create_checkout, get_checkout
@@ -22,7 +22,7 @@ from tests.test_concurrent_notify import AMOUNT, paid_notify
 def test_failed_processing_keeps_the_raw_message_and_changes_nothing(
     live_app: LiveApp, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The one writer (services/ledger.py) wrote every effect, then the process failed before
+    """The one writer (store/ledger.py) wrote every effect, then the process failed before
     the commit: nothing of it is left. (On PostgreSQL the COMMIT goes in the write's round
     trip; here the statements run and the COMMIT never does.)"""
     checkout = create_checkout(live_app.url, amount=AMOUNT, currency="KRW")

@@ -10,7 +10,7 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
-from checkout.models import NotifyMessage, WebhookEvent
+from checkout.store.models import NotifyMessage, WebhookEvent
 from tests.conftest import LiveApp
 from tests.support.shopper import FLOWS, get_checkout
 from tests.test_admin import add_operator, login

@@ -17,11 +17,11 @@ from sqlalchemy import event, select
 from sqlalchemy.orm import Session as OrmSession
 
 from checkout import jsonsafe
-from checkout.blueprints.notify import payouts_of
 from checkout.domain.ledger import Verdict
-from checkout.models import Checkout, NotifyMessage, PaymentAttempt, WebhookEvent
 from checkout.providers.paypro import signing
-from checkout.services.notifications import payout_inbound, receive_notify
+from checkout.services.provider_notifies import payout_inbound, receive_notify
+from checkout.store.models import Checkout, NotifyMessage, PaymentAttempt, WebhookEvent
+from checkout.web.notify import payouts_of
 from tests.conftest import LiveApp
 from tests.support.shopper import FLOWS, get_checkout
 from tests.test_flows import cashier_url, settle, start

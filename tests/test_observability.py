@@ -20,8 +20,8 @@ from sqlalchemy import func, select
 from checkout import create_app
 from checkout.config import ConfigError
 from checkout.logging_setup import JsonFormatter, RequestIdFilter, install_masking
-from checkout.models import WebhookEvent
 from checkout.observability import request_id_from
+from checkout.store.models import WebhookEvent
 from tests.conftest import LiveApp
 from tests.support.shopper import FLOWS, KR_PAYER, Shopper, create_checkout, get_checkout
 from tests.test_flows import cashier_url, settle, start
@@ -292,7 +292,7 @@ def test_log_lines_inside_a_request_are_json_with_its_id_and_no_personal_data(
     assert [e["request_id"] for e in rejected] == [request_id, "proxy-id-0001"]
     first = rejected[0]
     assert first["level"] == "WARNING"
-    assert first["logger"] == "checkout.services.notifications"
+    assert first["logger"] == "checkout.services.provider_notifies"
     assert "verdict=bad_signature" in first["message"] and first["time"]
     text = json_log.getvalue()
     assert KR_PAYER["email"] not in text and KR_PAYER["mobile"] not in text

@@ -1,6 +1,6 @@
 """The reconciler's queries reach PostgreSQL's partial status indexes in every plan.
 
-The status indexes hold live rows only (models.py, migration perf_partial_indexes), and the
+The status indexes hold live rows only (store/models.py, migration perf_partial_indexes), and the
 planner uses a partial index only where the query's own constants prove its predicate. With
 the statuses bound, a statement prepared by the driver (psycopg prepares one after five uses)
 got a generic plan that read the whole table; `reconcile._status_in` writes them into the SQL.
@@ -17,9 +17,9 @@ from sqlalchemy import create_engine, select, text
 from checkout.cli import upgrade_database
 from checkout.config import normalise_database_url
 from checkout.domain.states import ATTEMPT_QUERYABLE, AttemptStatus, CheckoutStatus
-from checkout.models import Checkout, PaymentAttempt
-from checkout.services.prepared import _dollar_placeholders
 from checkout.services.reconcile import _status_in
+from checkout.store.models import Checkout, PaymentAttempt
+from checkout.store.statements import _dollar_placeholders
 
 URL = os.environ.get("TEST_DATABASE_URL", "")
 pytestmark = pytest.mark.skipif(

@@ -30,13 +30,13 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from checkout import create_app
-from checkout.db import db as app_db
 from checkout.forms import form_token
-from checkout.models import Base, Checkout, NotifyMessage, PaymentAttempt
 from checkout.providers.diamondpay import signing as diamond_signing
 from checkout.providers.paypro import signing as paypro_signing
 from checkout.sandbox.core import create_sandbox_app, sandbox_state
 from checkout.sandbox.keys import TeemoPayKeyFiles
+from checkout.store.db import db as app_db
+from checkout.store.models import Base, Checkout, NotifyMessage, PaymentAttempt
 from tests.conftest import _database_url
 from tests.support import creds
 from tests.support.app_config import (

@@ -7,8 +7,8 @@ import json
 import pytest
 from sqlalchemy import select
 
-from checkout.models import PaymentAttempt, ProviderExchange
 from checkout.services.exchanges import mask_body
+from checkout.store.models import PaymentAttempt, ProviderExchange
 from tests.conftest import LiveApp
 from tests.support.shopper import FLOWS, KR_PAYER, create_checkout
 from tests.test_admin import _post, add_operator, login, paid_checkout

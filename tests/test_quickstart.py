@@ -204,13 +204,13 @@ def test_demo_store_refunds_and_embed_page(tmp_path: Path) -> None:
 
 def test_devserver_help_and_port() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "checkout.devserver", "--help"],
+        [sys.executable, "-m", "checkout.devtools.devserver", "--help"],
         capture_output=True,
         text=True,
         timeout=30,
     )
     assert out.returncode == 0 and "--port" in out.stdout, out.stderr
-    from checkout import devserver
+    from checkout.devtools import devserver
 
     assert devserver.parse_args(["--port", "6100"]).port == 6100
 
@@ -219,7 +219,8 @@ def test_run_and_flask_worker_share_one_assembly() -> None:
     """`dev.py run` starts cli.run_worker, the loop `flask worker` runs; no second one."""
     import inspect
 
-    from checkout import cli, devserver
+    from checkout import cli
+    from checkout.devtools import devserver
 
     source = inspect.getsource(devserver)
     assert "run_worker" in source and "reconcile_due" not in source and "deliver(" not in source

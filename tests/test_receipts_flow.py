@@ -13,9 +13,16 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from checkout.models import CashReceipt, ReceiptRequest, Refund, StateEvent, WebhookEvent, utcnow
 from checkout.services.receipts import run_receipts
 from checkout.services.refunds import send_refunds
+from checkout.store.models import (
+    CashReceipt,
+    ReceiptRequest,
+    Refund,
+    StateEvent,
+    WebhookEvent,
+    utcnow,
+)
 from tests.conftest import LiveApp
 from tests.support.shopper import FLOWS, Shopper, api_headers, create_checkout, get_checkout
 from tests.test_flows import cashier_url, settle
@@ -390,7 +397,7 @@ def test_the_one_worker_round_issues_receipts(live_app: LiveApp) -> None:
 
 # ---------------------------------------------------------------- the console
 def test_the_console_shows_the_receipt_and_retries_a_refused_one(live_app: LiveApp) -> None:
-    from checkout.models import OperatorAction
+    from checkout.store.models import OperatorAction
     from tests.test_admin import _post, add_operator, flashes, login
 
     checkout = paid(live_app, cash_receipt={"type": "income_deduction", "identity": "01012345678"})
@@ -531,8 +538,8 @@ def test_factura_data_from_the_form(live_app: LiveApp) -> None:
 
 
 def test_old_sales_are_not_issued_by_the_worker_but_an_operator_can(live_app: LiveApp) -> None:
-    from checkout.models import Checkout
     from checkout.services.receipts import issue_now
+    from checkout.store.models import Checkout
 
     checkout = paid(live_app, cash_receipt={"type": "income_deduction", "identity": "01012345678"})
     with live_app.session() as session:

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from checkout.cli import upgrade_database
 from checkout.config import normalise_database_url
 from checkout.domain import receipts as r
-from checkout.models import CashReceipt, Checkout, ReceiptRequest, Store
+from checkout.store.models import CashReceipt, Checkout, ReceiptRequest, Store
 
 
 def _url(tmp_path: Path) -> str:

@@ -10,9 +10,9 @@ import requests
 from sqlalchemy import select
 
 from checkout.extensions import catalog_of
-from checkout.models import PaymentAttempt, utcnow
 from checkout.sandbox.core import OrderStatus
 from checkout.services.reconcile import reconcile_due
+from checkout.store.models import PaymentAttempt, utcnow
 from tests.conftest import LiveApp
 from tests.support.shopper import FLOWS, Shopper, create_checkout, get_checkout
 from tests.test_flows import cashier_url, settle, start

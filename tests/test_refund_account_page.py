@@ -1,4 +1,4 @@
-"""The shopper's refund-account page (blueprints/refund_account.py): a signed, expiring link;
+"""The shopper's refund-account page (web/shopper/refund_account.py): a signed, expiring link;
 ko, es, en; the account validated as the bank needs it, given once."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from sqlalchemy import select
 
 from checkout.domain.accounts import bank_of_clabe, clabe_check_digit
 from checkout.domain.banks import korean_banks
-from checkout.models import Refund
-from checkout.services.refund_links import account_link_token, check_account_link_token
+from checkout.services.refund_account_links import account_link_token, check_account_link_token
+from checkout.store.models import Refund
 from tests.conftest import LiveApp
 from tests.test_refunds_api import REFUND_KEY, paid_checkout, post_refund
 

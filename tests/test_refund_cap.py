@@ -1,6 +1,6 @@
 """The store's daily refund cap as the worker applies it (services/refunds.send_refunds), on
 a database (SQLite, or the PostgreSQL of TEST_DATABASE_URL): the day's refunds are read by
-services/ledger.load_cap_day and decided by domain/refunds.check_daily_cap alone."""
+store/ledger.load_cap_day and decided by domain/refunds.check_daily_cap alone."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from checkout.config import Settings, StoreConfig
-from checkout.db import make_engine
 from checkout.domain.account_crypto import AccountCipher
 from checkout.domain.money import Money
 from checkout.domain.refunds import (
@@ -22,7 +21,6 @@ from checkout.domain.refunds import (
     check_daily_cap,
     store_day_bounds,
 )
-from checkout.models import Base, Checkout, Refund, Store, new_public_id, utcnow
 from checkout.providers.base import Ack, ProviderConfig
 from checkout.providers.payouts import (
     Balance,
@@ -30,8 +28,10 @@ from checkout.providers.payouts import (
     PayoutResult,
     PayoutStatus,
 )
-from checkout.services.ledger import load_cap_day
 from checkout.services.refunds import send_refunds
+from checkout.store.db import make_engine
+from checkout.store.ledger import load_cap_day
+from checkout.store.models import Base, Checkout, Refund, Store, new_public_id, utcnow
 from tests.conftest import _database_url
 
 KEY = AccountCipher.generate_key()

@@ -1,4 +1,4 @@
-"""The shop's refund API over real HTTP against the sandboxes (blueprints/shop_api/refunds.py)."""
+"""The shop's refund API over real HTTP against the sandboxes (web/shop_api/refunds.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import requests
 from sqlalchemy import select
 
 from checkout.domain.account_crypto import AccountCipher
-from checkout.models import Refund, StateEvent, WebhookEvent
+from checkout.store.models import Refund, StateEvent, WebhookEvent
 from tests.conftest import LiveApp
 from tests.support.app_config import OTHER_STORE_API_KEY, TEST_API_KEY
 from tests.support.shopper import FLOWS, api_headers

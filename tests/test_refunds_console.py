@@ -1,4 +1,4 @@
-"""The console's refunds (blueprints/admin/refunds.py) over real HTTP: "Return the excess"
+"""The console's refunds (web/console/refunds.py) over real HTTP: "Return the excess"
 pre-filled, a second operator approves, every step audited, then the worker sends it."""
 
 from __future__ import annotations
@@ -7,9 +7,9 @@ import re
 
 from sqlalchemy import select
 
-from checkout.models import OperatorAction, Refund
 from checkout.services.admin import operator_cancel
 from checkout.services.refunds import send_refunds
+from checkout.store.models import OperatorAction, Refund
 from tests.conftest import LiveApp
 from tests.support.shopper import FLOWS
 from tests.test_admin import _post, add_operator, flashes, login

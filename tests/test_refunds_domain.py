@@ -157,7 +157,7 @@ NOON = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)  # 12:00 in Seoul
 
 
 def sent(status: RefundStatus, amount: Money, *, livemode: bool = True, at=NOON) -> CapRefund:  # type: ignore[no-untyped-def]
-    """A refund as services/ledger.load_cap_day reads it: first sent at `at`."""
+    """A refund as store/ledger.load_cap_day reads it: first sent at `at`."""
     return CapRefund(status, amount, livemode, at)
 
 

@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import select
 
 from checkout.domain.money import Money
-from checkout.models import Refund, StateEvent, WebhookEvent, utcnow
 from checkout.providers.registry import build_payout_provider
 from checkout.services.refunds import send_refunds
+from checkout.store.models import Refund, StateEvent, WebhookEvent, utcnow
 from tests.conftest import LiveApp
 from tests.support import creds
 from tests.test_refunds_api import REFUND_KEY, body, paid_checkout, post_refund
@@ -250,7 +250,7 @@ def test_the_daily_cap_holds_a_refund_until_tomorrow(live_app: LiveApp) -> None:
 def test_a_forged_payout_notify_is_refused_stored_and_changes_nothing(live_app: LiveApp) -> None:
     import requests
 
-    from checkout.models import NotifyMessage
+    from checkout.store.models import NotifyMessage
 
     held = {"bank_code": "088", "account_number": "110123458888", "holder_name": "김민수"}
     public_id = new_refund(live_app, destination=held)
@@ -441,7 +441,7 @@ def test_a_paypro_payout_notify_on_the_pay_in_url_reaches_the_refund(live_app: L
     """PayPro's one notify URL carries pay-in and payout notifies: notify_kind routes them."""
     import requests
 
-    from checkout.models import NotifyMessage
+    from checkout.store.models import NotifyMessage
     from tests.support.shopper import FLOWS
     from tests.test_flows import cashier_url, settle, start
 

@@ -8,12 +8,12 @@ import pytest
 from sqlalchemy import select
 
 from checkout.config import retention_days
-from checkout.models import NotifyMessage, utcnow
 from checkout.services.retention import (
     PURGED_MARKER,
     purge_notify_bodies,
     purged_detail,
 )
+from checkout.store.models import NotifyMessage, utcnow
 from tests.conftest import LiveApp
 
 BODY = '{"tradeNo": "T1", "payer": "minsu@example.com"}'

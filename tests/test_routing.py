@@ -12,8 +12,8 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
-from checkout.models import PaymentAttempt, ProviderExchange, StateEvent, WebhookEvent
 from checkout.sandbox.faults import UnansweredListener
+from checkout.store.models import PaymentAttempt, ProviderExchange, StateEvent, WebhookEvent
 from tests.conftest import LiveApp
 from tests.support.shopper import KR_PAYER, Shopper, create_checkout, get_checkout
 from tests.test_limits import add_attempts

@@ -9,8 +9,8 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
-from checkout.models import Checkout, StateEvent
-from checkout.services.links import link_signature, return_signature
+from checkout.services.shop_links import link_signature, return_signature
+from checkout.store.models import Checkout, StateEvent
 from tests.conftest import LiveApp
 from tests.support.app_config import (
     LINK_SECRET,

@@ -1,4 +1,4 @@
-"""The shop API's one body reader (blueprints/shop_api/body.py), without a server: what it
+"""The shop API's one body reader (web/shop_api/body.py), without a server: what it
 refuses, with which code and field, and what it lets through unchanged."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from checkout.blueprints.shop_api.body import MAX_NESTING, MAX_STRING_CHARS, json_body
 from checkout.services.errors import InvalidRequest
+from checkout.web.shop_api.body import MAX_NESTING, MAX_STRING_CHARS, json_body
 
 APP = Flask(__name__)
 

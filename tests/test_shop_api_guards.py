@@ -1,4 +1,4 @@
-"""The one shop API (checkout/blueprints/shop_api/): every endpoint scoped to the key's mode,
+"""The one shop API (checkout/web/shop_api/): every endpoint scoped to the key's mode,
 refund scope for test keys, idempotency under concurrency, hostile JSON, and the answers'
 polish. Each test here failed on the two-blueprint API it replaced."""
 
@@ -13,9 +13,9 @@ import pytest
 import requests
 from sqlalchemy import select, update
 
-from checkout.models import IdempotencyKey, Refund, StateEvent
 from checkout.services import idempotency
 from checkout.services.idempotency import IN_FLIGHT, request_hash
+from checkout.store.models import IdempotencyKey, Refund, StateEvent
 from tests.conftest import LiveApp
 from tests.support.app_config import SHOP_ORIGIN
 from tests.support.shopper import Shopper, api_headers

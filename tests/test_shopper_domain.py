@@ -14,7 +14,7 @@ from checkout.domain.errors import NotEncodable
 from checkout.domain.payer import national_mobile, validate_payer
 from checkout.providers.base import MethodConfig, Need, PayerRules, ProviderConfig
 from checkout.services.catalog import MethodKind, method_kind
-from checkout.services.checkout_form import payer_fields
+from checkout.services.shopper.form import payer_fields
 from tests.conftest import LiveApp
 
 KR = PayerRules(mobile=Need.REQUIRED, mobile_country="KR")

@@ -25,7 +25,7 @@ from tests.support.shopper import (
 from tests.test_limits import PAYPRO_KR, add_attempts
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGES = ROOT / "checkout" / "blueprints" / "pages.py"
+PAGES = ROOT / "checkout" / "web" / "shopper" / "pages.py"
 
 
 def test_routes_parse_and_render_only() -> None:
@@ -37,7 +37,7 @@ def test_routes_parse_and_render_only() -> None:
     assert not {"_load", "_check_ip_limit", "_resolve_unknown"} & names
     source = PAGES.read_text()
     assert "start_payment" not in source and "| Checkout" not in source
-    assert "from checkout.models" not in source  # one read model: CheckoutView
+    assert "from checkout.store.models" not in source  # one read model: CheckoutView
 
 
 def test_ip_rule_names_the_methods_that_remain(live_app: LiveApp) -> None:

@@ -1,4 +1,4 @@
-"""SQLite writers take turns in a queue (checkout/db.py SQLiteWriteQueue), never polling."""
+"""SQLite writers take turns in a queue (checkout/store/db.py SQLiteWriteQueue), never polling."""
 
 from __future__ import annotations
 
@@ -11,14 +11,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from checkout.db import SQLiteWriteQueue, make_engine
+from checkout.store.db import SQLiteWriteQueue, make_engine
 
 ROOT = Path(__file__).resolve().parent.parent
 
 WRITER = """
 import sys, threading
 from sqlalchemy import text
-from checkout.db import make_engine
+from checkout.store.db import make_engine
 engine = make_engine(sys.argv[1])
 def work():
     for _ in range(int(sys.argv[2])):
@@ -98,7 +98,7 @@ def test_the_turn_is_given_back_however_the_transaction_ends(sqlite_url: str, en
 
 
 def test_reads_do_not_queue_behind_a_writer(sqlite_url: str) -> None:
-    from checkout.db import _reading
+    from checkout.store.db import _reading
 
     engine = make_engine(sqlite_url)
     writer = engine.connect()

@@ -14,12 +14,12 @@ from sqlalchemy import select
 
 from checkout import create_app
 from checkout.config import ConfigError, build_settings, hash_api_key, sandbox_twin_name
-from checkout.db import db as app_db
 from checkout.extensions import settings_of
-from checkout.models import Base, PaymentAttempt, WebhookEvent
 from checkout.sandbox.core import create_sandbox_app, sandbox_state
 from checkout.sandbox.from_settings import sandbox_config_from_settings
 from checkout.sandbox.keys import TeemoPayKeyFiles
+from checkout.store.db import db as app_db
+from checkout.store.models import Base, PaymentAttempt, WebhookEvent
 from tests.conftest import LiveApp, RunningSandbox, _database_url
 from tests.support import app_config, creds
 from tests.support.app_config import SHOP_ORIGIN, TEST_API_KEY
@@ -260,7 +260,7 @@ def test_a_va_payment_gives_its_instructions_to_the_shop(live_app: LiveApp) -> N
 
 @with_test_key
 def test_the_console_and_the_daily_summary_keep_test_checkouts_apart(live_app: LiveApp) -> None:
-    from checkout.models import utcnow
+    from checkout.store.models import utcnow
     from tests.test_admin import add_operator, login, search
 
     test_co = create(live_app.url, SHOP_TEST_KEY, order_id="C-1").json()

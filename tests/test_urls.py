@@ -14,8 +14,8 @@ import requests
 from sqlalchemy import func, select, update
 
 from checkout.config import ConfigError, build_settings
-from checkout.models import Checkout
-from checkout.services.links import link_signature
+from checkout.services.shop_links import link_signature
+from checkout.store.models import Checkout
 from tests.conftest import LiveApp
 from tests.support.app_config import LINK_SECRET, SHOP_ORIGIN
 from tests.support.shopper import api_headers, create_checkout

@@ -14,15 +14,15 @@ import pytest
 from sqlalchemy import select
 
 from checkout.config import ConfigError, delivery_options_from_config
-from checkout.db import db as app_db
 from checkout.domain.states import WebhookStatus
 from checkout.extensions import settings_of
-from checkout.models import WebhookDelivery, WebhookEvent
 from checkout.services.webhooks import (
     DeliveryPool,
     deliver_due,
     run_worker,
 )
+from checkout.store.db import db as app_db
+from checkout.store.models import WebhookDelivery, WebhookEvent
 from tests.conftest import LiveApp
 from tests.support.shopper import create_checkout
 from tests.test_webhooks import SECRET, Receiver, receiver

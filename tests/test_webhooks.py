@@ -17,15 +17,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from standardwebhooks import Webhook, WebhookVerificationError
 from werkzeug.wrappers import Request, Response
 
-from checkout.db import db as app_db
-from checkout.db import make_engine
 from checkout.domain.ledger import flag_for_review, resolve_review
 from checkout.domain.states import EventSource
 from checkout.extensions import settings_of
-from checkout.models import Checkout, WebhookDelivery, WebhookEvent, utcnow
 from checkout.services.checkouts import cancel_unpaid
-from checkout.services.ledger import load_state, write_plan
 from checkout.services.webhooks import RETRY_SCHEDULE, deliver_due
+from checkout.store.db import db as app_db
+from checkout.store.db import make_engine
+from checkout.store.ledger import load_state, write_plan
+from checkout.store.models import Checkout, WebhookDelivery, WebhookEvent, utcnow
 from tests.conftest import LiveApp
 from tests.support.live import LiveServer, serve
 from tests.support.shopper import FLOWS, Shopper, create_checkout

@@ -4,7 +4,7 @@ Every change of status, money or review flag in the app is decided here, purely:
 takes a `CheckoutState` (the checkout, all its attempts and the money received, read under
 the checkout's row lock) and returns a `Plan` (status changes, each allowed by the one
 transition table in `states.py`, money rows, flags, timeline entries and the shop's events).
-`services/ledger.py` is the one writer that persists a Plan. Nothing here imports Flask, the
+`store/ledger.py` is the one writer that persists a Plan. Nothing here imports Flask, the
 ORM or a provider.
 
 Money received is rows (`Receipt`): one per provider transfer id where the provider reports

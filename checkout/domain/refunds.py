@@ -19,7 +19,7 @@ A refund belongs to a checkout and sends money back through the provider's payou
 
 The use cases at the end (`request_refund`, `approve_refund`, `claim_for_sending`,
 `payout_reported`, ...) take the checkout and its refunds as read under the checkout's row
-lock and return a `RefundPlan`; `services/ledger.write_refund_plan` is its one writer. A plan
+lock and return a `RefundPlan`; `store/ledger.write_refund_plan` is its one writer. A plan
 that creates a refund, or ends one, carries one shop event (`refund.created`, `refund.sent`,
 `refund.failed`) numbered by the checkout's `event_seq`, so the shop's sequence still only
 grows. Intermediate steps (approved, sending, unknown, processing) are timeline only.
@@ -263,7 +263,7 @@ def store_day_bounds(moment: datetime, timezone: str) -> tuple[datetime, datetim
 
 @dataclass(frozen=True)
 class CapRefund:
-    """One of the store's refunds as the daily cap reads it (services/ledger.load_cap_day)."""
+    """One of the store's refunds as the daily cap reads it (store/ledger.load_cap_day)."""
 
     status: RefundStatus
     amount: Money

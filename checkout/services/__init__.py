@@ -1,8 +1,9 @@
-"""Use cases. Each owns its transaction.
+"""Use cases: one a module, each owning its transaction; shopper/ holds the shopper's,
+admin/ the operator console's.
 
-May import: the store (`checkout.models`, `checkout.db`, the ledger writer
-`services.ledger`), `checkout.providers`, `checkout.domain`, `checkout.config` and the
-helpers below the web (metrics, i18n, urls, jsonsafe). Never `checkout.blueprints` or
-`checkout.app`, and no Flask of their own: the web layer hands them what they need
-(the provider clients come from the app's `Catalog`).
+May import: the store (`checkout.store`: models, db, the ledger writer), `checkout.providers`,
+`checkout.receipts`, `checkout.domain`, `checkout.config` and the helpers below the web
+(metrics, i18n, urls, jsonsafe). Never `checkout.web` or `checkout.app`, and no Flask of
+their own: the web floor hands them what they need (the provider clients come from the
+app's `Catalog`; texts are translated through checkout.i18n).
 """

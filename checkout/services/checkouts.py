@@ -18,7 +18,11 @@ from checkout.domain.ledger import cancel, checkout_deadline_passed
 from checkout.domain.locales import SUPPORTED_LOCALES
 from checkout.domain.money import CURRENCY_EXPONENT, Money
 from checkout.domain.states import CheckoutStatus, EventSource
-from checkout.models import (
+from checkout.services.catalog import Catalog
+from checkout.services.errors import Conflict, InvalidRequest, NotFound
+from checkout.services.receipts import ReceiptAsk, fill_receipt_request, parse_receipt_request
+from checkout.store.ledger import load_state, write_plan
+from checkout.store.models import (
     Checkout,
     PaymentAttempt,
     ReceiptRequest,
@@ -26,10 +30,6 @@ from checkout.models import (
     new_public_id,
     utcnow,
 )
-from checkout.services.catalog import Catalog
-from checkout.services.errors import Conflict, InvalidRequest, NotFound
-from checkout.services.ledger import load_state, write_plan
-from checkout.services.receipts import ReceiptAsk, fill_receipt_request, parse_receipt_request
 from checkout.urls import UrlRefused, parse_web_url
 
 MAX_AMOUNT = 10**12  # a sanity bound far above any provider's limit

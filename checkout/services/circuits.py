@@ -56,7 +56,7 @@ from checkout.domain.circuit import (
     circuit_view,
     is_failure,
 )
-from checkout.models import ProviderExchange, utcnow
+from checkout.store.models import ProviderExchange, utcnow
 
 if TYPE_CHECKING:
     from checkout.providers.http import Exchange

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from checkout.domain.routing import Skip
     from checkout.providers.base import MethodConfig
     from checkout.providers.errors import ProviderError
-    from checkout.services.checkout_views import AttemptView
+    from checkout.services.shopper.page_reads import AttemptView
 
 
 class ServiceError(Exception):

@@ -14,7 +14,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from checkout.config import StoreConfig
-from checkout.models import Checkout, WebhookDelivery, WebhookEvent, new_public_id, utcnow
 from checkout.services.errors import Conflict, NotFound
 from checkout.services.webhooks import (
     DEFAULT_DEADLINE,
@@ -23,6 +22,7 @@ from checkout.services.webhooks import (
     resend_event,
     signed_headers,
 )
+from checkout.store.models import Checkout, WebhookDelivery, WebhookEvent, new_public_id, utcnow
 
 EVENTS_WINDOW = timedelta(days=30)
 DEFAULT_PAGE = 20

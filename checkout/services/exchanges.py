@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session
 
 from checkout import jsonsafe
 from checkout.logging_setup import mask_text
-from checkout.models import ProviderExchange, utcnow
 from checkout.providers.http import Exchange
+from checkout.store.models import ProviderExchange, utcnow
 
 BODY_LIMIT = 8000  # characters kept of each body
 

@@ -25,9 +25,9 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from checkout.db import is_connection_lost, through_outage
-from checkout.models import IdempotencyKey, utcnow
 from checkout.services.errors import Conflict, InvalidRequest
+from checkout.store.db import is_connection_lost, through_outage
+from checkout.store.models import IdempotencyKey, utcnow
 
 KEY_LIFETIME = timedelta(hours=24)
 MAX_KEY_LENGTH = 255

@@ -20,10 +20,10 @@ from sqlalchemy import String, bindparam, case, func, literal_column, select
 from sqlalchemy.orm import Session
 
 from checkout.domain.states import AttemptStatus
-from checkout.models import PaymentAttempt
 from checkout.providers.base import ProviderConfig
 from checkout.providers.registry import SPECS, timezone_of
-from checkout.services import prepared
+from checkout.store import statements
+from checkout.store.models import PaymentAttempt
 
 DEFAULT_DAILY_ATTEMPTS = 10
 DEFAULT_DAILY_SUCCESSES = 3
@@ -67,7 +67,7 @@ def _count_statement(instances: int) -> Any:
                     (
                         PaymentAttempt.status.in_(
                             [
-                                prepared.param(f"successful_{i}", columns.status)
+                                statements.param(f"successful_{i}", columns.status)
                                 for i in range(len(SUCCESSFUL))
                             ]
                         ),
@@ -80,10 +80,10 @@ def _count_statement(instances: int) -> Any:
         ),
     ).where(
         PaymentAttempt.provider.in_(
-            [prepared.param(f"instance_{i}", columns.provider) for i in range(instances)]
+            [statements.param(f"instance_{i}", columns.provider) for i in range(instances)]
         ),
-        PaymentAttempt.payer_ip == prepared.param("payer_ip", columns.payer_ip),
-        PaymentAttempt.created_at >= prepared.param("since", columns.created_at),
+        PaymentAttempt.payer_ip == statements.param("payer_ip", columns.payer_ip),
+        PaymentAttempt.created_at >= statements.param("since", columns.created_at),
     )
 
 
@@ -139,9 +139,9 @@ def check_paypro_ip(
     if connection.dialect.name == "postgresql":
         key = f"{instance.type}-ip:{payer_ip}"
         lock = ((f"{instance.type}-ip-lock",), _lock_statement, {"key": key})
-        _locked, [(attempts, successes)] = prepared.run(connection, [lock, count])
+        _locked, [(attempts, successes)] = statements.run(connection, [lock, count])
     else:
-        [(attempts, successes)] = prepared.run(connection, [count])[0]
+        [(attempts, successes)] = statements.run(connection, [count])[0]
     attempts, successes = int(attempts), int(successes)
     reason = None
     if successes >= max_successes:

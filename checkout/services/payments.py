@@ -1,6 +1,6 @@
 """Starting a payment: one live attempt per checkout, the provider called outside any lock.
 
-Every status change here is decided by domain/ledger.py and written by services/ledger.py."""
+Every status change here is decided by domain/ledger.py and written by store/ledger.py."""
 
 from __future__ import annotations
 
@@ -45,7 +45,6 @@ from checkout.domain.routing import (
 )
 from checkout.domain.states import AttemptStatus, EventSource
 from checkout.metrics import observe_failover
-from checkout.models import Checkout, PaymentAttempt, utcnow
 from checkout.providers.base import (
     CreateResult,
     InstructionKind,
@@ -59,7 +58,6 @@ from checkout.providers.base import (
 from checkout.providers.errors import ProviderError, ProviderTimeout
 from checkout.providers.http import Exchange, capture_exchanges
 from checkout.services.catalog import Catalog
-from checkout.services.checkout_views import AttemptView, attempt_view_of
 from checkout.services.checkouts import attempt_summary, get_checkout
 from checkout.services.circuits import CircuitBreakers, Permit
 from checkout.services.errors import (
@@ -74,10 +72,12 @@ from checkout.services.ip_limits import (
     check_paypro_ip,
     next_day_start,
 )
-from checkout.services.ledger import load_state, load_state_for_claim, write_plan
+from checkout.services.shopper.page_reads import AttemptView, attempt_view_of
+from checkout.store.ledger import load_state, load_state_for_claim, write_plan
+from checkout.store.models import Checkout, PaymentAttempt, utcnow
 
 if TYPE_CHECKING:
-    from checkout.services.checkout_views import CheckoutView
+    from checkout.services.shopper.page_reads import CheckoutView
 
 log = logging.getLogger(__name__)
 

@@ -33,7 +33,6 @@ from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from checkout.config import Settings, StoreConfig
-from checkout.db import log_failure
 from checkout.domain import cfdi
 from checkout.domain import receipts as rules
 from checkout.domain.account_crypto import AccountCipher
@@ -41,7 +40,15 @@ from checkout.domain.errors import CfdiError, ReceiptError
 from checkout.domain.money import Money
 from checkout.domain.refunds import RefundStatus
 from checkout.domain.states import CheckoutStatus, EventSource
-from checkout.models import (
+from checkout.receipts.errors import IssuerAuthError, IssuerError, IssuerTimeout, MgtKeyInUse
+from checkout.receipts.popbill.client import PopbillIssuer
+from checkout.receipts.popbill.mapping import ReceiptDetails, ReceiptInfo
+from checkout.receipts.registry import issuer_for, receipt_policy
+from checkout.services.catalog import Catalog, method_kind
+from checkout.services.errors import Conflict, InvalidRequest, NotFound
+from checkout.store.db import log_failure
+from checkout.store.ledger import write_receipt_change
+from checkout.store.models import (
     CashReceipt,
     Checkout,
     PaymentAttempt,
@@ -50,13 +57,6 @@ from checkout.models import (
     StateEvent,
     utcnow,
 )
-from checkout.receipts.errors import IssuerAuthError, IssuerError, IssuerTimeout, MgtKeyInUse
-from checkout.receipts.popbill.client import PopbillIssuer
-from checkout.receipts.popbill.mapping import ReceiptDetails, ReceiptInfo
-from checkout.receipts.registry import issuer_for, receipt_policy
-from checkout.services.catalog import Catalog, method_kind
-from checkout.services.errors import Conflict, InvalidRequest, NotFound
-from checkout.services.ledger import write_receipt_change
 
 log = logging.getLogger(__name__)
 SessionFactory = Callable[[], Session]

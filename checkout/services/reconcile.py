@@ -39,14 +39,14 @@ from checkout.domain.states import (
     CheckoutStatus,
     EventSource,
 )
-from checkout.models import Checkout, PaymentAttempt, utcnow
 from checkout.providers.base import PaymentUpdate
 from checkout.providers.errors import OrderNotFound, ProviderError
 from checkout.providers.http import Exchange, capture_exchanges
 from checkout.services.catalog import Catalog
 from checkout.services.checkouts import expire_if_due, get_checkout
 from checkout.services.exchanges import record_exchanges
-from checkout.services.ledger import load_state, write_plan
+from checkout.store.ledger import load_state, write_plan
+from checkout.store.models import Checkout, PaymentAttempt, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +152,7 @@ def reconcile_due(
 
 def _status_in(column: Any, statuses: Iterable[str]) -> Any:
     """`column IN (...)` with the statuses written into the SQL, not bound: PostgreSQL's
-    status indexes hold live rows only (models.py), and it uses such an index only where
+    status indexes hold live rows only (store/models.py), and it uses such an index only where
     the query's own constants prove the rows are live; with bound values its generic plan
     (a statement prepared after five uses) read the whole table (bench/notes.md)."""
     return column.in_([literal(str(status), literal_execute=True) for status in sorted(statuses)])

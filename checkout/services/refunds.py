@@ -1,7 +1,7 @@
 """Refunds: asking for one, approving it, and sending the money out through payouts.
 
 Every decision is a pure rule in `domain/refunds.py`; every write goes through
-`services/ledger.write_refund_plan` under the checkout's row lock. Sending (`send_refunds`,
+`store/ledger.write_refund_plan` under the checkout's row lock. Sending (`send_refunds`,
 a step of the worker's round beside reconciliation):
 
 1. A refund left `sending` longer than a payout call can take (its worker died during or
@@ -20,7 +20,7 @@ a step of the worker's round beside reconciliation):
 5. `unknown` and `processing` refunds are queried under the same payout number (never a new
    one) until final; not found once the settle window has passed -> `failed`.
 Payout notifies (`/notify/<instance>/payout`) go through the same rule, in the one notify
-pipeline (services/notifications.py).
+pipeline (services/provider_notifies.py).
 """
 
 from __future__ import annotations
@@ -37,7 +37,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from checkout.config import Settings
-from checkout.db import log_failure
 from checkout.domain import refunds as rules
 from checkout.domain.accounts import (
     validate_korean_account,
@@ -54,14 +53,6 @@ from checkout.domain.refunds import (
     RefundStatus,
 )
 from checkout.domain.states import CheckoutStatus
-from checkout.models import (
-    Checkout,
-    PaymentAttempt,
-    Refund,
-    Store,
-    new_public_id,
-    utcnow,
-)
 from checkout.providers.errors import (
     OrderNotFound,
     ProviderError,
@@ -79,7 +70,16 @@ from checkout.providers.payouts import (
 )
 from checkout.providers.registry import SPECS, holder_name_max_of
 from checkout.services.errors import Conflict, Forbidden, InvalidRequest, NotFound, ServiceError
-from checkout.services.ledger import load_cap_day, load_refunds, write_refund_plan
+from checkout.store.db import log_failure
+from checkout.store.ledger import load_cap_day, load_refunds, write_refund_plan
+from checkout.store.models import (
+    Checkout,
+    PaymentAttempt,
+    Refund,
+    Store,
+    new_public_id,
+    utcnow,
+)
 
 log = logging.getLogger(__name__)
 SessionFactory = Callable[[], Session]

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from checkout.models import NotifyMessage
+from checkout.store.models import NotifyMessage
 
 PURGED_MARKER = "[raw body and headers purged]"
 

@@ -43,10 +43,10 @@ from checkout.config import (
     DeliveryOptions,
     StoreConfig,
 )
-from checkout.db import log_failure, through_outage
 from checkout.domain.states import WebhookStatus
-from checkout.models import WebhookDelivery, WebhookEvent, utcnow
 from checkout.services.errors import NotFound
+from checkout.store.db import log_failure, through_outage
+from checkout.store.models import WebhookDelivery, WebhookEvent, utcnow
 
 log = logging.getLogger(__name__)
 

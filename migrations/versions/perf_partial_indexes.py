@@ -46,7 +46,7 @@ def upgrade() -> None:
         op.drop_index(name, table_name=table)
         where = sa.text(f"{column} IS NOT NULL")
         op.create_index(name, table, [column], postgresql_where=where, sqlite_where=where)
-    if op.get_bind().dialect.name == "postgresql":  # SQLite keeps them whole (models.py)
+    if op.get_bind().dialect.name == "postgresql":  # SQLite keeps them whole (store/models.py)
         for name, (table, where) in LIVE.items():
             op.drop_index(name, table_name=table)
             op.create_index(name, table, ["status"], postgresql_where=sa.text(where))

@@ -22,7 +22,7 @@ import pytest
 import requests
 from sqlalchemy import update
 
-from checkout.models import Checkout
+from checkout.store.models import Checkout
 from tests.conftest import LiveApp
 from tests.support.shopper import FLOWS, KR_PAYER, Shopper, create_checkout, get_checkout
 

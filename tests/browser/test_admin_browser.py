@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from checkout.models import OperatorAction, Refund, WebhookEvent
 from checkout.services.admin import create_operator
+from checkout.store.models import OperatorAction, Refund, WebhookEvent
 from tests.conftest import LiveApp
 from tests.support.shopper import FLOWS, create_checkout, get_checkout
 from tests.test_admin import _post, login

@@ -11,7 +11,7 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from checkout.models import PaymentAttempt
+from checkout.store.models import PaymentAttempt
 from tests.conftest import LiveApp
 from tests.support.shopper import FLOWS, KR_PAYER, create_checkout, get_checkout
 

@@ -77,7 +77,7 @@ def _start(tmp_path: Path) -> tuple[subprocess.Popen[str], DevServer]:
         env.pop(name)
     server = DevServer(port, env)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "checkout.devserver", "--port", str(port)],
+        [sys.executable, "-m", "checkout.devtools.devserver", "--port", str(port)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

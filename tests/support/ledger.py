@@ -70,7 +70,7 @@ def checkout(
 
 
 def fold(state: CheckoutState, plan: Plan, new_attempt_id: int = 99) -> CheckoutState:
-    """The state as the writer would leave it (what services/ledger.py writes, in memory)."""
+    """The state as the writer would leave it (what store/ledger.py writes, in memory)."""
     attempts = list(state.attempts)
     if plan.new_attempt is not None:
         new = plan.new_attempt

@@ -7,13 +7,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from checkout.domain.ledger import flag_for_review, resolve_review
-from checkout.models import Checkout, OperatorAction, WebhookEvent, utcnow
 from checkout.services.catalog import Catalog
 from checkout.services.checkouts import cancel_unpaid
 from checkout.services.errors import Conflict, NotFound
-from checkout.services.ledger import load_state, write_plan
 from checkout.services.reconcile import query_now
 from checkout.services.webhooks import resend_event
+from checkout.store.ledger import load_state, write_plan
+from checkout.store.models import Checkout, OperatorAction, WebhookEvent, utcnow
 
 
 def record_action(

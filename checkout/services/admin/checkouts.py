@@ -11,7 +11,8 @@ from sqlalchemy import Select, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from checkout.domain.payer import mobile_query_digits
-from checkout.models import (
+from checkout.services.admin.freshness import freshness_flags
+from checkout.store.models import (
     Checkout,
     NotifyMessage,
     OperatorAction,
@@ -21,7 +22,6 @@ from checkout.models import (
     WebhookDelivery,
     WebhookEvent,
 )
-from checkout.services.admin.freshness import freshness_flags
 
 PAGE_SIZE = 50
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from checkout.models import NotifyMessage
+from checkout.store.models import NotifyMessage
 
 
 def freshness_flags(

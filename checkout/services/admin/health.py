@@ -10,7 +10,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from checkout.domain.states import WebhookStatus
-from checkout.models import Checkout, WebhookEvent, utcnow
+from checkout.store.models import Checkout, WebhookEvent, utcnow
 
 
 def database_ready(session: Session) -> bool:

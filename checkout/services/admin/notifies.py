@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from checkout.models import NotifyMessage, PaymentAttempt
 from checkout.services.admin.checkouts import PAGE_SIZE, page_count
 from checkout.services.admin.freshness import freshness_flags
+from checkout.store.models import NotifyMessage, PaymentAttempt
 
 
 def notifies(

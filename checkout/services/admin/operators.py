@@ -12,8 +12,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from checkout.models import Operator, OperatorSession, UTCDateTime, utcnow
 from checkout.services.errors import OperatorRefused
+from checkout.store.models import Operator, OperatorSession, UTCDateTime, utcnow
 
 MIN_PASSWORD_LENGTH = 12
 # Compared against when the name is unknown, so a wrong name costs as long as a wrong password.

@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 
 from checkout.domain.circuit import CircuitView
 from checkout.domain.routing import skips_in_note
-from checkout.models import ProviderExchange, StateEvent, utcnow
 from checkout.services.circuits import CircuitBreakers
+from checkout.store.models import ProviderExchange, StateEvent, utcnow
 
 # The providers page's windows: (label, how far back).
 STATS_WINDOWS: tuple[tuple[str, timedelta], ...] = (

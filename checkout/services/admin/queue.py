@@ -10,8 +10,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from checkout.domain.refunds import RefundStatus
-from checkout.models import Checkout, Refund
 from checkout.services.admin.checkouts import PAGE_SIZE, needs_review
+from checkout.store.models import Checkout, Refund
 
 MODES = ("live", "test")
 

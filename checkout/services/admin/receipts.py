@@ -10,11 +10,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from checkout.config import Settings
-from checkout.models import CashReceipt, Checkout, ReceiptRequest, StateEvent
 from checkout.services import receipts
 from checkout.services.admin.actions import record_action
 from checkout.services.catalog import Catalog
 from checkout.services.errors import ServiceError
+from checkout.store.models import CashReceipt, Checkout, ReceiptRequest, StateEvent
 
 
 def receipt_panel(session: Session, settings: Settings, checkout: Checkout) -> dict[str, Any]:

@@ -12,12 +12,12 @@ from sqlalchemy.orm import Session
 
 from checkout.config import Settings
 from checkout.domain.refunds import RefundSource, RefundStatus, awaits_destination
-from checkout.models import Checkout, Refund
 from checkout.providers.payouts import PayoutProvider
 from checkout.services import refunds as refund_service
 from checkout.services.admin.actions import record_action
 from checkout.services.errors import ServiceError
-from checkout.services.refund_links import account_link
+from checkout.services.refund_account_links import account_link
+from checkout.store.models import Checkout, Refund
 
 # approve, reject or cancel (services/refunds.py): (session, refund id, operator, audit).
 Decision = Callable[[Session, str, str, refund_service.Audit], Refund]

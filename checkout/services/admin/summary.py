@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 
 from checkout.domain.money import Money
 from checkout.domain.states import AttemptStatus
-from checkout.models import Checkout, PaymentAttempt
 from checkout.services.admin.checkouts import day_start, needs_review
+from checkout.store.models import Checkout, PaymentAttempt
 
 
 def store_label(store_id: str, livemode: bool) -> str:
