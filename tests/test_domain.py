@@ -129,3 +129,15 @@ def test_logs_are_masked() -> None:
     line = "payer minsu.kim@example.com 010-1234-5678 born 1990-05-17"
     masked = mask_text(line)
     assert "minsu" not in masked and "1234" not in masked and "1990" not in masked
+
+
+@pytest.mark.parametrize("status", list(CheckoutStatus))
+@pytest.mark.parametrize("allow_pending", [False, True])
+def test_cancellable_is_what_cancel_accepts(status: CheckoutStatus, allow_pending: bool) -> None:
+    """The console shows "Cancel checkout" exactly when the ledger's cancel rule would take
+    it: open (or pending, for an operator) with nothing paid."""
+    from checkout.domain.ledger import cancellable
+
+    allowed = {CheckoutStatus.OPEN} | ({CheckoutStatus.PENDING} if allow_pending else set())
+    assert cancellable(status, 0, allow_pending=allow_pending) == (status in allowed)
+    assert not cancellable(status, 1, allow_pending=allow_pending)

@@ -12,12 +12,14 @@ import pytest
 from checkout.domain import errors as domain_errors
 from checkout.providers import errors as provider_errors
 from checkout.services import errors as service_errors
+from checkout.store import errors as store_errors
 
 ROOT = Path(__file__).resolve().parent.parent
-MODULES = (domain_errors, provider_errors, service_errors)
+MODULES = (domain_errors, provider_errors, store_errors, service_errors)
 BASES = {
     domain_errors: (domain_errors.DomainError,),
     provider_errors: (provider_errors.ProviderError, provider_errors.NotifyError),
+    store_errors: (store_errors.StoreError,),
     service_errors: (service_errors.ServiceError,),
 }
 
@@ -58,12 +60,16 @@ def test_errors_keep_what_callers_catch() -> None:
     assert provider_errors.ProviderError("p", "x", "y").outcome_unknown is False
     assert provider_errors.InvalidSignature("p", "bad").code == "bad_signature"
     assert service_errors.NotFound("checkout_not_found", "No such checkout.").retryable is False
+    assert issubclass(store_errors.WriteTurnTimeout, TimeoutError)
+    assert issubclass(store_errors.RefundWriteConflict, RuntimeError)
+    assert service_errors.OperatorRefused("taken").code == "operator_refused"
 
 
-def test_the_domain_defines_its_errors_in_one_module() -> None:
+@pytest.mark.parametrize("floor", ["domain", "store", "services"])
+def test_each_floor_defines_its_errors_in_one_module(floor: str) -> None:
     elsewhere = [
         f"{path.relative_to(ROOT)}: {node.name}"
-        for path in sorted((ROOT / "checkout" / "domain").glob("*.py"))
+        for path in sorted((ROOT / "checkout" / floor).rglob("*.py"))
         if path.name != "errors.py"
         for node in ast.walk(ast.parse(path.read_text()))
         if isinstance(node, ast.ClassDef)

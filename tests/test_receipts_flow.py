@@ -146,6 +146,56 @@ def test_the_choice_is_taken_through_the_api_sealed_and_masked(live_app: LiveApp
     )
 
 
+def test_the_choice_is_written_with_the_checkout_or_not_at_all(
+    live_app: LiveApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The create's receipt request is part of the checkout's own transaction: a crash while
+    it is written leaves no checkout behind (before, the checkout was committed first and
+    the choice was lost), and a create that succeeds has both."""
+    from checkout.domain import receipts as receipt_rules
+    from checkout.extensions import catalog_of
+    from checkout.services.checkouts import create_checkout as create_use_case
+    from checkout.services.checkouts import parse_new_checkout
+    from checkout.store.models import Checkout
+
+    app_settings = settings(live_app)
+    store = app_settings.stores["shop"]
+    body = {
+        "order_id": "receipt-atomic-1",
+        "amount": 15000,
+        "currency": "KRW",
+        "return_url": "https://shop.example/done",
+        "cash_receipt": {"type": "income_deduction", "identity": "010-1234-5678"},
+    }
+
+    def crash(_identity: str) -> str:
+        raise RuntimeError("the process died here")
+
+    with live_app.app.app_context():
+        new = parse_new_checkout(body, store, catalog_of(live_app.app))
+    with monkeypatch.context() as patch, live_app.session() as session:
+        patch.setattr(receipt_rules, "mask_identity", crash)
+        with pytest.raises(RuntimeError):
+            create_use_case(
+                session, store, new, timedelta(hours=1), True, app_settings.account_cipher
+            )
+        session.rollback()
+    with live_app.session() as session:
+        found = session.scalars(select(Checkout).where(Checkout.order_id == body["order_id"]))
+        assert found.all() == []
+        assert session.scalars(select(ReceiptRequest)).all() == []
+
+    with live_app.session() as session:
+        checkout, created = create_use_case(
+            session, store, new, timedelta(hours=1), True, app_settings.account_cipher
+        )
+        assert created
+        checkout_id = checkout.id
+    with live_app.session() as session:
+        row = session.get(ReceiptRequest, checkout_id)
+        assert row is not None and row.identity_masked == "*******5678"
+
+
 @pytest.mark.parametrize(
     ("cash_receipt", "code", "field"),
     [

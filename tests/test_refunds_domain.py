@@ -272,3 +272,14 @@ def test_the_excess_is_compared_by_the_enum_not_the_text() -> None:
 def test_which_refunds_await_an_account(status: RefundStatus, has_destination: bool) -> None:
     expected = not has_destination and status in (S.REQUESTED, S.APPROVED)
     assert awaits_destination(status, has_destination) is expected
+
+
+# ---------------------------------------------------------------- what an operator may do
+@pytest.mark.parametrize("status", list(RefundStatus))
+def test_the_console_offers_exactly_what_the_rules_accept(status: RefundStatus) -> None:
+    """The console's Approve, Reject and Cancel buttons come from the same predicates the
+    rules check (never from a template's own list of statuses)."""
+    from checkout.domain.refunds import awaits_approval, refund_cancellable
+
+    assert awaits_approval(status) == (status == RefundStatus.REQUESTED)
+    assert refund_cancellable(status) == (status in {RefundStatus.REQUESTED, RefundStatus.APPROVED})

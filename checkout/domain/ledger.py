@@ -773,6 +773,15 @@ def checkout_deadline_passed(state: CheckoutState, now: datetime) -> Plan:
     return draft.plan(Verdict.NO_CHANGE)
 
 
+def cancellable(status: CheckoutStatus, amount_paid: int, *, allow_pending: bool) -> bool:
+    """A checkout with nothing paid, open (the shop may cancel) or also pending (an operator
+    may: the live attempt is still reconciled)."""
+    allowed = (
+        (CheckoutStatus.OPEN, CheckoutStatus.PENDING) if allow_pending else (CheckoutStatus.OPEN,)
+    )
+    return status in allowed and not amount_paid
+
+
 def cancel(
     state: CheckoutState,
     by: str,
@@ -785,10 +794,7 @@ def cancel(
     flagged). Already cancelled: NO_CHANGE. Anything else: LedgerRefusal."""
     if state.status == CheckoutStatus.CANCELLED:
         return _unchanged(state, Verdict.NO_CHANGE, "already cancelled")
-    allowed = (
-        (CheckoutStatus.OPEN, CheckoutStatus.PENDING) if allow_pending else (CheckoutStatus.OPEN,)
-    )
-    if state.status not in allowed or state.amount_paid:
+    if not cancellable(state.status, state.amount_paid, allow_pending=allow_pending):
         which = "an open or pending" if allow_pending else "an open"
         paid = f" with {Money(state.amount_paid, state.currency)} paid" if state.amount_paid else ""
         raise LedgerRefusal(

@@ -201,6 +201,16 @@ def excess_to_return(
     return Money(max(min(excess, left), 0), paid.currency)
 
 
+def awaits_approval(status: RefundStatus) -> bool:
+    """A second operator may approve or reject it (approve_refund, reject_refund)."""
+    return status == RefundStatus.REQUESTED
+
+
+def refund_cancellable(status: RefundStatus) -> bool:
+    """An operator may still cancel it: no money has left (cancel_refund)."""
+    return status in REFUND_OPEN
+
+
 def awaits_destination(status: RefundStatus, has_destination: bool) -> bool:
     """A refund the shopper may still give an account to (its refund-account link works)."""
     return not has_destination and status in REFUND_OPEN
@@ -487,7 +497,7 @@ def request_refund(
 
 def approve_refund(checkout: CheckoutMoney, refund: RefundState, approver: str) -> RefundPlan:
     """A second operator (not whoever asked) approves a requested refund."""
-    if refund.status != RefundStatus.REQUESTED:
+    if not awaits_approval(refund.status):
         raise RefundError("not_requested", f"the refund is {refund.status}")
     check_approver(refund.requested_by, approver)
     return _move(
@@ -501,13 +511,13 @@ def approve_refund(checkout: CheckoutMoney, refund: RefundState, approver: str) 
 
 
 def reject_refund(checkout: CheckoutMoney, refund: RefundState, by: str) -> RefundPlan:
-    if refund.status != RefundStatus.REQUESTED:
+    if not awaits_approval(refund.status):
         raise RefundError("not_requested", f"the refund is {refund.status}")
     return _move(checkout, refund, RefundStatus.REJECTED, "operator", f"rejected by {by}")
 
 
 def cancel_refund(checkout: CheckoutMoney, refund: RefundState, by: str) -> RefundPlan:
-    if refund.status not in REFUND_OPEN:
+    if not refund_cancellable(refund.status):
         raise RefundError("not_cancellable", f"a {refund.status} refund cannot be cancelled")
     return _move(checkout, refund, RefundStatus.CANCELLED, "operator", f"cancelled by {by}")
 

@@ -58,6 +58,7 @@ class PaymentNotStarted(ServiceError):
     """The provider refused or failed the create; the attempt is recorded failed and the
     checkout is open again. `code` and `retryable` are the provider error's."""
 
+    code = "payment_not_started"  # without a provider error (a failed create answer)
     http_status = 502
 
     def __init__(
@@ -77,6 +78,7 @@ class NoRouteAvailable(ServiceError):
     (or, after a fail-over, every attempt made ended failed and the checkout is open).
     Each skip says why and until when (`retry_at`)."""
 
+    code = "no_route_available"
     http_status = 503
     retryable = True  # the causes (a circuit, a daily count) end
 
@@ -100,6 +102,8 @@ class NoRouteAvailable(ServiceError):
 class OperatorRefused(InvalidRequest):
     """An operator account change refused (`flask create-operator` and the like): a name
     taken or too long, a password too short, an unknown operator."""
+
+    code = "operator_refused"
 
     def __init__(self, message: str) -> None:
         super().__init__("operator_refused", message)

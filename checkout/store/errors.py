@@ -7,14 +7,22 @@ providers/errors.py).
 from __future__ import annotations
 
 
-class WriteTurnTimeout(TimeoutError):
+class StoreError(Exception):
+    """The store could not do what it was asked; `code` is stable, `retryable` says whether
+    the same write may work later."""
+
+    code = "store_error"
+    retryable = False
+
+
+class WriteTurnTimeout(StoreError, TimeoutError):
     """No turn to write to SQLite within the configured wait (a lock held too long)."""
 
     code = "database_busy"
     retryable = True
 
 
-class RefundWriteConflict(RuntimeError):
+class RefundWriteConflict(StoreError, RuntimeError):
     """The refund was not in the status the plan was decided on (a writer without the
     checkout's lock: a bug); nothing of the plan is written."""
 

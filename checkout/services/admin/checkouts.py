@@ -10,7 +10,9 @@ from typing import Any
 from sqlalchemy import Select, false, func, or_, select
 from sqlalchemy.orm import Session
 
+from checkout.domain.ledger import cancellable
 from checkout.domain.payer import mobile_query_digits
+from checkout.domain.states import CheckoutStatus
 from checkout.services.admin.freshness import freshness_flags
 from checkout.store.models import (
     Checkout,
@@ -144,6 +146,7 @@ class CheckoutPage:
     webhook_events: list[WebhookEvent]
     deliveries: dict[int, list[WebhookDelivery]]  # webhook event id -> its deliveries
     exchanges: dict[int, list[ProviderExchange]]  # attempt id -> its provider calls
+    can_cancel: bool = False  # an operator may cancel it (domain.ledger.cancellable)
 
 
 def checkout_page(
@@ -178,6 +181,9 @@ def checkout_page(
         webhook_events=webhook_events,
         deliveries=_deliveries_of(session, webhook_events),
         exchanges=_exchanges_of(session, [a.id for a in item.attempts]),
+        can_cancel=cancellable(
+            CheckoutStatus(item.status), item.amount_paid or 0, allow_pending=True
+        ),
     )
 
 

@@ -11,7 +11,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from checkout.config import Settings
-from checkout.domain.refunds import RefundSource, RefundStatus, awaits_destination
+from checkout.domain.refunds import (
+    RefundSource,
+    RefundStatus,
+    awaits_approval,
+    awaits_destination,
+    refund_cancellable,
+)
 from checkout.providers.payouts import PayoutProvider
 from checkout.services import refunds as refund_service
 from checkout.services.admin.actions import record_action
@@ -37,9 +43,13 @@ def refunds_panel(session: Session, settings: Settings, checkout: Checkout) -> d
         for r in rows
         if awaits_destination(RefundStatus(r.status), r.destination_token is not None)
     }
+    statuses = {r.public_id: RefundStatus(r.status) for r in rows}
     return {
         "rows": rows,
         "links": links,
+        # What an operator may still do to each (the domain's rules, not the templates').
+        "approvable": {i for i, status in statuses.items() if awaits_approval(status)},
+        "cancellable": {i for i, status in statuses.items() if refund_cancellable(status)},
         "refundable": refundable.amount,
         "excess": refund_service.excess_of(session, checkout).amount,
     }

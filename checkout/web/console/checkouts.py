@@ -172,4 +172,5 @@ def render_checkout(
         exchanges=page.exchanges,
         form=ActionForm(),
         live=page.checkout.live_attempt(),
+        can_cancel=page.can_cancel,
     ), status
