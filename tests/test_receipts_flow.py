@@ -6,12 +6,13 @@ then the rest), a cancel refused before the NTS filing retried later; the shop h
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from typing import Any
 
 import pytest
 import requests
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from checkout.services.receipts import run_receipts
 from checkout.services.refunds import send_refunds
@@ -171,6 +172,12 @@ def test_the_choice_is_written_with_the_checkout_or_not_at_all(
     def crash(_identity: str) -> str:
         raise RuntimeError("the process died here")
 
+    def nothing_written() -> None:
+        with live_app.session() as session:
+            found = session.scalars(select(Checkout).where(Checkout.order_id == body["order_id"]))
+            assert found.all() == []
+            assert session.scalars(select(ReceiptRequest)).all() == []
+
     with live_app.app.app_context():
         new = parse_new_checkout(body, store, catalog_of(live_app.app))
     with monkeypatch.context() as patch, live_app.session() as session:
@@ -180,10 +187,24 @@ def test_the_choice_is_written_with_the_checkout_or_not_at_all(
                 session, store, new, timedelta(hours=1), True, app_settings.account_cipher
             )
         session.rollback()
-    with live_app.session() as session:
-        found = session.scalars(select(Checkout).where(Checkout.order_id == body["order_id"]))
-        assert found.all() == []
-        assert session.scalars(select(ReceiptRequest)).all() == []
+    nothing_written()
+
+    # The checkout's INSERT has gone to the database when the request's fails: the
+    # transaction takes both back.
+    def refuse_insert(*_args: Any) -> None:
+        raise RuntimeError("the database refused the request's row")
+
+    event.listen(ReceiptRequest, "before_insert", refuse_insert)
+    try:
+        with live_app.session() as session:
+            with pytest.raises(RuntimeError):
+                create_use_case(
+                    session, store, new, timedelta(hours=1), True, app_settings.account_cipher
+                )
+            session.rollback()
+    finally:
+        event.remove(ReceiptRequest, "before_insert", refuse_insert)
+    nothing_written()
 
     with live_app.session() as session:
         checkout, created = create_use_case(
@@ -384,15 +405,21 @@ def refund(live_app: LiveApp, checkout_id: str, amount: int) -> str:
         settings(live_app),
         payouts_for=live_app.app.extensions["catalog"].payouts.__getitem__,
     )
-    for _ in range(300):  # the payout notify marks it sent (bounded)
+    # The payout settles 0.1 s after its create and its notify marks the refund sent. Wait by
+    # the clock (bounded): the notifier is idle until the settle timer fires, so waiting on it
+    # alone returned at once and the loop could end before the payout settled.
+    deadline = time.monotonic() + 15
+    while True:
         with live_app.session() as session:
             status = session.scalars(
                 select(Refund.status).where(Refund.public_id == public_id)
             ).one()
         if status == "sent":
             return public_id
-        assert live_app.sandbox.state.notifier.wait_idle(0.05) or True
-    raise AssertionError(f"refund {public_id} is {status}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"refund {public_id} is {status}")
+        live_app.sandbox.state.notifier.wait_idle(0.05)
+        time.sleep(0.02)
 
 
 def test_partial_then_full_cancels_follow_the_refunds(live_app: LiveApp) -> None:

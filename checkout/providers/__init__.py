@@ -3,5 +3,5 @@ timeouts) plus pure mapping functions; `base` holds the shared types, `http` the
 transport, `spec` the ProviderSpec and `registry` the provider types, registered once.
 
 May import: `checkout.domain`, `checkout.jsonsafe` and other `checkout.providers` modules.
-Never config, services, web, models, db or the sandbox; no Flask or SQLAlchemy.
+Never config, the store, services, web or the sandbox; no Flask or SQLAlchemy.
 """

@@ -245,15 +245,20 @@ def create_checkout(
         created_at=now,
         event_seq=0,
     )
-    session.add(checkout)
+    receipt_request = None
     ask = new.receipt_ask
     if ask is not None and not ask.empty:
         if cipher is None:
             raise ValueError("a receipt request needs the account cipher to seal its identity")
         receipt_request = ReceiptRequest(checkout_id=checkout.id)
         fill_receipt_request(receipt_request, ask, cipher)
-        session.add(receipt_request)
+    session.add(checkout)
     try:
+        if receipt_request is not None:
+            # The checkout's row first (the request references it; the two models have no
+            # relationship to order their inserts), then the request, in one transaction.
+            session.flush()
+            session.add(receipt_request)
         session.commit()
     except IntegrityError:  # a concurrent request created it first
         session.rollback()

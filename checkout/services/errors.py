@@ -2,7 +2,7 @@
 stable `code`, an HTTP status and whether the same request may work later (`retryable`).
 
 The use cases' errors live here; the domain's are in checkout/domain/errors.py, the
-providers' in checkout/providers/errors.py.
+store's in checkout/store/errors.py, the providers' in checkout/providers/errors.py.
 """
 
 from __future__ import annotations

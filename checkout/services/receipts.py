@@ -70,7 +70,7 @@ RECEIPT_EVENT_TYPES = (RECEIPT_ISSUED, RECEIPT_CANCELLED, RECEIPT_FAILED)
 INVOICE_DATA_PROVIDED = "checkout.invoice_data_provided"
 TIMELINE_KIND = "receipt"
 # Paid in cash (VA, bank transfer, direct bank deposit); an e-wallet gives its own proof.
-CASH_KINDS = frozenset({"bank_transfer", "cash"})  # checkout_form.MethodKind values
+CASH_KINDS = frozenset({"bank_transfer", "cash"})  # services/catalog.MethodKind values
 CLAIM_LEASE = timedelta(minutes=2)  # a claimed row is not claimed again while its call runs
 FOLLOW_DELAY = timedelta(hours=6)  # between queries of an issued receipt until filed
 MAX_DETAIL = 500

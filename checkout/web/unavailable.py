@@ -37,7 +37,7 @@ RETRY_AFTER_SECONDS = 2
 RETRY_PAUSE_SECONDS = 0.5  # before the one retry: a restart's refusals are over by then
 # Internal: the answer may be replaced by one retry of the request (never sent out).
 RETRY_MARK = "X-Checkout-Retry-Once"
-NOTIFY_BODY = "busy, retry later"  # as services/notifications.BUSY_BODY
+NOTIFY_BODY = "busy, retry later"  # as services/provider_notifies.BUSY_BODY
 
 
 class RetryOnceWhenDatabaseReturns:

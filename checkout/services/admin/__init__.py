@@ -1,5 +1,8 @@
 """The operator console's use cases, one module per feature of the console; the names are
-also here for the CLI, the metrics and the tests."""
+also here for the CLI, the metrics and the tests.
+
+May import what the services may (checkout/services/__init__.py) and the other use cases.
+"""
 
 from __future__ import annotations
 

@@ -9,6 +9,8 @@ cases are in services/admin/. health.py is the `ops` blueprint.
 Every admin page needs a logged-in operator; every form and action is a POST checked with
 Flask-WTF's session CSRF token (the app leaves CSRF checking to each form). Personal data
 (payer e-mail, mobile, name) is only ever shown masked.
+
+May import what the web floor may (checkout/web/__init__.py).
 """
 
 from __future__ import annotations

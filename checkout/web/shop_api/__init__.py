@@ -8,7 +8,8 @@
   answer is written (compact JSON); idempotent.py: Idempotency-Key on every create.
 - checkouts.py, refunds.py, events.py: the endpoints, thin over checkout/services.
 
-May import services, config, models and the db session; services never import this.
+May import services, config and the store (its models, the db session); services never
+import this.
 """
 
 from __future__ import annotations

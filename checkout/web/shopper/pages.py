@@ -120,7 +120,7 @@ def _answer(outcome: FormOutcome, opened: bool = False) -> Any:
 def _methods_html(page: FormPage) -> Markup:
     """The methods' fieldset body (templates/_methods.html): the same for every checkout
     offering these methods in this language with this one chosen, so rendered once per app.
-    page.groups is itself kept in the memo (checkout_form.py): the same object for the same
+    page.groups is itself kept in the memo (services/shopper/form.py): the same object for the same
     methods and language."""
     return _fragment("_methods.html", page, page.groups, page.method.code)
 
