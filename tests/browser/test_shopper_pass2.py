@@ -198,6 +198,9 @@ def test_failure_at_the_cashier_offers_try_again_with_the_details(
     phone.locator("#failure-note").wait_for()
     expect(phone.locator("#try-again")).to_have_class(re.compile(r"\bprimary\b"))
     phone.locator("#try-again").click()
+    # The form's page loaded (not only parsed up to #pay): the deferred checkout.js has
+    # put back what was typed by then.
+    phone.wait_for_url(re.compile(rf"/c/{checkout['id']}$"))
     phone.locator("#pay").wait_for()
     kept = values_of(phone)
     assert {k: kept[k] for k in KR_PAYER} == KR_PAYER
