@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     serve_in_thread(sandbox_server)
     shop_url = start_demo_shop(settings)
     stop = threading.Event()
-    # The very loop `flask worker` runs (webhooks, reconciliation, refunds), in a thread.
+    # The very loop `flask worker` runs (webhooks, reconciliation, refunds, receipts), in a thread.
     threading.Thread(target=run_worker, args=(app, stop), daemon=True).start()
 
     tag = secrets.token_hex(3)
@@ -117,8 +117,8 @@ def banner(base: str, sandbox_url: str, shop_url: str | None, krw: str, mxn: str
         f"  Demo shop (webhooks, live):   {shop}\n"
         f"  Demo shop page (embedded):    {embed}\n"
         f"  Operator console:             {base}/admin\n"
-        "  Webhook worker:               running in this process (webhooks, reconciliation,"
-        " refunds)\n"
+        "  Worker:                       running in this process (webhooks, reconciliation,"
+        " refunds, receipts)\n"
         f"  Shop API examples:  BASE={base} API_KEY=sk_test_demo\n"
         f"  Another checkout:   {env}.venv/bin/flask --app wsgi create-checkout --currency KRW\n"
         f"  An operator:        {env}.venv/bin/flask --app wsgi create-operator alice\n"

@@ -14,38 +14,6 @@ from checkout.store.models import new_public_id
 PAYMENT_INSTRUCTIONS_ISSUED = "checkout.payment_instructions_issued"
 
 
-def event_payload(
-    event_type: str,
-    seq: int,
-    *,
-    checkout_id: str,
-    order_id: str,
-    status: str,
-    amount: int,
-    amount_paid: int,
-    currency: str,
-    review_reason: str | None,
-    livemode: bool = True,
-    extra: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """The body a shop receives: the checkout as it stands after the change, enough to act
-    on without calling the API back."""
-    data: dict[str, Any] = {
-        "id": checkout_id,
-        "object": "checkout",
-        "order_id": order_id,
-        "status": status,
-        "amount": amount,
-        "amount_paid": amount_paid or 0,
-        "currency": currency,
-        "review_reason": review_reason,
-        "livemode": livemode,
-    }
-    if extra:
-        data.update(extra)
-    return {"type": event_type, "seq": seq, "livemode": livemode, "data": data}
-
-
 def outbox_row(
     event_type: str,
     seq: int,
@@ -62,27 +30,30 @@ def outbox_row(
     livemode: bool,
     extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """One pending outbox row (webhook_events) for a checkout's change: its payload
-    (event_payload), due at once. Every writer of shop events builds its rows here."""
+    """One pending outbox row (webhook_events) for a checkout's change, due at once. Its
+    payload is the body a shop receives: the checkout as it stands after the change, enough
+    to act on without calling the API back, with `extra` (a refund, a receipt) merged in.
+    Every writer of shop events builds its rows here."""
+    data: dict[str, Any] = {
+        "id": checkout_id,
+        "object": "checkout",
+        "order_id": order_id,
+        "status": status,
+        "amount": amount,
+        "amount_paid": amount_paid or 0,
+        "currency": currency,
+        "review_reason": review_reason,
+        "livemode": livemode,
+    }
+    if extra:
+        data.update(extra)
     return {
         "public_id": new_public_id("evt"),
         "store_id": store_id,
         "checkout_id": checkout_id,
         "type": event_type,
         "seq": seq,
-        "payload": event_payload(
-            event_type,
-            seq,
-            checkout_id=checkout_id,
-            order_id=order_id,
-            status=status,
-            amount=amount,
-            amount_paid=amount_paid,
-            currency=currency,
-            review_reason=review_reason,
-            livemode=livemode,
-            extra=extra,
-        ),
+        "payload": {"type": event_type, "seq": seq, "livemode": livemode, "data": data},
         "status": str(WebhookStatus.PENDING),
         "attempts": 0,
         "next_attempt_at": now,
