@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, request
+from flask.sessions import SecureCookieSessionInterface
+from itsdangerous import URLSafeTimedSerializer
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from checkout import cli, i18n, observability
@@ -77,6 +79,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         # How long raw notify bodies and headers are kept (`flask purge-notifies`).
         NOTIFY_RETENTION_DAYS=settings.notify_retention_days,
     )
+    app.session_interface = SignedCookieSessions()
     app.extensions["settings"] = settings
     # Logs never carry personal data or configured secrets, however the app is served
     # (gunicorn, flask run, tests): every record is masked where it is created.
@@ -158,6 +161,20 @@ _CSP = (
 _ORIGIN_SOURCE = re.compile(r"^https?://[a-z0-9.\-\[\]:]+$")
 
 
+class SignedCookieSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie session (the console's login, the forms' CSRF), its serializer
+    built once: Flask builds one on every request, a tenth of a page's own work."""
+
+    _built: tuple[tuple[Any, ...], URLSafeTimedSerializer | None] | None = None
+
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        key = (app.secret_key, tuple(app.config.get("SECRET_KEY_FALLBACKS") or ()))
+        built = self._built
+        if built is None or built[0] != key:
+            built = self._built = (key, super().get_signing_serializer(app))
+        return built[1]
+
+
 def frame_ancestors(origins: tuple[str, ...] | list[str] | None) -> str:
     """The frame-ancestors value: the shop's origins, or 'none' when nothing may frame us."""
     allowed = [o for o in origins or () if _ORIGIN_SOURCE.match(o)]
@@ -167,23 +184,32 @@ def frame_ancestors(origins: tuple[str, ...] | list[str] | None) -> str:
 def _security_headers(app: Flask) -> None:
     hsts = settings_of(app).public_base_url.startswith("https://")
 
+    static = [
+        ("X-Content-Type-Options", "nosniff"),
+        ("Referrer-Policy", "no-referrer"),
+        ("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()"),
+    ]
+    if hsts:
+        static.append(("Strict-Transport-Security", "max-age=31536000"))
+
     @app.after_request
     def add_headers(response: Any) -> Any:
         from flask import g
 
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
-        response.headers.setdefault(
-            "Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()"
-        )
-        if hsts:
-            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        # A view's own header wins. Headers.setdefault would look each name up by raising
+        # and catching a KeyError; one pass over the response's names is cheaper.
+        headers = response.headers
+        present = {name.lower() for name, _value in headers.items()}
+        for name, value in static:
+            if name.lower() not in present:
+                headers.add(name, value)
         # Shopper pages of a checkout (pages.py sets g.frame_origins) may be framed by the
         # checkout's shop, and only by it; every other page refuses framing.
         ancestors = frame_ancestors(getattr(g, "frame_origins", None))
-        if ancestors == "'none'":
-            response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Content-Security-Policy", _CSP + ancestors)
+        if ancestors == "'none'" and "x-frame-options" not in present:
+            headers.add("X-Frame-Options", "DENY")
+        if "content-security-policy" not in present:
+            headers.add("Content-Security-Policy", _CSP + ancestors)
         return response
 
 

@@ -20,6 +20,8 @@ from babel.numbers import format_currency
 from flask import Flask, g
 from flask_babel import get_locale, get_translations
 from flask_babel import lazy_gettext as _l
+from jinja2 import pass_context
+from jinja2.runtime import Context
 
 from checkout.domain.locales import SUPPORTED_LOCALES
 from checkout.domain.money import Money
@@ -98,19 +100,20 @@ def register(app: Flask) -> None:
     """Jinja filters `money` and `local_datetime`; `locale` in every template; a catalog check."""
     app.add_template_filter(format_money, "money")
     # Flask-Babel's template gettext looks the catalog up through the app and request contexts
-    # on every string; a page has a dozen. One lookup per request gives the same catalog.
+    # on every string; a page has thirty. The catalog is looked up once per render
+    # (language_context) and each string reads it from the template's own context.
     app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]
-        gettext=lambda s: _request_translations().ugettext(s),
-        ngettext=lambda s, p, n: _request_translations().ungettext(s, p, n),
+        gettext=pass_context(lambda ctx, s: _catalog_of(ctx).ugettext(s)),
+        ngettext=pass_context(lambda ctx, s, p, n: _catalog_of(ctx).ungettext(s, p, n)),
         newstyle=True,
-        pgettext=lambda c, s: _request_translations().upgettext(c, s),
-        npgettext=lambda c, s, p, n: _request_translations().unpgettext(c, s, p, n),
+        pgettext=pass_context(lambda ctx, c, s: _catalog_of(ctx).upgettext(c, s)),
+        npgettext=pass_context(lambda ctx, c, s, p, n: _catalog_of(ctx).unpgettext(c, s, p, n)),
     )
     app.add_template_filter(format_local_datetime, "local_datetime")
 
     @app.context_processor
-    def language_context() -> dict[str, str]:
-        return {"locale": current_language()}
+    def language_context() -> dict[str, Any]:
+        return {"locale": current_language(), _CATALOG: _request_translations()}
 
     directory = Path(app.config["BABEL_TRANSLATION_DIRECTORIES"])
     missing = missing_catalogs(directory)
@@ -121,6 +124,16 @@ def register(app: Flask) -> None:
             "`pybabel compile -d checkout/translations` (python3 dev.py does it).",
             ", ".join(missing),
         )
+
+
+_CATALOG = "_checkout_catalog"  # the template context's name for the render's catalog
+
+
+def _catalog_of(context: Context) -> Any:
+    """The catalog language_context put in this render's context; a template rendered
+    without the context processors (none is, today) looks it up itself."""
+    catalog = context.get(_CATALOG)
+    return catalog if catalog is not None else _request_translations()
 
 
 def _request_translations() -> Any:
