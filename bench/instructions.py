@@ -1,6 +1,6 @@
-"""Instructions per request, counted by valgrind: the checkout page GET and a notify.
+"""Instructions per request, counted by valgrind: the checkout page GET, a notify, a create.
 
-    .venv/bin/python -m bench.instructions [sqlite|postgresql ...] [--paths page,notify]
+    .venv/bin/python -m bench.instructions [sqlite|postgresql ...] [--paths page,notify,create]
                                            [--requests 100,400]
 
 Throughput on this shared VM moves by 0.1 to 0.2 between runs minutes apart, and CPU time
@@ -21,6 +21,7 @@ import os
 import shutil
 import subprocess
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 
 # Only what bench/run.py has had since 2026-12-05: this file copied into an older checkout's
@@ -31,31 +32,50 @@ from bench.run import (
     app_for,
     base_env,
     ensure_pg_database,
+    form_body,
     free_port,
     notify_body,
     seed_checkouts,
     seed_pending_attempts,
+    server,
+    shopper_ip,
 )
+
+FORM = "application/x-www-form-urlencoded"
 
 SEEDS = 1_000  # pending attempts seeded for every run, whatever its count (the same database)
 WARM_UP = 10
 
 
 def inner(label: str, path: str, count: int, url: str, work: Path) -> None:
-    """Under valgrind: seed, warm up, then `count` requests of one path."""
+    """Under valgrind: seed, warm up, then `count` requests of one path. The sandbox (for
+    the create) is its own process, which valgrind does not follow."""
     env = base_env(work, url, free_port(), free_port())
-    with app_for(env) as app:
+    flask = [sys.executable, "-m", "flask", "--app", "wsgi"]
+    sandbox = env["CHECKOUT_SANDBOX_URL"]
+    with ExitStack() as stack:
+        if path == "create":  # only then: waiting for it to start polls a varying number of times
+            stack.enter_context(server([*flask, "sandbox"], env, work / "logs" / "sb.log", sandbox))
+        app = stack.enter_context(app_for(env))
         [page_id] = seed_checkouts(app, 1)
         pending = seed_pending_attempts(app, SEEDS)
+        open_ids = seed_checkouts(app, SEEDS) if path == "create" else []
         client = app.test_client()
         for i in range(WARM_UP + count):
             if path == "page":
                 resp, status = client.get(f"/c/{page_id}"), 200
-            else:
+            elif path == "notify":
                 trade_no, platform_no = pending[i]
                 body = notify_body(trade_no, platform_no)
                 resp = client.post("/notify/paypro_kr", data=body, content_type="application/json")
                 status = 200
+            else:
+                cid = open_ids[i]
+                resp = client.post(
+                    f"/c/{cid}?method=kakaopay", data=form_body(cid), content_type=FORM,
+                    headers={"X-Forwarded-For": shopper_ip(i)},
+                )  # fmt: skip
+                status = 303
             assert resp.status_code == status, (label, path, resp.status_code, resp.text[:300])
 
 
@@ -91,7 +111,7 @@ def total_instructions(label: str, path: str, count: int) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("databases", nargs="*", default=["sqlite", "postgresql"])
-    parser.add_argument("--paths", default="page,notify")
+    parser.add_argument("--paths", default="page,notify,create")
     parser.add_argument("--requests", default="100,400", help="the two request counts")
     parser.add_argument("--inner", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -163,7 +163,14 @@ _ORIGIN_SOURCE = re.compile(r"^https?://[a-z0-9.\-\[\]:]+$")
 
 class SignedCookieSessions(SecureCookieSessionInterface):
     """Flask's signed-cookie session (the console's login, the forms' CSRF), its serializer
-    built once: Flask builds one on every request, a tenth of a page's own work."""
+    built once: Flask builds one on every request, a tenth of a page's own work. A request
+    without the cookie (a shopper's page, a notify, the API) gets an empty session without
+    Flask's lookup, which raises and catches an HTTP error for the missing cookie."""
+
+    def open_session(self, app: Flask, request: Any) -> Any:
+        if self.get_cookie_name(app) in request.cookies:
+            return super().open_session(app, request)
+        return None if self.get_signing_serializer(app) is None else self.session_class()
 
     _built: tuple[tuple[Any, ...], URLSafeTimedSerializer | None] | None = None
 

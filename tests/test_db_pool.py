@@ -96,3 +96,28 @@ def test_an_idle_connection_killed_by_the_server_is_replaced_before_use(
     monkeypatch.setattr(checkout.store.db, "IDLE_PING_SECONDS", 0.0)  # idle long enough, at once
     assert _pid(engine) != first
     engine.dispose()
+
+
+# ---------------------------------------------------------------- what was committed
+def test_a_commit_marks_the_work_as_sent_a_read_in_autocommit_does_not() -> None:
+    """The retry after a lost connection (web/unavailable.py) runs a request again only if
+    nothing of it was committed: every COMMIT the engine sends is noted, a read's is not."""
+    from checkout.store.db import commit_sent, make_engine, reset_commit_sent
+
+    engine = make_engine(_pg_url(), pool_size=1)
+    assert not engine.dispatch.commit  # no connection events: connections need not join them
+    reset_commit_sent()
+    with engine.connect() as conn:
+        reading = conn.execution_options(isolation_level="AUTOCOMMIT")
+        reading.exec_driver_sql("SELECT 1")
+        reading.commit()
+    assert not commit_sent()
+    with engine.connect() as conn:
+        conn.exec_driver_sql("SELECT 1")
+        conn.rollback()
+    assert not commit_sent()
+    with engine.begin() as conn:
+        conn.exec_driver_sql("SELECT 1")
+    assert commit_sent()
+    reset_commit_sent()
+    engine.dispose()

@@ -72,10 +72,17 @@ def index() -> Any:
 
 @bp.route("/c/<checkout_id>", methods=["GET", "POST"])
 def checkout_page(checkout_id: str) -> Any:
+    posted = None
+    if request.method == "POST":
+        # A plain dict of the first values: MultiDict.get raises and catches an HTTP error
+        # for every field the form leaves out (most receipt fields, usually).
+        form = request.form.to_dict()
+        posted = {k: form.get(k, "") for k in _POSTED}
     given = FormInput(
         checkout_id=checkout_id,
-        posted={k: request.form.get(k, "") for k in _POSTED} if request.method == "POST" else None,
-        method_param=request.args.get("method"),
+        posted=posted,
+        # Not args.get, which raises and catches an HTTP error when the query has no method.
+        method_param=next(iter(request.args.getlist("method")), None),
         payer_ip=request.remote_addr or "",
     )
     if given.posted is None:
