@@ -17,7 +17,6 @@ change made a request cheaper, whatever else the machine is doing (bench/notes.m
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import subprocess
 import sys
@@ -125,7 +124,6 @@ def main() -> int:
     low, high = (int(x) for x in args.requests.split(","))
     if not 0 < low < high <= SEEDS - WARM_UP:
         parser.error(f"--requests: two counts, 0 < low < high <= {SEEDS - WARM_UP}")
-    os.environ.setdefault("PYTHONHASHSEED", "0")
     for label in args.databases:
         for path in args.paths.split(","):
             totals = [total_instructions(label, path, count) for count in (low, high)]

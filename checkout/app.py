@@ -198,6 +198,7 @@ def _security_headers(app: Flask) -> None:
     ]
     if hsts:
         static.append(("Strict-Transport-Security", "max-age=31536000"))
+    static_keyed = [(name.lower(), name, value) for name, value in static]
 
     @app.after_request
     def add_headers(response: Any) -> Any:
@@ -207,8 +208,8 @@ def _security_headers(app: Flask) -> None:
         # and catching a KeyError; one pass over the response's names is cheaper.
         headers = response.headers
         present = {name.lower() for name, _value in headers.items()}
-        for name, value in static:
-            if name.lower() not in present:
+        for key, name, value in static_keyed:
+            if key not in present:
                 headers.add(name, value)
         # Shopper pages of a checkout (pages.py sets g.frame_origins) may be framed by the
         # checkout's shop, and only by it; every other page refuses framing.
